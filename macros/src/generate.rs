@@ -1,0 +1,194 @@
+//! Stage 3, code generation: the boot entry, straight-line, in boot order.
+//!
+//! For `#[unikernel(console, heap = "1 MiB")] fn main() -> ExitCode` the expansion is (see
+//! `tests/snapshots/` for complete ones):
+//!
+//! ```ignore
+//! #[allow(dead_code)]
+//! fn __unikernel_user_main() -> ExitCode { /* the user's body */ }
+//!
+//! #[doc(hidden)]
+//! #[macro_export]
+//! macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
+//!
+//! #[cfg_attr(target_os = "none", global_allocator)]
+//! static __UNIKERNEL_HEAP: ::unikernel::__private::Heap = ::unikernel::__private::Heap::new();
+//!
+//! #[doc(hidden)]
+//! #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+//! fn __unikernel_boot() -> ! {
+//!     let __unikernel_console = ::unikernel::__private::init_console(::unikernel::__private::LevelFilter::Info);
+//!     ::unikernel::__private::mark("console");
+//!     ::unikernel::__private::init_heap(&__UNIKERNEL_HEAP, 1048576usize);
+//!     ::unikernel::__private::mark("heap");
+//!     ::unikernel::__private::mark("main");
+//!     ::unikernel::__private::exit(::unikernel::__private::Termination::report(__unikernel_user_main()))
+//! }
+//!
+//! #[cfg(not(target_os = "none"))]
+//! fn main() { ::unikernel::__private::host_main() }
+//! ```
+//!
+//! - The boot function and the allocator static exist on every target, so that a host build
+//!   (`cargo check`, trybuild, rust-analyzer) type-checks the init calls and `main`'s
+//!   handles and return type exactly as the kernel build does; only `no_mangle` and
+//!   `global_allocator` are limited to the kernel. Their names start with `_`, so the host
+//!   build does not warn that they are unused.
+//! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
+//! - The `#[macro_export]` macro is defined once per crate: a second `#[unikernel]` entry in
+//!   the same binary, in any module, is an error that names the problem.
+//! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
+//!   compile under edition 2024's never-type fallback.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::registry::InitArg;
+use crate::resolve::{Plan, Resolved, Value};
+
+/// The name `main` gets in the expansion.
+const USER_MAIN: &str = "__unikernel_user_main";
+
+/// The expansion of a valid app.
+pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
+    main.sig.ident = syn::Ident::new(USER_MAIN, main.sig.ident.span());
+    let user_main = &main.sig.ident;
+
+    let allocator = if plan.boot.iter().any(|r| r.spec.global_allocator) {
+        quote!(::unikernel::__private::Heap = ::unikernel::__private::Heap::new())
+    } else {
+        quote!(::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap)
+    };
+
+    let inits = plan.boot.iter().map(init);
+
+    let args = plan.args.iter().map(|&(name, span)| {
+        let handle = format_ident!("__unikernel_{}", name, span = span);
+        quote!(#handle)
+    });
+    let call = quote!(#user_main(#(#args),*));
+    let tail = if plan.never {
+        call
+    } else {
+        // Spanned at the return type, so that rustc's complaint about a type that is not
+        // `Termination` points there.
+        let span = match &main.sig.output {
+            syn::ReturnType::Type(_, ty) => ty.span(),
+            syn::ReturnType::Default => Span::call_site(),
+        };
+        quote_spanned! {span=>
+            ::unikernel::__private::exit(::unikernel::__private::Termination::report(#call))
+        }
+    };
+
+    quote! {
+        #[allow(dead_code)]
+        #main
+
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! __unikernel_entry_point_is_defined_more_than_once {
+            () => {};
+        }
+
+        #[cfg_attr(target_os = "none", global_allocator)]
+        static __UNIKERNEL_HEAP: #allocator;
+
+        #[doc(hidden)]
+        #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+        fn __unikernel_boot() -> ! {
+            #(#inits)*
+            ::unikernel::__private::mark("main");
+            #tail
+        }
+
+        #[cfg(not(target_os = "none"))]
+        fn main() {
+            ::unikernel::__private::host_main()
+        }
+    }
+}
+
+/// `let __unikernel_<name> = init_<name>(args..); mark("<name>");`
+fn init(resolved: &Resolved) -> TokenStream {
+    let spec = resolved.spec;
+    let function = format_ident!("{}", spec.init);
+    let args = spec.init_args.iter().map(|arg| match arg {
+        InitArg::Value => value(
+            resolved
+                .value
+                .as_ref()
+                .expect("resolve fills in every value"),
+        ),
+        InitArg::Option(key) => {
+            let index = spec
+                .options
+                .iter()
+                .position(|option| option.key == *key)
+                .expect("the registry's init arguments name its options");
+            value(&resolved.options[index])
+        }
+        InitArg::GlobalAllocator => quote!(&__UNIKERNEL_HEAP),
+    });
+    let call = quote!(::unikernel::__private::#function(#(#args),*));
+    let name = spec.name;
+    let statement = match spec.handle {
+        Some(_) => {
+            let handle = format_ident!("__unikernel_{}", name);
+            quote!(let #handle = #call;)
+        }
+        None => quote!(#call;),
+    };
+    quote! {
+        #statement
+        ::unikernel::__private::mark(#name);
+    }
+}
+
+fn value(value: &Value) -> TokenStream {
+    match value {
+        Value::Bytes(bytes) => {
+            let literal = syn::LitInt::new(&format!("{bytes}usize"), Span::call_site());
+            quote!(#literal)
+        }
+        Value::Variant { ty, variant } => {
+            let ty = format_ident!("{}", ty);
+            let variant = format_ident!("{}", variant);
+            quote!(::unikernel::__private::#ty::#variant)
+        }
+    }
+}
+
+/// The expansion when there are errors: the errors, next to the user's function (renamed as
+/// usual, so that the rest of the crate and the IDE keep working) and a host `main`, so that
+/// rustc adds no "`main` function not found" to our errors.
+pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
+    if main.sig.ident == "main" {
+        main.sig.ident = syn::Ident::new(USER_MAIN, main.sig.ident.span());
+    }
+    // A `self` parameter would add rustc's own error to ours.
+    main.sig.inputs = std::mem::take(&mut main.sig.inputs)
+        .into_iter()
+        .filter(|input| matches!(input, syn::FnArg::Typed(_)))
+        .collect();
+    let errors = errors.to_compile_error();
+    quote! {
+        #errors
+
+        #[allow(dead_code)]
+        #main
+
+        #[cfg(not(target_os = "none"))]
+        fn main() {}
+    }
+}
+
+/// The expansion for an item that is not a function: the item, untouched, and the errors.
+pub fn unchanged(item: TokenStream, errors: syn::Error) -> TokenStream {
+    let errors = errors.to_compile_error();
+    quote! {
+        #errors
+        #item
+    }
+}

@@ -1,0 +1,102 @@
+//! `#[unikernel(...)]`: the one place where an app says which subsystems it needs.
+//!
+//! ```ignore
+//! #[unikernel(console, heap = "1 MiB", args)]
+//! fn main(console: Console, args: Args) -> ExitCode { ... }
+//! ```
+//!
+//! The attribute expands into the kernel's boot entry, which initialises the declared
+//! subsystems (and those they need) in a fixed order, calls `main` with the handles it takes,
+//! and exits the VM with the status `main` returns. The pipeline has one module per stage,
+//! all on `proc_macro2` so that each is unit-tested on the host:
+//!
+//! - [`parse`]: the attribute's syntax (names, `= value`, `(options)`), with spans;
+//! - [`resolve`]: meaning, against the table in [`registry`]: unknown and duplicate
+//!   subsystems, values, options, dependencies, boot order, `main`'s signature;
+//! - [`generate`]: the expansion.
+//!
+//! Every error found is reported in the same build; the user's function is still emitted
+//! next to them, so that the rest of the crate and the IDE keep working.
+
+use proc_macro2::TokenStream;
+
+mod generate;
+mod hint;
+mod parse;
+mod registry;
+mod resolve;
+mod size;
+
+#[cfg(test)]
+mod tests;
+
+/// Declares a unikernel: the subsystems it boots, and its `main`.
+///
+/// Subsystems (in boot order): `console` (option `log = "info"`: one of `off`, `error`,
+/// `warn`, `info`, `debug`, `trace`), `heap = "<size>"` (units `B`, `KiB`, `MiB`, `GiB`; from
+/// 4 KiB to 64 GiB, a multiple of 4 KiB), `args` (needs `heap`). `main` takes handles of
+/// declared subsystems (`Console`, `Args`) and returns `()`, `ExitCode`, `Result<(), E>` or
+/// `!`. See the `unikernel` crate for the full documentation.
+#[proc_macro_attribute]
+pub fn unikernel(
+    attr: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    expand(attr.into(), item.into()).into()
+}
+
+/// The whole pipeline, on `proc_macro2` tokens.
+fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut errors = Errors::default();
+    let attr = parse::attr(attr, &mut errors);
+    let main = match parse::item(item.clone()) {
+        Ok(syn::Item::Fn(main)) => main,
+        Ok(other) => {
+            errors.push(resolve::not_a_fn(&other));
+            return generate::unchanged(item, errors.into_error().expect("just pushed"));
+        }
+        Err(error) => {
+            errors.push(error);
+            return generate::unchanged(item, errors.into_error().expect("just pushed"));
+        }
+    };
+    let plan = resolve::resolve(&attr, &main, registry::SUBSYSTEMS, &mut errors);
+    match errors.into_error() {
+        None => generate::entry(&plan, main),
+        Some(errors) => generate::fallback(main, errors),
+    }
+}
+
+/// Every error found so far, combined into one `syn::Error` (which renders as one
+/// `compile_error!` per message, each at its own span).
+#[derive(Debug, Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(errors) => errors.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    fn append(&mut self, other: Errors) {
+        if let Some(error) = other.0 {
+            self.push(error);
+        }
+    }
+
+    fn into_error(self) -> Option<syn::Error> {
+        self.0
+    }
+
+    #[cfg(test)]
+    fn messages(&self) -> Vec<String> {
+        self.0
+            .clone()
+            .into_iter()
+            .flatten()
+            .map(|error| error.to_string())
+            .collect()
+    }
+}

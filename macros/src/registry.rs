@@ -1,0 +1,274 @@
+//! The one table of subsystems `#[unikernel(...)]` knows.
+//!
+//! Adding a subsystem means adding one [`Subsystem`] entry to [`SUBSYSTEMS`] (and writing its
+//! lib crate with the init function the entry names); parsing, resolution and code generation
+//! read everything else from here.
+//!
+//! # Boot order
+//!
+//! The order of [`SUBSYSTEMS`] IS the boot order: the generated entry initialises the
+//! declared subsystems (and the dependencies added for them) in table order, whatever order
+//! the attribute lists them in. It is fixed and documented so that a reader of the expansion
+//! never has to guess:
+//!
+//! 1. `console`: first, so that every later failure can be printed;
+//! 2. `heap`: before anything that allocates;
+//! 3. `args`: parses the command line into allocated strings.
+//!
+//! Later subsystems slot in after these: `irq`, `timer`, `sched`, `net`, `blk`, ... A
+//! subsystem must come after everything it needs (a unit test checks it).
+//!
+//! # Dependency policy
+//!
+//! A subsystem lists what it [`needs`](Subsystem::needs). When the app does not declare a
+//! needed subsystem, resolution applies the policy of the *needed* one
+//! ([`Subsystem::policy`]): one whose declaration involves no choice (no required value) is
+//! added automatically with its defaults; one that needs a choice (the heap's size, an IP
+//! address) is a compile error on the dependent that says what to write.
+
+/// One subsystem, as the macro sees it.
+#[derive(Debug)]
+pub struct Subsystem {
+    /// The name written in `#[unikernel(...)]`, and the stage name passed to `mark`.
+    pub name: &'static str,
+    /// The type of the handle `main` may take, a re-export at the root of the `unikernel`
+    /// crate (`::unikernel::Console`), or `None` for subsystems without a handle.
+    pub handle: Option<&'static str>,
+    /// The value written as `name = value`, if the subsystem takes one.
+    pub value: Option<ValueSpec>,
+    /// The options written as `name(key = value, ...)`.
+    pub options: &'static [OptionSpec],
+    /// The subsystems this one needs, initialised before it.
+    pub needs: &'static [&'static str],
+    /// The init function in `::unikernel::__private`.
+    pub init: &'static str,
+    /// The arguments of the init call, in order.
+    pub init_args: &'static [InitArg],
+    /// Whether this subsystem provides the global allocator (`__UNIKERNEL_HEAP`). When no
+    /// declared subsystem does, the expansion installs `NoHeap`, which fails every
+    /// allocation with a clear message.
+    pub global_allocator: bool,
+}
+
+/// The value of `name = value`.
+#[derive(Debug)]
+pub struct ValueSpec {
+    /// What the value is, for messages: "a size".
+    pub what: &'static str,
+    /// A typical value, shown in hints: `heap = "1 MiB"`.
+    pub example: &'static str,
+    /// The value used when the app writes the bare name, or `None` if the app must choose.
+    pub default: Option<&'static str>,
+    /// How the value is checked and passed to the init call.
+    pub kind: Kind,
+}
+
+/// One option key of `name(key = value, ...)`.
+#[derive(Debug)]
+pub struct OptionSpec {
+    pub key: &'static str,
+    /// The value used when the option is not written.
+    pub default: &'static str,
+    pub kind: Kind,
+}
+
+/// How a value (or an option's value) is written and passed on.
+#[derive(Debug)]
+pub enum Kind {
+    /// A size string such as `"1 MiB"`, passed as a `usize` count of bytes.
+    Size {
+        /// The smallest accepted size, in bytes.
+        min: u64,
+        /// The largest accepted size, in bytes.
+        max: u64,
+        /// Sizes must be a multiple of this many bytes.
+        multiple_of: u64,
+    },
+    /// One string of a fixed set, passed as `::unikernel::__private::<ty>::<variant>`.
+    OneOf {
+        ty: &'static str,
+        /// `(written, variant)` pairs.
+        values: &'static [(&'static str, &'static str)],
+    },
+}
+
+/// One argument of a subsystem's init call.
+#[derive(Debug)]
+pub enum InitArg {
+    /// The subsystem's value (`name = value`).
+    Value,
+    /// The value of the option with this key, or its default.
+    Option(&'static str),
+    /// `&__UNIKERNEL_HEAP`, the global allocator static.
+    GlobalAllocator,
+}
+
+/// What happens when a needed subsystem is not declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Added automatically, with its defaults.
+    AutoAdd,
+    /// A compile error saying what to write.
+    Require,
+}
+
+impl Subsystem {
+    /// The policy for this subsystem when another one needs it and the app did not declare
+    /// it: only a subsystem whose declaration involves no choice is added automatically.
+    pub fn policy(&self) -> Policy {
+        match &self.value {
+            Some(ValueSpec { default: None, .. }) => Policy::Require,
+            _ => Policy::AutoAdd,
+        }
+    }
+
+    /// How to declare this subsystem, for hints: `console`, `heap = "1 MiB"`.
+    pub fn declaration(&self) -> String {
+        match &self.value {
+            Some(value) if value.default.is_none() => {
+                format!("{} = \"{}\"", self.name, value.example)
+            }
+            _ => self.name.to_owned(),
+        }
+    }
+}
+
+pub const KIB: u64 = 1 << 10;
+pub const GIB: u64 = 1 << 30;
+
+const LOG_LEVELS: &[(&str, &str)] = &[
+    ("off", "Off"),
+    ("error", "Error"),
+    ("warn", "Warn"),
+    ("info", "Info"),
+    ("debug", "Debug"),
+    ("trace", "Trace"),
+];
+
+/// Every subsystem, in boot order (see the module documentation).
+pub static SUBSYSTEMS: &[Subsystem] = &[
+    Subsystem {
+        name: "console",
+        handle: Some("Console"),
+        value: None,
+        options: &[OptionSpec {
+            key: "log",
+            default: "info",
+            kind: Kind::OneOf {
+                ty: "LevelFilter",
+                values: LOG_LEVELS,
+            },
+        }],
+        needs: &[],
+        init: "init_console",
+        init_args: &[InitArg::Option("log")],
+        global_allocator: false,
+    },
+    Subsystem {
+        name: "heap",
+        handle: None,
+        value: Some(ValueSpec {
+            what: "a size",
+            example: "1 MiB",
+            default: None,
+            kind: Kind::Size {
+                min: 4 * KIB,
+                max: 64 * GIB,
+                multiple_of: 4 * KIB,
+            },
+        }),
+        options: &[],
+        needs: &[],
+        init: "init_heap",
+        init_args: &[InitArg::GlobalAllocator, InitArg::Value],
+        global_allocator: true,
+    },
+    Subsystem {
+        name: "args",
+        handle: Some("Args"),
+        value: None,
+        options: &[],
+        needs: &["heap"],
+        init: "init_args",
+        init_args: &[],
+        global_allocator: false,
+    },
+];
+
+/// The subsystem named `name` in `table`, with its position (its boot rank).
+pub fn lookup<'t>(table: &'t [Subsystem], name: &str) -> Option<(usize, &'t Subsystem)> {
+    table
+        .iter()
+        .enumerate()
+        .find(|(_, subsystem)| subsystem.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_handles_are_unique() {
+        for (i, a) in SUBSYSTEMS.iter().enumerate() {
+            for b in &SUBSYSTEMS[i + 1..] {
+                assert_ne!(a.name, b.name);
+                if a.handle.is_some() {
+                    assert_ne!(a.handle, b.handle);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_subsystem_boots_after_what_it_needs() {
+        for (rank, subsystem) in SUBSYSTEMS.iter().enumerate() {
+            for need in subsystem.needs {
+                let (need_rank, _) = lookup(SUBSYSTEMS, need)
+                    .unwrap_or_else(|| panic!("`{}` needs unknown `{need}`", subsystem.name));
+                assert!(
+                    need_rank < rank,
+                    "`{}` boots before `{need}`",
+                    subsystem.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn console_boots_first() {
+        assert_eq!(SUBSYSTEMS[0].name, "console");
+    }
+
+    #[test]
+    fn init_args_and_defaults_are_consistent() {
+        for subsystem in SUBSYSTEMS {
+            for arg in subsystem.init_args {
+                match arg {
+                    InitArg::Value => assert!(subsystem.value.is_some(), "{}", subsystem.name),
+                    InitArg::Option(key) => {
+                        let mut keys = subsystem.options.iter().map(|option| option.key);
+                        assert!(keys.any(|k| k == *key), "{}", subsystem.name)
+                    }
+                    InitArg::GlobalAllocator => assert!(subsystem.global_allocator),
+                }
+            }
+            for option in subsystem.options {
+                if let Kind::OneOf { values, .. } = option.kind {
+                    assert!(values.iter().any(|(written, _)| *written == option.default));
+                }
+            }
+        }
+        let allocators = SUBSYSTEMS.iter().filter(|s| s.global_allocator).count();
+        assert!(allocators <= 1);
+    }
+
+    #[test]
+    fn policy_follows_from_the_value() {
+        let heap = lookup(SUBSYSTEMS, "heap").unwrap().1;
+        let console = lookup(SUBSYSTEMS, "console").unwrap().1;
+        assert_eq!(heap.policy(), Policy::Require);
+        assert_eq!(console.policy(), Policy::AutoAdd);
+        assert_eq!(heap.declaration(), "heap = \"1 MiB\"");
+        assert_eq!(console.declaration(), "console");
+    }
+}

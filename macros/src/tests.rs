@@ -1,0 +1,563 @@
+//! Host tests of resolution (against the real table and a test-only one) and snapshots of
+//! whole expansions. Parsing, sizes, hints and the table have their own tests next to them.
+//!
+//! The expansion snapshots live in `macros/tests/snapshots/`; regenerate them with
+//! `UPDATE_SNAPSHOTS=1 cargo test -p unikernel-macros` and read the diff before committing.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::registry::{InitArg, Kind, SUBSYSTEMS, Subsystem, ValueSpec};
+use crate::resolve::{Plan, Value};
+use crate::{Errors, parse, resolve};
+
+fn resolve_with(
+    table: &'static [Subsystem],
+    attr: TokenStream,
+    item: TokenStream,
+) -> Result<Plan<'static>, Vec<String>> {
+    let mut errors = Errors::default();
+    let attr = parse::attr(attr, &mut errors);
+    let main: syn::ItemFn = syn::parse2(item).expect("test items are functions");
+    let plan = resolve::resolve(&attr, &main, table, &mut errors);
+    match errors.messages() {
+        messages if messages.is_empty() => Ok(plan),
+        messages => Err(messages),
+    }
+}
+
+fn ok(attr: TokenStream, item: TokenStream) -> Plan<'static> {
+    resolve_with(SUBSYSTEMS, attr, item).unwrap_or_else(|errors| panic!("{errors:#?}"))
+}
+
+fn errors(attr: TokenStream, item: TokenStream) -> Vec<String> {
+    match resolve_with(SUBSYSTEMS, attr, item) {
+        Ok(plan) => panic!("expected errors, got {plan:#?}"),
+        Err(errors) => errors,
+    }
+}
+
+fn boot_order(plan: &Plan) -> Vec<&'static str> {
+    plan.boot.iter().map(|r| r.spec.name).collect()
+}
+
+fn main_fn() -> TokenStream {
+    quote!(
+        fn main() {}
+    )
+}
+
+#[test]
+fn boot_order_is_the_registry_order() {
+    let plan = ok(quote!(args, heap = "1 MiB", console), main_fn());
+    assert_eq!(boot_order(&plan), ["console", "heap", "args"]);
+    assert_eq!(plan.boot[1].value, Some(Value::Bytes(1 << 20)));
+    assert!(plan.boot.iter().all(|r| r.added_for.is_none()));
+    assert!(!plan.never);
+}
+
+#[test]
+fn nothing_declared_is_fine() {
+    let plan = ok(quote!(), main_fn());
+    assert!(plan.boot.is_empty());
+}
+
+#[test]
+fn console_log_level() {
+    let plan = ok(quote!(console), main_fn());
+    let info = Value::Variant {
+        ty: "LevelFilter",
+        variant: "Info",
+    };
+    assert_eq!(plan.boot[0].options, [info]);
+    let plan = ok(quote!(console(log = "trace",)), main_fn());
+    let trace = Value::Variant {
+        ty: "LevelFilter",
+        variant: "Trace",
+    };
+    assert_eq!(plan.boot[0].options, [trace]);
+}
+
+#[test]
+fn unknown_subsystems() {
+    assert_eq!(
+        errors(quote!(consle, gpu), main_fn()),
+        [
+            "unknown subsystem `consle`; did you mean `console`?",
+            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`",
+        ]
+    );
+}
+
+#[test]
+fn duplicates() {
+    assert_eq!(
+        errors(
+            quote!(console, heap = "1 MiB", console(log = "off")),
+            main_fn()
+        ),
+        [
+            "`console` is declared twice (first as entry 1 of `#[unikernel(...)]`); declare each subsystem once"
+        ]
+    );
+}
+
+#[test]
+fn values() {
+    assert_eq!(
+        errors(
+            quote!(console = "serial", heap, args = 1),
+            quote!(
+                fn main() {}
+            )
+        ),
+        [
+            "`console` takes no value; its options go in parentheses: `console(log = \"info\")`",
+            "`heap` needs a size: write `heap = \"1 MiB\"`",
+            "`args` takes no value; write `args`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(heap = 4), main_fn()),
+        ["`heap` takes a size string, such as `heap = \"1 MiB\"`"]
+    );
+    assert_eq!(
+        errors(quote!(heap(1 MiB)), main_fn()),
+        ["`heap` takes a value, not options: write `heap = \"1 MiB\"`"]
+    );
+}
+
+#[test]
+fn sizes() {
+    let heap = |size: &str| {
+        let size = syn::LitStr::new(size, proc_macro2::Span::call_site());
+        resolve_with(SUBSYSTEMS, quote!(heap = #size), main_fn())
+            .map(|plan| plan.boot[0].value.clone().unwrap())
+    };
+    assert_eq!(heap("4 KiB"), Ok(Value::Bytes(4096)));
+    assert_eq!(heap("64GiB"), Ok(Value::Bytes(64 << 30)));
+    let error = |size: &str| heap(size).unwrap_err().join("\n");
+    assert_eq!(
+        error("0 MiB"),
+        "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it"
+    );
+    assert_eq!(
+        error("1 TiB"),
+        "`heap` size `1 TiB` is out of range; expected between 4 KiB and 64 GiB"
+    );
+    assert_eq!(
+        error("512 B"),
+        "`heap` size `512 B` is out of range; expected between 4 KiB and 64 GiB"
+    );
+    assert_eq!(
+        error("99999999999999999999999 GiB"),
+        "`heap` size is out of range; expected between 4 KiB and 64 GiB"
+    );
+    assert_eq!(
+        error("6 KiB"),
+        "`heap` size `6 KiB` is not a multiple of 4 KiB; use `\"8 KiB\"`"
+    );
+    assert_eq!(error("1 MB"), "unknown size unit `MB`; did you mean `MiB`?");
+    assert_eq!(
+        error("1 parsec"),
+        "unknown size unit `parsec`; expected one of: `B`, `KiB`, `MiB`, `GiB`"
+    );
+    assert_eq!(
+        error("lots"),
+        "`\"lots\"` is not a size; write a whole number and a unit, such as `\"1 MiB\"`"
+    );
+    assert_eq!(
+        error("4096"),
+        "size `\"4096\"` has no unit; expected one of: `B`, `KiB`, `MiB`, `GiB`"
+    );
+    assert_eq!(
+        error("1.5 MiB"),
+        "sizes are whole numbers; write `\"1536 KiB\"`"
+    );
+}
+
+#[test]
+fn options() {
+    assert_eq!(
+        errors(
+            quote!(
+                console(baud = 9600, log, lgo = "x", log = "verbose", log = "warn"),
+                args(x)
+            ),
+            quote!(
+                fn main() {}
+            )
+        ),
+        [
+            "unknown option `baud` for `console`; expected one of: `log`",
+            "option `log` needs a value, such as `log = \"info\"`",
+            "unknown option `lgo` for `console`; did you mean `log`?",
+            "option `log` of `console` is given twice",
+            "option `log` of `console` is given twice",
+            "unknown option `x` for `args`; it takes none",
+            "`args` needs `heap`: add `heap = \"1 MiB\"` (or the size you need) to `#[unikernel(...)]`",
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(console(log = "inf"), heap = "1 MiB", args()),
+            main_fn()
+        ),
+        [
+            "unknown value `inf` for `log`; did you mean `info`?",
+            "`args` takes no options; write `args`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(console(log = 3)), main_fn()),
+        ["`log` takes a string, one of: `off`, `error`, `warn`, `info`, `debug`, `trace`"]
+    );
+    // Syntax errors inside the parentheses are reported where options exist...
+    assert_eq!(
+        errors(quote!(console(log = )), main_fn()),
+        ["expected a value after `=`"]
+    );
+    // ... and replaced by one clearer error where they do not.
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", args(1, 2)), main_fn()),
+        ["`args` takes no options; write `args`"]
+    );
+    // An unknown subsystem's options are not looked at.
+    assert_eq!(
+        errors(quote!(gpu(1)), main_fn()),
+        ["unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`"]
+    );
+}
+
+#[test]
+fn a_dependency_that_needs_a_choice_is_an_error() {
+    assert_eq!(
+        errors(quote!(console, args), main_fn()),
+        [
+            "`args` needs `heap`: add `heap = \"1 MiB\"` (or the size you need) to `#[unikernel(...)]`"
+        ]
+    );
+}
+
+/// A table in which `timer` needs `irq` (no choice: added) and `net` needs `timer` (added,
+/// and with it `irq`) and `heap` (a choice: an error).
+static TEST_TABLE: &[Subsystem] = &[
+    Subsystem {
+        name: "heap",
+        handle: None,
+        value: Some(ValueSpec {
+            what: "a size",
+            example: "1 MiB",
+            default: None,
+            kind: Kind::Size {
+                min: 4096,
+                max: 1 << 30,
+                multiple_of: 4096,
+            },
+        }),
+        options: &[],
+        needs: &[],
+        init: "init_heap",
+        init_args: &[InitArg::GlobalAllocator, InitArg::Value],
+        global_allocator: true,
+    },
+    Subsystem {
+        name: "irq",
+        handle: None,
+        value: None,
+        options: &[],
+        needs: &[],
+        init: "init_irq",
+        init_args: &[],
+        global_allocator: false,
+    },
+    Subsystem {
+        name: "timer",
+        handle: Some("Clock"),
+        value: Some(ValueSpec {
+            what: "a tick",
+            example: "1 ms",
+            default: Some("4 KiB"),
+            kind: Kind::Size {
+                min: 4096,
+                max: 1 << 20,
+                multiple_of: 4096,
+            },
+        }),
+        options: &[],
+        needs: &["irq"],
+        init: "init_timer",
+        init_args: &[InitArg::Value],
+        global_allocator: false,
+    },
+    Subsystem {
+        name: "net",
+        handle: Some("Net"),
+        value: None,
+        options: &[],
+        needs: &["timer", "heap"],
+        init: "init_net",
+        init_args: &[],
+        global_allocator: false,
+    },
+];
+
+#[test]
+fn a_dependency_without_a_choice_is_added() {
+    let plan = resolve_with(TEST_TABLE, quote!(timer), main_fn()).unwrap();
+    assert_eq!(boot_order(&plan), ["irq", "timer"]);
+    assert_eq!(plan.boot[0].added_for, Some("timer"));
+    assert_eq!(plan.boot[1].added_for, None);
+    // Transitively, in boot order, with defaults; the handle of an added one can be taken.
+    let plan = resolve_with(
+        TEST_TABLE,
+        quote!(net, heap = "8 KiB"),
+        quote!(
+            fn main(clock: Clock, net: Net) {}
+        ),
+    )
+    .unwrap();
+    assert_eq!(boot_order(&plan), ["heap", "irq", "timer", "net"]);
+    assert_eq!(plan.boot[1].added_for, Some("net"));
+    assert_eq!(plan.boot[2].added_for, Some("net"));
+    assert_eq!(plan.boot[2].value, Some(Value::Bytes(4096)));
+    let args: Vec<_> = plan.args.iter().map(|(name, _)| *name).collect();
+    assert_eq!(args, ["timer", "net"]);
+}
+
+#[test]
+fn added_dependencies_still_need_their_choices() {
+    assert_eq!(
+        resolve_with(TEST_TABLE, quote!(net), main_fn()).unwrap_err(),
+        [
+            "`net` needs `heap`: add `heap = \"1 MiB\"` (or the size you need) to `#[unikernel(...)]`"
+        ]
+    );
+}
+
+#[test]
+fn handles() {
+    let plan = ok(
+        quote!(console, heap = "1 MiB", args),
+        quote!(
+            fn main(_: unikernel::Args, mut c: ::unikernel::Console) -> ExitCode {}
+        ),
+    );
+    let args: Vec<_> = plan.args.iter().map(|(name, _)| *name).collect();
+    assert_eq!(args, ["args", "console"]);
+
+    assert_eq!(
+        errors(
+            quote!(console),
+            quote!(
+                fn main(
+                    c: Console,
+                    d: Console,
+                    args: Args,
+                    foo: Foo,
+                    consol: Consol,
+                    r: &Console,
+                    t: (Console,),
+                ) {
+                }
+            )
+        ),
+        [
+            "`Console` is already taken by parameter `c`; `main` can take each handle once",
+            "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+            "`Consol` is not a subsystem handle; did you mean `Console`?",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+        ]
+    );
+}
+
+#[test]
+fn signature() {
+    assert_eq!(
+        errors(
+            quote!(),
+            quote!(
+                #[unikernel::unikernel(console)]
+                const async unsafe extern "C" fn start<T>(self)
+                where
+                    T: Copy,
+                {
+                }
+            )
+        ),
+        [
+            "`#[unikernel]` is applied twice; declare every subsystem in one `#[unikernel(...)]`",
+            "`#[unikernel]` goes on the app's `fn main`, not on `fn start`; rename it to `main`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, not `const`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, not `unsafe`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, not `extern \"C\"`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, without generic parameters",
+            "`#[unikernel]` main must be a plain `fn main(..)`, without a `where` clause",
+            "`#[unikernel]` main must be a plain `fn main(..)`, without `self`; it takes handles of declared subsystems",
+        ]
+    );
+}
+
+#[test]
+fn never_returning_main() {
+    let plan = ok(
+        quote!(),
+        quote!(
+            fn main() -> ! {
+                loop {}
+            }
+        ),
+    );
+    assert!(plan.never);
+}
+
+#[test]
+fn all_errors_are_reported_together() {
+    let errors = errors(
+        quote!(consle, heap = "0 B", heap = "1 MiB", args(x), bogus =),
+        quote!(
+            async fn main(net: Net) {}
+        ),
+    );
+    assert_eq!(errors.len(), 7, "{errors:#?}");
+}
+
+#[test]
+fn items_that_are_not_functions() {
+    let item: syn::Item = syn::parse2(quote!(
+        struct Main;
+    ))
+    .unwrap();
+    assert_eq!(
+        resolve::not_a_fn(&item).to_string(),
+        "`#[unikernel]` goes on the app's `fn main`, not on a struct"
+    );
+}
+
+// Expansion snapshots.
+
+/// Expands `attr` on `item` and renders the result, input included, for a reviewer.
+fn render(attr: &str, item: &str) -> String {
+    let tokens = |text: &str| text.parse::<TokenStream>().expect("valid tokens");
+    let expansion = crate::expand(tokens(attr), tokens(item));
+    let file: syn::File = syn::parse2(expansion).expect("the expansion is valid Rust");
+    let input: String = format!("#[unikernel({attr})]\n{}", item.trim())
+        .lines()
+        .map(|line| format!("// {line}\n"))
+        .collect();
+    format!(
+        "// The expansion of:\n//\n{input}\n{}",
+        prettyplease::unparse(&file)
+    )
+}
+
+fn check_snapshot(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.rs"));
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        panic!(
+            "the expansion differs from {} (- expected, + actual); \
+             rerun with UPDATE_SNAPSHOTS=1 to accept it:\n{}",
+            path.display(),
+            diff(&expected, actual)
+        );
+    }
+}
+
+/// A line diff (longest common subsequence), enough to read a snapshot change.
+fn diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out += &format!("  {}\n", a[i]);
+            (i, j) = (i + 1, j + 1);
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out += &format!("+ {}\n", b[j]);
+            j += 1;
+        } else {
+            out += &format!("- {}\n", a[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn diff_marks_changed_lines() {
+    assert_eq!(diff("a\nb\nc", "a\nx\nc"), "  a\n+ x\n- b\n  c\n");
+}
+
+#[test]
+fn snapshot_hello() {
+    let actual = render(
+        r#"console, heap = "1 MiB""#,
+        r#"
+fn main() -> ExitCode {
+    println!("hello from a unikernel");
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("hello", &actual);
+}
+
+#[test]
+fn snapshot_all_subsystems() {
+    let actual = render(
+        r#"args, console(log = "debug"), heap = "4MiB""#,
+        r#"
+/// The app.
+#[inline(never)]
+fn main(console: Console, args: unikernel::Args) -> Result<(), Error> {
+    for arg in args.iter() {
+        println!("{arg}");
+    }
+    Ok(())
+}"#,
+    );
+    check_snapshot("all_subsystems", &actual);
+}
+
+#[test]
+fn snapshot_never_returning_without_heap() {
+    let actual = render(
+        "console",
+        r#"
+fn main() -> ! {
+    loop {}
+}"#,
+    );
+    check_snapshot("never_without_heap", &actual);
+}
+
+#[test]
+fn snapshot_errors() {
+    let actual = render(
+        r#"consle, heap = "1 MB""#,
+        r#"
+fn main(console: Console) -> ExitCode {
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("errors", &actual);
+}
