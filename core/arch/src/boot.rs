@@ -1,0 +1,393 @@
+//! What the loader tells the kernel: the memory map and the command line.
+//!
+//! Both boot protocols are read into one [`BootInfo`] that owns its data, so nothing the
+//! loader left in low memory has to stay mapped after boot.
+
+use core::fmt;
+
+/// How the kernel was entered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loader {
+    /// Xen PVH direct boot (QEMU `-kernel`, Firecracker, Cloud Hypervisor, our monitor).
+    Pvh,
+    /// Multiboot (GRUB and other multiboot loaders).
+    Multiboot,
+}
+
+/// A range of guest-physical memory from the loader's memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRegion {
+    pub start: u64,
+    pub end: u64,
+    pub usable: bool,
+}
+
+impl MemoryRegion {
+    const EMPTY: Self = Self {
+        start: 0,
+        end: 0,
+        usable: false,
+    };
+}
+
+/// The most memory-map entries kept; loaders report a handful.
+pub const MAX_REGIONS: usize = 32;
+/// The longest kernel command line accepted.
+pub const MAX_CMDLINE: usize = 2048;
+
+/// The boot information, copied out of the loader's structures.
+pub struct BootInfo {
+    loader: Loader,
+    regions: [MemoryRegion; MAX_REGIONS],
+    region_count: usize,
+    cmdline: [u8; MAX_CMDLINE],
+    cmdline_len: usize,
+}
+
+impl fmt::Debug for BootInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BootInfo")
+            .field("loader", &self.loader)
+            .field("regions", &self.regions())
+            .field("cmdline", &self.cmdline())
+            .finish()
+    }
+}
+
+/// Why the loader's boot information could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootInfoError {
+    BadPvhMagic(u32),
+    NoMemoryMap,
+    TooManyRegions(usize),
+    CmdlineTooLong,
+    CmdlineNotUtf8,
+}
+
+impl fmt::Display for BootInfoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadPvhMagic(magic) => {
+                write!(
+                    f,
+                    "the PVH start info has magic {magic:#x}, expected 0x336ec578"
+                )
+            }
+            Self::NoMemoryMap => f.write_str("the loader passed no memory map"),
+            Self::TooManyRegions(n) => {
+                write!(
+                    f,
+                    "the memory map has {n} entries; at most {MAX_REGIONS} are supported"
+                )
+            }
+            Self::CmdlineTooLong => {
+                write!(
+                    f,
+                    "the kernel command line is longer than {MAX_CMDLINE} bytes"
+                )
+            }
+            Self::CmdlineNotUtf8 => f.write_str("the kernel command line is not UTF-8"),
+        }
+    }
+}
+
+/// Reads guest-physical memory; the kernel reads it directly, host tests from a buffer.
+pub trait PhysRead {
+    fn read_u8(&self, addr: u64) -> u8;
+
+    fn read_u32(&self, addr: u64) -> u32 {
+        u32::from_le_bytes(core::array::from_fn(|i| self.read_u8(addr + i as u64)))
+    }
+
+    fn read_u64(&self, addr: u64) -> u64 {
+        u64::from_le_bytes(core::array::from_fn(|i| self.read_u8(addr + i as u64)))
+    }
+}
+
+const PVH_MAGIC: u32 = 0x336e_c578;
+const MULTIBOOT_FLAG_CMDLINE: u32 = 1 << 2;
+const MULTIBOOT_FLAG_MMAP: u32 = 1 << 6;
+const E820_RAM: u32 = 1;
+
+impl BootInfo {
+    const fn empty(loader: Loader) -> Self {
+        Self {
+            loader,
+            regions: [MemoryRegion::EMPTY; MAX_REGIONS],
+            region_count: 0,
+            cmdline: [0; MAX_CMDLINE],
+            cmdline_len: 0,
+        }
+    }
+
+    /// Reads a PVH `hvm_start_info` (version 1: it carries the memory map).
+    pub fn from_pvh(mem: &impl PhysRead, start_info: u64) -> Result<Self, BootInfoError> {
+        let magic = mem.read_u32(start_info);
+        if magic != PVH_MAGIC {
+            return Err(BootInfoError::BadPvhMagic(magic));
+        }
+        let mut info = Self::empty(Loader::Pvh);
+        info.read_cmdline(mem, mem.read_u64(start_info + 24))?;
+        let version = mem.read_u32(start_info + 4);
+        let memmap = mem.read_u64(start_info + 48);
+        let entries = mem.read_u32(start_info + 56) as usize;
+        if version < 1 || memmap == 0 || entries == 0 {
+            return Err(BootInfoError::NoMemoryMap);
+        }
+        for i in 0..entries {
+            let entry = memmap + 24 * i as u64;
+            let start = mem.read_u64(entry);
+            let size = mem.read_u64(entry + 8);
+            info.push_region(start, size, mem.read_u32(entry + 16) == E820_RAM, entries)?;
+        }
+        Ok(info)
+    }
+
+    /// Reads a multiboot (version 1) information structure.
+    pub fn from_multiboot(mem: &impl PhysRead, mbi: u64) -> Result<Self, BootInfoError> {
+        let flags = mem.read_u32(mbi);
+        let mut info = Self::empty(Loader::Multiboot);
+        if flags & MULTIBOOT_FLAG_CMDLINE != 0 {
+            info.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
+        }
+        if flags & MULTIBOOT_FLAG_MMAP == 0 {
+            return Err(BootInfoError::NoMemoryMap);
+        }
+        let length = u64::from(mem.read_u32(mbi + 44));
+        let first = u64::from(mem.read_u32(mbi + 48));
+        let mut entry = first;
+        while entry < first + length {
+            // Each entry starts with its own size, which does not count itself.
+            let size = u64::from(mem.read_u32(entry));
+            let start = mem.read_u64(entry + 4);
+            let len = mem.read_u64(entry + 12);
+            let usable = mem.read_u32(entry + 20) == E820_RAM;
+            info.push_region(start, len, usable, info.region_count + 1)?;
+            entry += size + 4;
+        }
+        Ok(info)
+    }
+
+    fn push_region(
+        &mut self,
+        start: u64,
+        size: u64,
+        usable: bool,
+        total: usize,
+    ) -> Result<(), BootInfoError> {
+        if self.region_count == MAX_REGIONS {
+            return Err(BootInfoError::TooManyRegions(total.max(MAX_REGIONS + 1)));
+        }
+        if size > 0 {
+            let end = start.saturating_add(size);
+            self.regions[self.region_count] = MemoryRegion { start, end, usable };
+            self.region_count += 1;
+        }
+        Ok(())
+    }
+
+    fn read_cmdline(&mut self, mem: &impl PhysRead, addr: u64) -> Result<(), BootInfoError> {
+        if addr == 0 {
+            return Ok(());
+        }
+        let mut len = 0;
+        loop {
+            let byte = mem.read_u8(addr + len as u64);
+            if byte == 0 {
+                break;
+            }
+            if len == MAX_CMDLINE {
+                return Err(BootInfoError::CmdlineTooLong);
+            }
+            self.cmdline[len] = byte;
+            len += 1;
+        }
+        core::str::from_utf8(&self.cmdline[..len]).map_err(|_| BootInfoError::CmdlineNotUtf8)?;
+        self.cmdline_len = len;
+        Ok(())
+    }
+
+    pub fn loader(&self) -> Loader {
+        self.loader
+    }
+
+    /// The memory map as the loader gave it.
+    pub fn regions(&self) -> &[MemoryRegion] {
+        &self.regions[..self.region_count]
+    }
+
+    /// The whole kernel command line.
+    pub fn cmdline(&self) -> &str {
+        // Checked to be UTF-8 when it was read.
+        core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
+    }
+
+    /// Whether the command line carries the kernel flag `unikernel.<name>`.
+    pub fn has_flag(&self, name: &str) -> bool {
+        self.cmdline()
+            .split_ascii_whitespace()
+            .take_while(|word| *word != "--")
+            .any(|word| word.strip_prefix("unikernel.") == Some(name))
+    }
+}
+
+#[cfg(target_os = "none")]
+static INFO: spin::Once<BootInfo> = spin::Once::new();
+
+/// The boot information. Available from the first line of generated code on.
+#[cfg(target_os = "none")]
+pub fn info() -> &'static BootInfo {
+    INFO.get()
+        .expect("boot info is read before any subsystem starts")
+}
+
+#[cfg(target_os = "none")]
+pub(crate) fn set_info(info: BootInfo) -> &'static BootInfo {
+    INFO.call_once(|| info)
+}
+
+/// Host builds have no loader: an empty command line and no memory.
+#[cfg(not(target_os = "none"))]
+pub fn info() -> &'static BootInfo {
+    static HOST: BootInfo = BootInfo::empty(Loader::Pvh);
+    &HOST
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A little guest-physical memory, starting at address 0.
+    struct Memory(std::vec::Vec<u8>);
+
+    extern crate std;
+
+    impl Memory {
+        fn new() -> Self {
+            Self(std::vec![0; 0x4000])
+        }
+        fn put(&mut self, addr: u64, bytes: &[u8]) {
+            self.0[addr as usize..addr as usize + bytes.len()].copy_from_slice(bytes);
+        }
+        fn put_u32(&mut self, addr: u64, v: u32) {
+            self.put(addr, &v.to_le_bytes());
+        }
+        fn put_u64(&mut self, addr: u64, v: u64) {
+            self.put(addr, &v.to_le_bytes());
+        }
+    }
+
+    impl PhysRead for Memory {
+        fn read_u8(&self, addr: u64) -> u8 {
+            self.0[addr as usize]
+        }
+    }
+
+    /// The layout QEMU's PVH loader produces for `-m 32 -append "a -- b"`.
+    fn pvh_memory() -> Memory {
+        let mut m = Memory::new();
+        m.put_u32(0x1000, PVH_MAGIC);
+        m.put_u32(0x1004, 1);
+        m.put_u64(0x1000 + 24, 0x2000);
+        m.put_u64(0x1000 + 48, 0x3000);
+        m.put_u32(0x1000 + 56, 2);
+        m.put(0x2000, b"unikernel.timeline -- b\0");
+        m.put_u64(0x3000, 0);
+        m.put_u64(0x3008, 0x9fc00);
+        m.put_u32(0x3010, 1);
+        m.put_u64(0x3018, 0x100000);
+        m.put_u64(0x3020, 0x1f00000);
+        m.put_u32(0x3028, 1);
+        m
+    }
+
+    #[test]
+    fn reads_pvh_start_info() {
+        let info = BootInfo::from_pvh(&pvh_memory(), 0x1000).unwrap();
+        assert_eq!(info.loader(), Loader::Pvh);
+        assert_eq!(info.cmdline(), "unikernel.timeline -- b");
+        assert!(info.has_flag("timeline"));
+        assert!(!info.has_flag("b"));
+        assert_eq!(
+            info.regions(),
+            &[
+                MemoryRegion {
+                    start: 0,
+                    end: 0x9fc00,
+                    usable: true
+                },
+                MemoryRegion {
+                    start: 0x100000,
+                    end: 0x2000000,
+                    usable: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_pvh_magic() {
+        let mut m = pvh_memory();
+        m.put_u32(0x1000, 0xdead);
+        assert_eq!(
+            BootInfo::from_pvh(&m, 0x1000).unwrap_err(),
+            BootInfoError::BadPvhMagic(0xdead)
+        );
+    }
+
+    #[test]
+    fn pvh_version_0_has_no_memory_map() {
+        let mut m = pvh_memory();
+        m.put_u32(0x1004, 0);
+        assert_eq!(
+            BootInfo::from_pvh(&m, 0x1000).unwrap_err(),
+            BootInfoError::NoMemoryMap
+        );
+    }
+
+    #[test]
+    fn rejects_overlong_command_line() {
+        let mut m = Memory(std::vec![b'x'; 0x8000]);
+        m.put_u32(0x1000, PVH_MAGIC);
+        m.put_u64(0x1000 + 24, 0x2000);
+        assert_eq!(
+            BootInfo::from_pvh(&m, 0x1000).unwrap_err(),
+            BootInfoError::CmdlineTooLong
+        );
+    }
+
+    #[test]
+    fn reads_multiboot_info() {
+        let mut m = Memory::new();
+        m.put_u32(0x1000, MULTIBOOT_FLAG_CMDLINE | MULTIBOOT_FLAG_MMAP);
+        m.put_u32(0x1000 + 16, 0x2000);
+        m.put(0x2000, b"hello\0");
+        m.put_u32(0x1000 + 44, 48);
+        m.put_u32(0x1000 + 48, 0x3000);
+        for (i, (start, len, kind)) in [(0u64, 0x9fc00u64, 1u32), (0x100000, 0x700000, 2)]
+            .iter()
+            .enumerate()
+        {
+            let e = 0x3000 + 24 * i as u64;
+            m.put_u32(e, 20);
+            m.put_u64(e + 4, *start);
+            m.put_u64(e + 12, *len);
+            m.put_u32(e + 20, *kind);
+        }
+        let info = BootInfo::from_multiboot(&m, 0x1000).unwrap();
+        assert_eq!(info.loader(), Loader::Multiboot);
+        assert_eq!(info.cmdline(), "hello");
+        assert_eq!(info.regions().len(), 2);
+        assert!(!info.regions()[1].usable);
+    }
+
+    #[test]
+    fn multiboot_without_memory_map_is_an_error() {
+        let mut m = Memory::new();
+        m.put_u32(0x1000, 0);
+        assert_eq!(
+            BootInfo::from_multiboot(&m, 0x1000).unwrap_err(),
+            BootInfoError::NoMemoryMap
+        );
+    }
+}

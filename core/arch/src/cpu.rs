@@ -1,0 +1,229 @@
+//! CPU tables: the GDT with a TSS whose interrupt stack table gives the faults that must
+//! not run on a possibly broken stack (double fault, NMI, machine check, page fault) stacks
+//! of their own, and the IDT that routes every CPU exception to one report.
+
+use crate::fault::{Area, Fault, TrapFrame};
+use core::sync::atomic::{AtomicBool, Ordering};
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+
+pub(crate) const PAGE: usize = 4096;
+
+/// A stack with an unmapped guard page below it: running off the end faults at once
+/// instead of overwriting whatever lies below.
+#[repr(C, align(4096))]
+pub(crate) struct GuardedStack<const SIZE: usize> {
+    guard: [u8; PAGE],
+    stack: [u8; SIZE],
+}
+
+impl<const SIZE: usize> GuardedStack<SIZE> {
+    const fn new() -> Self {
+        Self {
+            guard: [0; PAGE],
+            stack: [0; SIZE],
+        }
+    }
+}
+
+pub(crate) const BOOT_STACK_SIZE: usize = 256 * 1024;
+const FAULT_STACK_SIZE: usize = 16 * 1024;
+
+/// The stack `main` runs on. Its top is loaded by the boot entry.
+pub(crate) static mut BOOT_STACK: GuardedStack<BOOT_STACK_SIZE> = GuardedStack::new();
+static mut DOUBLE_FAULT_STACK: GuardedStack<FAULT_STACK_SIZE> = GuardedStack::new();
+static mut NMI_STACK: GuardedStack<FAULT_STACK_SIZE> = GuardedStack::new();
+static mut MACHINE_CHECK_STACK: GuardedStack<FAULT_STACK_SIZE> = GuardedStack::new();
+static mut PAGE_FAULT_STACK: GuardedStack<FAULT_STACK_SIZE> = GuardedStack::new();
+
+/// Where each stack's guard page is, for paging (to unmap it) and for fault reports.
+pub(crate) fn stack_guards() -> [Area; 5] {
+    fn guard<const N: usize>(name: &'static str, stack: *const GuardedStack<N>) -> Area {
+        let start = stack as u64;
+        Area {
+            name,
+            start,
+            end: start + PAGE as u64,
+            is_stack_guard: true,
+        }
+    }
+    [
+        guard("the main stack", &raw const BOOT_STACK),
+        guard("the double-fault stack", &raw const DOUBLE_FAULT_STACK),
+        guard("the NMI stack", &raw const NMI_STACK),
+        guard("the machine-check stack", &raw const MACHINE_CHECK_STACK),
+        guard("the page-fault stack", &raw const PAGE_FAULT_STACK),
+    ]
+}
+
+fn top<const N: usize>(stack: *const GuardedStack<N>) -> VirtAddr {
+    VirtAddr::new(stack as u64 + size_of::<GuardedStack<N>>() as u64)
+}
+
+// Interrupt stack table slots (1-based in the IDT, 0-based in the TSS).
+const IST_DOUBLE_FAULT: u8 = 1;
+const IST_NMI: u8 = 2;
+const IST_MACHINE_CHECK: u8 = 3;
+const IST_PAGE_FAULT: u8 = 4;
+
+static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
+static GDT: spin::Once<(GlobalDescriptorTable, [SegmentSelector; 3])> = spin::Once::new();
+
+/// One 64-bit interrupt gate.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    options: u16,
+    offset_middle: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+impl Gate {
+    const MISSING: Self = Self {
+        offset_low: 0,
+        selector: 0,
+        options: 0,
+        offset_middle: 0,
+        offset_high: 0,
+        reserved: 0,
+    };
+
+    fn interrupt(handler: u64, selector: SegmentSelector, ist: u8) -> Self {
+        const PRESENT_INTERRUPT_GATE: u16 = 0x8e00;
+        Self {
+            offset_low: handler as u16,
+            selector: selector.0,
+            options: PRESENT_INTERRUPT_GATE | u16::from(ist),
+            offset_middle: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+#[repr(C, align(16))]
+struct Idt([Gate; 256]);
+
+static IDT: spin::Once<Idt> = spin::Once::new();
+
+unsafe extern "C" {
+    /// The 32 exception entry stubs of `entry.s`, by vector.
+    static exception_stubs: [u64; 32];
+}
+
+/// Loads the GDT, the TSS and the IDT. From here on a CPU exception is reported.
+pub(crate) fn init() {
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        // The TSS is packed: build the table aside and copy it in.
+        let mut ist = tss.interrupt_stack_table;
+        ist[usize::from(IST_DOUBLE_FAULT - 1)] = top(&raw const DOUBLE_FAULT_STACK);
+        ist[usize::from(IST_NMI - 1)] = top(&raw const NMI_STACK);
+        ist[usize::from(IST_MACHINE_CHECK - 1)] = top(&raw const MACHINE_CHECK_STACK);
+        ist[usize::from(IST_PAGE_FAULT - 1)] = top(&raw const PAGE_FAULT_STACK);
+        tss.interrupt_stack_table = ist;
+        tss
+    });
+    let (gdt, [code, data, tss_selector]) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let code = gdt.append(Descriptor::kernel_code_segment());
+        let data = gdt.append(Descriptor::kernel_data_segment());
+        let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+        (gdt, [code, data, tss_selector])
+    });
+    gdt.load();
+    // SAFETY: the selectors index the GDT just loaded, which lives in a static; the code
+    // segment is a 64-bit ring-0 segment like the boot one, so execution continues.
+    unsafe {
+        CS::set_reg(*code);
+        SS::set_reg(*data);
+        DS::set_reg(*data);
+        ES::set_reg(*data);
+        load_tss(*tss_selector);
+    }
+
+    let idt = IDT.call_once(|| {
+        let mut gates = [Gate::MISSING; 256];
+        // SAFETY: `exception_stubs` is an immutable table in entry.s's .rodata.
+        let stubs = unsafe { &exception_stubs };
+        for (vector, &stub) in stubs.iter().enumerate() {
+            let ist = match vector {
+                2 => IST_NMI,
+                8 => IST_DOUBLE_FAULT,
+                14 => IST_PAGE_FAULT,
+                18 => IST_MACHINE_CHECK,
+                _ => 0,
+            };
+            gates[vector] = Gate::interrupt(stub, *code, ist);
+        }
+        Idt(gates)
+    });
+    let pointer = DescriptorTablePointer {
+        limit: (size_of::<Idt>() - 1) as u16,
+        base: VirtAddr::from_ptr(idt),
+    };
+    // SAFETY: the IDT lives in a static and every present gate points at a stub of
+    // entry.s, which saves the registers and calls `exception_handler`.
+    unsafe { lidt(&pointer) };
+}
+
+/// Turns on no-execute pages where the CPU has them. Returns whether it did.
+pub(crate) fn enable_nx() -> bool {
+    use x86_64::registers::model_specific::{Efer, EferFlags};
+    // Leaf 0x80000001 exists on every x86_64 CPU (it reports long mode).
+    let nx = core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 20) != 0;
+    if nx {
+        // SAFETY: the CPU reports NX, so EFER.NXE is writable; setting it only makes the
+        // NX bit of page-table entries meaningful.
+        unsafe { Efer::update(|flags| flags.insert(EferFlags::NO_EXECUTE_ENABLE)) };
+    }
+    nx
+}
+
+/// Called by `exception_common` in entry.s with the saved registers. Reports and exits:
+/// no exception is recoverable in a kernel with one address space and no processes.
+pub(crate) extern "C" fn exception_handler(frame: &mut TrapFrame) {
+    static REPORTING: AtomicBool = AtomicBool::new(false);
+    if REPORTING.swap(true, Ordering::Relaxed) {
+        crate::serial::print(format_args!(
+            "exception: {} while reporting an exception\n",
+            crate::fault::exception_name(frame.vector).0
+        ));
+        crate::exit::exit(crate::exit::status::EXCEPTION);
+    }
+    let fault_address = x86_64::registers::control::Cr2::read_raw();
+    let areas = crate::paging::areas();
+    let fault = Fault {
+        frame,
+        fault_address,
+        areas: &areas,
+    };
+    crate::serial::print(format_args!("{fault}\n"));
+    crate::exit::exit(crate::exit::status::EXCEPTION)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    static PANICKING: AtomicBool = AtomicBool::new(false);
+    if PANICKING.swap(true, Ordering::Relaxed) {
+        crate::serial::print(format_args!(
+            "panicked while panicking: {}\n",
+            info.message()
+        ));
+    } else if let Some(location) = info.location() {
+        crate::serial::print(format_args!(
+            "panicked at {location}:\n{}\n",
+            info.message()
+        ));
+    } else {
+        crate::serial::print(format_args!("panicked:\n{}\n", info.message()));
+    }
+    crate::exit::exit(crate::exit::status::PANIC)
+}

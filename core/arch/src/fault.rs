@@ -1,0 +1,317 @@
+//! Turning a CPU exception into a report a person can act on.
+//!
+//! The decoding is plain logic, unit-tested on the host; the handler that calls it is in
+//! `cpu.rs`.
+
+use core::fmt;
+
+/// The registers the exception entry saves, in the order it pushes them (last pushed first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// The architectural name and mnemonic of exception `vector`.
+pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
+    match vector {
+        0 => ("divide error", "#DE"),
+        1 => ("debug", "#DB"),
+        2 => ("non-maskable interrupt", "NMI"),
+        3 => ("breakpoint", "#BP"),
+        4 => ("overflow", "#OF"),
+        5 => ("bound range exceeded", "#BR"),
+        6 => ("invalid opcode", "#UD"),
+        7 => ("device not available", "#NM"),
+        8 => ("double fault", "#DF"),
+        9 => ("coprocessor segment overrun", "#MF"),
+        10 => ("invalid TSS", "#TS"),
+        11 => ("segment not present", "#NP"),
+        12 => ("stack-segment fault", "#SS"),
+        13 => ("general protection fault", "#GP"),
+        14 => ("page fault", "#PF"),
+        16 => ("x87 floating-point error", "#MF"),
+        17 => ("alignment check", "#AC"),
+        18 => ("machine check", "#MC"),
+        19 => ("SIMD floating-point exception", "#XM"),
+        20 => ("virtualization exception", "#VE"),
+        21 => ("control protection exception", "#CP"),
+        28 => ("hypervisor injection exception", "#HV"),
+        29 => ("VMM communication exception", "#VC"),
+        30 => ("security exception", "#SX"),
+        _ => ("reserved exception", "#??"),
+    }
+}
+
+/// A named range of the address space, to say what a faulting address hit.
+#[derive(Clone, Copy, Debug)]
+pub struct Area {
+    pub name: &'static str,
+    pub start: u64,
+    pub end: u64,
+    pub is_stack_guard: bool,
+}
+
+impl Area {
+    fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+}
+
+/// Everything known about one exception.
+#[derive(Debug)]
+pub struct Fault<'a> {
+    pub frame: &'a TrapFrame,
+    /// CR2: the address a page fault tried to access.
+    pub fault_address: u64,
+    /// The kernel's named areas (code, rodata, stack guard pages, ...).
+    pub areas: &'a [Area],
+}
+
+impl Fault<'_> {
+    fn area_of(&self, addr: u64) -> Option<&Area> {
+        self.areas.iter().find(|area| area.contains(addr))
+    }
+
+    fn hit_stack_guard(&self) -> Option<&Area> {
+        let vector = self.frame.vector;
+        let addr = if vector == 14 {
+            self.fault_address
+        } else {
+            self.frame.rsp
+        };
+        self.area_of(addr)
+            .filter(|area| area.is_stack_guard && (vector == 14 || vector == 8))
+    }
+}
+
+impl fmt::Display for Fault<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = self.frame;
+        let (name, mnemonic) = exception_name(frame.vector);
+        if let Some(guard) = self.hit_stack_guard() {
+            writeln!(
+                f,
+                "exception: stack overflow: {} ran into its guard page at {:#x} ({name}, {mnemonic})",
+                guard.name, guard.start
+            )?;
+        } else {
+            writeln!(
+                f,
+                "exception: {name} ({mnemonic}, vector {}) at rip {:#x}",
+                frame.vector, frame.rip
+            )?;
+        }
+        match frame.vector {
+            14 => {
+                let addr = self.fault_address;
+                write!(
+                    f,
+                    "  page fault at address {addr:#x}: {}",
+                    PageFaultCause(frame.error_code)
+                )?;
+                if addr < 4096 {
+                    write!(f, " (null pointer dereference)")?;
+                } else if let Some(area) = self.area_of(addr) {
+                    write!(f, " (in {})", area.name)?;
+                }
+                writeln!(f)?;
+            }
+            13 if frame.error_code != 0 => {
+                writeln!(
+                    f,
+                    "  error code {:#x}: {}",
+                    frame.error_code,
+                    SelectorError(frame.error_code)
+                )?;
+            }
+            8 | 10 | 11 | 12 | 13 | 17 | 21 | 29 | 30 => {
+                writeln!(f, "  error code {:#x}", frame.error_code)?;
+            }
+            _ => {}
+        }
+        if let Some(area) = self.area_of(frame.rip) {
+            writeln!(f, "  rip {:#x} is in {}", frame.rip, area.name)?;
+        }
+        writeln!(
+            f,
+            "  rip {:#018x} rsp {:#018x} rflags {:#018x}",
+            frame.rip, frame.rsp, frame.rflags
+        )?;
+        writeln!(
+            f,
+            "  rax {:#018x} rbx {:#018x} rcx {:#018x}",
+            frame.rax, frame.rbx, frame.rcx
+        )?;
+        writeln!(
+            f,
+            "  rdx {:#018x} rsi {:#018x} rdi {:#018x}",
+            frame.rdx, frame.rsi, frame.rdi
+        )?;
+        writeln!(
+            f,
+            "  rbp {:#018x} r8  {:#018x} r9  {:#018x}",
+            frame.rbp, frame.r8, frame.r9
+        )?;
+        writeln!(
+            f,
+            "  r10 {:#018x} r11 {:#018x} r12 {:#018x}",
+            frame.r10, frame.r11, frame.r12
+        )?;
+        write!(
+            f,
+            "  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
+            frame.r13, frame.r14, frame.r15
+        )
+    }
+}
+
+/// A page fault's error code in words.
+struct PageFaultCause(u64);
+
+impl fmt::Display for PageFaultCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = self.0;
+        let access = if code & (1 << 4) != 0 {
+            "instruction fetch from"
+        } else if code & (1 << 1) != 0 {
+            "write to"
+        } else {
+            "read from"
+        };
+        let page = if code & 1 == 0 {
+            "an unmapped page"
+        } else if code & (1 << 3) != 0 {
+            "a page with reserved bits set"
+        } else if code & (1 << 4) != 0 {
+            "a no-execute page"
+        } else if code & (1 << 1) != 0 {
+            "a read-only page"
+        } else {
+            "a protected page"
+        };
+        write!(f, "{access} {page}")
+    }
+}
+
+/// The selector error code of #GP, #TS, #NP and #SS.
+struct SelectorError(u64);
+
+impl fmt::Display for SelectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let index = (self.0 >> 3) & 0x1fff;
+        match (self.0 >> 1) & 0b11 {
+            0b01 | 0b11 => write!(f, "IDT entry {index} (an interrupt with no handler)"),
+            0b00 => write!(f, "GDT selector {:#x}", self.0 & !0b111),
+            _ => write!(f, "LDT selector {:#x}", self.0 & !0b111),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::string::ToString;
+
+    const AREAS: [Area; 2] = [
+        Area {
+            name: "the kernel's code",
+            start: 0x100000,
+            end: 0x104000,
+            is_stack_guard: false,
+        },
+        Area {
+            name: "the boot stack",
+            start: 0x110000,
+            end: 0x111000,
+            is_stack_guard: true,
+        },
+    ];
+
+    fn report(vector: u64, error_code: u64, fault_address: u64) -> std::string::String {
+        let frame = TrapFrame {
+            vector,
+            error_code,
+            rip: 0x100123,
+            rsp: 0x118000,
+            ..Default::default()
+        };
+        Fault {
+            frame: &frame,
+            fault_address,
+            areas: &AREAS,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn null_read_is_named() {
+        let text = report(14, 0, 0);
+        assert!(
+            text.starts_with("exception: page fault (#PF, vector 14) at rip 0x100123\n"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "page fault at address 0x0: read from an unmapped page (null pointer dereference)"
+        ));
+        assert!(text.contains("rip 0x100123 is in the kernel's code"));
+    }
+
+    #[test]
+    fn write_to_code_is_a_protection_fault() {
+        let text = report(14, 0b11, 0x100010);
+        assert!(
+            text.contains("write to a read-only page (in the kernel's code)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn guard_page_hit_is_a_stack_overflow() {
+        let text = report(14, 0b10, 0x110ff8);
+        assert!(
+            text.starts_with(
+                "exception: stack overflow: the boot stack ran into its guard page at 0x110000"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn gp_on_idt_entry_names_the_vector() {
+        let text = report(13, (40 << 3) | 0b10, 0);
+        assert!(
+            text.contains("IDT entry 40 (an interrupt with no handler)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_vector_has_a_name() {
+        assert_eq!(exception_name(6), ("invalid opcode", "#UD"));
+        assert_eq!(exception_name(15).1, "#??");
+    }
+}

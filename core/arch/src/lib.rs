@@ -1,0 +1,22 @@
+//! The x86_64 layer of a unikernel: boot entry (PVH and multiboot), the memory map, paging
+//! with the image mapped W^X, GDT/TSS/IDT, CPU exception reports, the raw serial port, the
+//! boot timeline and the VM's exit.
+//!
+//! Everything `unsafe` in the kernel lives here or in a driver. The parts that are plain
+//! logic (boot-info parsing, memory-map carving, fault decoding) also build on the host and
+//! are unit-tested there; the parts that touch the CPU exist only on `target_os = "none"`.
+#![no_std]
+
+pub mod boot;
+pub mod exit;
+pub mod fault;
+pub mod memory;
+pub mod serial;
+pub mod timeline;
+
+#[cfg(target_os = "none")]
+mod cpu;
+#[cfg(target_os = "none")]
+mod paging;
+#[cfg(target_os = "none")]
+mod start;

@@ -1,0 +1,185 @@
+//! Guest memory beyond the image: handed out in page-aligned ranges, each mapped read-write
+//! and never executable before it is returned.
+
+use crate::boot::MemoryRegion;
+use core::fmt;
+
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Why memory could not be handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryError {
+    /// No free range of the VM's memory is large enough.
+    NotEnough { wanted: u64, largest_free: u64 },
+    /// The range is free but the kernel ran out of page tables to map it.
+    NoPageTables { start: u64, end: u64 },
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NotEnough {
+                wanted,
+                largest_free,
+            } => write!(
+                f,
+                "{} do not fit: the largest free range of the VM's memory is {}; give the VM more memory",
+                Size(wanted),
+                Size(largest_free)
+            ),
+            Self::NoPageTables { start, end } => {
+                write!(f, "no page table left to map {start:#x}..{end:#x}")
+            }
+        }
+    }
+}
+
+/// A byte count printed in binary units: `4 MiB`, `1.5 KiB`, `512 B`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["GiB", "MiB", "KiB", "B"];
+        for (i, unit) in UNITS.iter().enumerate() {
+            let scale = 1u64 << (10 * (3 - i));
+            if self.0 >= scale || scale == 1 {
+                let tenths = self.0 * 10 / scale;
+                return if tenths % 10 == 0 {
+                    write!(f, "{} {unit}", tenths / 10)
+                } else {
+                    write!(f, "{}.{} {unit}", tenths / 10, tenths % 10)
+                };
+            }
+        }
+        unreachable!()
+    }
+}
+
+/// Finds `size` bytes (rounded up to pages) of usable memory at or above `cursor`.
+/// Returns the start of the range; the caller moves its cursor past it.
+pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64, MemoryError> {
+    let size = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    let mut largest_free = 0;
+    for region in regions.iter().filter(|region| region.usable) {
+        let start = region.start.max(cursor).next_multiple_of(PAGE_SIZE);
+        let end = region.end / PAGE_SIZE * PAGE_SIZE;
+        let free = end.saturating_sub(start);
+        if free >= size {
+            return Ok(start);
+        }
+        largest_free = largest_free.max(free);
+    }
+    Err(MemoryError::NotEnough {
+        wanted: size,
+        largest_free,
+    })
+}
+
+#[cfg(target_os = "none")]
+pub use target::allocate;
+
+/// Host builds (unit tests) have no guest memory to hand out.
+#[cfg(not(target_os = "none"))]
+pub fn allocate(size: usize) -> Result<&'static mut [core::mem::MaybeUninit<u8>], MemoryError> {
+    Err(MemoryError::NotEnough {
+        wanted: size as u64,
+        largest_free: 0,
+    })
+}
+
+#[cfg(target_os = "none")]
+mod target {
+    use super::*;
+    use core::mem::MaybeUninit;
+
+    /// Everything below this has been handed out (or is the image itself).
+    static CURSOR: spin::Mutex<Option<u64>> = spin::Mutex::new(None);
+
+    /// Hands out `size` bytes of the VM's memory, mapped read-write and not executable.
+    pub fn allocate(size: usize) -> Result<&'static mut [MaybeUninit<u8>], MemoryError> {
+        let mut cursor = CURSOR.lock();
+        let from = cursor.unwrap_or_else(crate::paging::image_end);
+        let start = find_free(crate::boot::info().regions(), from, size as u64)?;
+        let end = start + size as u64;
+        crate::paging::map_identity(start, end)?;
+        *cursor = Some(end.next_multiple_of(PAGE_SIZE));
+        // SAFETY: [start, end) is usable RAM from the memory map, above the image and every
+        // range handed out before (the cursor only grows), and it was just identity mapped
+        // read-write; so the slice is valid and nothing else aliases it.
+        Ok(unsafe { core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::string::ToString;
+
+    const QEMU_32M: [MemoryRegion; 2] = [
+        MemoryRegion {
+            start: 0,
+            end: 0x9fc00,
+            usable: true,
+        },
+        MemoryRegion {
+            start: 0x100000,
+            end: 0x200_0000,
+            usable: true,
+        },
+    ];
+
+    #[test]
+    fn takes_memory_above_the_cursor() {
+        assert_eq!(find_free(&QEMU_32M, 0x120000, 0x100000), Ok(0x120000));
+        assert_eq!(find_free(&QEMU_32M, 0x120001, 1), Ok(0x121000));
+    }
+
+    #[test]
+    fn skips_regions_that_are_too_small_or_unusable() {
+        let regions = [
+            MemoryRegion {
+                start: 0x100000,
+                end: 0x180000,
+                usable: true,
+            },
+            MemoryRegion {
+                start: 0x180000,
+                end: 0x1000000,
+                usable: false,
+            },
+            MemoryRegion {
+                start: 0x1000000,
+                end: 0x2000000,
+                usable: true,
+            },
+        ];
+        assert_eq!(find_free(&regions, 0x110000, 0x100000), Ok(0x1000000));
+    }
+
+    #[test]
+    fn reports_the_largest_free_range() {
+        let err = find_free(&QEMU_32M, 0x120000, 64 << 20).unwrap_err();
+        assert_eq!(
+            err,
+            MemoryError::NotEnough {
+                wanted: 64 << 20,
+                largest_free: 0x200_0000 - 0x120000
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "64 MiB do not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory"
+        );
+    }
+
+    #[test]
+    fn sizes_print_in_binary_units() {
+        assert_eq!(Size(512).to_string(), "512 B");
+        assert_eq!(Size(1536).to_string(), "1.5 KiB");
+        assert_eq!(Size(4 << 20).to_string(), "4 MiB");
+        assert_eq!(Size(3 << 30).to_string(), "3 GiB");
+        assert_eq!(Size(0).to_string(), "0 B");
+    }
+}

@@ -1,0 +1,84 @@
+//! COM1, the 16550 UART every x86 VMM emulates: the kernel's console and the channel its
+//! fault reports go out on. Output is polled, so it works from the first instruction of
+//! Rust to the last, in exception handlers and in the panic handler.
+
+use core::fmt;
+
+#[cfg(target_os = "none")]
+mod port {
+    use x86_64::instructions::port::Port;
+
+    const COM1: u16 = 0x3f8;
+    const DATA: u16 = COM1;
+    const INTERRUPT_ENABLE: u16 = COM1 + 1;
+    const FIFO_CONTROL: u16 = COM1 + 2;
+    const LINE_CONTROL: u16 = COM1 + 3;
+    const MODEM_CONTROL: u16 = COM1 + 4;
+    const LINE_STATUS: u16 = COM1 + 5;
+    const TRANSMIT_EMPTY: u8 = 1 << 5;
+
+    fn write(port: u16, value: u8) {
+        // SAFETY: the ports written are COM1's registers; writing them configures the UART
+        // or sends a byte and has no effect on memory.
+        unsafe { Port::new(port).write(value) }
+    }
+
+    fn read(port: u16) -> u8 {
+        // SAFETY: reading COM1's line status register has no side effect on memory.
+        unsafe { Port::new(port).read() }
+    }
+
+    /// 115200 baud, 8 data bits, no parity, one stop bit, FIFOs on, interrupts off.
+    pub fn init() {
+        write(INTERRUPT_ENABLE, 0);
+        write(LINE_CONTROL, 0x80); // divisor latch access
+        write(DATA, 1); // divisor 1: 115200 baud
+        write(INTERRUPT_ENABLE, 0);
+        write(LINE_CONTROL, 0x03); // 8N1, latch closed
+        write(FIFO_CONTROL, 0xc7); // enable and clear FIFOs, 14-byte threshold
+        write(MODEM_CONTROL, 0x03); // DTR | RTS
+    }
+
+    pub fn send(byte: u8) {
+        while read(LINE_STATUS) & TRANSMIT_EMPTY == 0 {
+            core::hint::spin_loop();
+        }
+        write(DATA, byte);
+    }
+}
+
+/// Configures the UART. Output works before this too (VMMs do not need it), but real
+/// 16550s and some VMMs start with undefined line settings.
+pub fn init() {
+    #[cfg(target_os = "none")]
+    port::init();
+}
+
+/// Writes bytes to COM1, turning `\n` into `\r\n` for terminals.
+pub fn write_bytes(bytes: &[u8]) {
+    #[cfg(target_os = "none")]
+    for &byte in bytes {
+        if byte == b'\n' {
+            port::send(b'\r');
+        }
+        port::send(byte);
+    }
+    #[cfg(not(target_os = "none"))]
+    let _ = bytes;
+}
+
+/// A `fmt::Write` sink on COM1. Stateless: any number may exist at once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Serial;
+
+impl fmt::Write for Serial {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints formatted text to COM1 (used by fault reports and the panic handler).
+pub fn print(args: fmt::Arguments<'_>) {
+    let _ = fmt::write(&mut Serial, args);
+}

@@ -1,0 +1,43 @@
+//! Unikernels declared in code.
+//!
+//! An app names the subsystems it needs in one attribute on its `main`:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use unikernel::prelude::*;
+//!
+//! #[unikernel(console, heap = "1 MiB")]
+//! fn main(console: Console) -> ExitCode {
+//!     println!("hello from a unikernel");
+//!     ExitCode::SUCCESS
+//! }
+//! ```
+//!
+//! The attribute expands into the boot entry: it initialises exactly the declared
+//! subsystems, in the fixed order documented in `macros/src/registry.rs`, calls `main` with
+//! the handles it asked for, and ends the VM with the status `main` returned.
+#![no_std]
+
+pub use unikernel_macros::unikernel;
+
+pub use unikernel_args::Args;
+pub use unikernel_console::{Console, print, println};
+
+pub mod exit;
+pub mod timeline;
+
+pub use exit::ExitCode;
+
+/// The kernel command line, as the VMM passed it.
+pub fn cmdline() -> &'static str {
+    unikernel_arch::boot::info().cmdline()
+}
+
+/// Everything an app usually needs: `use unikernel::prelude::*;`.
+pub mod prelude {
+    pub use crate::{Args, Console, ExitCode, print, println, unikernel};
+}
+
+#[doc(hidden)]
+pub mod __private;

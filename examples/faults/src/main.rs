@@ -1,0 +1,61 @@
+//! Misbehaves on request, so the boot tests can check that every kind of failure is
+//! reported with its cause and a non-zero exit status.
+//!
+//! `runner run faults -- <what>` with `<what>` one of: `panic`, `null`, `write-code`,
+//! `exec-data`, `overflow`, `exit <code>`, `alloc-fail`.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use unikernel::prelude::*;
+
+#[unikernel(console, heap = "64 KiB", args)]
+fn main(args: Args) -> ExitCode {
+    let what = args.first().map(|arg| arg.as_str()).unwrap_or("");
+    println!("faults: {what}");
+    match what {
+        "panic" => panic!("the app gave up"),
+        "null" => {
+            let null = core::hint::black_box(core::ptr::null::<u64>());
+            // SAFETY: none; this reads address 0 on purpose to test the page-fault report.
+            let value = unsafe { core::ptr::read_volatile(null) };
+            println!("read {value} from address 0");
+        }
+        "write-code" => {
+            let code = core::hint::black_box(main as usize as *mut u8);
+            // SAFETY: none; this writes into the kernel's code on purpose to test W^X.
+            unsafe { core::ptr::write_volatile(code, 0xc3) };
+            println!("wrote into the kernel's code");
+        }
+        "exec-data" => {
+            static RET: [u8; 1] = [0xc3];
+            let data = core::hint::black_box(RET.as_ptr());
+            // SAFETY: none; this jumps into read-only data on purpose to test W^X.
+            let function: fn() = unsafe { core::mem::transmute(data) };
+            function();
+            println!("executed read-only data");
+        }
+        "overflow" => println!("depth {}", recurse(core::hint::black_box(1))),
+        "exit" => {
+            let code = args.get(1).and_then(|code| code.parse().ok()).unwrap_or(1);
+            return ExitCode::from(code);
+        }
+        "alloc-fail" => {
+            let big: Vec<u8> = Vec::with_capacity(1 << 20);
+            println!("allocated {}", big.capacity());
+        }
+        other => {
+            println!("unknown fault `{other}`");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Recurses without end, with a frame large enough to reach the guard page quickly.
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[depth as usize % 64]
+}
