@@ -1,0 +1,534 @@
+//! Booting an image: spawn QEMU, stream the serial output, enforce the timeout, map the exit.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::qemu::{self, Accel, AccelRequest, Machine, QemuConfig};
+use crate::timeline::{self, Stamp};
+
+/// The kernel's status for a panic.
+pub const STATUS_PANIC: i32 = 101;
+/// The kernel's status for a CPU exception.
+pub const STATUS_EXCEPTION: i32 = 102;
+/// The kernel's status for an error during boot.
+pub const STATUS_BOOT_ERROR: i32 = 103;
+/// The runner's status when the guest did not exit in time (as `timeout(1)`).
+pub const STATUS_TIMEOUT: i32 = 124;
+/// The runner's status when the guest reset without reporting a status.
+pub const STATUS_RESET: i32 = 125;
+/// The runner's status when QEMU itself failed.
+pub const STATUS_QEMU_FAILED: i32 = 126;
+
+/// How a boot ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest wrote this status to the isa-debug-exit port.
+    Status(i32),
+    /// The guest did not exit within the timeout and QEMU was stopped.
+    TimedOut(Duration),
+    /// QEMU exited 0: with `-no-reboot` that is a guest reset (a triple fault?) or a
+    /// shutdown that did not go through the exit port.
+    Reset,
+    /// QEMU failed by itself: an error status (its stderr says why) or a signal.
+    QemuFailed {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+/// Maps QEMU's exit to the guest's.
+///
+/// isa-debug-exit makes QEMU exit with `(S << 1) | 1`, so an odd status carries the guest's
+/// `S`. Status 1 is ambiguous: the guest's 0, or QEMU's own error exit; QEMU's errors print
+/// `qemu-system-x86_64: <message>` (not a `warning:`) on stderr, which tells them apart.
+pub fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
+    match code {
+        Some(0) => Exit::Reset,
+        Some(1) if qemu_error_line(stderr).is_some() => Exit::QemuFailed { code, signal },
+        Some(code) if code & 1 == 1 => Exit::Status(code >> 1),
+        _ => Exit::QemuFailed { code, signal },
+    }
+}
+
+/// The first line of QEMU's stderr that is an error (not a warning), if any.
+pub fn qemu_error_line(stderr: &str) -> Option<&str> {
+    stderr.lines().find(|line| {
+        line.starts_with(qemu::QEMU)
+            && !line.contains("warning:")
+            && !line.contains("terminating on signal")
+    })
+}
+
+/// A boot to run: build it with the setters, then [`Boot::run`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let outcome = runner::Boot::new("/work/shared/floor/floor.elf")
+///     .timeout(Duration::from_secs(10))
+///     .run()
+///     .unwrap();
+/// outcome.assert_status(0);
+/// assert!(outcome.serial.contains("floor"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Boot {
+    kernel: PathBuf,
+    accel: AccelRequest,
+    machine: Machine,
+    memory_mib: u32,
+    timeout: Duration,
+    args: Vec<String>,
+    timeline: bool,
+    qemu_args: Vec<OsString>,
+    echo: bool,
+    verbose: bool,
+}
+
+impl Boot {
+    /// A boot of the ELF at `kernel` with the defaults: auto accelerator, microvm, 32 MiB,
+    /// 30 s timeout, no kernel args, output captured but not echoed.
+    pub fn new(kernel: impl AsRef<Path>) -> Self {
+        Boot {
+            kernel: kernel.as_ref().to_path_buf(),
+            accel: AccelRequest::Auto,
+            machine: Machine::Microvm,
+            memory_mib: 32,
+            timeout: Duration::from_secs(30),
+            args: Vec::new(),
+            timeline: false,
+            qemu_args: Vec::new(),
+            echo: false,
+            verbose: false,
+        }
+    }
+
+    /// The accelerator (default auto).
+    pub fn accel(mut self, accel: AccelRequest) -> Self {
+        self.accel = accel;
+        self
+    }
+
+    /// The machine model (default microvm).
+    pub fn machine(mut self, machine: Machine) -> Self {
+        self.machine = machine;
+        self
+    }
+
+    /// Guest memory in MiB (default 32).
+    pub fn memory(mut self, mib: u32) -> Self {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// How long the guest may run before QEMU is stopped (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds one kernel argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds kernel arguments (joined with spaces on the kernel command line).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Asks the guest for its boot timeline (see [`crate::timeline`]).
+    pub fn timeline(mut self, on: bool) -> Self {
+        self.timeline = on;
+        self
+    }
+
+    /// Passes one more argument to QEMU, verbatim.
+    pub fn qemu_arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.qemu_args.push(arg.into());
+        self
+    }
+
+    /// Streams the serial output to stdout while it arrives (default off; the CLI turns it
+    /// on). It goes through `print!`, so `cargo test` captures it.
+    pub fn echo(mut self, on: bool) -> Self {
+        self.echo = on;
+        self
+    }
+
+    /// Prints the QEMU command line on stderr before starting it.
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = on;
+        self
+    }
+
+    /// The QEMU configuration this boot uses with `accel`.
+    pub fn qemu_config(&self, accel: Accel) -> QemuConfig {
+        QemuConfig {
+            machine: self.machine,
+            accel,
+            memory_mib: self.memory_mib,
+            kernel: self.kernel.clone(),
+            cmdline: qemu::kernel_cmdline(&self.args, self.timeline),
+            extra: self.qemu_args.clone(),
+        }
+    }
+
+    /// Validates the image, chooses the accelerator, boots and waits for the guest to exit
+    /// or the timeout to pass.
+    ///
+    /// `Err` means the boot could not be attempted (not a bootable image, QEMU missing, KVM
+    /// forced but unusable); everything that happens once QEMU runs is in the outcome.
+    pub fn run(&self) -> Result<BootOutcome> {
+        crate::elf::validate(&self.kernel)?;
+        let accel = qemu::detect_accel(self.accel)?;
+        let qemu_path = crate::setup::qemu_path().ok_or_else(crate::setup::qemu_missing)?;
+        let config = self.qemu_config(accel);
+        if self.verbose {
+            eprintln!("runner: {}", config.display());
+        }
+
+        let start = Instant::now();
+        let mut child = Command::new(&qemu_path)
+            .args(config.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| Error::new(format!("cannot start {}: {err}", qemu_path.display())))?;
+
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
+
+        let mut sink = SerialSink::new(self.timeline, self.echo);
+        let deadline = start + self.timeout;
+        let mut timed_out = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => sink.push(&chunk),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    let _ = child.kill();
+                    break;
+                }
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(|err| Error::new(format!("waiting for QEMU failed: {err}")))?;
+        let wall = start.elapsed();
+        // The pipe closes once QEMU is gone: take what is left.
+        let _ = reader.join();
+        for chunk in rx.try_iter() {
+            sink.push(&chunk);
+        }
+        let (serial, stamps) = sink.finish();
+        let stderr = stderr_reader.join().unwrap_or_default();
+
+        let exit = if timed_out {
+            Exit::TimedOut(self.timeout)
+        } else {
+            let (code, signal) = code_and_signal(status);
+            map_exit(code, signal, &stderr)
+        };
+        Ok(BootOutcome {
+            status: match exit {
+                Exit::Status(status) => Some(status),
+                _ => None,
+            },
+            timed_out,
+            exit,
+            serial,
+            stderr,
+            timeline: stamps,
+            wall,
+            accel,
+            command: config.display(),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn code_and_signal(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    (status.code(), status.signal())
+}
+
+#[cfg(not(unix))]
+fn code_and_signal(status: ExitStatus) -> (Option<i32>, Option<i32>) {
+    (status.code(), None)
+}
+
+/// What happened in a boot.
+#[derive(Debug, Clone)]
+pub struct BootOutcome {
+    /// The guest's exit status, when it reported one.
+    pub status: Option<i32>,
+    /// Whether the timeout stopped it.
+    pub timed_out: bool,
+    /// How it ended, in detail.
+    pub exit: Exit,
+    /// Everything the guest printed on its serial port (without timeline lines when the
+    /// timeline was asked for).
+    pub serial: String,
+    /// QEMU's own stderr.
+    pub stderr: String,
+    /// The timeline stamps (empty unless asked for).
+    pub timeline: Vec<Stamp>,
+    /// Wall time from starting QEMU to its exit.
+    pub wall: Duration,
+    /// The accelerator used.
+    pub accel: Accel,
+    /// The QEMU command line, for messages.
+    pub command: String,
+}
+
+impl BootOutcome {
+    /// The status the runner exits with: the guest's own, or 124 (timeout), 125 (reset),
+    /// 126 (QEMU failed).
+    pub fn exit_code(&self) -> i32 {
+        match self.exit {
+            Exit::Status(status) => status,
+            Exit::TimedOut(_) => STATUS_TIMEOUT,
+            Exit::Reset => STATUS_RESET,
+            Exit::QemuFailed { .. } => STATUS_QEMU_FAILED,
+        }
+    }
+
+    /// One sentence about how the boot ended, or `None` when the guest exited with 0.
+    pub fn summary(&self) -> Option<String> {
+        match &self.exit {
+            Exit::Status(0) => None,
+            Exit::Status(status) => Some(format!(
+                "the guest exited with status {status}{}",
+                match *status {
+                    STATUS_PANIC => " (it panicked)",
+                    STATUS_EXCEPTION => " (a CPU exception)",
+                    STATUS_BOOT_ERROR => " (an error during boot)",
+                    _ => "",
+                }
+            )),
+            Exit::TimedOut(timeout) => Some(format!(
+                "the guest did not exit within {} s; it was stopped (raise --timeout if it needs longer)",
+                format_secs(*timeout)
+            )),
+            Exit::Reset => {
+                Some("the guest reset (a triple fault?) before reporting an exit status".into())
+            }
+            Exit::QemuFailed { code, signal } => {
+                let how = match (code, signal) {
+                    (_, Some(signal)) => format!("was killed by signal {signal}"),
+                    (Some(code), None) => format!("failed with status {code}"),
+                    (None, None) => "failed".to_string(),
+                };
+                let why = qemu_error_line(&self.stderr)
+                    .or_else(|| self.stderr.lines().find(|line| !line.trim().is_empty()))
+                    .map(|line| format!(": {}", line.trim()))
+                    .unwrap_or_default();
+                Some(format!("QEMU {how}{why}"))
+            }
+        }
+    }
+
+    /// Panics, showing the serial output so far and QEMU's stderr, unless the guest exited
+    /// with `expected`. For tests.
+    #[track_caller]
+    pub fn assert_status(&self, expected: i32) -> &Self {
+        if self.status != Some(expected) {
+            panic!(
+                "expected the guest to exit with status {expected}, but {}\n{}",
+                self.summary()
+                    .unwrap_or_else(|| "the guest exited with status 0".into()),
+                self.report()
+            );
+        }
+        self
+    }
+
+    /// Panics with the serial output unless it contains `needle`. For tests.
+    #[track_caller]
+    pub fn assert_serial_contains(&self, needle: &str) -> &Self {
+        if !self.serial.contains(needle) {
+            panic!(
+                "the serial output does not contain {needle:?}\n{}",
+                self.report()
+            );
+        }
+        self
+    }
+
+    /// The serial output, QEMU's stderr and the command line, for failure messages.
+    pub fn report(&self) -> String {
+        let mut out = format!("--- serial output ---\n{}", self.serial);
+        if !self.serial.ends_with('\n') {
+            out.push('\n');
+        }
+        if !self.stderr.trim().is_empty() {
+            out.push_str("--- QEMU stderr ---\n");
+            out.push_str(&self.stderr);
+            if !self.stderr.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+        out.push_str(&format!("--- command ---\n{}\n", self.command));
+        out
+    }
+}
+
+fn format_secs(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 {
+        format!("{secs:.0}")
+    } else {
+        format!("{secs}")
+    }
+}
+
+/// Takes the serial byte stream: keeps a copy, echoes it live and, when the timeline is on,
+/// takes out the timeline lines.
+#[derive(Debug)]
+pub struct SerialSink {
+    timeline: bool,
+    echo: bool,
+    captured: Vec<u8>,
+    stamps: Vec<Stamp>,
+    /// The current line while it might still be a timeline line.
+    held: Vec<u8>,
+    /// Whether the current line has already been passed on (it is not a timeline line).
+    passing: bool,
+    /// Bytes of a UTF-8 sequence cut by a chunk boundary, waiting for the rest.
+    echo_tail: Vec<u8>,
+}
+
+impl SerialSink {
+    /// A sink; `timeline` filters timeline lines, `echo` prints to stdout.
+    pub fn new(timeline: bool, echo: bool) -> Self {
+        SerialSink {
+            timeline,
+            echo,
+            captured: Vec::new(),
+            stamps: Vec::new(),
+            held: Vec::new(),
+            passing: false,
+            echo_tail: Vec::new(),
+        }
+    }
+
+    /// Takes the next chunk of output.
+    pub fn push(&mut self, chunk: &[u8]) {
+        if !self.timeline {
+            self.emit(chunk);
+            return;
+        }
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let line_end = rest.iter().position(|&b| b == b'\n').map(|i| i + 1);
+            let (part, after) = rest.split_at(line_end.unwrap_or(rest.len()));
+            rest = after;
+            if self.passing {
+                self.emit(part);
+            } else {
+                self.held.extend_from_slice(part);
+                if line_end.is_none() && !self.could_be_timeline() {
+                    let held = std::mem::take(&mut self.held);
+                    self.emit(&held);
+                    self.passing = true;
+                }
+            }
+            if line_end.is_some() {
+                if !self.passing {
+                    self.end_held_line();
+                }
+                self.passing = false;
+            }
+        }
+        self.flush_echo();
+    }
+
+    /// Whether the held bytes may still turn out to be a timeline line.
+    fn could_be_timeline(&self) -> bool {
+        let prefix = timeline::LINE_PREFIX.as_bytes();
+        let n = self.held.len().min(prefix.len());
+        self.held[..n] == prefix[..n]
+    }
+
+    fn end_held_line(&mut self) {
+        let held = std::mem::take(&mut self.held);
+        match std::str::from_utf8(&held)
+            .ok()
+            .and_then(timeline::parse_line)
+        {
+            Some(stamp) => self.stamps.push(stamp),
+            None => self.emit(&held),
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) {
+        self.captured.extend_from_slice(bytes);
+        if !self.echo {
+            return;
+        }
+        self.echo_tail.extend_from_slice(bytes);
+        let valid_up_to = match std::str::from_utf8(&self.echo_tail) {
+            Ok(_) => self.echo_tail.len(),
+            // An incomplete sequence at the end waits for the next chunk.
+            Err(err) if err.error_len().is_none() => err.valid_up_to(),
+            Err(_) => self.echo_tail.len(),
+        };
+        let ready: Vec<u8> = self.echo_tail.drain(..valid_up_to).collect();
+        print!("{}", String::from_utf8_lossy(&ready));
+    }
+
+    fn flush_echo(&mut self) {
+        if self.echo {
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    /// Ends the stream: the serial text (lossy UTF-8) and the stamps.
+    pub fn finish(mut self) -> (String, Vec<Stamp>) {
+        if !self.held.is_empty() {
+            self.end_held_line();
+        }
+        if self.echo && !self.echo_tail.is_empty() {
+            let tail = std::mem::take(&mut self.echo_tail);
+            print!("{}", String::from_utf8_lossy(&tail));
+        }
+        self.flush_echo();
+        (
+            String::from_utf8_lossy(&self.captured).into_owned(),
+            self.stamps,
+        )
+    }
+}

@@ -1,0 +1,198 @@
+//! Building images with cargo; the ELF is found in cargo's JSON artifact messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
+use crate::json;
+use crate::setup::TARGET;
+
+/// The repository root (the runner's parent folder, fixed when the runner is compiled).
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The examples workspace's manifest.
+pub fn examples_manifest() -> PathBuf {
+    repo_root().join("examples").join("Cargo.toml")
+}
+
+/// The names of the examples (folders of `examples/` with a Cargo.toml), sorted.
+pub fn example_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().join("Cargo.toml").is_file())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The floor kernel: `$RUNNER_FLOOR`, else `<repo>/../shared/floor/floor.elf`.
+pub fn floor_elf() -> PathBuf {
+    std::env::var_os("RUNNER_FLOOR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            repo_root()
+                .join("..")
+                .join("shared")
+                .join("floor")
+                .join("floor.elf")
+        })
+}
+
+/// Builds `examples/<name>` in release mode and returns its ELF.
+pub fn build_example(name: &str) -> Result<PathBuf> {
+    build_example_with(name, true)
+}
+
+/// [`build_example`], with cargo's progress shown or not.
+pub fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
+    let examples = repo_root().join("examples");
+    if !examples.join(name).join("Cargo.toml").is_file() {
+        let names = example_names();
+        return Err(Error::new(if names.is_empty() {
+            format!("there is no example named `{name}` (examples/ has none yet)")
+        } else {
+            format!(
+                "there is no example named `{name}` (there are: {})",
+                names.join(", ")
+            )
+        }));
+    }
+    CargoBuild {
+        manifest_path: examples.join("Cargo.toml"),
+        package: Some(name.to_string()),
+        release: true,
+        quiet,
+    }
+    .run()
+}
+
+/// One `cargo build` of an image for `x86_64-unknown-none`.
+#[derive(Debug, Clone)]
+pub struct CargoBuild {
+    /// The manifest; cargo runs in its folder, so that folder's `.cargo/config.toml`
+    /// (target, rustflags) applies as it does for `cargo build` there.
+    pub manifest_path: PathBuf,
+    /// `-p <package>`.
+    pub package: Option<String>,
+    pub release: bool,
+    /// Passes `-q` to cargo.
+    pub quiet: bool,
+}
+
+impl CargoBuild {
+    /// The cargo arguments.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "build".to_string(),
+            "--manifest-path".to_string(),
+            self.manifest_path.display().to_string(),
+            "--target".to_string(),
+            TARGET.to_string(),
+            "--message-format=json-render-diagnostics".to_string(),
+        ];
+        if self.release {
+            args.push("--release".into());
+        }
+        if let Some(package) = &self.package {
+            args.push("-p".into());
+            args.push(package.clone());
+        }
+        if self.quiet {
+            args.push("-q".into());
+        }
+        args
+    }
+
+    /// Runs cargo and returns the path of the binary it built.
+    pub fn run(&self) -> Result<PathBuf> {
+        let manifest =
+            std::path::absolute(&self.manifest_path).unwrap_or(self.manifest_path.clone());
+        if !manifest.is_file() {
+            return Err(Error::new(format!("{} does not exist", manifest.display())));
+        }
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let build = CargoBuild {
+            manifest_path: manifest.clone(),
+            ..self.clone()
+        };
+        let out = Command::new(cargo)
+            .args(build.args())
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|err| Error::new(format!("cannot run cargo: {err}")))?;
+        let what = match &self.package {
+            Some(package) => format!("`{package}`"),
+            None => manifest.display().to_string(),
+        };
+        if !out.status.success() {
+            return Err(Error::new(format!(
+                "building {what} failed (cargo's messages are above)"
+            )));
+        }
+        let artifacts = parse_artifacts(&String::from_utf8_lossy(&out.stdout));
+        pick_executable(&artifacts, self.package.as_deref())
+            .map_err(|reason| Error::new(format!("building {what}: {reason}")))
+    }
+}
+
+/// A binary cargo reported building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The target's name (a binary's name).
+    pub target_name: String,
+    /// cargo's package id.
+    pub package_id: String,
+    pub executable: PathBuf,
+}
+
+/// The `compiler-artifact` messages that name an executable, from cargo's JSON output.
+pub fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .filter_map(json::parse)
+        .filter(|msg| msg.get("reason").and_then(json::Value::as_str) == Some("compiler-artifact"))
+        .filter_map(|msg| {
+            let executable = msg.get("executable")?.as_str()?;
+            let target = msg.get("target")?;
+            Some(Artifact {
+                target_name: target.get("name")?.as_str()?.to_string(),
+                package_id: msg
+                    .get("package_id")
+                    .and_then(json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                executable: PathBuf::from(executable),
+            })
+        })
+        .collect()
+}
+
+/// The one executable of the build: the one named after `package` when there are several.
+pub fn pick_executable(artifacts: &[Artifact], package: Option<&str>) -> Result<PathBuf, String> {
+    match artifacts {
+        [] => Err("cargo built no binary (is there a `src/main.rs`?)".into()),
+        [one] => Ok(one.executable.clone()),
+        several => {
+            if let Some(found) = package
+                .and_then(|name| several.iter().find(|artifact| artifact.target_name == name))
+            {
+                return Ok(found.executable.clone());
+            }
+            let names: Vec<&str> = several.iter().map(|a| a.target_name.as_str()).collect();
+            Err(format!(
+                "it built several binaries ({}); pick one with -p",
+                names.join(", ")
+            ))
+        }
+    }
+}

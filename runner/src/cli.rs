@@ -1,0 +1,489 @@
+//! The command line: `runner run | boot | test | new | setup | bench | help`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::boot::Boot;
+use crate::build::{self, CargoBuild};
+use crate::error::{Error, Result};
+use crate::qemu::{AccelRequest, Machine};
+use crate::setup::{self, Needs};
+use crate::timeline;
+
+/// The help text.
+pub const HELP: &str = "\
+runner: builds unikernel images and boots them in QEMU
+
+USAGE:
+    runner run <example | path/to/kernel.elf> [options] [-- kernel args]
+    runner run --manifest-path <app/Cargo.toml> [-p <package>] [options] [-- kernel args]
+    runner boot [options] <kernel.elf> [kernel args]
+    runner test [-- cargo test args]
+    runner new <path> [--name <crate>]
+    runner bench [--runs N] [--floor <floor.elf>]
+    runner setup
+
+COMMANDS:
+    run      build examples/<name> (release), or the app at --manifest-path, and boot it
+    boot     boot a built ELF; every argument after the ELF goes to the kernel (this is
+             what cargo's `runner` setting calls, with `cargo run -- <args>` after the ELF)
+    test     setup, then `cargo test --workspace` in the repository
+    new      create an app outside the repository; `cargo run` in it builds and boots
+    bench    boot figures of the floor kernel and the empty and hello examples, as ratios
+    setup    install the x86_64-unknown-none target and QEMU where missing
+
+BOOT OPTIONS (run, boot):
+    --accel auto|kvm|tcg   auto: KVM only where /dev/kvm works and the CPU shows vmx/svm,
+                           else TCG (-cpu max) [default: auto]
+    --machine microvm|pc|q35                          [default: microvm]
+    --memory <MiB>                                    [default: 32]
+    --timeout <secs>       stop a guest that has not exited by then [default: 30]
+    --timeline             ask the guest for its boot timeline and print it as a table
+    --qemu-arg <arg>       pass an argument to QEMU (repeatable)
+    -q, --quiet            no progress messages, no cargo output
+    -v, --verbose          print the QEMU command line
+
+EXIT STATUS:
+    the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
+    103 boot error), 124 the guest did not exit in time, 125 the guest reset without
+    reporting, 126 QEMU failed, 1 the runner could not build or boot, 2 a usage error.
+";
+
+/// Runs the runner with `args` (without the program name); returns the exit status.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let args: Result<Vec<String>> = args
+        .into_iter()
+        .map(|arg| {
+            arg.into_string()
+                .map_err(|arg| Error::new(format!("{} is not valid UTF-8", arg.to_string_lossy())))
+        })
+        .collect();
+    let command = match args.and_then(|args| parse(&args)) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("runner: {err}\n(see `runner help`)");
+            return 2;
+        }
+    };
+    match execute(command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("runner: {err}");
+            1
+        }
+    }
+}
+
+/// Options shared by `run` and `boot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootOptions {
+    pub accel: AccelRequest,
+    pub machine: Machine,
+    pub memory_mib: u32,
+    pub timeout: Duration,
+    pub timeline: bool,
+    pub qemu_args: Vec<String>,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub kernel_args: Vec<String>,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        BootOptions {
+            accel: AccelRequest::Auto,
+            machine: Machine::Microvm,
+            memory_mib: 32,
+            timeout: Duration::from_secs(30),
+            timeline: false,
+            qemu_args: Vec::new(),
+            quiet: false,
+            verbose: false,
+            kernel_args: Vec::new(),
+        }
+    }
+}
+
+/// What `runner run` boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunTarget {
+    /// `examples/<name>`.
+    Example(String),
+    /// A built ELF.
+    Elf(PathBuf),
+    /// An app's manifest, with `-p` if given.
+    Manifest(PathBuf, Option<String>),
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    Run(RunTarget, BootOptions),
+    Boot(PathBuf, BootOptions),
+    Test(Vec<String>),
+    New {
+        path: PathBuf,
+        name: Option<String>,
+    },
+    Bench {
+        runs: usize,
+        floor: Option<PathBuf>,
+        quiet: bool,
+    },
+    Setup {
+        quiet: bool,
+    },
+    Help,
+}
+
+/// Splits `--name=value` into its parts.
+fn split_flag(arg: &str) -> (&str, Option<&str>) {
+    match arg.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+        _ => (arg, None),
+    }
+}
+
+struct Args<'a> {
+    items: &'a [String],
+    pos: usize,
+}
+
+impl<'a> Args<'a> {
+    fn next(&mut self) -> Option<&'a str> {
+        let item = self.items.get(self.pos)?;
+        self.pos += 1;
+        Some(item)
+    }
+
+    fn rest(&mut self) -> Vec<String> {
+        let rest = self.items[self.pos..].to_vec();
+        self.pos = self.items.len();
+        rest
+    }
+
+    fn value(&mut self, flag: &str, inline: Option<&'a str>) -> Result<&'a str> {
+        inline
+            .or_else(|| self.next())
+            .ok_or_else(|| Error::new(format!("{flag} needs a value")))
+    }
+}
+
+/// Takes one boot option; `Ok(false)` if `flag` is not one.
+fn boot_option<'a>(
+    opts: &mut BootOptions,
+    flag: &str,
+    inline: Option<&'a str>,
+    args: &mut Args<'a>,
+) -> Result<bool> {
+    match flag {
+        "--accel" => opts.accel = args.value(flag, inline)?.parse()?,
+        "--machine" => opts.machine = args.value(flag, inline)?.parse()?,
+        "--memory" => {
+            let value = args.value(flag, inline)?;
+            opts.memory_mib = value.parse().ok().filter(|&mib| mib >= 2).ok_or_else(|| {
+                Error::new(format!(
+                    "--memory {value}: expected a size in MiB (at least 2)"
+                ))
+            })?;
+        }
+        "--timeout" => {
+            let value = args.value(flag, inline)?;
+            let secs: f64 = value
+                .parse()
+                .ok()
+                .filter(|secs: &f64| secs.is_finite() && *secs > 0.0)
+                .ok_or_else(|| {
+                    Error::new(format!("--timeout {value}: expected a number of seconds"))
+                })?;
+            opts.timeout = Duration::from_secs_f64(secs);
+        }
+        "--qemu-arg" => opts.qemu_args.push(args.value(flag, inline)?.to_string()),
+        "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" if inline.is_some() => {
+            return Err(Error::new(format!("{flag} takes no value")));
+        }
+        "--timeline" => opts.timeline = true,
+        "--quiet" | "-q" => opts.quiet = true,
+        "--verbose" | "-v" => opts.verbose = true,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(items: &[String]) -> Result<Cli> {
+    let mut args = Args { items, pos: 0 };
+    let Some(command) = args.next() else {
+        return Ok(Cli::Help);
+    };
+    match command {
+        "help" | "--help" | "-h" => Ok(Cli::Help),
+        "run" => {
+            let mut opts = BootOptions::default();
+            let mut target = None;
+            let mut manifest = None;
+            let mut package = None;
+            while let Some(arg) = args.next() {
+                if arg == "--" {
+                    opts.kernel_args = args.rest();
+                    break;
+                }
+                let (flag, inline) = split_flag(arg);
+                if boot_option(&mut opts, flag, inline, &mut args)? {
+                    continue;
+                }
+                match flag {
+                    "--manifest-path" => manifest = Some(PathBuf::from(args.value(flag, inline)?)),
+                    "-p" | "--package" => package = Some(args.value(flag, inline)?.to_string()),
+                    _ if flag.starts_with('-') => {
+                        return Err(Error::new(format!("runner run: unknown option {flag}")));
+                    }
+                    _ if target.is_some() => {
+                        return Err(Error::new(format!(
+                            "runner run: unexpected {arg}; kernel arguments go after `--`"
+                        )));
+                    }
+                    _ => target = Some(arg.to_string()),
+                }
+            }
+            let target = match (target, manifest) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::new(
+                        "runner run: give an example, an ELF or --manifest-path, not several",
+                    ));
+                }
+                (None, Some(manifest)) => RunTarget::Manifest(manifest, package),
+                (Some(_), None) if package.is_some() => {
+                    return Err(Error::new("runner run: -p goes with --manifest-path"));
+                }
+                (Some(target), None) => classify_target(&target),
+                (None, None) => {
+                    return Err(Error::new(
+                        "runner run: which example or ELF? (e.g. `runner run hello`)",
+                    ));
+                }
+            };
+            Ok(Cli::Run(target, opts))
+        }
+        "boot" => {
+            let mut opts = BootOptions::default();
+            while let Some(arg) = args.next() {
+                let (flag, inline) = split_flag(arg);
+                if boot_option(&mut opts, flag, inline, &mut args)? {
+                    continue;
+                }
+                if flag.starts_with('-') {
+                    return Err(Error::new(format!("runner boot: unknown option {flag}")));
+                }
+                let mut rest = args.rest();
+                if rest.first().is_some_and(|first| first == "--") {
+                    rest.remove(0);
+                }
+                opts.kernel_args = rest;
+                return Ok(Cli::Boot(PathBuf::from(arg), opts));
+            }
+            Err(Error::new("runner boot: which ELF?"))
+        }
+        "test" => {
+            let mut rest = args.rest();
+            if rest.first().is_some_and(|first| first == "--") {
+                rest.remove(0);
+            }
+            Ok(Cli::Test(rest))
+        }
+        "new" => {
+            let mut path = None;
+            let mut name = None;
+            while let Some(arg) = args.next() {
+                let (flag, inline) = split_flag(arg);
+                match flag {
+                    "--name" => name = Some(args.value(flag, inline)?.to_string()),
+                    _ if flag.starts_with('-') => {
+                        return Err(Error::new(format!("runner new: unknown option {flag}")));
+                    }
+                    _ if path.is_some() => {
+                        return Err(Error::new(format!("runner new: unexpected {arg}")));
+                    }
+                    _ => path = Some(PathBuf::from(arg)),
+                }
+            }
+            let path =
+                path.ok_or_else(|| Error::new("runner new: where? (e.g. `runner new ../my-app`)"))?;
+            Ok(Cli::New { path, name })
+        }
+        "bench" => {
+            let mut runs = 20;
+            let mut floor = None;
+            let mut quiet = false;
+            while let Some(arg) = args.next() {
+                let (flag, inline) = split_flag(arg);
+                match flag {
+                    "--runs" => {
+                        let value = args.value(flag, inline)?;
+                        runs = value.parse().ok().filter(|&runs| runs > 0).ok_or_else(|| {
+                            Error::new(format!("--runs {value}: expected a positive number"))
+                        })?;
+                    }
+                    "--floor" => floor = Some(PathBuf::from(args.value(flag, inline)?)),
+                    "--quiet" | "-q" => quiet = true,
+                    _ => return Err(Error::new(format!("runner bench: unexpected {arg}"))),
+                }
+            }
+            Ok(Cli::Bench { runs, floor, quiet })
+        }
+        "setup" => {
+            let mut quiet = false;
+            for arg in args.rest() {
+                match arg.as_str() {
+                    "--quiet" | "-q" => quiet = true,
+                    _ => return Err(Error::new(format!("runner setup: unexpected {arg}"))),
+                }
+            }
+            Ok(Cli::Setup { quiet })
+        }
+        other => Err(Error::new(format!(
+            "unknown command `{other}` (commands: run, boot, test, new, bench, setup, help)"
+        ))),
+    }
+}
+
+/// An existing file, or anything that looks like a path, is an ELF; otherwise an example.
+pub fn classify_target(target: &str) -> RunTarget {
+    let path = PathBuf::from(target);
+    if path.is_file() || target.contains('/') || target.ends_with(".elf") {
+        RunTarget::Elf(path)
+    } else {
+        RunTarget::Example(target.to_string())
+    }
+}
+
+fn execute(cli: Cli) -> Result<i32> {
+    match cli {
+        Cli::Help => {
+            print!("{HELP}");
+            Ok(0)
+        }
+        Cli::Setup { quiet } => {
+            setup::ensure(Needs::ALL, quiet)?;
+            if !quiet {
+                eprintln!(
+                    "runner: ready (the {} target and {} are installed)",
+                    setup::TARGET,
+                    crate::qemu::QEMU
+                );
+            }
+            Ok(0)
+        }
+        Cli::Run(target, opts) => {
+            let elf = match target {
+                RunTarget::Elf(path) => {
+                    setup::ensure(Needs::BOOT, opts.quiet)?;
+                    path
+                }
+                RunTarget::Example(name) => {
+                    setup::ensure(Needs::ALL, opts.quiet)?;
+                    build::build_example_with(&name, opts.quiet)?
+                }
+                RunTarget::Manifest(manifest, package) => {
+                    setup::ensure(Needs::ALL, opts.quiet)?;
+                    CargoBuild {
+                        manifest_path: manifest,
+                        package,
+                        release: true,
+                        quiet: opts.quiet,
+                    }
+                    .run()?
+                }
+            };
+            boot(elf, &opts)
+        }
+        Cli::Boot(elf, opts) => {
+            setup::ensure(Needs::BOOT, opts.quiet)?;
+            boot(elf, &opts)
+        }
+        Cli::Test(cargo_args) => {
+            setup::ensure(Needs::ALL, false)?;
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["test", "--workspace"])
+                .args(&cargo_args)
+                .current_dir(build::repo_root())
+                .stdin(Stdio::null())
+                .status()
+                .map_err(|err| Error::new(format!("cannot run cargo: {err}")))?;
+            Ok(status.code().unwrap_or(1))
+        }
+        Cli::New { path, name } => {
+            let (path, name) = crate::new::create(&path, name.as_deref())?;
+            println!("created `{name}` in {}", path.display());
+            println!("boot it with: cd {} && cargo run", path.display());
+            Ok(0)
+        }
+        Cli::Bench { runs, floor, quiet } => {
+            setup::ensure(Needs::ALL, quiet)?;
+            let mut options = crate::bench::BenchOptions {
+                runs,
+                quiet,
+                ..Default::default()
+            };
+            if let Some(floor) = floor {
+                options.floor = floor;
+            }
+            crate::bench::run(&options)?;
+            Ok(0)
+        }
+    }
+}
+
+fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
+    let mut boot = Boot::new(&elf)
+        .accel(opts.accel)
+        .machine(opts.machine)
+        .memory(opts.memory_mib)
+        .timeout(opts.timeout)
+        .args(opts.kernel_args.iter().cloned())
+        .timeline(opts.timeline)
+        .echo(true)
+        .verbose(opts.verbose);
+    for arg in &opts.qemu_args {
+        boot = boot.qemu_arg(arg);
+    }
+    // The TSC is measured while the guest runs, so that it costs no time.
+    let tsc = opts
+        .timeline
+        .then(|| std::thread::spawn(timeline::measure_tsc_hz));
+    let outcome = boot.run()?;
+    if opts.timeline {
+        let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
+        match hz {
+            _ if outcome.timeline.is_empty() => eprintln!(
+                "runner: the guest printed no timeline (does its kernel know `{}`?)",
+                timeline::CMDLINE_FLAG
+            ),
+            Some(hz) => eprint!("{}", timeline::render(&outcome.timeline, hz)),
+            None => eprintln!("runner: cannot convert the timeline: this host has no TSC"),
+        }
+        eprintln!(
+            "QEMU ran for {:.1} ms ({})",
+            outcome.wall.as_secs_f64() * 1e3,
+            outcome.accel
+        );
+    }
+    if let Some(summary) = outcome.summary() {
+        eprintln!("runner: {summary}");
+        let stderr_lines = outcome
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+        if matches!(outcome.exit, crate::boot::Exit::QemuFailed { .. }) && stderr_lines > 1 {
+            eprint!("--- QEMU stderr ---\n{}", outcome.stderr);
+            if !outcome.stderr.ends_with('\n') {
+                eprintln!();
+            }
+        }
+    }
+    Ok(outcome.exit_code())
+}

@@ -1,0 +1,31 @@
+//! The runner: builds unikernel images, boots them in QEMU, tests and benchmarks them.
+//!
+//! The command line is in [`cli`]; tests use the library:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! let elf = runner::build_example("hello").unwrap();
+//! let outcome = runner::Boot::new(&elf)
+//!     .timeout(Duration::from_secs(30))
+//!     .args(["a", "b"])
+//!     .run()
+//!     .unwrap();
+//! outcome.assert_status(0).assert_serial_contains("hello");
+//! ```
+
+pub mod bench;
+pub mod boot;
+pub mod build;
+pub mod cli;
+pub mod elf;
+pub mod error;
+pub mod json;
+pub mod new;
+pub mod qemu;
+pub mod setup;
+pub mod timeline;
+
+pub use boot::{Boot, BootOutcome, Exit};
+pub use build::{build_example, floor_elf, repo_root};
+pub use error::{Error, Result};
+pub use qemu::{Accel, AccelRequest, Machine};

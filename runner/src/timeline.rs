@@ -1,0 +1,136 @@
+//! The boot timeline: TSC stamps the guest prints when its command line has
+//! `unikernel.timeline`, as lines `unikernel.timeline <stage> <tsc>` (the TSC in decimal, or
+//! hexadecimal with `0x`). The runner takes those lines out of the serial output and shows
+//! them as microseconds since the first stamp.
+//!
+//! Under both TCG and KVM the guest's TSC ticks at the host's TSC rate, so the runner
+//! converts with the host's TSC frequency, which it measures itself.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// What the runner appends to the kernel command line.
+pub const CMDLINE_FLAG: &str = "unikernel.timeline";
+/// How a timeline line starts (the flag and one space).
+pub const LINE_PREFIX: &str = "unikernel.timeline ";
+
+/// One stamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub stage: String,
+    pub tsc: u64,
+}
+
+/// Parses `unikernel.timeline <stage> <tsc>` (trailing `\r` and spaces allowed).
+pub fn parse_line(line: &str) -> Option<Stamp> {
+    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?;
+    let mut words = rest.split_whitespace();
+    let stage = words.next()?;
+    let tsc = words.next()?;
+    if words.next().is_some() {
+        return None;
+    }
+    let tsc = match tsc.strip_prefix("0x").or_else(|| tsc.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => tsc.parse().ok()?,
+    };
+    Some(Stamp {
+        stage: stage.to_string(),
+        tsc,
+    })
+}
+
+/// Reads the host's time-stamp counter.
+#[cfg(target_arch = "x86_64")]
+fn rdtsc() -> Option<u64> {
+    // SAFETY: RDTSC reads a counter; it has no memory effects and every x86_64 CPU has it.
+    Some(unsafe { core::arch::x86_64::_rdtsc() })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn rdtsc() -> Option<u64> {
+    None
+}
+
+/// Measures the host's TSC frequency in Hz: RDTSC around a sleep of about `sleep`, divided
+/// by the monotonic time that really passed. `None` where there is no TSC to read.
+pub fn measure_tsc_hz_over(sleep: Duration) -> Option<f64> {
+    let t0 = Instant::now();
+    let c0 = rdtsc()?;
+    std::thread::sleep(sleep);
+    let c1 = rdtsc()?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    (c1 > c0 && elapsed > 0.0).then(|| (c1 - c0) as f64 / elapsed)
+}
+
+/// Measures the host's TSC frequency over about 20 ms.
+pub fn measure_tsc_hz() -> Option<f64> {
+    measure_tsc_hz_over(Duration::from_millis(20))
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub stage: String,
+    /// Microseconds since the first stamp.
+    pub since_first_us: f64,
+    /// Microseconds since the stamp before.
+    pub delta_us: f64,
+}
+
+/// Converts stamps to microseconds since the first one, with TSC ticks at `tsc_hz`.
+pub fn rows(stamps: &[Stamp], tsc_hz: f64) -> Vec<Row> {
+    let Some(first) = stamps.first() else {
+        return Vec::new();
+    };
+    let to_us = |ticks: i128| ticks as f64 * 1e6 / tsc_hz;
+    let mut previous = first.tsc;
+    stamps
+        .iter()
+        .map(|stamp| {
+            let row = Row {
+                stage: stamp.stage.clone(),
+                since_first_us: to_us(stamp.tsc as i128 - first.tsc as i128),
+                delta_us: to_us(stamp.tsc as i128 - previous as i128),
+            };
+            previous = stamp.tsc;
+            row
+        })
+        .collect()
+}
+
+/// Microseconds from the first stamp (the PVH entry) to the stage named `main` (or, failing
+/// that, the first stage whose name contains "main").
+pub fn entry_to_main_us(stamps: &[Stamp], tsc_hz: f64) -> Option<f64> {
+    let rows = rows(stamps, tsc_hz);
+    rows.iter()
+        .find(|row| row.stage == "main")
+        .or_else(|| rows.iter().find(|row| row.stage.contains("main")))
+        .map(|row| row.since_first_us)
+}
+
+/// The table the runner prints.
+pub fn render(stamps: &[Stamp], tsc_hz: f64) -> String {
+    let rows = rows(stamps, tsc_hz);
+    let width = rows
+        .iter()
+        .map(|row| row.stage.len())
+        .max()
+        .unwrap_or(0)
+        .max("stage".len());
+    let mut out = String::new();
+    let _ = writeln!(out, "boot timeline (host TSC {:.3} GHz):", tsc_hz / 1e9);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:>12}  {:>12}",
+        "stage", "since first", "step"
+    );
+    for row in &rows {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>9.1} us  {:>9.1} us",
+            row.stage, row.since_first_us, row.delta_us
+        );
+    }
+    out
+}
