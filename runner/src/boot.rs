@@ -388,6 +388,12 @@ impl BootOutcome {
         self
     }
 
+    /// Whether the serial output ends in the middle of a line (so a message printed after
+    /// it should start on a new line).
+    pub fn serial_ends_mid_line(&self) -> bool {
+        !self.serial.is_empty() && !self.serial.ends_with('\n')
+    }
+
     /// The serial output, QEMU's stderr and the command line, for failure messages.
     pub fn report(&self) -> String {
         let mut out = format!("--- serial output ---\n{}", self.serial);

@@ -455,6 +455,10 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .timeline
         .then(|| std::thread::spawn(timeline::measure_tsc_hz));
     let outcome = boot.run()?;
+    if outcome.serial_ends_mid_line() {
+        // What follows goes to stderr; start it on a line of its own.
+        println!();
+    }
     if opts.timeline {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
         match hz {

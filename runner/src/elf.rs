@@ -22,24 +22,19 @@ const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
 const SHT_NOTE: u32 = 7;
 
-/// How an image is entered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    /// Through the PVH note, at this physical address.
-    Pvh(u64),
-    /// Through a multiboot header at this file offset (and no PVH note).
-    Multiboot(usize),
-}
-
 /// What validation learnt about an image.
+///
+/// An image may have both ways in. QEMU's `-kernel` loader (7.2) tries multiboot first, so
+/// there such an image boots through multiboot, whose command line starts with the kernel's
+/// file name; Firecracker and Cloud Hypervisor use the PVH note.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
     /// The ELF entry point (`e_entry`).
     pub elf_entry: u64,
-    /// How QEMU enters it.
-    pub entry: EntryKind,
-    /// Whether a multiboot header is present too.
-    pub multiboot: bool,
+    /// The PVH entry point (a physical address), if there is a PVH note.
+    pub pvh_entry: Option<u64>,
+    /// The file offset of the multiboot header, if there is one.
+    pub multiboot_header: Option<usize>,
 }
 
 /// Reads `path` and checks that it is a bootable unikernel image.
@@ -146,8 +141,8 @@ pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, String> {
         .iter()
         .find_map(|&(offset, size)| pvh_entry(bytes, offset, size));
     let multiboot = find_multiboot(bytes);
-    let entry = match (pvh, multiboot) {
-        (Some(Ok(addr)), _) => {
+    let pvh_entry = match pvh {
+        Some(Ok(addr)) => {
             if !loads
                 .iter()
                 .any(|&(paddr, memsz)| addr >= paddr && addr - paddr < memsz)
@@ -156,21 +151,20 @@ pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, String> {
                     "its PVH entry point {addr:#x} lies outside every loadable segment"
                 ));
             }
-            EntryKind::Pvh(addr)
+            Some(addr)
         }
-        (Some(Err(reason)), None) => return Err(reason),
-        (_, Some(offset)) => EntryKind::Multiboot(offset),
-        (None, None) => {
-            return Err(
-                "it has neither a PVH entry note (.note.Xen, type 18) nor a multiboot header"
-                    .into(),
-            );
-        }
+        Some(Err(reason)) if multiboot.is_none() => return Err(reason),
+        _ => None,
     };
+    if pvh_entry.is_none() && multiboot.is_none() {
+        return Err(
+            "it has neither a PVH entry note (.note.Xen, type 18) nor a multiboot header".into(),
+        );
+    }
     Ok(ImageInfo {
         elf_entry,
-        entry,
-        multiboot: multiboot.is_some(),
+        pvh_entry,
+        multiboot_header: multiboot,
     })
 }
 

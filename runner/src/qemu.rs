@@ -234,13 +234,20 @@ impl QemuConfig {
     }
 }
 
-/// The kernel command line: the kernel args joined with spaces (quoted as nothing), then
-/// `unikernel.timeline` when the timeline is asked for.
+/// The kernel command line: `[unikernel.timeline] -- <args>`.
+///
+/// The kernel reads flags (`unikernel.*`) before the `--` and gives the app the words after
+/// it, split as a shell would (see `libs/args`). Plain arguments go as they are; one with a
+/// space, a quote or a backslash is single-quoted so that it arrives as one argument. The
+/// `--` is always there: QEMU's multiboot loader puts the kernel's file name first on the
+/// command line, and the `--` keeps it out of the app's arguments.
 pub fn kernel_cmdline(args: &[String], timeline: bool) -> String {
-    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut words: Vec<String> = Vec::new();
     if timeline {
-        words.push(crate::timeline::CMDLINE_FLAG);
+        words.push(crate::timeline::CMDLINE_FLAG.to_string());
     }
+    words.push("--".to_string());
+    words.extend(args.iter().map(|arg| shell_quote(arg)));
     words.join(" ")
 }
 

@@ -138,21 +138,28 @@ mod qemu_command {
         let args = strings(&config);
         let joined = args.join(" ");
         assert!(joined.starts_with("-M q35 -enable-kvm -cpu host,-arch-capabilities -m 64 "));
-        assert!(joined.ends_with("-kernel /k.elf -append a=1 b unikernel.timeline -smp 2"));
+        assert!(joined.ends_with("-kernel /k.elf -append unikernel.timeline -- a=1 b -smp 2"));
         // The command line is one argument, quoted as nothing.
-        assert!(args.contains(&"a=1 b unikernel.timeline".to_string()));
+        assert!(args.contains(&"unikernel.timeline -- a=1 b".to_string()));
         assert!(
             config
                 .display()
-                .contains("-append 'a=1 b unikernel.timeline'")
+                .contains("-append 'unikernel.timeline -- a=1 b'")
         );
     }
 
     #[test]
     fn cmdline() {
-        assert_eq!(kernel_cmdline(&[], false), "");
-        assert_eq!(kernel_cmdline(&[], true), "unikernel.timeline");
-        assert_eq!(kernel_cmdline(&["x y".into(), "z".into()], false), "x y z");
+        assert_eq!(kernel_cmdline(&[], false), "--");
+        assert_eq!(kernel_cmdline(&[], true), "unikernel.timeline --");
+        assert_eq!(
+            kernel_cmdline(&["x y".into(), "z".into(), "it's".into(), "".into()], false),
+            r"-- 'x y' z 'it'\''s' ''"
+        );
+        assert_eq!(
+            kernel_cmdline(&["--n=1".into(), "a/b:c".into()], false),
+            "-- --n=1 a/b:c"
+        );
     }
 
     #[test]
@@ -165,7 +172,7 @@ mod qemu_command {
 }
 
 mod elf {
-    use runner::elf::{EntryKind, inspect, validate};
+    use runner::elf::{inspect, validate};
 
     /// A crafted ELF64: one PT_LOAD at 1 MiB (0x2000 bytes), optionally a PT_NOTE and a
     /// SHT_NOTE section with the Xen PVH note, optionally a multiboot header.
@@ -283,8 +290,17 @@ mod elf {
     #[test]
     fn pvh_image_is_bootable() {
         let info = inspect(&Craft::default().bytes()).unwrap();
-        assert_eq!(info.entry, EntryKind::Pvh(0x10_0100));
-        assert!(!info.multiboot);
+        assert_eq!(info.pvh_entry, Some(0x10_0100));
+        assert_eq!(info.multiboot_header, None);
+        let both = Craft {
+            multiboot: true,
+            ..Craft::default()
+        };
+        let info = inspect(&both.bytes()).unwrap();
+        assert_eq!(
+            (info.pvh_entry, info.multiboot_header),
+            (Some(0x10_0100), Some(0xa00))
+        );
     }
 
     #[test]
@@ -294,10 +310,7 @@ mod elf {
             note_section: true,
             ..Craft::default()
         };
-        assert_eq!(
-            inspect(&craft.bytes()).unwrap().entry,
-            EntryKind::Pvh(0x10_0100)
-        );
+        assert_eq!(inspect(&craft.bytes()).unwrap().pvh_entry, Some(0x10_0100));
     }
 
     #[test]
@@ -307,10 +320,8 @@ mod elf {
             multiboot: true,
             ..Craft::default()
         };
-        assert_eq!(
-            inspect(&craft.bytes()).unwrap().entry,
-            EntryKind::Multiboot(0xa00)
-        );
+        let info = inspect(&craft.bytes()).unwrap();
+        assert_eq!((info.pvh_entry, info.multiboot_header), (None, Some(0xa00)));
     }
 
     #[test]
@@ -407,7 +418,8 @@ mod elf {
             floor.display()
         );
         let info = validate(&floor).unwrap();
-        assert!(matches!(info.entry, EntryKind::Pvh(addr) if addr >= 0x10_0000));
+        assert!(info.pvh_entry.is_some_and(|addr| addr >= 0x10_0000));
+        assert_eq!(info.multiboot_header, None);
     }
 }
 
