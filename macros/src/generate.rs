@@ -4,31 +4,35 @@
 //! `tests/snapshots/` for complete ones):
 //!
 //! ```ignore
-//! #[allow(dead_code)]
-//! fn __unikernel_user_main() -> ExitCode { /* the user's body */ }
-//!
 //! #[doc(hidden)]
 //! #[macro_export]
 //! macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
 //!
-//! #[cfg_attr(target_os = "none", global_allocator)]
-//! static __UNIKERNEL_HEAP: ::unikernel::__private::Heap = ::unikernel::__private::Heap::new();
+//! const _: () = {
+//!     #[allow(dead_code)]
+//!     fn __unikernel_user_main() -> ExitCode { /* the user's body */ }
 //!
-//! #[doc(hidden)]
-//! #[cfg_attr(target_os = "none", unsafe(no_mangle))]
-//! fn __unikernel_boot() -> ! {
-//!     let __unikernel_console = ::unikernel::__private::init_console(::unikernel::__private::LevelFilter::Info);
-//!     ::unikernel::__private::mark("console");
-//!     ::unikernel::__private::init_heap(&__UNIKERNEL_HEAP, 1048576usize);
-//!     ::unikernel::__private::mark("heap");
-//!     ::unikernel::__private::mark("main");
-//!     ::unikernel::__private::exit(::unikernel::__private::Termination::report(__unikernel_user_main()))
-//! }
+//!     #[cfg_attr(target_os = "none", global_allocator)]
+//!     static __UNIKERNEL_HEAP: ::unikernel::__private::Heap = ::unikernel::__private::Heap::new();
+//!
+//!     #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+//!     fn __unikernel_boot() -> ! {
+//!         let __unikernel_console = ::unikernel::__private::init_console(::unikernel::__private::LevelFilter::Info);
+//!         ::unikernel::__private::mark("console");
+//!         ::unikernel::__private::init_heap(&__UNIKERNEL_HEAP, 1048576usize);
+//!         ::unikernel::__private::mark("heap");
+//!         ::unikernel::__private::mark("main");
+//!         ::unikernel::__private::exit(::unikernel::__private::Termination::report(__unikernel_user_main()))
+//!     }
+//! };
 //!
 //! #[cfg(not(target_os = "none"))]
 //! fn main() { ::unikernel::__private::host_main() }
 //! ```
 //!
+//! - The kernel reaches `__unikernel_boot` by its symbol only; the items live in an
+//!   anonymous `const` block so that they add no names to the app's module (and a second
+//!   entry in the same module is reported once, not once per item).
 //! - The boot function and the allocator static exist on every target, so that a host build
 //!   (`cargo check`, trybuild, rust-analyzer) type-checks the init calls and `main`'s
 //!   handles and return type exactly as the kernel build does; only `no_mangle` and
@@ -36,7 +40,10 @@
 //!   build does not warn that they are unused.
 //! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
 //! - The `#[macro_export]` macro is defined once per crate: a second `#[unikernel]` entry in
-//!   the same binary, in any module, is an error that names the problem.
+//!   the same binary, in any module, is rustc's "the name
+//!   `__unikernel_entry_point_is_defined_more_than_once` is defined multiple times" at the
+//!   second attribute. (Proc-macro state would not do: rust-analyzer's long-lived server
+//!   would remember entries that no longer exist.)
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
 
@@ -45,7 +52,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::registry::InitArg;
-use crate::resolve::{Plan, Resolved, Value};
+use crate::resolve::{self, Plan, Resolved, Value};
 
 /// The name `main` gets in the expansion.
 const USER_MAIN: &str = "__unikernel_user_main";
@@ -67,41 +74,43 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         let handle = format_ident!("__unikernel_{}", name, span = span);
         quote!(#handle)
     });
-    let call = quote!(#user_main(#(#args),*));
     let tail = if plan.never {
-        call
+        quote!(#user_main(#(#args),*))
     } else {
-        // Spanned at the return type, so that rustc's complaint about a type that is not
-        // `Termination` points there.
+        // The call is spanned at the return type, so that rustc's complaint about a type
+        // that is not `Termination` points there.
         let span = match &main.sig.output {
             syn::ReturnType::Type(_, ty) => ty.span(),
             syn::ReturnType::Default => Span::call_site(),
         };
-        quote_spanned! {span=>
+        let user_main = syn::Ident::new(USER_MAIN, span);
+        let call = quote_spanned!(span=> #user_main(#(#args),*));
+        quote! {
             ::unikernel::__private::exit(::unikernel::__private::Termination::report(#call))
         }
     };
 
     quote! {
-        #[allow(dead_code)]
-        #main
-
         #[doc(hidden)]
         #[macro_export]
         macro_rules! __unikernel_entry_point_is_defined_more_than_once {
             () => {};
         }
 
-        #[cfg_attr(target_os = "none", global_allocator)]
-        static __UNIKERNEL_HEAP: #allocator;
+        const _: () = {
+            #[allow(dead_code)]
+            #main
 
-        #[doc(hidden)]
-        #[cfg_attr(target_os = "none", unsafe(no_mangle))]
-        fn __unikernel_boot() -> ! {
-            #(#inits)*
-            ::unikernel::__private::mark("main");
-            #tail
-        }
+            #[cfg_attr(target_os = "none", global_allocator)]
+            static __UNIKERNEL_HEAP: #allocator;
+
+            #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+            fn __unikernel_boot() -> ! {
+                #(#inits)*
+                ::unikernel::__private::mark("main");
+                #tail
+            }
+        };
 
         #[cfg(not(target_os = "none"))]
         fn main() {
@@ -167,7 +176,9 @@ pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
     if main.sig.ident == "main" {
         main.sig.ident = syn::Ident::new(USER_MAIN, main.sig.ident.span());
     }
-    // A `self` parameter would add rustc's own error to ours.
+    // A second `#[unikernel]` (reported) would expand again; a `self` parameter would add
+    // rustc's own error to ours.
+    main.attrs.retain(|attr| !resolve::is_unikernel_attr(attr));
     main.sig.inputs = std::mem::take(&mut main.sig.inputs)
         .into_iter()
         .filter(|input| matches!(input, syn::FnArg::Typed(_)))
@@ -176,7 +187,7 @@ pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
     quote! {
         #errors
 
-        #[allow(dead_code)]
+        #[allow(dead_code, unused_variables)]
         #main
 
         #[cfg(not(target_os = "none"))]

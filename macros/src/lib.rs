@@ -86,6 +86,10 @@ impl Errors {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     fn into_error(self) -> Option<syn::Error> {
         self.0
     }

@@ -33,6 +33,9 @@ pub struct Entry {
     pub name: syn::Ident,
     pub value: Option<syn::Lit>,
     pub options: Option<Options>,
+    /// Whether the entry had a syntax error after its name (already reported): its value
+    /// and options are then not to be trusted.
+    pub malformed: bool,
 }
 
 /// `(key, key = value, ...)`.
@@ -81,6 +84,7 @@ pub fn attr(tokens: TokenStream, errors: &mut Errors) -> Attr {
                 name,
                 value,
                 options,
+                malformed: !chunk_errors.is_empty(),
             });
         }
         errors.append(chunk_errors);
@@ -99,10 +103,15 @@ fn options(tokens: TokenStream, span: Span) -> Options {
                 continue;
             }
         };
-        if let Some((key, value, rest)) = name_and_value(&chunk, &mut errors, "an option") {
-            trailing_after_name(rest, &key, value.as_ref(), false, &mut errors);
-            entries.push(OptionEntry { key, value });
+        let mut chunk_errors = Errors::default();
+        if let Some((key, value, rest)) = name_and_value(&chunk, &mut chunk_errors, "an option") {
+            trailing_after_name(rest, &key, value.as_ref(), false, &mut chunk_errors);
+            // A malformed option is reported once, here, and not looked at again.
+            if chunk_errors.is_empty() {
+                entries.push(OptionEntry { key, value });
+            }
         }
+        errors.append(chunk_errors);
     }
     Options {
         span,
@@ -137,7 +146,7 @@ fn split_commas(tokens: TokenStream, what: &str) -> Vec<syn::Result<Vec<TokenTre
     chunks
 }
 
-/// `IDENT ("=" LITERAL)?`, returning what follows.
+/// `IDENT ("=" LITERAL)?`, returning what follows (nothing after a malformed value).
 fn name_and_value<'a>(
     chunk: &'a [TokenTree],
     errors: &mut Errors,
@@ -170,11 +179,11 @@ fn name_and_value<'a>(
                 other.span(),
                 format!("expected a literal value after `=`, such as `\"1 MiB\"`, found `{other}`"),
             ));
-            None
+            Some((name, None, &[]))
         }
         None => {
             errors.push(syn::Error::new(eq.span(), "expected a value after `=`"));
-            None
+            Some((name, None, &[]))
         }
     }
 }
@@ -292,9 +301,12 @@ mod tests {
                 "expected `,` or `(` after the value, found `MiB`; write the number and its unit as one string: `\"1 MiB\"`",
             ]
         );
-        // Entries whose name parsed are kept, so resolution can still check them.
+        // Entries whose name parsed are kept, so resolution can still check the names.
         let names: Vec<_> = attr.entries.iter().map(|e| e.name.to_string()).collect();
-        assert_eq!(names, ["args", "z"]);
+        assert_eq!(names, ["heap", "args", "x", "z"]);
+        assert!(attr.entries.iter().all(|e| e.malformed));
+        let (attr, _) = parse(quote!(console, heap = "1 MiB"));
+        assert!(attr.entries.iter().all(|e| !e.malformed));
     }
 
     #[test]

@@ -101,7 +101,11 @@ pub fn resolve<'t>(
             ));
             continue;
         }
-        let resolved = declared(entry, spec, errors);
+        let resolved = if entry.malformed {
+            defaults(spec)
+        } else {
+            declared(entry, spec, errors)
+        };
         chosen[rank] = Some(Chosen {
             resolved,
             span: entry.name.span(),
@@ -168,6 +172,7 @@ pub fn resolve<'t>(
 fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Resolved<'t> {
     let name = spec.name;
     let mut resolved = defaults(spec);
+    debug_assert!(!entry.malformed);
     let options_instead_of_value = entry.value.is_none()
         && spec.options.is_empty()
         && spec.value.as_ref().is_some_and(|v| v.default.is_none())
@@ -430,12 +435,7 @@ fn signature<'t>(
     let sig = &main.sig;
     let plain = "`#[unikernel]` main must be a plain `fn main(..)`";
     for attr in &main.attrs {
-        if attr
-            .path()
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "unikernel")
-        {
+        if is_unikernel_attr(attr) {
             errors.push(syn::Error::new_spanned(
                 attr,
                 "`#[unikernel]` is applied twice; declare every subsystem in one `#[unikernel(...)]`",
@@ -569,6 +569,14 @@ fn signature<'t>(
         args.push((spec.name, ty.span()));
     }
     args
+}
+
+/// Whether `attr` is (another) `#[unikernel]`, by the last segment of its path.
+pub fn is_unikernel_attr(attr: &syn::Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "unikernel")
 }
 
 /// The last segment of a plain type path: `Console` in `unikernel::Console`.

@@ -422,7 +422,19 @@ fn all_errors_are_reported_together() {
             async fn main(net: Net) {}
         ),
     );
-    assert_eq!(errors.len(), 7, "{errors:#?}");
+    assert_eq!(
+        errors,
+        [
+            "expected a value after `=`",
+            "unknown subsystem `consle`; did you mean `console`?",
+            "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it",
+            "`heap` is declared twice (first as entry 2 of `#[unikernel(...)]`); declare each subsystem once",
+            "unknown option `x` for `args`; it takes none",
+            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`",
+            "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
+            "`Net` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+        ]
+    );
 }
 
 #[test]

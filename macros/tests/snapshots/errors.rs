@@ -14,7 +14,7 @@
 ::core::compile_error! {
     "`Console` is the handle of `console`, which is not declared; add `console` to `#[unikernel(...)]`"
 }
-#[allow(dead_code)]
+#[allow(dead_code, unused_variables)]
 fn __unikernel_user_main(console: Console) -> ExitCode {
     ExitCode::SUCCESS
 }

@@ -1,0 +1,1 @@
+//! trybuild cases for `#[unikernel]` live in tests/.

@@ -1,0 +1,7 @@
+//! A `main` returning `()` that declares nothing compiles on the host.
+
+#[unikernel::unikernel]
+fn main() {}
+
+#[test]
+fn compiles() {}

@@ -1,0 +1,5 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+#[unikernel(heap = "1 MiB")]
+fn main() {}

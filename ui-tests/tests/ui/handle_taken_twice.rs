@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+fn main(console: Console, again: Console) {}

@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(heap = "1 MB")]
+fn main() {}

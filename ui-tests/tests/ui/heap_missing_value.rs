@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console, heap)]
+fn main() {}

@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(heap = "lots")]
+fn main() {}

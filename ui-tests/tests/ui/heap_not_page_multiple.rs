@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(heap = "6 KiB")]
+fn main() {}

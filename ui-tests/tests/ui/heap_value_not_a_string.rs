@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(heap = 4096)]
+fn main() {}

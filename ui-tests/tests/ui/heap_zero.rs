@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(heap = "0 KiB")]
+fn main() {}

@@ -1,0 +1,6 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+struct App;
+
+fn main() {}

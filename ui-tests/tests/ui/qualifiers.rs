@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+const unsafe extern "C" fn main() {}

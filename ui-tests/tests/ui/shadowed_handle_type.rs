@@ -1,0 +1,6 @@
+use unikernel::prelude::*;
+
+struct Console;
+
+#[unikernel(console)]
+fn main(console: Console) {}

@@ -1,0 +1,8 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+fn main()
+where
+    u8: Copy,
+{
+}

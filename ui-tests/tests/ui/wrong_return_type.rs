@@ -1,0 +1,6 @@
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+fn main() -> u32 {
+    0
+}
