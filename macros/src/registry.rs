@@ -103,6 +103,16 @@ pub enum InitArg {
     GlobalAllocator,
 }
 
+impl ValueSpec {
+    /// `what` without its article: "size".
+    pub fn noun(&self) -> &'static str {
+        self.what
+            .strip_prefix("an ")
+            .or_else(|| self.what.strip_prefix("a "))
+            .unwrap_or(self.what)
+    }
+}
+
 /// What happens when a needed subsystem is not declared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
@@ -270,5 +280,6 @@ mod tests {
         assert_eq!(console.policy(), Policy::AutoAdd);
         assert_eq!(heap.declaration(), "heap = \"1 MiB\"");
         assert_eq!(console.declaration(), "console");
+        assert_eq!(heap.value.as_ref().unwrap().noun(), "size");
     }
 }

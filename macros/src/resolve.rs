@@ -59,7 +59,7 @@ pub enum Value {
     },
 }
 
-/// A subsystem while resolving: declared (with where) or added.
+/// A subsystem while resolving: declared, or added as a dependency.
 struct Chosen<'t> {
     resolved: Resolved<'t>,
     /// Where the subsystem was declared or, for an added one, the declaration it was
@@ -144,14 +144,14 @@ pub fn resolve<'t>(
                     } else {
                         format!(" (added for `{root}`)")
                     };
-                    let what = spec.value.as_ref().map_or("value", |v| v.what);
+                    let noun = spec.value.as_ref().map_or("value", |v| v.noun());
                     errors.push(syn::Error::new(
                         span,
                         format!(
                             "`{dependent_name}`{via} needs `{need}`: add `{}` (or the {} you \
                              need) to `#[unikernel(...)]`",
                             spec.declaration(),
-                            what.trim_start_matches("a ").trim_start_matches("an "),
+                            noun,
                         ),
                     ));
                 }
@@ -172,7 +172,6 @@ pub fn resolve<'t>(
 fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Resolved<'t> {
     let name = spec.name;
     let mut resolved = defaults(spec);
-    debug_assert!(!entry.malformed);
     let options_instead_of_value = entry.value.is_none()
         && spec.options.is_empty()
         && spec.value.as_ref().is_some_and(|v| v.default.is_none())

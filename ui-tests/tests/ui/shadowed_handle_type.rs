@@ -3,4 +3,4 @@ use unikernel::prelude::*;
 struct Console;
 
 #[unikernel(console)]
-fn main(console: Console) {}
+fn main(_console: Console) {}
