@@ -231,19 +231,25 @@ impl BootInfo {
     }
 }
 
+/// Written once by the boot path before any other code runs, read-only after.
 #[cfg(target_os = "none")]
-static INFO: spin::Once<BootInfo> = spin::Once::new();
+static mut INFO: BootInfo = BootInfo::empty(Loader::Pvh);
 
-/// The boot information. Available from the first line of generated code on.
+/// The boot information. Complete before the first line of generated code runs.
 #[cfg(target_os = "none")]
 pub fn info() -> &'static BootInfo {
-    INFO.get()
-        .expect("boot info is read before any subsystem starts")
+    // SAFETY: INFO is written only by `set_info`, once, before any caller of `info` runs.
+    unsafe { &*(&raw const INFO) }
 }
 
+/// Stores the boot information.
+///
+/// # Safety
+/// Call once, on the boot CPU, before anything calls [`info`].
 #[cfg(target_os = "none")]
-pub(crate) fn set_info(info: BootInfo) -> &'static BootInfo {
-    INFO.call_once(|| info)
+pub(crate) unsafe fn set_info(info: BootInfo) {
+    // SAFETY: the caller guarantees no reference to INFO exists yet.
+    unsafe { *(&raw mut INFO) = info }
 }
 
 /// Host builds have no loader: an empty command line and no memory.

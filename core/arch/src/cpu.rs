@@ -3,6 +3,7 @@
 //! of their own, and the IDT that routes every CPU exception to one report.
 
 use crate::fault::{Area, Fault, TrapFrame};
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
@@ -70,8 +71,11 @@ const IST_NMI: u8 = 2;
 const IST_MACHINE_CHECK: u8 = 3;
 const IST_PAGE_FAULT: u8 = 4;
 
-static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
-static GDT: spin::Once<(GlobalDescriptorTable, [SegmentSelector; 3])> = spin::Once::new();
+// The CPU tables. Written once by `init`, on the boot CPU, before anything can use them;
+// plain statics rather than lazily initialised cells keep the boot path and image small.
+// `MaybeUninit` keeps them in .bss: their initial values are not all zeros.
+static mut TSS: MaybeUninit<TaskStateSegment> = MaybeUninit::uninit();
+static mut GDT: MaybeUninit<GlobalDescriptorTable> = MaybeUninit::uninit();
 
 /// One 64-bit interrupt gate.
 #[derive(Clone, Copy)]
@@ -111,7 +115,7 @@ impl Gate {
 #[repr(C, align(16))]
 struct Idt([Gate; 256]);
 
-static IDT: spin::Once<Idt> = spin::Once::new();
+static mut IDT: Idt = Idt([Gate::MISSING; 256]);
 
 unsafe extern "C" {
     /// The 32 exception entry stubs of `entry.s`, by vector.
@@ -120,57 +124,63 @@ unsafe extern "C" {
 
 /// Loads the GDT, the TSS and the IDT. From here on a CPU exception is reported.
 pub(crate) fn init() {
-    let tss = TSS.call_once(|| {
-        let mut tss = TaskStateSegment::new();
-        // The TSS is packed: build the table aside and copy it in.
-        let mut ist = tss.interrupt_stack_table;
-        ist[usize::from(IST_DOUBLE_FAULT - 1)] = top(&raw const DOUBLE_FAULT_STACK);
-        ist[usize::from(IST_NMI - 1)] = top(&raw const NMI_STACK);
-        ist[usize::from(IST_MACHINE_CHECK - 1)] = top(&raw const MACHINE_CHECK_STACK);
-        ist[usize::from(IST_PAGE_FAULT - 1)] = top(&raw const PAGE_FAULT_STACK);
-        tss.interrupt_stack_table = ist;
-        tss
-    });
-    let (gdt, [code, data, tss_selector]) = GDT.call_once(|| {
-        let mut gdt = GlobalDescriptorTable::new();
-        let code = gdt.append(Descriptor::kernel_code_segment());
-        let data = gdt.append(Descriptor::kernel_data_segment());
-        let tss_selector = gdt.append(Descriptor::tss_segment(tss));
-        (gdt, [code, data, tss_selector])
-    });
-    gdt.load();
-    // SAFETY: the selectors index the GDT just loaded, which lives in a static; the code
-    // segment is a 64-bit ring-0 segment like the boot one, so execution continues.
+    // SAFETY: `init` runs once, first thing on the only CPU, with interrupts off: nothing
+    // else reads or writes the tables while they are filled, and after `init` they are
+    // only read by the CPU.
+    let (tss, gdt, idt) = unsafe {
+        (
+            &mut *(&raw mut TSS),
+            &mut *(&raw mut GDT),
+            &mut *(&raw mut IDT),
+        )
+    };
+    let tss = tss.write(TaskStateSegment::new());
+    let gdt = gdt.write(GlobalDescriptorTable::new());
+
+    // The TSS is packed: build the table aside and copy it in.
+    let mut ist = tss.interrupt_stack_table;
+    ist[usize::from(IST_DOUBLE_FAULT - 1)] = top(&raw const DOUBLE_FAULT_STACK);
+    ist[usize::from(IST_NMI - 1)] = top(&raw const NMI_STACK);
+    ist[usize::from(IST_MACHINE_CHECK - 1)] = top(&raw const MACHINE_CHECK_STACK);
+    ist[usize::from(IST_PAGE_FAULT - 1)] = top(&raw const PAGE_FAULT_STACK);
+    tss.interrupt_stack_table = ist;
+
+    let code = gdt.append(Descriptor::kernel_code_segment());
+    let data = gdt.append(Descriptor::kernel_data_segment());
+    // SAFETY: the TSS is a static, complete from here on.
+    let tss_selector = gdt.append(Descriptor::tss_segment(unsafe {
+        (*(&raw const TSS)).assume_init_ref()
+    }));
+    // SAFETY: written above; the GDT is a static that is not changed after this point.
+    unsafe { (*(&raw const GDT)).assume_init_ref() }.load();
+    // SAFETY: the selectors index the GDT just loaded; the code segment is a 64-bit ring-0
+    // segment like the boot one, so execution continues.
     unsafe {
-        CS::set_reg(*code);
-        SS::set_reg(*data);
-        DS::set_reg(*data);
-        ES::set_reg(*data);
-        load_tss(*tss_selector);
+        CS::set_reg(code);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_selector);
     }
 
-    let idt = IDT.call_once(|| {
-        let mut gates = [Gate::MISSING; 256];
-        // SAFETY: `exception_stubs` is an immutable table in entry.s's .rodata.
-        let stubs = unsafe { &exception_stubs };
-        for (vector, &stub) in stubs.iter().enumerate() {
-            let ist = match vector {
-                2 => IST_NMI,
-                8 => IST_DOUBLE_FAULT,
-                14 => IST_PAGE_FAULT,
-                18 => IST_MACHINE_CHECK,
-                _ => 0,
-            };
-            gates[vector] = Gate::interrupt(stub, *code, ist);
-        }
-        Idt(gates)
-    });
+    // SAFETY: `exception_stubs` is an immutable table in entry.s's .rodata.
+    let stubs = unsafe { &exception_stubs };
+    for (vector, &stub) in stubs.iter().enumerate() {
+        let ist = match vector {
+            2 => IST_NMI,
+            8 => IST_DOUBLE_FAULT,
+            14 => IST_PAGE_FAULT,
+            18 => IST_MACHINE_CHECK,
+            _ => 0,
+        };
+        idt.0[vector] = Gate::interrupt(stub, code, ist);
+    }
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,
-        base: VirtAddr::from_ptr(idt),
+        base: VirtAddr::from_ptr(&raw const IDT),
     };
-    // SAFETY: the IDT lives in a static and every present gate points at a stub of
-    // entry.s, which saves the registers and calls `exception_handler`.
+    // SAFETY: the IDT is a static and every present gate points at a stub of entry.s,
+    // which saves the registers and calls `exception_handler`.
     unsafe { lidt(&pointer) };
 }
 

@@ -26,7 +26,7 @@ multiboot_header:
     .long -(0x1BADB002 + 0x00010002)        /* checksum */
     .long multiboot_header                  /* header_addr */
     .long __image_start                     /* load_addr */
-    .long __load_end                        /* load_end_addr */
+    .long __multiboot_load_end              /* load_end_addr */
     .long __image_end                       /* bss_end_addr */
     .long multiboot_entry32                 /* entry_addr */
 
@@ -38,6 +38,17 @@ pvh_entry32:
     jmp 1f
 .global multiboot_entry32
 multiboot_entry32:
+    /* Move rodata from where the flat load put it (inside bss) to its address, then
+       zero what it occupied there (see unikernel.ld). */
+    cld
+    mov esi, offset __multiboot_rodata_load
+    mov edi, offset __rodata_start
+    mov ecx, offset __rodata_size
+    rep movsb
+    mov edi, offset __multiboot_rodata_load
+    mov ecx, offset __rodata_size
+    xor eax, eax
+    rep stosb
     mov edi, {LOADER_MULTIBOOT}
 1:
     mov esi, ebx                            /* boot info pointer, kept for Rust */

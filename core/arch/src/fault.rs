@@ -91,8 +91,13 @@ pub struct Fault<'a> {
 }
 
 impl Fault<'_> {
+    /// The most specific area holding `addr`: guard pages lie inside the data area.
     fn area_of(&self, addr: u64) -> Option<&Area> {
-        self.areas.iter().find(|area| area.contains(addr))
+        let mut holding = self.areas.iter().filter(|area| area.contains(addr));
+        holding
+            .clone()
+            .find(|area| area.is_stack_guard)
+            .or_else(|| holding.next())
     }
 
     fn hit_stack_guard(&self) -> Option<&Area> {
@@ -135,7 +140,11 @@ impl fmt::Display for Fault<'_> {
                 if addr < 4096 {
                     write!(f, " (null pointer dereference)")?;
                 } else if let Some(area) = self.area_of(addr) {
-                    write!(f, " (in {})", area.name)?;
+                    if area.is_stack_guard {
+                        write!(f, " (the guard page below {})", area.name)?;
+                    } else {
+                        write!(f, " (in {})", area.name)?;
+                    }
                 }
                 writeln!(f)?;
             }

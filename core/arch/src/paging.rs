@@ -2,19 +2,34 @@
 //!
 //! The boot entry maps the first 2 MiB with one large read-write-execute page. `init`
 //! replaces it with 4 KiB pages: page 0 and the rest of the first MiB unmapped, text R-X,
-//! rodata R--, data and bss RW- NX with each stack's guard page unmapped, and the free
+//! data and bss RW- NX with each stack's guard page unmapped, rodata R-- NX, and the free
 //! memory after the image up to 2 MiB RW- NX. Memory beyond 2 MiB is mapped on demand
 //! (`map_identity`), in 2 MiB pages, only where the kernel hands it out.
 
 use crate::cpu::PAGE;
 use crate::fault::Area;
 use crate::memory::MemoryError;
-use core::sync::atomic::{AtomicBool, Ordering};
-use x86_64::PhysAddr;
-use x86_64::structures::paging::{PageTable, PageTableFlags as Flags};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 const LARGE_PAGE: u64 = 2 << 20;
 const GIB: u64 = 1 << 30;
+
+// Page-table entry bits (Intel SDM vol. 3, 4.5).
+const PRESENT: u64 = 1;
+const WRITABLE: u64 = 1 << 1;
+const LARGE: u64 = 1 << 7;
+const NO_EXECUTE: u64 = 1 << 63;
+const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+
+/// One 4 KiB table of 512 entries, at any level.
+#[repr(C, align(4096))]
+pub(crate) struct PageTable([u64; 512]);
+
+impl PageTable {
+    const fn new() -> Self {
+        Self([0; 512])
+    }
+}
 
 /// The boot tables: the entry writes their first entries, `init` the rest.
 pub(crate) static mut PML4: PageTable = PageTable::new();
@@ -23,15 +38,17 @@ pub(crate) static mut PD: PageTable = PageTable::new();
 /// 4 KiB pages for the first 2 MiB, where the image lives.
 static mut LOW_PT: PageTable = PageTable::new();
 /// Page directories for memory above 1 GiB, taken as needed.
-static mut SPARE_PDS: [PageTable; 4] = [const { PageTable::new() }; 4];
+const SPARE: usize = 4;
+static mut SPARE_PDS: [PageTable; SPARE] = [const { PageTable::new() }; SPARE];
 static TABLES: spin::Mutex<usize> = spin::Mutex::new(0);
-static NX: AtomicBool = AtomicBool::new(false);
+/// `NO_EXECUTE` where the CPU supports it, else 0 (the bit is reserved there).
+static NX: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" {
     static __image_start: u8;
     static __text_end: u8;
+    static __data_end: u8;
     static __rodata_end: u8;
-    static __image_end: u8;
 }
 
 fn symbol(sym: *const u8) -> u64 {
@@ -40,34 +57,45 @@ fn symbol(sym: *const u8) -> u64 {
 
 /// The first byte after the image (bss included), page aligned.
 pub(crate) fn image_end() -> u64 {
-    symbol(&raw const __image_end)
+    symbol(&raw const __rodata_end)
+}
+
+/// The image's parts, in address order (see unikernel.ld): `[text, data, rodata, end)`.
+struct Layout {
+    text: u64,
+    data: u64,
+    rodata: u64,
+    end: u64,
+}
+
+fn layout() -> Layout {
+    Layout {
+        text: symbol(&raw const __image_start),
+        data: symbol(&raw const __text_end),
+        rodata: symbol(&raw const __data_end),
+        end: symbol(&raw const __rodata_end),
+    }
 }
 
 /// The image's parts and the stack guard pages, named for fault reports.
 pub(crate) fn areas() -> [Area; 8] {
     let [main, double_fault, nmi, machine_check, page_fault] = crate::cpu::stack_guards();
-    let text = symbol(&raw const __image_start);
-    let rodata = symbol(&raw const __text_end);
-    let data = symbol(&raw const __rodata_end);
+    let Layout {
+        text,
+        data,
+        rodata,
+        end,
+    } = layout();
+    let area = |name, start, end| Area {
+        name,
+        start,
+        end,
+        is_stack_guard: false,
+    };
     [
-        Area {
-            name: "the kernel's code",
-            start: text,
-            end: rodata,
-            is_stack_guard: false,
-        },
-        Area {
-            name: "the kernel's read-only data",
-            start: rodata,
-            end: data,
-            is_stack_guard: false,
-        },
-        Area {
-            name: "the kernel's data",
-            start: data,
-            end: image_end(),
-            is_stack_guard: false,
-        },
+        area("the kernel's code", text, data),
+        area("the kernel's data", data, rodata),
+        area("the kernel's read-only data", rodata, end),
         main,
         double_fault,
         nmi,
@@ -76,51 +104,43 @@ pub(crate) fn areas() -> [Area; 8] {
     ]
 }
 
-fn no_execute() -> Flags {
-    if NX.load(Ordering::Relaxed) {
-        Flags::NO_EXECUTE
-    } else {
-        Flags::empty()
-    }
+fn no_execute() -> u64 {
+    NX.load(Ordering::Relaxed)
 }
 
 /// Replaces the boot mapping of the first 2 MiB with the W^X one.
 pub(crate) fn init(nx: bool) {
-    NX.store(nx, Ordering::Relaxed);
-    let text = symbol(&raw const __image_start);
-    let rodata = symbol(&raw const __text_end);
-    let data = symbol(&raw const __rodata_end);
-    let end = image_end();
+    NX.store(if nx { NO_EXECUTE } else { 0 }, Ordering::Relaxed);
+    let Layout {
+        text,
+        data,
+        rodata,
+        end,
+    } = layout();
     let guards = crate::cpu::stack_guards();
 
     // SAFETY: LOW_PT is not yet referenced by any live table, so nothing else reads or
     // writes it while it is filled.
     let table = unsafe { &mut *(&raw mut LOW_PT) };
-    let mut fill = |from: u64, to: u64, flags: Flags| {
+    let mut fill = |from: u64, to: u64, flags: u64| {
         for addr in (from..to).step_by(PAGE) {
-            table[(addr / PAGE as u64) as usize]
-                .set_addr(PhysAddr::new(addr), flags | Flags::PRESENT);
+            table.0[(addr / PAGE as u64) as usize] = addr | flags | PRESENT;
         }
     };
-    fill(text, rodata, Flags::empty());
-    fill(rodata, data, no_execute());
-    fill(data, end, Flags::WRITABLE | no_execute());
-    fill(end, LARGE_PAGE, Flags::WRITABLE | no_execute());
+    fill(text, data, 0);
+    fill(data, rodata, WRITABLE | no_execute());
+    fill(rodata, end, no_execute());
+    fill(end, LARGE_PAGE, WRITABLE | no_execute());
     for guard in guards {
-        table[(guard.start / PAGE as u64) as usize].set_unused();
+        table.0[(guard.start / PAGE as u64) as usize] = 0;
     }
 
     // SAFETY: the new table maps everything the kernel touches from here on (its image,
     // stacks and the memory above it) at the same addresses as the boot large page, so
     // switching to it changes permissions only. Reloading CR3 flushes the old translation.
     unsafe {
-        let pd = &mut *(&raw mut PD);
-        pd[0].set_addr(
-            PhysAddr::new(&raw const LOW_PT as u64),
-            Flags::PRESENT | Flags::WRITABLE,
-        );
-        let (frame, flags) = x86_64::registers::control::Cr3::read();
-        x86_64::registers::control::Cr3::write(frame, flags);
+        (*(&raw mut PD)).0[0] = &raw const LOW_PT as u64 | PRESENT | WRITABLE;
+        core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack));
     }
 }
 
@@ -133,24 +153,24 @@ pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
         // SAFETY: the page tables are only changed here, under the TABLES lock, and entries
         // are only added: no mapping in use changes.
         let pdpt = unsafe { &mut *(&raw mut PDPT) };
-        if pdpt[gib].is_unused() {
-            if gib >= 512 || *spare_used == 4 {
+        if gib >= 512 {
+            return Err(MemoryError::NoPageTables { start, end });
+        }
+        if pdpt.0[gib] == 0 {
+            if *spare_used == SPARE {
                 return Err(MemoryError::NoPageTables { start, end });
             }
             // SAFETY: spare tables are handed out once each, under the lock.
             let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
             *spare_used += 1;
-            pdpt[gib].set_addr(PhysAddr::new(pd as u64), Flags::PRESENT | Flags::WRITABLE);
+            pdpt.0[gib] = pd as u64 | PRESENT | WRITABLE;
         }
-        let pd_addr = pdpt[gib].addr().as_u64();
+        let pd_addr = pdpt.0[gib] & ADDRESS;
         // SAFETY: pd_addr is PD or one of SPARE_PDS (identity mapped statics), set above.
         let pd = unsafe { &mut *(pd_addr as *mut PageTable) };
-        let entry = &mut pd[((addr / LARGE_PAGE) % 512) as usize];
-        if entry.is_unused() {
-            entry.set_addr(
-                PhysAddr::new(addr),
-                Flags::PRESENT | Flags::WRITABLE | Flags::HUGE_PAGE | no_execute(),
-            );
+        let entry = &mut pd.0[((addr / LARGE_PAGE) % 512) as usize];
+        if *entry == 0 {
+            *entry = addr | PRESENT | WRITABLE | LARGE | no_execute();
         }
     }
     Ok(())

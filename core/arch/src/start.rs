@@ -59,9 +59,10 @@ extern "C" fn rust_start(loader: u32, info_addr: u32) -> ! {
         _ => BootInfo::from_multiboot(&LoaderMemory, info_addr.into()),
     };
     match info {
-        Ok(info) => crate::boot::set_info(info),
+        // SAFETY: this is the boot path, before anything reads the boot information.
+        Ok(info) => unsafe { crate::boot::set_info(info) },
         Err(error) => boot_failure(format_args!("{error}")),
-    };
+    }
     paging::init(nx);
     timeline::mark("arch");
     __unikernel_boot()

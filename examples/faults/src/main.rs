@@ -24,7 +24,7 @@ fn main(args: Args) -> ExitCode {
             println!("read {value} from address 0");
         }
         "write-code" => {
-            let code = core::hint::black_box(main as usize as *mut u8);
+            let code = core::hint::black_box(recurse as *const () as *mut u8);
             // SAFETY: none; this writes into the kernel's code on purpose to test W^X.
             unsafe { core::ptr::write_volatile(code, 0xc3) };
             println!("wrote into the kernel's code");
@@ -55,6 +55,7 @@ fn main(args: Args) -> ExitCode {
 }
 
 /// Recurses without end, with a frame large enough to reach the guard page quickly.
+#[allow(unconditional_recursion)]
 fn recurse(depth: u64) -> u64 {
     let frame = core::hint::black_box([depth; 64]);
     recurse(depth + 1) + frame[depth as usize % 64]
