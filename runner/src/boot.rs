@@ -299,8 +299,8 @@ pub struct BootOutcome {
     pub timed_out: bool,
     /// How it ended, in detail.
     pub exit: Exit,
-    /// Everything the guest printed on its serial port (without timeline lines when the
-    /// timeline was asked for).
+    /// Everything the guest printed on its serial port, with `\r\n` as `\n` (and without
+    /// timeline lines when the timeline was asked for).
     pub serial: String,
     /// QEMU's own stderr.
     pub stderr: String,
@@ -533,7 +533,7 @@ impl SerialSink {
         }
         self.flush_echo();
         (
-            String::from_utf8_lossy(&self.captured).into_owned(),
+            String::from_utf8_lossy(&self.captured).replace("\r\n", "\n"),
             self.stamps,
         )
     }

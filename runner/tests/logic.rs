@@ -138,6 +138,8 @@ mod qemu_command {
         let args = strings(&config);
         let joined = args.join(" ");
         assert!(joined.starts_with("-M q35 -enable-kvm -cpu host,-arch-capabilities -m 64 "));
+        // SeaBIOS keeps off the serial port.
+        assert!(joined.contains("-fw_cfg name=etc/sercon-port,string=0"));
         assert!(joined.ends_with("-kernel /k.elf -append unikernel.timeline -- a=1 b -smp 2"));
         // The command line is one argument, quoted as nothing.
         assert!(args.contains(&"unikernel.timeline -- a=1 b".to_string()));
@@ -501,6 +503,8 @@ mod serial {
             ],
         );
         assert_eq!(text, "boot\nhello\nbye");
+        let (text, _) = feed(false, &[b"a\r", b"\nb\r\n"]);
+        assert_eq!(text, "a\nb\n");
         assert_eq!(stamps.len(), 2);
         assert_eq!(stamps[1].stage, "main");
         assert_eq!(stamps[1].tsc, 30);
