@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::qemu::{self, Accel, AccelRequest, Machine, QemuConfig};
+use crate::qemu::{self, Accel, AccelRequest, Machine, Protocol, QemuConfig};
 use crate::timeline::{self, Stamp};
 
 /// The kernel's status for a panic.
@@ -87,6 +87,7 @@ pub struct Boot {
     qemu_args: Vec<OsString>,
     echo: bool,
     verbose: bool,
+    protocol: Protocol,
 }
 
 impl Boot {
@@ -104,7 +105,14 @@ impl Boot {
             qemu_args: Vec::new(),
             echo: false,
             verbose: false,
+            protocol: Protocol::Pvh,
         }
+    }
+
+    /// The boot protocol (default PVH).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
     }
 
     /// The accelerator (default auto).
@@ -190,10 +198,29 @@ impl Boot {
     /// `Err` means the boot could not be attempted (not a bootable image, QEMU missing, KVM
     /// forced but unusable); everything that happens once QEMU runs is in the outcome.
     pub fn run(&self) -> Result<BootOutcome> {
-        crate::elf::validate(&self.kernel)?;
+        let image = crate::elf::validate(&self.kernel)?;
         let accel = qemu::detect_accel(self.accel)?;
         let qemu_path = crate::setup::qemu_path().ok_or_else(crate::setup::qemu_missing)?;
-        let config = self.qemu_config(accel);
+        let mut config = self.qemu_config(accel);
+        let masked = match (self.protocol, image.pvh_entry, image.multiboot_header) {
+            (Protocol::Pvh, Some(_), Some(header)) => Some(MaskedCopy::new(&self.kernel, header)?),
+            (Protocol::Pvh, None, _) => {
+                return Err(Error::new(format!(
+                    "{} has no PVH note: boot it with --boot multiboot",
+                    self.kernel.display()
+                )));
+            }
+            (Protocol::Multiboot, _, None) => {
+                return Err(Error::new(format!(
+                    "{} has no multiboot header: boot it with --boot pvh",
+                    self.kernel.display()
+                )));
+            }
+            _ => None,
+        };
+        if let Some(copy) = &masked {
+            config.kernel = copy.path.clone();
+        }
         if self.verbose {
             eprintln!("runner: {}", config.display());
         }
@@ -276,6 +303,34 @@ impl Boot {
             accel,
             command: config.display(),
         })
+    }
+}
+
+/// A temporary copy of an image with its multiboot magic masked, so that QEMU boots it
+/// through PVH. Removed when dropped.
+struct MaskedCopy {
+    path: PathBuf,
+}
+
+impl MaskedCopy {
+    fn new(kernel: &Path, multiboot_header: usize) -> Result<Self> {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let mut bytes = std::fs::read(kernel)
+            .map_err(|err| Error::new(format!("cannot read {}: {err}", kernel.display())))?;
+        bytes[multiboot_header..multiboot_header + 4].fill(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = kernel.file_name().unwrap_or_default().to_string_lossy();
+        let path =
+            std::env::temp_dir().join(format!("runner-{}-{n}-{name}.pvh", std::process::id()));
+        std::fs::write(&path, bytes)
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+        Ok(MaskedCopy { path })
+    }
+}
+
+impl Drop for MaskedCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

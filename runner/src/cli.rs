@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::boot::Boot;
 use crate::build::{self, CargoBuild};
 use crate::error::{Error, Result};
-use crate::qemu::{AccelRequest, Machine};
+use crate::qemu::{AccelRequest, Machine, Protocol};
 use crate::setup::{self, Needs};
 use crate::timeline;
 
@@ -40,6 +40,7 @@ BOOT OPTIONS (run, boot):
     --machine microvm|pc|q35                          [default: microvm]
     --memory <MiB>                                    [default: 32]
     --timeout <secs>       stop a guest that has not exited by then [default: 30]
+    --boot pvh|multiboot   the image's boot header QEMU uses [default: pvh]
     --timeline             ask the guest for its boot timeline and print it as a table
     --qemu-arg <arg>       pass an argument to QEMU (repeatable)
     -q, --quiet            no progress messages, no cargo output
@@ -84,6 +85,7 @@ pub struct BootOptions {
     pub memory_mib: u32,
     pub timeout: Duration,
     pub timeline: bool,
+    pub protocol: Protocol,
     pub qemu_args: Vec<String>,
     pub quiet: bool,
     pub verbose: bool,
@@ -98,6 +100,7 @@ impl Default for BootOptions {
             memory_mib: 32,
             timeout: Duration::from_secs(30),
             timeline: false,
+            protocol: Protocol::Pvh,
             qemu_args: Vec::new(),
             quiet: false,
             verbose: false,
@@ -201,6 +204,7 @@ fn boot_option<'a>(
             opts.timeout = Duration::from_secs_f64(secs);
         }
         "--qemu-arg" => opts.qemu_args.push(args.value(flag, inline)?.to_string()),
+        "--boot" => opts.protocol = args.value(flag, inline)?.parse()?,
         "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" if inline.is_some() => {
             return Err(Error::new(format!("{flag} takes no value")));
         }
@@ -445,6 +449,7 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .timeout(opts.timeout)
         .args(opts.kernel_args.iter().cloned())
         .timeline(opts.timeline)
+        .protocol(opts.protocol)
         .echo(true)
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {

@@ -28,4 +28,4 @@ pub mod timeline;
 pub use boot::{Boot, BootOutcome, Exit};
 pub use build::{build_example, floor_elf, repo_root};
 pub use error::{Error, Result};
-pub use qemu::{Accel, AccelRequest, Machine};
+pub use qemu::{Accel, AccelRequest, Machine, Protocol};

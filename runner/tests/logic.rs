@@ -612,6 +612,7 @@ mod cli {
     use std::time::Duration;
 
     use runner::cli::{BootOptions, Cli, RunTarget, parse};
+    use runner::qemu::Protocol;
     use runner::qemu::{AccelRequest, Machine};
 
     fn args(line: &str) -> Vec<String> {
@@ -621,7 +622,7 @@ mod cli {
     #[test]
     fn run_an_example_with_options_and_kernel_args() {
         let cli = parse(&args(
-            "run hello --accel tcg --machine=q35 --memory 64 --timeout 5 --timeline --qemu-arg -smp --qemu-arg 2 -q -- a -b",
+            "run hello --accel tcg --machine=q35 --memory 64 --timeout 5 --timeline --boot multiboot --qemu-arg -smp --qemu-arg 2 -q -- a -b",
         ))
         .unwrap();
         let expected = BootOptions {
@@ -630,6 +631,7 @@ mod cli {
             memory_mib: 64,
             timeout: Duration::from_secs(5),
             timeline: true,
+            protocol: Protocol::Multiboot,
             qemu_args: vec!["-smp".into(), "2".into()],
             quiet: true,
             verbose: false,

@@ -129,8 +129,8 @@ impl BootInfo {
         let mut info = Self::empty(Loader::Pvh);
         info.read_cmdline(mem, mem.read_u64(start_info + 24))?;
         let version = mem.read_u32(start_info + 4);
-        let memmap = mem.read_u64(start_info + 48);
-        let entries = mem.read_u32(start_info + 56) as usize;
+        let memmap = mem.read_u64(start_info + 40);
+        let entries = mem.read_u32(start_info + 48) as usize;
         if version < 1 || memmap == 0 || entries == 0 {
             return Err(BootInfoError::NoMemoryMap);
         }
@@ -149,6 +149,7 @@ impl BootInfo {
         let mut info = Self::empty(Loader::Multiboot);
         if flags & MULTIBOOT_FLAG_CMDLINE != 0 {
             info.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
+            info.drop_first_word();
         }
         if flags & MULTIBOOT_FLAG_MMAP == 0 {
             return Err(BootInfoError::NoMemoryMap);
@@ -205,6 +206,17 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..len]).map_err(|_| BootInfoError::CmdlineNotUtf8)?;
         self.cmdline_len = len;
         Ok(())
+    }
+
+    /// Multiboot loaders (GRUB, QEMU) put the kernel's own path first on the command line,
+    /// where PVH loaders put only the arguments.
+    fn drop_first_word(&mut self) {
+        let line = &self.cmdline[..self.cmdline_len];
+        let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
+        let word_end = line[start..].iter().position(|b| b.is_ascii_whitespace()).map_or(line.len(), |n| start + n);
+        let rest = line[word_end..].iter().position(|b| !b.is_ascii_whitespace()).map_or(line.len(), |n| word_end + n);
+        self.cmdline.copy_within(rest..self.cmdline_len, 0);
+        self.cmdline_len -= rest;
     }
 
     pub fn loader(&self) -> Loader {
@@ -295,8 +307,8 @@ mod tests {
         m.put_u32(0x1000, PVH_MAGIC);
         m.put_u32(0x1004, 1);
         m.put_u64(0x1000 + 24, 0x2000);
-        m.put_u64(0x1000 + 48, 0x3000);
-        m.put_u32(0x1000 + 56, 2);
+        m.put_u64(0x1000 + 40, 0x3000);
+        m.put_u32(0x1000 + 48, 2);
         m.put(0x2000, b"unikernel.timeline -- b\0");
         m.put_u64(0x3000, 0);
         m.put_u64(0x3008, 0x9fc00);
@@ -367,7 +379,7 @@ mod tests {
         let mut m = Memory::new();
         m.put_u32(0x1000, MULTIBOOT_FLAG_CMDLINE | MULTIBOOT_FLAG_MMAP);
         m.put_u32(0x1000 + 16, 0x2000);
-        m.put(0x2000, b"hello\0");
+        m.put(0x2000, b"/boot/app.elf  hello -- a\0");
         m.put_u32(0x1000 + 44, 48);
         m.put_u32(0x1000 + 48, 0x3000);
         for (i, (start, len, kind)) in [(0u64, 0x9fc00u64, 1u32), (0x100000, 0x700000, 2)]
@@ -382,7 +394,7 @@ mod tests {
         }
         let info = BootInfo::from_multiboot(&m, 0x1000).unwrap();
         assert_eq!(info.loader(), Loader::Multiboot);
-        assert_eq!(info.cmdline(), "hello");
+        assert_eq!(info.cmdline(), "hello -- a", "the kernel's path is not an argument");
         assert_eq!(info.regions().len(), 2);
         assert!(!info.regions()[1].usable);
     }

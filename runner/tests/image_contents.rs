@@ -1,0 +1,111 @@
+//! The image holds exactly what the app declared: no symbol of a subsystem crate the app
+//! did not declare is linked in. The list of subsystem crates is read from `libs/`, so the
+//! test covers every subsystem as it lands.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The crate names (`unikernel_console`, ...) of every subsystem in `libs/`.
+fn subsystem_crates() -> BTreeSet<String> {
+    let libs = runner::repo_root().join("libs");
+    std::fs::read_dir(&libs)
+        .expect("libs/ exists")
+        .filter_map(|entry| {
+            let manifest = std::fs::read_to_string(entry.ok()?.path().join("Cargo.toml")).ok()?;
+            let name = manifest
+                .lines()
+                .find_map(|line| line.trim().strip_prefix("name = "))?
+                .trim_matches('"')
+                .replace('-', "_");
+            Some(name)
+        })
+        .collect()
+}
+
+/// The names in an ELF64 file's symbol table.
+fn symbols(elf: &Path) -> Vec<String> {
+    let bytes = std::fs::read(elf).unwrap();
+    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    let (shoff, shentsize, shnum) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c));
+    let section = |index: usize| shoff + index * shentsize;
+    let symtab = (0..shnum)
+        .map(section)
+        .find(|&header| u32_at(header + 4) == 2) // SHT_SYMTAB
+        .expect("the example is built with its symbol table");
+    let strtab = section(u32_at(symtab + 40));
+    let (strings, symbols_at, size) = (
+        u64_at(strtab + 24),
+        u64_at(symtab + 24),
+        u64_at(symtab + 32),
+    );
+    (symbols_at..symbols_at + size)
+        .step_by(24)
+        .map(|symbol| {
+            let name = strings + u32_at(symbol);
+            let end = bytes[name..].iter().position(|&b| b == 0).unwrap();
+            String::from_utf8_lossy(&bytes[name..name + end]).into_owned()
+        })
+        .collect()
+}
+
+/// Asserts that `example` links no subsystem crate outside `declared`. (A declared one
+/// may show no symbol of its own: LTO can inline a small subsystem into the boot code.)
+fn assert_links_only(example: &str, declared: &[&str]) {
+    let elf = runner::build_example(example).unwrap_or_else(|err| panic!("{err}"));
+    let symbols = symbols(&elf);
+    assert!(
+        symbols
+            .iter()
+            .any(|symbol| symbol.contains("unikernel_arch")),
+        "the symbol table of {example} was not read: no kernel symbol in it"
+    );
+    let crates = subsystem_crates();
+    assert!(
+        crates.contains("unikernel_console"),
+        "libs/ was not read: {crates:?}"
+    );
+    for krate in crates
+        .iter()
+        .filter(|krate| !declared.contains(&krate.as_str()))
+    {
+        let linked: Vec<&String> = symbols
+            .iter()
+            .filter(|symbol| symbol.contains(krate.as_str()))
+            .collect();
+        assert!(
+            linked.is_empty(),
+            "{example} does not declare {krate} but links {linked:?}"
+        );
+    }
+}
+
+#[test]
+fn empty_links_no_subsystem() {
+    assert_links_only("empty", &[]);
+    let elf = runner::build_example("empty").unwrap();
+    let symbols = symbols(&elf);
+    let allocator: Vec<&String> = symbols
+        .iter()
+        .filter(|symbol| symbol.contains("linked_list_allocator"))
+        .collect();
+    assert!(
+        allocator.is_empty(),
+        "empty links the heap's allocator: {allocator:?}"
+    );
+}
+
+#[test]
+fn hello_links_console_and_heap_only() {
+    assert_links_only("hello", &["unikernel_console", "unikernel_heap"]);
+}
+
+#[test]
+fn faults_links_console_heap_and_args() {
+    assert_links_only(
+        "faults",
+        &["unikernel_console", "unikernel_heap", "unikernel_args"],
+    );
+}
