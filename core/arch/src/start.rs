@@ -33,16 +33,34 @@ const BOOT_MAPPED: u64 = 2 << 20;
 /// Reads the loader's structures in place, through the boot identity mapping.
 struct LoaderMemory;
 
-impl PhysRead for LoaderMemory {
-    fn read_u8(&self, addr: u64) -> u8 {
-        if addr == 0 || addr >= BOOT_MAPPED {
+impl LoaderMemory {
+    /// Reads a `T` at `addr` in one access rather than byte by byte (on a software-assisted
+    /// KVM every guest instruction before `main` is emulated).
+    fn read<T: Copy>(&self, addr: u64) -> T {
+        let end = addr.saturating_add(size_of::<T>() as u64);
+        if addr == 0 || end > BOOT_MAPPED {
             boot_failure(format_args!(
                 "the loader's boot information is at {addr:#x}, outside the first 2 MiB the boot page table maps"
             ));
         }
-        // SAFETY: 0 < addr < 2 MiB, which the boot page table maps; the loader's data is
-        // plain memory that nothing writes during boot.
-        unsafe { core::ptr::read_volatile(addr as *const u8) }
+        // SAFETY: [addr, end) lies in (0, 2 MiB), which the boot page table maps; the
+        // loader's data is plain memory that nothing writes during boot. It may be
+        // unaligned, hence read_unaligned.
+        unsafe { core::ptr::read_unaligned(addr as *const T) }
+    }
+}
+
+impl PhysRead for LoaderMemory {
+    fn read_u8(&self, addr: u64) -> u8 {
+        self.read(addr)
+    }
+
+    fn read_u32(&self, addr: u64) -> u32 {
+        self.read(addr)
+    }
+
+    fn read_u64(&self, addr: u64) -> u64 {
+        self.read(addr)
     }
 }
 
