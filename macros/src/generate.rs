@@ -46,6 +46,11 @@
 //!   would remember entries that no longer exist.)
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
+//! - With `sched`, the periodic tasks are a `static __UNIKERNEL_TASKS: [TaskSpec; N]` in the
+//!   same block (task functions are items of `main`'s module, which the block sees), passed
+//!   to `init_sched` in a `SchedConfig`. Each `job: <fn>` carries the span of the function's
+//!   name in the attribute, so that rustc's "cannot find value" or "mismatched types"
+//!   points there.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -53,6 +58,7 @@ use syn::spanned::Spanned;
 
 use crate::registry::InitArg;
 use crate::resolve::{self, Plan, Resolved, Value};
+use crate::tasks::Task;
 
 /// The name `main` gets in the expansion.
 const USER_MAIN: &str = "__unikernel_user_main";
@@ -69,6 +75,11 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
     };
 
     let inits = plan.boot.iter().map(init);
+    let tasks = plan
+        .boot
+        .iter()
+        .any(|r| r.spec.init_args.iter().any(uses_tasks))
+        .then(|| tasks(&plan.tasks));
 
     let args = plan.args.iter().map(|&(name, span)| {
         let handle = format_ident!("__unikernel_{}", name, span = span);
@@ -104,6 +115,8 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
             #[cfg_attr(target_os = "none", global_allocator)]
             static __UNIKERNEL_HEAP: #allocator;
 
+            #tasks
+
             #[cfg_attr(target_os = "none", unsafe(no_mangle))]
             fn __unikernel_boot() -> ! {
                 #(#inits)*
@@ -119,11 +132,75 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
     }
 }
 
+fn uses_tasks(arg: &InitArg) -> bool {
+    match arg {
+        InitArg::Tasks => true,
+        InitArg::Config { fields, .. } => fields.iter().any(|(_, arg)| uses_tasks(arg)),
+        _ => false,
+    }
+}
+
+/// `static __UNIKERNEL_TASKS: [TaskSpec; N] = [TaskSpec { .. }, ..];`
+fn tasks(tasks: &[Task]) -> TokenStream {
+    let count = syn::LitInt::new(&tasks.len().to_string(), Span::call_site());
+    let specs = tasks.iter().map(|task| {
+        let name = task.name();
+        let job = &task.job;
+        let ns = |ns: u64| nanoseconds(ns);
+        let (period, deadline, wcet) = (ns(task.period), ns(task.deadline), ns(task.wcet));
+        let priority = syn::LitInt::new(&task.priority.to_string(), Span::call_site());
+        quote! {
+            ::unikernel::__private::TaskSpec {
+                name: #name,
+                job: #job,
+                period_ns: #period,
+                deadline_ns: #deadline,
+                wcet_ns: #wcet,
+                priority: #priority,
+            }
+        }
+    });
+    quote! {
+        static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; #count] = [#(#specs),*];
+    }
+}
+
+/// `1_000_000`: nanoseconds, digits grouped for the reader of the expansion.
+fn nanoseconds(ns: u64) -> syn::LitInt {
+    let digits = ns.to_string();
+    let mut grouped = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push('_');
+        }
+        grouped.push(digit);
+    }
+    syn::LitInt::new(&grouped, Span::call_site())
+}
+
 /// `let __unikernel_<name> = init_<name>(args..); mark("<name>");`
 fn init(resolved: &Resolved) -> TokenStream {
     let spec = resolved.spec;
     let function = format_ident!("{}", spec.init);
-    let args = spec.init_args.iter().map(|arg| match arg {
+    let args = spec.init_args.iter().map(|arg| init_arg(resolved, arg));
+    let call = quote!(::unikernel::__private::#function(#(#args),*));
+    let name = spec.name;
+    let statement = match spec.handle {
+        Some(_) => {
+            let handle = format_ident!("__unikernel_{}", name);
+            quote!(let #handle = #call;)
+        }
+        None => quote!(#call;),
+    };
+    quote! {
+        #statement
+        ::unikernel::__private::mark(#name);
+    }
+}
+
+fn init_arg(resolved: &Resolved, arg: &InitArg) -> TokenStream {
+    let spec = resolved.spec;
+    match arg {
         InitArg::Value => value(
             resolved
                 .value
@@ -139,19 +216,16 @@ fn init(resolved: &Resolved) -> TokenStream {
             value(&resolved.options[index])
         }
         InitArg::GlobalAllocator => quote!(&__UNIKERNEL_HEAP),
-    });
-    let call = quote!(::unikernel::__private::#function(#(#args),*));
-    let name = spec.name;
-    let statement = match spec.handle {
-        Some(_) => {
-            let handle = format_ident!("__unikernel_{}", name);
-            quote!(let #handle = #call;)
+        InitArg::Tasks => quote!(&__UNIKERNEL_TASKS),
+        InitArg::Config { ty, fields } => {
+            let ty = format_ident!("{}", ty);
+            let fields = fields.iter().map(|(field, arg)| {
+                let field = format_ident!("{}", field);
+                let arg = init_arg(resolved, arg);
+                quote!(#field: #arg)
+            });
+            quote!(::unikernel::__private::#ty { #(#fields),* })
         }
-        None => quote!(#call;),
-    };
-    quote! {
-        #statement
-        ::unikernel::__private::mark(#name);
     }
 }
 

@@ -12,7 +12,8 @@
 //!
 //! - [`parse`]: the attribute's syntax (names, `= value`, `(options)`), with spans;
 //! - [`resolve`]: meaning, against the table in [`registry`]: unknown and duplicate
-//!   subsystems, values, options, dependencies, boot order, `main`'s signature;
+//!   subsystems, values, options, dependencies, boot order, `main`'s signature, and the
+//!   periodic tasks ([`tasks`]), whose schedulability [`analysis`] decides;
 //! - [`generate`]: the expansion.
 //!
 //! Every error found is reported in the same build; the user's function is still emitted
@@ -20,23 +21,36 @@
 
 use proc_macro2::TokenStream;
 
+mod analysis;
+mod duration;
 mod generate;
 mod hint;
 mod parse;
 mod registry;
 mod resolve;
 mod size;
+mod tasks;
 
 #[cfg(test)]
 mod tests;
 
 /// Declares a unikernel: the subsystems it boots, and its `main`.
 ///
-/// Subsystems (in boot order): `console` (option `log = "info"`: one of `off`, `error`,
+/// Subsystems (in boot order): `console` (option `log = info`: one of `off`, `error`,
 /// `warn`, `info`, `debug`, `trace`), `heap = "<size>"` (units `B`, `KiB`, `MiB`, `GiB`; from
-/// 4 KiB to 64 GiB, a multiple of 4 KiB), `args` (needs `heap`). `main` takes handles of
-/// declared subsystems (`Console`, `Args`) and returns `()`, `ExitCode`, `Result<(), E>` or
-/// `!`. See the `unikernel` crate for the full documentation.
+/// 4 KiB to 64 GiB, a multiple of 4 KiB), `args` (needs `heap`), `irq`, `timer` (needs
+/// `irq`, added for you), `sched = <policy>` (`coop`, the default, `fixed`, `edf` or `rm`;
+/// option `on_miss = log | panic` for `edf` and `rm`; needs `timer`, added for you).
+///
+/// Real-time periodic tasks, under `sched = edf` or `sched = rm`, are declared as
+/// `task(<fn>, period = "1 ms", wcet = "200 us", deadline = "800 us")` (`deadline` optional,
+/// at most the period; durations in `ns`, `us`, `ms`, `s`), and the set is checked for
+/// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, run once per
+/// release.
+///
+/// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`)
+/// and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
+/// full documentation.
 #[proc_macro_attribute]
 pub fn unikernel(
     attr: proc_macro::TokenStream,

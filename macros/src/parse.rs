@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! attr    := (entry ("," entry)* ","?)?
-//! entry   := IDENT ("=" LITERAL)? ("(" (option ("," option)* ","?)? ")")?
-//! option  := IDENT ("=" LITERAL)?
+//! entry   := IDENT ("=" value)? ("(" (option ("," option)* ","?)? ")")?
+//! option  := IDENT ("=" value)?
+//! value   := LITERAL | IDENT
 //! ```
 //!
-//! e.g. `console(log = "debug"), heap = "4 MiB", net(ipv4 = "10.0.2.15/24", gateway =
-//! "10.0.2.2"), task(control, period = "1 ms")`.
+//! e.g. `console(log = debug), heap = "4 MiB", net(ipv4 = "10.0.2.15/24", gateway =
+//! "10.0.2.2"), sched = edf(on_miss = panic), task(control, period = "1 ms")`.
 //!
 //! The attribute is split at its top-level commas and each entry is parsed on its own, so
 //! one malformed entry does not hide the errors of the others. A syntax error inside an
@@ -18,6 +19,7 @@
 //! takes no options, gets one clearer error instead), which is for `resolve` to decide.
 
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::ToTokens;
 
 use crate::Errors;
 
@@ -31,7 +33,7 @@ pub struct Attr {
 #[derive(Debug)]
 pub struct Entry {
     pub name: syn::Ident,
-    pub value: Option<syn::Lit>,
+    pub value: Option<Written>,
     pub options: Option<Options>,
     /// Whether the entry had a syntax error after its name (already reported): its value
     /// and options are then not to be trusted.
@@ -52,7 +54,33 @@ pub struct Options {
 #[derive(Debug)]
 pub struct OptionEntry {
     pub key: syn::Ident,
-    pub value: Option<syn::Lit>,
+    pub value: Option<Written>,
+}
+
+/// A value after `=`: a literal (`"1 MiB"`, `4096`) or a name (`edf`). What each subsystem
+/// or option accepts is for `resolve` to say.
+#[derive(Debug, Clone)]
+pub enum Written {
+    Lit(syn::Lit),
+    Ident(syn::Ident),
+}
+
+impl Written {
+    pub fn span(&self) -> Span {
+        match self {
+            Written::Lit(lit) => lit.span(),
+            Written::Ident(ident) => ident.span(),
+        }
+    }
+}
+
+impl ToTokens for Written {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self {
+            Written::Lit(lit) => lit.to_tokens(tokens),
+            Written::Ident(ident) => ident.to_tokens(tokens),
+        }
+    }
 }
 
 /// Parses the attribute's arguments, collecting every syntax error.
@@ -151,7 +179,7 @@ fn name_and_value<'a>(
     chunk: &'a [TokenTree],
     errors: &mut Errors,
     what: &str,
-) -> Option<(syn::Ident, Option<syn::Lit>, &'a [TokenTree])> {
+) -> Option<(syn::Ident, Option<Written>, &'a [TokenTree])> {
     let name = match &chunk[0] {
         TokenTree::Ident(ident) => ident.clone(),
         other => {
@@ -172,12 +200,17 @@ fn name_and_value<'a>(
     match rest.get(1) {
         Some(TokenTree::Literal(literal)) => {
             let lit = syn::Lit::new(literal.clone());
-            Some((name, Some(lit), &rest[2..]))
+            Some((name, Some(Written::Lit(lit)), &rest[2..]))
+        }
+        Some(TokenTree::Ident(ident)) => {
+            Some((name, Some(Written::Ident(ident.clone())), &rest[2..]))
         }
         Some(other) => {
             errors.push(syn::Error::new(
                 other.span(),
-                format!("expected a literal value after `=`, such as `\"1 MiB\"`, found `{other}`"),
+                format!(
+                    "expected a value after `=`, such as `\"1 MiB\"` or `edf`, found `{other}`"
+                ),
             ));
             Some((name, None, &[]))
         }
@@ -197,7 +230,7 @@ fn is_joined_punct(eq: &proc_macro2::Punct) -> impl Fn(&TokenTree) -> bool + '_ 
 fn trailing_after_name(
     rest: &[TokenTree],
     name: &syn::Ident,
-    value: Option<&syn::Lit>,
+    value: Option<&Written>,
     takes_options: bool,
     errors: &mut Errors,
 ) {
@@ -210,7 +243,7 @@ fn trailing_after_name(
     };
     let mut message = format!("expected {expected} after {after}, found `{first}`");
     // `heap = 1 MiB`: a number and a unit, meant as one size string.
-    if let (Some(syn::Lit::Int(number)), [TokenTree::Ident(unit)]) = (value, rest) {
+    if let (Some(Written::Lit(syn::Lit::Int(number))), [TokenTree::Ident(unit)]) = (value, rest) {
         message = format!(
             "{message}; write the number and its unit as one string: `\"{} {unit}\"`",
             number.base10_digits()
@@ -244,7 +277,7 @@ mod tests {
         (attr, errors.messages())
     }
 
-    fn lit_text(lit: &Option<syn::Lit>) -> Option<String> {
+    fn lit_text(lit: &Option<Written>) -> Option<String> {
         lit.as_ref().map(|lit| quote!(#lit).to_string())
     }
 
@@ -288,8 +321,23 @@ mod tests {
     }
 
     #[test]
+    fn names_as_values() {
+        let (attr, errors) = parse(quote!(sched = edf(on_miss = panic), console(log = debug)));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(matches!(&attr.entries[0].value, Some(Written::Ident(i)) if i == "edf"));
+        let options = attr.entries[0].options.as_ref().unwrap();
+        assert!(matches!(&options.entries[0].value, Some(Written::Ident(i)) if i == "panic"));
+        assert_eq!(
+            lit_text(&attr.entries[1].options.as_ref().unwrap().entries[0].value).as_deref(),
+            Some("debug")
+        );
+        let (_, errors) = parse(quote!(sched = edf rm));
+        assert_eq!(errors, ["expected `,` or `(` after the value, found `rm`"]);
+    }
+
+    #[test]
     fn malformed_entries_are_all_reported() {
-        let (attr, errors) = parse(quote!("console", heap =, args heap, , x = y, z = 1 MiB));
+        let (attr, errors) = parse(quote!("console", heap =, args heap, , x = -1, z = 1 MiB));
         assert_eq!(
             errors,
             [
@@ -297,7 +345,7 @@ mod tests {
                 "expected a value after `=`",
                 "expected `,`, `=` or `(` after `args`, found `heap`",
                 "expected a subsystem name before `,`",
-                "expected a literal value after `=`, such as `\"1 MiB\"`, found `y`",
+                "expected a value after `=`, such as `\"1 MiB\"` or `edf`, found `-`",
                 "expected `,` or `(` after the value, found `MiB`; write the number and its unit as one string: `\"1 MiB\"`",
             ]
         );

@@ -13,10 +13,13 @@
 //!
 //! 1. `console`: first, so that every later failure can be printed;
 //! 2. `heap`: before anything that allocates;
-//! 3. `args`: parses the command line into allocated strings.
+//! 3. `args`: parses the command line into allocated strings;
+//! 4. `irq`: the interrupt controllers, before anything that takes interrupts;
+//! 5. `timer`: the clock and one-shot timer (needs `irq`);
+//! 6. `sched`: the scheduler, with the real-time tasks of the attribute (needs `timer`).
 //!
-//! Later subsystems slot in after these: `irq`, `timer`, `sched`, `net`, `blk`, ... A
-//! subsystem must come after everything it needs (a unit test checks it).
+//! Later subsystems slot in after these: `net`, `blk`, ... A subsystem must come after
+//! everything it needs (a unit test checks it).
 //!
 //! # Dependency policy
 //!
@@ -24,7 +27,17 @@
 //! needed subsystem, resolution applies the policy of the *needed* one
 //! ([`Subsystem::policy`]): one whose declaration involves no choice (no required value) is
 //! added automatically with its defaults; one that needs a choice (the heap's size, an IP
-//! address) is a compile error on the dependent that says what to write.
+//! address) is a compile error on the dependent that says what to write. So `sched` alone
+//! boots `irq`, `timer` and `sched` (neither `irq` nor `timer` takes a value), and `task(..)`
+//! without `sched` is an error: the policy (`edf` or `rm`) is a choice.
+//!
+//! # Values
+//!
+//! A choice among names is written as a name (`sched = edf`, `console(log = debug)`; the
+//! same name in a string, `"debug"`, is accepted too); a quantity with a unit is a string
+//! (`heap = "4 MiB"`, `period = "1 ms"`).
+
+use crate::analysis;
 
 /// One subsystem, as the macro sees it.
 #[derive(Debug)]
@@ -48,6 +61,10 @@ pub struct Subsystem {
     /// declared subsystem does, the expansion installs `NoHeap`, which fails every
     /// allocation with a clear message.
     pub global_allocator: bool,
+    /// The values of this subsystem under which it runs the periodic `task(..)` entries of
+    /// the attribute, each with the schedulability analysis that checks them (empty: it
+    /// runs none). At most one subsystem has any.
+    pub realtime: &'static [(&'static str, analysis::Policy)],
 }
 
 /// The value of `name = value`.
@@ -70,6 +87,9 @@ pub struct OptionSpec {
     /// The value used when the option is not written.
     pub default: &'static str,
     pub kind: Kind,
+    /// The subsystem values the option means something for (`None`: all); writing it with
+    /// another value is an error.
+    pub applies_to: Option<&'static [&'static str]>,
 }
 
 /// How a value (or an option's value) is written and passed on.
@@ -84,7 +104,8 @@ pub enum Kind {
         /// Sizes must be a multiple of this many bytes.
         multiple_of: u64,
     },
-    /// One string of a fixed set, passed as `::unikernel::__private::<ty>::<variant>`.
+    /// One name of a fixed set (`edf`, or `"edf"`), passed as
+    /// `::unikernel::__private::<ty>::<variant>`.
     OneOf {
         ty: &'static str,
         /// `(written, variant)` pairs.
@@ -101,6 +122,23 @@ pub enum InitArg {
     Option(&'static str),
     /// `&__UNIKERNEL_HEAP`, the global allocator static.
     GlobalAllocator,
+    /// `&__UNIKERNEL_TASKS`, the static array of the attribute's periodic tasks.
+    Tasks,
+    /// `::unikernel::__private::<ty> { field: arg, .. }`.
+    Config {
+        ty: &'static str,
+        fields: &'static [(&'static str, InitArg)],
+    },
+}
+
+impl Kind {
+    /// `text` as the app writes it: `"1 MiB"` for a size, `edf` for a name.
+    pub fn written(&self, text: &str) -> String {
+        match self {
+            Kind::Size { .. } => format!("\"{text}\""),
+            Kind::OneOf { .. } => text.to_owned(),
+        }
+    }
 }
 
 impl ValueSpec {
@@ -136,7 +174,7 @@ impl Subsystem {
     pub fn declaration(&self) -> String {
         match &self.value {
             Some(value) if value.default.is_none() => {
-                format!("{} = \"{}\"", self.name, value.example)
+                format!("{} = {}", self.name, value.kind.written(value.example))
             }
             _ => self.name.to_owned(),
         }
@@ -155,6 +193,15 @@ const LOG_LEVELS: &[(&str, &str)] = &[
     ("trace", "Trace"),
 ];
 
+const POLICIES: &[(&str, &str)] = &[
+    ("coop", "Coop"),
+    ("fixed", "Fixed"),
+    ("edf", "Edf"),
+    ("rm", "Rm"),
+];
+
+const ON_MISS: &[(&str, &str)] = &[("log", "Log"), ("panic", "Panic")];
+
 /// Every subsystem, in boot order (see the module documentation).
 pub static SUBSYSTEMS: &[Subsystem] = &[
     Subsystem {
@@ -168,11 +215,13 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
                 ty: "LevelFilter",
                 values: LOG_LEVELS,
             },
+            applies_to: None,
         }],
         needs: &[],
         init: "init_console",
         init_args: &[InitArg::Option("log")],
         global_allocator: false,
+        realtime: &[],
     },
     Subsystem {
         name: "heap",
@@ -192,6 +241,7 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         init: "init_heap",
         init_args: &[InitArg::GlobalAllocator, InitArg::Value],
         global_allocator: true,
+        realtime: &[],
     },
     Subsystem {
         name: "args",
@@ -202,6 +252,63 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         init: "init_args",
         init_args: &[],
         global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
+        name: "irq",
+        handle: Some("Irq"),
+        value: None,
+        options: &[],
+        needs: &[],
+        init: "init_irq",
+        init_args: &[],
+        global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
+        name: "timer",
+        handle: Some("Clock"),
+        value: None,
+        options: &[],
+        needs: &["irq"],
+        init: "init_timer",
+        init_args: &[],
+        global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
+        name: "sched",
+        handle: Some("Sched"),
+        value: Some(ValueSpec {
+            what: "a policy",
+            example: "edf",
+            default: Some("coop"),
+            kind: Kind::OneOf {
+                ty: "Policy",
+                values: POLICIES,
+            },
+        }),
+        options: &[OptionSpec {
+            key: "on_miss",
+            default: "log",
+            kind: Kind::OneOf {
+                ty: "OnMiss",
+                values: ON_MISS,
+            },
+            applies_to: Some(&["edf", "rm"]),
+        }],
+        needs: &["timer"],
+        init: "init_sched",
+        init_args: &[InitArg::Config {
+            ty: "SchedConfig",
+            fields: &[
+                ("policy", InitArg::Value),
+                ("tasks", InitArg::Tasks),
+                ("on_miss", InitArg::Option("on_miss")),
+            ],
+        }],
+        global_allocator: false,
+        realtime: &[("edf", analysis::Policy::Edf), ("rm", analysis::Policy::Rm)],
     },
 ];
 
@@ -249,27 +356,78 @@ mod tests {
         assert_eq!(SUBSYSTEMS[0].name, "console");
     }
 
+    fn check_init_arg(subsystem: &Subsystem, arg: &InitArg) {
+        match arg {
+            InitArg::Value => assert!(subsystem.value.is_some(), "{}", subsystem.name),
+            InitArg::Option(key) => {
+                let mut keys = subsystem.options.iter().map(|option| option.key);
+                assert!(keys.any(|k| k == *key), "{}", subsystem.name)
+            }
+            InitArg::GlobalAllocator => assert!(subsystem.global_allocator),
+            InitArg::Tasks => assert!(!subsystem.realtime.is_empty(), "{}", subsystem.name),
+            InitArg::Config { fields, .. } => {
+                for (_, arg) in *fields {
+                    check_init_arg(subsystem, arg);
+                }
+            }
+        }
+    }
+
+    fn names(kind: &Kind) -> Vec<&'static str> {
+        match kind {
+            Kind::OneOf { values, .. } => values.iter().map(|(written, _)| *written).collect(),
+            Kind::Size { .. } => Vec::new(),
+        }
+    }
+
     #[test]
     fn init_args_and_defaults_are_consistent() {
         for subsystem in SUBSYSTEMS {
             for arg in subsystem.init_args {
-                match arg {
-                    InitArg::Value => assert!(subsystem.value.is_some(), "{}", subsystem.name),
-                    InitArg::Option(key) => {
-                        let mut keys = subsystem.options.iter().map(|option| option.key);
-                        assert!(keys.any(|k| k == *key), "{}", subsystem.name)
-                    }
-                    InitArg::GlobalAllocator => assert!(subsystem.global_allocator),
+                check_init_arg(subsystem, arg);
+            }
+            let values = subsystem
+                .value
+                .as_ref()
+                .map(|v| names(&v.kind))
+                .unwrap_or_default();
+            for option in subsystem.options {
+                if let Kind::OneOf { .. } = option.kind {
+                    assert!(names(&option.kind).contains(&option.default));
+                }
+                for value in option.applies_to.unwrap_or_default() {
+                    assert!(values.contains(value), "{}: {value}", subsystem.name);
                 }
             }
-            for option in subsystem.options {
-                if let Kind::OneOf { values, .. } = option.kind {
-                    assert!(values.iter().any(|(written, _)| *written == option.default));
-                }
+            for (value, _) in subsystem.realtime {
+                assert!(values.contains(value), "{}: {value}", subsystem.name);
+            }
+            if let Some(ValueSpec {
+                default: Some(default),
+                kind: kind @ Kind::OneOf { .. },
+                ..
+            }) = &subsystem.value
+            {
+                assert!(names(kind).contains(default), "{}", subsystem.name);
             }
         }
         let allocators = SUBSYSTEMS.iter().filter(|s| s.global_allocator).count();
         assert!(allocators <= 1);
+        let realtime = SUBSYSTEMS.iter().filter(|s| !s.realtime.is_empty()).count();
+        assert!(realtime <= 1);
+    }
+
+    #[test]
+    fn sched_boots_after_timer_and_irq() {
+        let names: Vec<&str> = SUBSYSTEMS.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["console", "heap", "args", "irq", "timer", "sched"]);
+        let sched = lookup(SUBSYSTEMS, "sched").unwrap().1;
+        assert_eq!(sched.policy(), Policy::AutoAdd);
+        assert_eq!(
+            lookup(SUBSYSTEMS, "timer").unwrap().1.policy(),
+            Policy::AutoAdd
+        );
+        assert_eq!(sched.value.as_ref().unwrap().kind.written("edf"), "edf");
     }
 
     #[test]

@@ -13,15 +13,22 @@
 //!   subsystems added as dependencies may be taken too.
 //! - The return type is left to rustc: the generated code passes `main`'s value to
 //!   `Termination::report` at the span of the return type. Only `!` is special-cased.
+//! - `task(..)` entries are not subsystems: they belong to the subsystem with real-time
+//!   values (`sched`), and are checked in [`tasks`](crate::tasks), schedulability included.
+//! - An option that applies to some values only (`on_miss` of `sched = edf | rm`) is an
+//!   error with another value, rather than silently ignored.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
+use syn::ext::IdentExt;
+
 use crate::Errors;
 use crate::hint;
-use crate::parse::{Attr, Entry, Options};
+use crate::parse::{Attr, Entry, Options, Written};
 use crate::registry::{Kind, Policy, Subsystem, lookup};
 use crate::size::{self, SizeError};
+use crate::tasks::{self, Scheduler, Task};
 
 /// What the generated code does.
 #[derive(Debug)]
@@ -33,6 +40,9 @@ pub struct Plan<'t> {
     pub args: Vec<(&'t str, Span)>,
     /// Whether `main` returns `!`.
     pub never: bool,
+    /// The periodic tasks, in declaration order, with their priorities (empty unless a
+    /// real-time scheduler is declared).
+    pub tasks: Vec<Task>,
 }
 
 /// One subsystem to initialise.
@@ -67,6 +77,10 @@ struct Chosen<'t> {
     span: Span,
     /// Its 1-based position in the attribute, if declared.
     position: Option<usize>,
+    /// Where its value was written, if it was.
+    value_span: Option<Span>,
+    /// Whether its declaration had errors that leave its value unknown.
+    unsure: bool,
 }
 
 /// Resolves the attribute and `main` against `table`. The plan is only meaningful when no
@@ -79,10 +93,19 @@ pub fn resolve<'t>(
 ) -> Plan<'t> {
     let mut chosen: Vec<Option<Chosen<'t>>> = table.iter().map(|_| None).collect();
 
-    // Declared subsystems.
-    let names: Vec<&str> = table.iter().map(|s| s.name).collect();
+    // Declared subsystems (and tasks, kept for later when some subsystem runs them).
+    let runs_tasks = table.iter().any(|s| !s.realtime.is_empty());
+    let mut names: Vec<&str> = table.iter().map(|s| s.name).collect();
+    if runs_tasks {
+        names.push(tasks::KEYWORD);
+    }
+    let mut task_entries: Vec<&Entry> = Vec::new();
     for (index, entry) in attr.entries.iter().enumerate() {
         let name = entry.name.to_string();
+        if runs_tasks && name == tasks::KEYWORD {
+            task_entries.push(entry);
+            continue;
+        }
         let Some((rank, spec)) = lookup(table, &name) else {
             errors.push(syn::Error::new(
                 entry.name.span(),
@@ -101,15 +124,19 @@ pub fn resolve<'t>(
             ));
             continue;
         }
-        let resolved = if entry.malformed {
-            defaults(spec)
+        let (resolved, unsure) = if entry.malformed {
+            (defaults(spec), true)
         } else {
-            declared(entry, spec, errors)
+            let resolved = declared(entry, spec, errors);
+            let unsure = spec.value.is_some() && resolved.value.is_none();
+            (resolved, unsure)
         };
         chosen[rank] = Some(Chosen {
             resolved,
             span: entry.name.span(),
             position: Some(index + 1),
+            value_span: entry.value.as_ref().map(Written::span),
+            unsure,
         });
     }
 
@@ -136,6 +163,8 @@ pub fn resolve<'t>(
                         },
                         span,
                         position: None,
+                        value_span: None,
+                        unsure: false,
                     });
                 }
                 Policy::Require => {
@@ -159,13 +188,66 @@ pub fn resolve<'t>(
         }
     }
 
+    let tasks = match table.iter().position(|s| !s.realtime.is_empty()) {
+        Some(rank) => tasks::resolve(
+            &task_entries,
+            &scheduler(&table[rank], &chosen[rank]),
+            errors,
+        ),
+        None => Vec::new(),
+    };
+
     let args = signature(main, table, &chosen, errors);
     let never = matches!(&main.sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)));
     Plan {
         boot: chosen.into_iter().flatten().map(|c| c.resolved).collect(),
         args,
         never,
+        tasks,
     }
+}
+
+/// The state of the subsystem that runs periodic tasks, for [`tasks::resolve`].
+fn scheduler<'t>(spec: &'t Subsystem, chosen: &Option<Chosen<'t>>) -> Scheduler<'t> {
+    let Some(chosen) = chosen else {
+        return Scheduler::Missing { spec };
+    };
+    if chosen.unsure {
+        return Scheduler::Unknown;
+    }
+    let value = chosen
+        .resolved
+        .value
+        .as_ref()
+        .and_then(|value| written_name(spec, value));
+    let Some(value) = value else {
+        return Scheduler::Unknown;
+    };
+    match spec.realtime.iter().find(|(name, _)| *name == value) {
+        Some(&(_, policy)) => Scheduler::Realtime {
+            policy,
+            span: chosen.value_span.unwrap_or(chosen.span),
+        },
+        None => Scheduler::NotRealtime {
+            spec,
+            value,
+            written: chosen.value_span.is_some(),
+        },
+    }
+}
+
+/// The name the app writes for a resolved one-of value of `spec` (`edf` for `Policy::Edf`).
+fn written_name(spec: &Subsystem, value: &Value) -> Option<&'static str> {
+    let (Some(value_spec), Value::Variant { variant, .. }) = (&spec.value, value) else {
+        return None;
+    };
+    let Kind::OneOf { values, .. } = &value_spec.kind else {
+        return None;
+    };
+    values
+        .iter()
+        .find(|(_, v)| v == variant)
+        .map(|(written, _)| *written)
 }
 
 /// The subsystem as declared: its value and options checked.
@@ -181,8 +263,9 @@ fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Reso
         (None, Some(lit)) => {
             let options = match spec.options.first() {
                 Some(option) => format!(
-                    "; its options go in parentheses: `{name}({} = \"{}\")`",
-                    option.key, option.default
+                    "; its options go in parentheses: `{name}({} = {})`",
+                    option.key,
+                    option.kind.written(option.default)
                 ),
                 None => format!("; write `{name}`"),
             };
@@ -192,15 +275,16 @@ fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Reso
             ));
         }
         (Some(value), Some(lit)) => {
-            let example = format!("{name} = \"{}\"", value.example);
+            let example = format!("{name} = {}", value.kind.written(value.example));
             resolved.value = check(lit, &value.kind, name, &example, true, errors);
         }
         (Some(value), None) if value.default.is_none() && !options_instead_of_value => {
             errors.push(syn::Error::new(
                 entry.name.span(),
                 format!(
-                    "`{name}` needs {}: write `{name} = \"{}\"`",
-                    value.what, value.example
+                    "`{name}` needs {}: write `{name} = {}`",
+                    value.what,
+                    value.kind.written(value.example)
                 ),
             ));
         }
@@ -212,9 +296,63 @@ fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Reso
             no_options(options, spec, options_instead_of_value, errors);
         } else {
             check_options(options, spec, &mut resolved, errors);
+            if let Some(value) = resolved.value.as_ref().and_then(|v| written_name(spec, v)) {
+                options_apply(options, spec, value, entry.value.is_some(), errors);
+            }
         }
     }
     resolved
+}
+
+/// Options written for a value they do not apply to (`sched(on_miss = panic)`: `coop`).
+fn options_apply(
+    options: &Options,
+    spec: &Subsystem,
+    value: &str,
+    value_written: bool,
+    errors: &mut Errors,
+) {
+    let name = spec.name;
+    let mut reported: Vec<&str> = Vec::new();
+    for option in &options.entries {
+        let Some(spec_option) = spec.options.iter().find(|o| option.key == o.key) else {
+            continue;
+        };
+        let Some(applies_to) = spec_option.applies_to else {
+            continue;
+        };
+        if applies_to.contains(&value) || reported.contains(&spec_option.key) {
+            continue;
+        }
+        reported.push(spec_option.key);
+        let kind = &spec.value.as_ref().expect("options apply to values").kind;
+        let values: Vec<String> = applies_to
+            .iter()
+            .map(|v| format!("`{name} = {}`", kind.written(v)))
+            .collect();
+        let actual = if value_written {
+            format!("`{name} = {}`", kind.written(value))
+        } else {
+            format!("`{name}` (which means `{name} = {}`)", kind.written(value))
+        };
+        errors.push(syn::Error::new(
+            option.key.span(),
+            format!(
+                "option `{}` of `{name}` only applies to {}, not to {actual}",
+                spec_option.key,
+                or_list(&values)
+            ),
+        ));
+    }
+}
+
+/// "`a`", "`a` or `b`", "`a`, `b` or `c`".
+pub fn or_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
 }
 
 fn no_options(options: &Options, spec: &Subsystem, instead_of_value: bool, errors: &mut Errors) {
@@ -224,8 +362,8 @@ fn no_options(options: &Options, spec: &Subsystem, instead_of_value: bool, error
         errors.push(syn::Error::new(
             options.span,
             format!(
-                "`{name}` takes a value, not options: write `{name} = \"{}\"`",
-                value.example
+                "`{name}` takes a value, not options: write `{name} = {}`",
+                value.kind.written(value.example)
             ),
         ));
     } else if options.error.is_some() || options.entries.is_empty() {
@@ -279,7 +417,7 @@ fn check_options<'t>(
         }
         seen.push(key.clone());
         let spec_option = &spec.options[index];
-        let example = format!("{key} = \"{}\"", spec_option.default);
+        let example = format!("{key} = {}", spec_option.kind.written(spec_option.default));
         match &option.value {
             Some(lit) => {
                 if let Some(value) = check(lit, &spec_option.kind, &key, &example, false, errors) {
@@ -321,26 +459,30 @@ fn defaults(spec: &Subsystem) -> Resolved<'_> {
 
 /// Checks a written value of `kind` (for `subject`, whose usual form is `example`).
 fn check(
-    lit: &syn::Lit,
+    value: &Written,
     kind: &Kind,
     subject: &str,
     example: &str,
     is_subsystem: bool,
     errors: &mut Errors,
 ) -> Option<Value> {
-    let syn::Lit::Str(text) = lit else {
-        let expected = match kind {
-            Kind::Size { .. } => format!("a size string, such as `{example}`"),
-            Kind::OneOf { values, .. } => format!("a string, one of: {}", written(values)),
-        };
-        errors.push(syn::Error::new(
-            lit.span(),
-            format!("`{subject}` takes {expected}"),
-        ));
-        return None;
+    let text = match (kind, value) {
+        (_, Written::Lit(syn::Lit::Str(text))) => text.value(),
+        (Kind::OneOf { .. }, Written::Ident(ident)) => ident.unraw().to_string(),
+        _ => {
+            let expected = match kind {
+                Kind::Size { .. } => format!("a size string, such as `{example}`"),
+                Kind::OneOf { values, .. } => format!("one of: {}", written(values)),
+            };
+            errors.push(syn::Error::new(
+                value.span(),
+                format!("`{subject}` takes {expected}"),
+            ));
+            return None;
+        }
     };
-    check_text(&text.value(), kind, subject, is_subsystem)
-        .map_err(|message| errors.push(syn::Error::new(text.span(), message)))
+    check_text(&text, kind, subject, is_subsystem)
+        .map_err(|message| errors.push(syn::Error::new(value.span(), message)))
         .ok()
 }
 

@@ -84,7 +84,7 @@ fn unknown_subsystems() {
         errors(quote!(consle, gpu), main_fn()),
         [
             "unknown subsystem `consle`; did you mean `console`?",
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`",
+            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`",
         ]
     );
 }
@@ -112,7 +112,7 @@ fn values() {
             )
         ),
         [
-            "`console` takes no value; its options go in parentheses: `console(log = \"info\")`",
+            "`console` takes no value; its options go in parentheses: `console(log = info)`",
             "`heap` needs a size: write `heap = \"1 MiB\"`",
             "`args` takes no value; write `args`",
         ]
@@ -190,7 +190,7 @@ fn options() {
         ),
         [
             "unknown option `baud` for `console`; expected one of: `log`",
-            "option `log` needs a value, such as `log = \"info\"`",
+            "option `log` needs a value, such as `log = info`",
             "unknown option `lgo` for `console`; did you mean `log`?",
             "option `log` of `console` is given twice",
             "option `log` of `console` is given twice",
@@ -210,7 +210,7 @@ fn options() {
     );
     assert_eq!(
         errors(quote!(console(log = 3)), main_fn()),
-        ["`log` takes a string, one of: `off`, `error`, `warn`, `info`, `debug`, `trace`"]
+        ["`log` takes one of: `off`, `error`, `warn`, `info`, `debug`, `trace`"]
     );
     // Syntax errors inside the parentheses are reported where options exist...
     assert_eq!(
@@ -225,7 +225,9 @@ fn options() {
     // An unknown subsystem's options are not looked at.
     assert_eq!(
         errors(quote!(gpu(1)), main_fn()),
-        ["unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`"]
+        [
+            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`"
+        ]
     );
 }
 
@@ -260,6 +262,7 @@ static TEST_TABLE: &[Subsystem] = &[
         init: "init_heap",
         init_args: &[InitArg::GlobalAllocator, InitArg::Value],
         global_allocator: true,
+        realtime: &[],
     },
     Subsystem {
         name: "irq",
@@ -270,6 +273,7 @@ static TEST_TABLE: &[Subsystem] = &[
         init: "init_irq",
         init_args: &[],
         global_allocator: false,
+        realtime: &[],
     },
     Subsystem {
         name: "timer",
@@ -289,6 +293,7 @@ static TEST_TABLE: &[Subsystem] = &[
         init: "init_timer",
         init_args: &[InitArg::Value],
         global_allocator: false,
+        realtime: &[],
     },
     Subsystem {
         name: "net",
@@ -299,6 +304,7 @@ static TEST_TABLE: &[Subsystem] = &[
         init: "init_net",
         init_args: &[],
         global_allocator: false,
+        realtime: &[],
     },
 ];
 
@@ -365,10 +371,10 @@ fn handles() {
         [
             "`Console` is already taken by parameter `c`; `main` can take each handle once",
             "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
-            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
             "`Consol` is not a subsystem handle; did you mean `Console`?",
-            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
-            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
         ]
     );
 }
@@ -430,9 +436,9 @@ fn all_errors_are_reported_together() {
             "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it",
             "`heap` is declared twice (first as entry 2 of `#[unikernel(...)]`); declare each subsystem once",
             "unknown option `x` for `args`; it takes none",
-            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`",
+            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`",
             "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
-            "`Net` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`",
+            "`Net` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
         ]
     );
 }
@@ -446,6 +452,218 @@ fn items_that_are_not_functions() {
     assert_eq!(
         resolve::not_a_fn(&item).to_string(),
         "`#[unikernel]` goes on the app's `fn main`, not on a struct"
+    );
+}
+
+// Scheduling and real-time tasks.
+
+fn variant(ty: &'static str, variant: &'static str) -> Value {
+    Value::Variant { ty, variant }
+}
+
+#[test]
+fn sched_adds_timer_and_irq() {
+    let plan = ok(
+        quote!(console, sched),
+        quote!(
+            fn main(clock: Clock, sched: Sched, irq: Irq) {}
+        ),
+    );
+    assert_eq!(boot_order(&plan), ["console", "irq", "timer", "sched"]);
+    assert_eq!(plan.boot[1].added_for, Some("sched"));
+    assert_eq!(plan.boot[2].added_for, Some("sched"));
+    assert_eq!(plan.boot[3].value, Some(variant("Policy", "Coop")));
+    assert_eq!(plan.boot[3].options, [variant("OnMiss", "Log")]);
+    assert!(plan.tasks.is_empty());
+    let plan = ok(quote!(timer), main_fn());
+    assert_eq!(boot_order(&plan), ["irq", "timer"]);
+}
+
+#[test]
+fn sched_policies() {
+    let policy = |attr: TokenStream| ok(attr, main_fn()).boot[2].value.clone().unwrap();
+    assert_eq!(policy(quote!(sched = coop)), variant("Policy", "Coop"));
+    assert_eq!(policy(quote!(sched = fixed)), variant("Policy", "Fixed"));
+    assert_eq!(policy(quote!(sched = edf)), variant("Policy", "Edf"));
+    assert_eq!(policy(quote!(sched = "rm")), variant("Policy", "Rm"));
+    let plan = ok(quote!(sched = rm(on_miss = panic), timer, irq), main_fn());
+    assert_eq!(plan.boot[2].options, [variant("OnMiss", "Panic")]);
+    assert!(plan.boot.iter().all(|r| r.added_for.is_none()));
+    assert_eq!(
+        errors(quote!(sched = edff, console(log = loud)), main_fn()),
+        [
+            "unknown value `edff` for `sched`; did you mean `edf`?",
+            "unknown value `loud` for `log`; expected one of: `off`, `error`, `warn`, `info`, `debug`, `trace`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(sched = 1), main_fn()),
+        ["`sched` takes one of: `coop`, `fixed`, `edf`, `rm`"]
+    );
+    assert_eq!(
+        errors(quote!(sched(on_miss = panic)), main_fn()),
+        [
+            "option `on_miss` of `sched` only applies to `sched = edf` or `sched = rm`, not to `sched` (which means `sched = coop`)"
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(sched = fixed(on_miss = log, on_miss = panic)),
+            main_fn()
+        ),
+        [
+            "option `on_miss` of `sched` is given twice",
+            "option `on_miss` of `sched` only applies to `sched = edf` or `sched = rm`, not to `sched = fixed`",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(sched = edf(on_miss = retry)), main_fn()),
+        ["unknown value `retry` for `on_miss`; expected one of: `log`, `panic`"]
+    );
+}
+
+#[test]
+fn tasks_get_checked_durations_and_priorities() {
+    let plan = ok(
+        quote!(
+            console,
+            sched = rm,
+            task(report, period = "100 ms", wcet = "5 ms"),
+            task(
+                control,
+                period = "1 ms",
+                wcet = "200 µs",
+                deadline = "800 us"
+            ),
+        ),
+        main_fn(),
+    );
+    assert_eq!(boot_order(&plan), ["console", "irq", "timer", "sched"]);
+    let tasks: Vec<_> = plan
+        .tasks
+        .iter()
+        .map(|t| (t.name(), t.period, t.deadline, t.wcet, t.priority))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("report".to_owned(), 100_000_000, 100_000_000, 5_000_000, 1),
+            ("control".to_owned(), 1_000_000, 800_000, 200_000, 0),
+        ]
+    );
+}
+
+#[test]
+fn task_entry_errors() {
+    assert_eq!(
+        errors(
+            quote!(
+                sched = edf,
+                task,
+                task = "x",
+                task(period = "1 ms", wcet = "1 us"),
+                task(a, period = "1 ms"),
+                task(b, period = 1, wcet = fast, deadline),
+                task(c, period = "1.5 ms", wcet = "2 sec", dedline = "1 ms"),
+                task(d, period = "0 ms", wcet = "5", period = "2 ms"),
+                task(e, period = "1 ms", wcet = "2 ms", deadline = "3 ms"),
+                task(f, period = "1 ms", wcet = "300 us", deadline = "250 us"),
+                task(g, period = "99999999999 s", wcet = "0.0000001 ns"),
+            ),
+            main_fn()
+        ),
+        [
+            "`task` needs its function and timing: write `task(control, period = \"1 ms\", wcet = \"200 us\")`",
+            "`task` takes no value; write `task(control, period = \"1 ms\", wcet = \"200 us\")`",
+            "`task` needs the name of its function first: `task(control, period = \"1 ms\", wcet = \"200 us\")`",
+            "task `a` needs `wcet`: write `task(a, period = \"1 ms\", wcet = \"200 us\")`",
+            "`period` takes a duration string with a unit, such as `period = \"1 ms\"`",
+            "`wcet` takes a duration string, such as `wcet = \"200 us\"`",
+            "option `deadline` of `task` needs a duration, such as `deadline = \"800 us\"`",
+            "durations are whole numbers; write `\"1500 us\"`",
+            "unknown duration unit `sec`; did you mean `s`?",
+            "unknown option `dedline` for `task`; did you mean `deadline`?",
+            "`period` of task `d` is zero; a duration must be more than 0",
+            "duration `\"5\"` has no unit; expected one of: `ns`, `us`, `ms`, `s`",
+            "option `period` of `task` is given twice",
+            "`deadline` of task `e` (3 ms) is longer than its `period` (1 ms); `#[unikernel]` supports constrained deadlines only: `deadline` <= `period`",
+            "`wcet` of task `e` (2 ms) is longer than its `period` (1 ms): a job could not finish before the next one is released",
+            "`wcet` of task `f` (300 us) is longer than its `deadline` (250 us): no job could meet its deadline",
+            "duration `\"99999999999 s\"` is too long; the longest is 18446744073 s",
+            "durations are whole numbers of nanoseconds",
+        ]
+    );
+}
+
+#[test]
+fn task_sets_are_checked_as_a_whole() {
+    assert_eq!(
+        errors(
+            quote!(
+                task(a, period = "1 ms", wcet = "1 us"),
+                task(b, period = "1 ms", wcet = "1 us"),
+                task(a, period = "2 ms", wcet = "1 us"),
+            ),
+            main_fn()
+        ),
+        [
+            "task `a` is declared twice; declare each task once",
+            "`task` needs a real-time scheduler: add `sched = edf` or `sched = rm` to `#[unikernel(...)]`",
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(sched, task(a, period = "1 ms", wcet = "1 us")),
+            main_fn()
+        ),
+        [
+            "`task` needs a real-time scheduler: write `sched = edf` or `sched = rm` instead of `sched` (which means `sched = coop`), which runs no periodic tasks"
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(sched = fixed, task(a, period = "1 ms", wcet = "1 us")),
+            main_fn()
+        ),
+        [
+            "`task` needs a real-time scheduler: write `sched = edf` or `sched = rm` instead of `sched = fixed`, which runs no periodic tasks"
+        ]
+    );
+    // A scheduler with an unknown value: its own error only, no second guess about tasks.
+    assert_eq!(
+        errors(
+            quote!(sched = edg, task(a, period = "1 ms", wcet = "1 us")),
+            main_fn()
+        ),
+        ["unknown value `edg` for `sched`; did you mean `edf`?"]
+    );
+}
+
+#[test]
+fn unschedulable_sets_are_errors() {
+    // Buttazzo 2005, Fig. 1 (see analysis/tests.rs): U = 97.1%, fine for EDF, not for RM.
+    let set = quote!(
+        task(t1, period = "5 ms", wcet = "2 ms"),
+        task(t2, period = "7 ms", wcet = "4 ms")
+    );
+    ok(quote!(sched = edf, #set), main_fn());
+    let rm = errors(quote!(sched = rm, #set), main_fn());
+    assert_eq!(rm.len(), 1);
+    assert!(
+        rm[0].starts_with("task set is not schedulable under RM: `t2` can take 8 ms to respond, after its deadline of 7 ms\n"),
+        "{}",
+        rm[0]
+    );
+    assert!(rm[0].ends_with("EDF would schedule this task set: write `sched = edf`"));
+    let overloaded = quote!(
+        task(a, period = "4 ms", wcet = "2 ms"),
+        task(b, period = "5 ms", wcet = "3 ms")
+    );
+    assert_eq!(
+        errors(quote!(sched = edf, #overloaded), main_fn()),
+        [
+            "task set is not schedulable under EDF: total utilisation 110.0% > 100%\n  a: 2 ms / 4 ms = 50.0%\n  b: 3 ms / 5 ms = 60.0%"
+        ]
     );
 }
 
@@ -572,4 +790,30 @@ fn main(console: Console) -> ExitCode {
 }"#,
     );
     check_snapshot("errors", &actual);
+}
+
+#[test]
+fn snapshot_realtime() {
+    let actual = render(
+        r#"console, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), task(report, period = "100 ms", wcet = "5 ms", deadline = "50 ms"), task(log_stats, period = "20 ms", wcet = "1500 us")"#,
+        r#"
+fn main(clock: Clock, sched: Sched) -> ExitCode {
+    sched.run_for(Duration::from_secs(2));
+    println!("{:?}", sched.stats());
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("realtime", &actual);
+}
+
+#[test]
+fn snapshot_sched_adds_timer_and_irq() {
+    let actual = render(
+        "console, sched",
+        r#"
+fn main(sched: Sched) {
+    sched.spawn(|| println!("hello from a thread"));
+}"#,
+    );
+    check_snapshot("sched_adds_timer_and_irq", &actual);
 }

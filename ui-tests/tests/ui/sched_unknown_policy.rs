@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console, sched = edff)]
+fn main() {}
