@@ -1,6 +1,7 @@
 //! Duration strings: `"1 ms"`, `"200 us"`, `"200 µs"`, `"5ms"`, `"2 s"`, `"750 ns"`.
 //!
-//! A duration is a whole decimal number, optional spaces, and a unit: `ns`, `us` (also `µs`,
+//! A duration is a whole decimal number (digits may be grouped with `_`: `"7_000_000 ns"`),
+//! optional spaces, and a unit: `ns`, `us` (also `µs`,
 //! with either the micro sign or the Greek mu), `ms` or `s`. Other spellings (`sec`, `msec`,
 //! `MS`) are rejected with a hint naming the unit they most likely meant. Fractions are
 //! rejected with the same duration in a smaller unit as a hint (`"1.5 ms"` -> `1500 us`), so

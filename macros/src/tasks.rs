@@ -262,6 +262,13 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
     }
     let job = job?;
     let name = job.unraw().to_string();
+    if name == "main" {
+        errors.push(syn::Error::new(
+            job.span(),
+            "`main` is the app's entry, not a task; give the task a function of its own",
+        ));
+        return None;
+    }
     let missing: Vec<String> = KEYS[..2]
         .iter()
         .zip(&seen)

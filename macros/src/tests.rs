@@ -569,6 +569,7 @@ fn task_entry_errors() {
                 task(e, period = "1 ms", wcet = "2 ms", deadline = "3 ms"),
                 task(f, period = "1 ms", wcet = "300 us", deadline = "250 us"),
                 task(g, period = "99999999999 s", wcet = "0.0000001 ns"),
+                task(main, period = "1 ms", wcet = "1 us"),
             ),
             main_fn()
         ),
@@ -591,6 +592,7 @@ fn task_entry_errors() {
             "`wcet` of task `f` (300 us) is longer than its `deadline` (250 us): no job could meet its deadline",
             "duration `\"99999999999 s\"` is too long; the longest is 18446744073 s",
             "durations are whole numbers of nanoseconds",
+            "`main` is the app's entry, not a task; give the task a function of its own",
         ]
     );
 }
