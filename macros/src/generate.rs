@@ -79,7 +79,7 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         .boot
         .iter()
         .any(|r| r.spec.init_args.iter().any(uses_tasks))
-        .then(|| tasks(&plan.tasks));
+        .then(|| tasks(&plan.tasks.tasks, plan.tasks.summary.as_deref()));
 
     let args = plan.args.iter().map(|&(name, span)| {
         let handle = format_ident!("__unikernel_{}", name, span = span);
@@ -140,8 +140,9 @@ fn uses_tasks(arg: &InitArg) -> bool {
     }
 }
 
-/// `static __UNIKERNEL_TASKS: [TaskSpec; N] = [TaskSpec { .. }, ..];`
-fn tasks(tasks: &[Task]) -> TokenStream {
+/// `static __UNIKERNEL_TASKS: [TaskSpec; N] = [TaskSpec { .. }, ..];`, documented with the
+/// analysis' verdict.
+fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
     let count = syn::LitInt::new(&tasks.len().to_string(), Span::call_site());
     let specs = tasks.iter().map(|task| {
         let name = task.name();
@@ -160,7 +161,14 @@ fn tasks(tasks: &[Task]) -> TokenStream {
             }
         }
     });
+    let doc = summary.map(|summary| {
+        let mut chars = summary.chars();
+        let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+        let summary = format!(" {}{}.", first.unwrap_or_default(), chars.as_str());
+        quote!(#[doc = #summary])
+    });
     quote! {
+        #doc
         static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; #count] = [#(#specs),*];
     }
 }

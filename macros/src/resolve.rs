@@ -28,7 +28,7 @@ use crate::hint;
 use crate::parse::{Attr, Entry, Options, Written};
 use crate::registry::{Kind, Policy, Subsystem, lookup};
 use crate::size::{self, SizeError};
-use crate::tasks::{self, Scheduler, Task};
+use crate::tasks::{self, Scheduler, Tasks};
 
 /// What the generated code does.
 #[derive(Debug)]
@@ -40,9 +40,9 @@ pub struct Plan<'t> {
     pub args: Vec<(&'t str, Span)>,
     /// Whether `main` returns `!`.
     pub never: bool,
-    /// The periodic tasks, in declaration order, with their priorities (empty unless a
+    /// The periodic tasks, with their priorities and the analysis' verdict (none unless a
     /// real-time scheduler is declared).
-    pub tasks: Vec<Task>,
+    pub tasks: Tasks,
 }
 
 /// One subsystem to initialise.
@@ -194,7 +194,7 @@ pub fn resolve<'t>(
             &scheduler(&table[rank], &chosen[rank]),
             errors,
         ),
-        None => Vec::new(),
+        None => Tasks::default(),
     };
 
     let args = signature(main, table, &chosen, errors);

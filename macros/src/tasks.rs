@@ -77,9 +77,18 @@ struct Declared {
     wcet: u64,
 }
 
+/// The checked task set.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    /// In declaration order, with their priorities.
+    pub tasks: Vec<Task>,
+    /// Why the set is schedulable, when a real-time policy runs it.
+    pub summary: Option<String>,
+}
+
 /// Checks the task entries against the scheduler and each other, and the set for
-/// schedulability. Returns the tasks with their priorities (empty if any error).
-pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -> Vec<Task> {
+/// schedulability. Returns the tasks with their priorities (none if any error).
+pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -> Tasks {
     let mut task_errors = Errors::default();
     let declared: Vec<Option<Declared>> = entries
         .iter()
@@ -105,10 +114,10 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
     let ok = task_errors.is_empty() && declared.iter().all(Option::is_some);
     errors.append(task_errors);
     let Scheduler::Realtime { policy, span } = scheduler else {
-        return Vec::new();
+        return Tasks::default();
     };
     if !ok {
-        return Vec::new();
+        return Tasks::default();
     }
     let declared: Vec<Declared> = declared.into_iter().flatten().collect();
     let analysed: Vec<analysis::Task> = declared
@@ -121,16 +130,20 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
             wcet: task.wcet,
         })
         .collect();
-    if let Err(unschedulable) = analysis::check(*policy, &analysed) {
-        let span = match unschedulable.blame() {
-            Some(task) => declared[task].job.span(),
-            None => *span,
-        };
-        errors.push(syn::Error::new(span, unschedulable.to_string()));
-        return Vec::new();
-    }
+    let proof = match analysis::check(*policy, &analysed) {
+        Ok(proof) => proof,
+        Err(unschedulable) => {
+            let span = match unschedulable.blame() {
+                Some(task) => declared[task].job.span(),
+                None => *span,
+            };
+            errors.push(syn::Error::new(span, unschedulable.to_string()));
+            return Tasks::default();
+        }
+    };
+    let summary = proof.summary(*policy, &analysed);
     let priorities = analysis::priorities(&analysed);
-    declared
+    let tasks = declared
         .into_iter()
         .zip(priorities)
         .map(|(task, priority)| Task {
@@ -140,7 +153,11 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
             wcet: task.wcet,
             priority,
         })
-        .collect()
+        .collect();
+    Tasks {
+        tasks,
+        summary: Some(summary),
+    }
 }
 
 /// Tasks without a real-time scheduler: one error, at the first `task`.

@@ -474,7 +474,7 @@ fn sched_adds_timer_and_irq() {
     assert_eq!(plan.boot[2].added_for, Some("sched"));
     assert_eq!(plan.boot[3].value, Some(variant("Policy", "Coop")));
     assert_eq!(plan.boot[3].options, [variant("OnMiss", "Log")]);
-    assert!(plan.tasks.is_empty());
+    assert!(plan.tasks.tasks.is_empty());
     let plan = ok(quote!(timer), main_fn());
     assert_eq!(boot_order(&plan), ["irq", "timer"]);
 }
@@ -540,6 +540,7 @@ fn tasks_get_checked_durations_and_priorities() {
     );
     assert_eq!(boot_order(&plan), ["console", "irq", "timer", "sched"]);
     let tasks: Vec<_> = plan
+        .tasks
         .tasks
         .iter()
         .map(|t| (t.name(), t.period, t.deadline, t.wcet, t.priority))

@@ -573,6 +573,43 @@ impl fmt::Display for Unschedulable<'_> {
     }
 }
 
+impl Proof {
+    /// One line saying why `tasks` are schedulable under `policy`, for the expansion.
+    pub fn summary(&self, policy: Policy, tasks: &[Task]) -> String {
+        let utilisation = Utilisation::of(tasks).percent();
+        let policy = policy.name();
+        match self {
+            Proof::Utilisation => {
+                format!("schedulable under {policy}: total utilisation {utilisation} <= 100%")
+            }
+            Proof::Demand { bound, points } => format!(
+                "schedulable under {policy}: total utilisation {utilisation} <= 100%, and the \
+                 processor demand meets all {points} deadlines up to t = {}",
+                duration::format(*bound)
+            ),
+            Proof::ResponseTimes(responses) => {
+                let responses: Vec<String> = tasks
+                    .iter()
+                    .zip(responses)
+                    .map(|(task, response)| {
+                        format!(
+                            "{} {} <= {}",
+                            task.name,
+                            duration::format(*response),
+                            duration::format(task.deadline)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "schedulable under {policy}: total utilisation {utilisation}; worst-case \
+                     response times {}",
+                    responses.join(", ")
+                )
+            }
+        }
+    }
+}
+
 impl Unschedulable<'_> {
     /// The task the failure is about, if one is to blame (else the policy is).
     pub fn blame(&self) -> Option<usize> {
