@@ -19,9 +19,8 @@
 //!   error with another value, rather than silently ignored.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
-
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 
 use crate::Errors;
 use crate::hint;
