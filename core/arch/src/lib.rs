@@ -10,6 +10,7 @@
 pub mod boot;
 pub mod exit;
 pub mod fault;
+pub mod hypervisor;
 pub mod memory;
 pub mod serial;
 pub mod timeline;

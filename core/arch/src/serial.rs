@@ -1,6 +1,10 @@
-//! COM1, the 16550 UART every x86 VMM emulates: the kernel's console and the channel its
-//! fault reports go out on. Output is polled, so it works from the first instruction of
-//! Rust to the last, in exception handlers and in the panic handler.
+//! The kernel's console and the channel its fault reports go out on.
+//!
+//! Under the project's monitor (see [`crate::hypervisor`]) each write is one exit of the
+//! paravirtual console, and formatted output is gathered into one write per [`print`] call
+//! (per 256 bytes). Elsewhere it is COM1, the 16550 UART every x86 VMM emulates, one exit
+//! per byte. Output is polled, so it works from the first instruction of Rust to the last,
+//! in exception handlers and in the panic handler.
 
 use core::fmt;
 
@@ -56,7 +60,11 @@ mod port {
                     core::hint::spin_loop();
                 }
                 // Before `init` the FIFO may be off: one byte at a time then.
-                room = if FIFO_ON.load(Ordering::Relaxed) { FIFO_SIZE } else { 1 };
+                room = if FIFO_ON.load(Ordering::Relaxed) {
+                    FIFO_SIZE
+                } else {
+                    1
+                };
             }
             write(DATA, byte);
             room -= 1;
@@ -65,14 +73,22 @@ mod port {
 }
 
 /// Configures the UART. Output works before this too (VMMs do not need it), but real
-/// 16550s and some VMMs start with undefined line settings.
+/// 16550s and some VMMs start with undefined line settings. The monitor's console needs
+/// nothing, so under it this costs no exit.
 pub fn init() {
     #[cfg(target_os = "none")]
-    port::init();
+    if !crate::hypervisor::is_monitor() {
+        port::init();
+    }
 }
 
-/// Writes bytes to COM1, turning `\n` into `\r\n` for terminals.
+/// Writes bytes to the console: one exit under the monitor (the bytes as they are; the
+/// runner shows text with `\n` line ends either way), else to COM1, turning `\n` into
+/// `\r\n` for terminals.
 pub fn write_bytes(bytes: &[u8]) {
+    if crate::hypervisor::console_write(bytes) {
+        return;
+    }
     #[cfg(target_os = "none")]
     port::send(bytes.iter().flat_map(|&byte| {
         let cr = (byte == b'\n').then_some(b'\r');
@@ -82,7 +98,7 @@ pub fn write_bytes(bytes: &[u8]) {
     let _ = bytes;
 }
 
-/// A `fmt::Write` sink on COM1. Stateless: any number may exist at once.
+/// A `fmt::Write` sink on the console. Stateless: any number may exist at once.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Serial;
 
@@ -93,7 +109,47 @@ impl fmt::Write for Serial {
     }
 }
 
-/// Prints formatted text to COM1 (used by fault reports and the panic handler).
+/// Prints formatted text to the console (used by `print!`, the logger, fault reports and
+/// the panic handler). The pieces are gathered on the stack and written together, so a
+/// line is one exit under the monitor rather than one per formatted piece.
 pub fn print(args: fmt::Arguments<'_>) {
-    let _ = fmt::write(&mut Serial, args);
+    let mut buffer = Buffered {
+        bytes: [0; BUFFER],
+        len: 0,
+    };
+    let _ = fmt::write(&mut buffer, args);
+    buffer.flush();
+}
+
+const BUFFER: usize = 256;
+
+/// Gathers formatted pieces; writes when full and at the end.
+struct Buffered {
+    bytes: [u8; BUFFER],
+    len: usize,
+}
+
+impl Buffered {
+    fn flush(&mut self) {
+        if self.len > 0 {
+            write_bytes(&self.bytes[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl fmt::Write for Buffered {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let bytes = s.as_bytes();
+        if self.len + bytes.len() > BUFFER {
+            self.flush();
+        }
+        if bytes.len() >= BUFFER {
+            write_bytes(bytes);
+        } else {
+            self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,410 @@
+//! Which VMM the kernel runs under, and the fast paths of the project's own KVM monitor
+//! (`runner --vmm monitor`, see `runner/src/monitor/`).
+//!
+//! The same image boots under QEMU and under the monitor. At its first console write (or
+//! first clock read) the kernel asks CPUID whether the monitor is there; QEMU never
+//! answers with the monitor's signature, so under QEMU everything stays on the portable
+//! paths (the 16550 UART at COM1, one exit per byte; the isa-debug-exit port).
+//!
+//! # The monitor's interface (version 1)
+//!
+//! Detection, without a VM exit to the monitor (KVM answers CPUID from the table the monitor
+//! gave it):
+//! - CPUID leaf 1, ECX bit 31: a hypervisor is present.
+//! - CPUID leaf [`abi::CPUID_SIGNATURE`] (0x4000_0000): EAX = the highest hypervisor leaf,
+//!   EBX, ECX, EDX = the 12 bytes [`abi::SIGNATURE`] (`"UnikernelVMM"`).
+//! - CPUID leaf [`abi::CPUID_FEATURES`] (0x4000_0001): EAX = [`abi::FEATURE_CONSOLE`] |
+//!   [`abi::FEATURE_CLOCK`], EBX = [`abi::VERSION`].
+//! - CPUID leaf [`abi::CPUID_TIMING`] (0x4000_0010, the leaf VMware and KVM use for it):
+//!   EAX = the TSC frequency in kHz.
+//!
+//! Devices, all on I/O ports, each use one exit:
+//! - [`abi::EXIT_PORT`] (0xf4, QEMU's isa-debug-exit address): a 32-bit write of `S` ends the
+//!   VM and `runner` exits with `S` (QEMU encodes it as `(S << 1) | 1`; the runner decodes it,
+//!   so both VMMs end with the same status).
+//! - [`abi::CONSOLE_PORT`]: a 32-bit write of the guest-physical address of a
+//!   [`abi::ConsoleWrite`] `{ buffer, length }` prints `length` bytes from `buffer` at once.
+//! - [`abi::CLOCK_PORT`]: a 32-bit write of the guest-physical address of an 8-byte aligned
+//!   [`abi::ClockPage`]; the monitor fills it during that exit (and may refresh it later,
+//!   bumping `version` to odd while it writes, as pvclock does). From then on the time is
+//!   read from the page and the TSC, without exits.
+//!
+//! Pointers are guest-physical addresses. The kernel identity-maps the memory it uses (see
+//! `paging.rs`), so the address of a static or of a stack variable is its physical address.
+
+/// The interface, as plain data: shared by the kernel and by the monitor in `runner`.
+pub mod abi {
+    /// CPUID leaf with the highest hypervisor leaf and the signature.
+    pub const CPUID_SIGNATURE: u32 = 0x4000_0000;
+    /// CPUID leaf with the feature bits and the interface version.
+    pub const CPUID_FEATURES: u32 = 0x4000_0001;
+    /// CPUID leaf with the TSC frequency in kHz (EAX).
+    pub const CPUID_TIMING: u32 = 0x4000_0010;
+    /// The monitor's signature in EBX, ECX, EDX of [`CPUID_SIGNATURE`].
+    pub const SIGNATURE: [u8; 12] = *b"UnikernelVMM";
+    /// The interface version in EBX of [`CPUID_FEATURES`].
+    pub const VERSION: u32 = 1;
+    /// The paravirtual console at [`CONSOLE_PORT`].
+    pub const FEATURE_CONSOLE: u32 = 1 << 0;
+    /// The clock page registered at [`CLOCK_PORT`].
+    pub const FEATURE_CLOCK: u32 = 1 << 1;
+
+    /// A 32-bit write of `S` ends the VM with status `S`.
+    pub const EXIT_PORT: u16 = 0xf4;
+    /// A 32-bit write of the address of a [`ConsoleWrite`] prints it.
+    pub const CONSOLE_PORT: u16 = 0x0fe0;
+    /// A 32-bit write of the address of a [`ClockPage`] registers it.
+    pub const CLOCK_PORT: u16 = 0x0fe4;
+
+    /// One console write: `length` bytes at guest-physical `buffer`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct ConsoleWrite {
+        pub buffer: u64,
+        pub length: u64,
+    }
+
+    /// The clock the monitor keeps in guest memory (48 bytes, 8-byte aligned).
+    ///
+    /// Nanoseconds since the VM was created, at TSC value `tsc`:
+    /// `ns = system_ns + ((tsc - tsc_timestamp) << tsc_shift) * tsc_to_ns_mul >> 32`
+    /// (a right shift when `tsc_shift` is negative), as in KVM's pvclock. Wall-clock time
+    /// (Unix epoch, nanoseconds) is that plus `wall_ns_at_zero`.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct ClockPage {
+        /// Odd while the monitor updates the page; read it before and after the fields
+        /// and retry when it changed or is odd.
+        pub version: u32,
+        /// Bit 0: the TSC is invariant (constant rate, never stops).
+        pub flags: u32,
+        /// The guest TSC at which `system_ns` was taken.
+        pub tsc_timestamp: u64,
+        /// Nanoseconds since the VM was created, at `tsc_timestamp`.
+        pub system_ns: u64,
+        /// Unix time in nanoseconds when `system_ns` was 0.
+        pub wall_ns_at_zero: u64,
+        /// The TSC frequency in Hz.
+        pub tsc_hz: u64,
+        /// Fixed-point multiplier (32 fractional bits), after the shift.
+        pub tsc_to_ns_mul: u32,
+        /// Power-of-two scale applied to the TSC delta before the multiplication.
+        pub tsc_shift: i8,
+        pub reserved: [u8; 3],
+    }
+
+    /// `flags` bit: the TSC is invariant.
+    pub const CLOCK_TSC_STABLE: u32 = 1;
+
+    impl ClockPage {
+        /// Nanoseconds since the VM was created at guest TSC `tsc`.
+        pub fn ns_at(&self, tsc: u64) -> u64 {
+            let delta = tsc.wrapping_sub(self.tsc_timestamp);
+            let delta = if self.tsc_shift >= 0 {
+                delta << self.tsc_shift
+            } else {
+                delta >> -self.tsc_shift
+            };
+            let scaled = (u128::from(delta) * u128::from(self.tsc_to_ns_mul)) >> 32;
+            self.system_ns.wrapping_add(scaled as u64)
+        }
+    }
+
+    /// The `(tsc_to_ns_mul, tsc_shift)` pair for a TSC of `tsc_hz`, computed as KVM's
+    /// `kvm_get_time_scale` does: shift the rates until nanoseconds per tick fit a 32-bit
+    /// fraction below 1, using as many of its bits as possible.
+    pub fn scale(tsc_hz: u64) -> (u32, i8) {
+        let mut ticks = tsc_hz.max(1);
+        let mut scaled = 1_000_000_000u64;
+        let mut shift: i8 = 0;
+        while ticks > scaled * 2 || ticks & 0xffff_ffff_0000_0000 != 0 {
+            ticks >>= 1;
+            shift -= 1;
+        }
+        let mut ticks = ticks as u32;
+        while u64::from(ticks) <= scaled || scaled & 0xffff_ffff_0000_0000 != 0 {
+            if scaled & 0xffff_ffff_0000_0000 != 0 || ticks & 0x8000_0000 != 0 {
+                scaled >>= 1;
+            } else {
+                ticks <<= 1;
+            }
+            shift += 1;
+        }
+        (((scaled << 32) / u64::from(ticks)) as u32, shift)
+    }
+}
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+const UNKNOWN: u8 = 0;
+const OTHER: u8 = 1;
+const MONITOR: u8 = 2;
+static DETECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// The VMM the kernel runs under, as far as the kernel cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vmm {
+    /// The project's monitor: the paravirtual console and clock are there.
+    Monitor,
+    /// QEMU, another VMM or bare metal: the portable devices only.
+    Other,
+}
+
+/// Whether the CPUID answers say "the monitor": the hypervisor bit of leaf 1 ECX, then the
+/// signature in leaf 0x4000_0000 with a highest leaf that covers the feature leaf.
+pub fn is_monitor_signature(leaf1_ecx: u32, max_leaf: u32, ebx: u32, ecx: u32, edx: u32) -> bool {
+    let mut signature = [0u8; 12];
+    signature[0..4].copy_from_slice(&ebx.to_le_bytes());
+    signature[4..8].copy_from_slice(&ecx.to_le_bytes());
+    signature[8..12].copy_from_slice(&edx.to_le_bytes());
+    leaf1_ecx & (1 << 31) != 0 && max_leaf >= abi::CPUID_FEATURES && signature == abi::SIGNATURE
+}
+
+/// The VMM, asked once (two CPUID instructions) and remembered.
+pub fn vmm() -> Vmm {
+    match DETECTED.load(Ordering::Relaxed) {
+        MONITOR => Vmm::Monitor,
+        OTHER => Vmm::Other,
+        _ => {
+            let found = detect();
+            DETECTED.store(
+                if found == Vmm::Monitor {
+                    MONITOR
+                } else {
+                    OTHER
+                },
+                Ordering::Relaxed,
+            );
+            found
+        }
+    }
+}
+
+/// Whether the monitor runs this kernel.
+pub fn is_monitor() -> bool {
+    vmm() == Vmm::Monitor
+}
+
+#[cfg(target_os = "none")]
+fn detect() -> Vmm {
+    use core::arch::x86_64::__cpuid;
+    let leaf1 = __cpuid(1);
+    if leaf1.ecx & (1 << 31) == 0 {
+        return Vmm::Other;
+    }
+    let base = __cpuid(abi::CPUID_SIGNATURE);
+    if is_monitor_signature(leaf1.ecx, base.eax, base.ebx, base.ecx, base.edx)
+        && __cpuid(abi::CPUID_FEATURES).eax & abi::FEATURE_CONSOLE != 0
+    {
+        Vmm::Monitor
+    } else {
+        Vmm::Other
+    }
+}
+
+/// Host builds (unit tests) run under no VMM of ours.
+#[cfg(not(target_os = "none"))]
+fn detect() -> Vmm {
+    Vmm::Other
+}
+
+/// Writes a 32-bit value to an I/O port. Unlike `x86_64`'s `Port`, the asm is not marked
+/// `nomem`: the monitor reads the memory the value points at, so every store before the
+/// write must have happened.
+#[cfg(target_os = "none")]
+fn port_write_u32_with_memory(port: u16, value: u32) {
+    // SAFETY: the callers write only the monitor's ports, which exist when `is_monitor()`
+    // (checked by every caller); the write has no effect on the guest's memory other than
+    // what the monitor's interface defines (it fills a registered clock page).
+    unsafe {
+        core::arch::asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags));
+    }
+}
+
+/// Prints `bytes` through the monitor's console in one exit. Returns `false` (and prints
+/// nothing) where the monitor is not there or the buffer is not addressable by it.
+pub fn console_write(bytes: &[u8]) -> bool {
+    if bytes.is_empty() {
+        return is_monitor();
+    }
+    if !is_monitor() {
+        return false;
+    }
+    #[cfg(target_os = "none")]
+    {
+        let request = abi::ConsoleWrite {
+            buffer: bytes.as_ptr() as u64,
+            length: bytes.len() as u64,
+        };
+        let address = &raw const request as u64;
+        let Ok(address) = u32::try_from(address) else {
+            return false;
+        };
+        port_write_u32_with_memory(abi::CONSOLE_PORT, address);
+        // The request must live until the write above; keep the compiler from ending its
+        // life earlier.
+        core::hint::black_box(&request);
+        true
+    }
+    #[cfg(not(target_os = "none"))]
+    false
+}
+
+/// The clock page, registered with the monitor at the first read.
+#[cfg(target_os = "none")]
+mod clock {
+    use super::abi::{self, ClockPage};
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    #[repr(C, align(64))]
+    struct Page(core::cell::UnsafeCell<ClockPage>);
+
+    // SAFETY: the page is written only by the monitor (while the vCPU is stopped in an exit
+    // or, for refreshes, with the version protocol) and read with volatile loads.
+    unsafe impl Sync for Page {}
+
+    static PAGE: Page = Page(core::cell::UnsafeCell::new(ClockPage {
+        version: 0,
+        flags: 0,
+        tsc_timestamp: 0,
+        system_ns: 0,
+        wall_ns_at_zero: 0,
+        tsc_hz: 0,
+        tsc_to_ns_mul: 0,
+        tsc_shift: 0,
+        reserved: [0; 3],
+    }));
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+    /// A consistent copy of the page, registering it first if needed.
+    pub(super) fn read() -> Option<ClockPage> {
+        if !super::is_monitor() {
+            return None;
+        }
+        let page = PAGE.0.get();
+        if !REGISTERED.load(Ordering::Acquire) {
+            let address = u32::try_from(page as u64).ok()?;
+            super::port_write_u32_with_memory(abi::CLOCK_PORT, address);
+            REGISTERED.store(true, Ordering::Release);
+        }
+        loop {
+            // SAFETY: `page` points at the static above; volatile reads see the monitor's
+            // writes, and the version check below discards a torn copy.
+            let before = unsafe { core::ptr::read_volatile(&raw const (*page).version) };
+            // SAFETY: as above.
+            let copy = unsafe { core::ptr::read_volatile(page) };
+            core::sync::atomic::compiler_fence(Ordering::SeqCst);
+            // SAFETY: as above.
+            let after = unsafe { core::ptr::read_volatile(&raw const (*page).version) };
+            if before == after && before & 1 == 0 {
+                return (copy.tsc_hz != 0).then_some(copy);
+            }
+        }
+    }
+}
+
+/// The monitor's clock: nanoseconds since the VM was created, read from the clock page and
+/// the TSC without an exit (the first call registers the page: one exit). `None` under
+/// other VMMs.
+pub fn monotonic_ns() -> Option<u64> {
+    #[cfg(target_os = "none")]
+    {
+        let page = clock::read()?;
+        Some(page.ns_at(crate::timeline::tsc()))
+    }
+    #[cfg(not(target_os = "none"))]
+    None
+}
+
+/// Unix time in nanoseconds from the monitor's clock; `None` under other VMMs.
+pub fn wall_clock_ns() -> Option<u64> {
+    #[cfg(target_os = "none")]
+    {
+        let page = clock::read()?;
+        Some(
+            page.wall_ns_at_zero
+                .wrapping_add(page.ns_at(crate::timeline::tsc())),
+        )
+    }
+    #[cfg(not(target_os = "none"))]
+    None
+}
+
+/// The TSC frequency in Hz as the monitor reports it (CPUID leaf 0x4000_0010, no exit);
+/// `None` under other VMMs.
+pub fn tsc_hz() -> Option<u64> {
+    #[cfg(target_os = "none")]
+    if is_monitor() {
+        let khz = core::arch::x86_64::__cpuid(abi::CPUID_TIMING).eax;
+        return (khz != 0).then(|| u64::from(khz) * 1000);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::abi::*;
+    use super::*;
+
+    fn words(signature: &[u8; 12]) -> (u32, u32, u32) {
+        let word = |i: usize| u32::from_le_bytes(signature[i..i + 4].try_into().unwrap());
+        (word(0), word(4), word(8))
+    }
+
+    #[test]
+    fn the_signature_is_recognised_and_kvms_is_not() {
+        let (b, c, d) = words(&SIGNATURE);
+        assert!(is_monitor_signature(1 << 31, CPUID_TIMING, b, c, d));
+        assert!(
+            !is_monitor_signature(0, CPUID_TIMING, b, c, d),
+            "no hypervisor bit"
+        );
+        assert!(
+            !is_monitor_signature(1 << 31, CPUID_SIGNATURE, b, c, d),
+            "no feature leaf"
+        );
+        let (b, c, d) = words(b"KVMKVMKVM\0\0\0");
+        assert!(!is_monitor_signature(1 << 31, 0x4000_0001, b, c, d));
+    }
+
+    #[test]
+    fn the_abi_layout_is_fixed() {
+        assert_eq!(size_of::<ConsoleWrite>(), 16);
+        assert_eq!(size_of::<ClockPage>(), 48);
+        assert_eq!(core::mem::offset_of!(ClockPage, tsc_hz), 32);
+        assert_eq!(core::mem::offset_of!(ClockPage, tsc_to_ns_mul), 40);
+        assert_eq!(core::mem::offset_of!(ClockPage, tsc_shift), 44);
+    }
+
+    #[test]
+    fn the_scale_converts_ticks_to_nanoseconds() {
+        for hz in [
+            1_000_000u64,
+            100_000_000,
+            1_000_000_000,
+            2_445_000_000,
+            3_000_000_000,
+            5_200_000_000,
+        ] {
+            let (mul, shift) = scale(hz);
+            let page = ClockPage {
+                tsc_timestamp: 1000,
+                system_ns: 5,
+                tsc_to_ns_mul: mul,
+                tsc_shift: shift,
+                tsc_hz: hz,
+                ..Default::default()
+            };
+            // One second of ticks is one second, within a part per million.
+            let ns = page.ns_at(1000 + hz) - 5;
+            assert!(
+                ns.abs_diff(1_000_000_000) <= 1_000,
+                "{hz} Hz: {ns} ns ({mul}, {shift})"
+            );
+            // An hour too, without overflow.
+            let ns = page.ns_at(1000 + hz * 3600) - 5;
+            let hour = 3_600_000_000_000u64;
+            assert!(ns.abs_diff(hour) <= hour / 1_000_000, "{hz} Hz: {ns} ns");
+        }
+    }
+}
