@@ -1,4 +1,5 @@
-//! Booting an image: spawn QEMU, stream the serial output, enforce the timeout, map the exit.
+//! Booting an image: spawn QEMU (or run the monitor, see [`crate::monitor`]), stream the
+//! serial output, enforce the timeout, map the exit.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -8,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::monitor::{self, FaultKind, Vmm};
 use crate::qemu::{self, Accel, AccelRequest, Machine, Protocol, QemuConfig};
 use crate::timeline::{self, Stamp};
 
@@ -39,6 +41,9 @@ pub enum Exit {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// The monitor stopped the guest: a triple fault, a KVM internal error, an exit it does
+    /// not handle; `report` is one paragraph with the guest's registers.
+    Fault { kind: FaultKind, report: String },
 }
 
 /// Maps QEMU's exit to the guest's.
@@ -88,6 +93,8 @@ pub struct Boot {
     echo: bool,
     verbose: bool,
     protocol: Protocol,
+    vmm: Vmm,
+    flags: Vec<String>,
 }
 
 impl Boot {
@@ -106,7 +113,33 @@ impl Boot {
             echo: false,
             verbose: false,
             protocol: Protocol::Pvh,
+            vmm: Vmm::Qemu,
+            flags: Vec::new(),
         }
+    }
+
+    /// Adds a kernel flag (a word before the `--` of the command line), e.g.
+    /// `unikernel.idle`.
+    pub fn kernel_flag(mut self, flag: impl Into<String>) -> Self {
+        self.flags.push(flag.into());
+        self
+    }
+
+    /// The kernel command line: the flags, then what [`qemu::kernel_cmdline`] makes.
+    pub fn cmdline(&self) -> String {
+        let line = qemu::kernel_cmdline(&self.args, self.timeline);
+        if self.flags.is_empty() {
+            line
+        } else {
+            format!("{} {line}", self.flags.join(" "))
+        }
+    }
+
+    /// The VMM (default QEMU). The monitor boots PVH images on KVM; it ignores the machine
+    /// model, the accelerator and QEMU arguments.
+    pub fn vmm(mut self, vmm: Vmm) -> Self {
+        self.vmm = vmm;
+        self
     }
 
     /// The boot protocol (default PVH).
@@ -187,7 +220,7 @@ impl Boot {
             accel,
             memory_mib: self.memory_mib,
             kernel: self.kernel.clone(),
-            cmdline: qemu::kernel_cmdline(&self.args, self.timeline),
+            cmdline: self.cmdline(),
             extra: self.qemu_args.clone(),
         }
     }
@@ -198,6 +231,9 @@ impl Boot {
     /// `Err` means the boot could not be attempted (not a bootable image, QEMU missing, KVM
     /// forced but unusable); everything that happens once QEMU runs is in the outcome.
     pub fn run(&self) -> Result<BootOutcome> {
+        if self.vmm == Vmm::Monitor {
+            return self.run_monitor();
+        }
         let image = crate::elf::validate(&self.kernel)?;
         let accel = qemu::detect_accel(self.accel)?;
         let qemu_path = crate::setup::qemu_path().ok_or_else(crate::setup::qemu_missing)?;
@@ -302,6 +338,82 @@ impl Boot {
             wall,
             accel,
             command: config.display(),
+            vmm: Vmm::Qemu,
+            monitor: None,
+        })
+    }
+
+    /// The monitor's description of this boot, for messages (as a command line would be).
+    pub fn monitor_display(&self) -> String {
+        let mut out = format!(
+            "runner boot --vmm monitor --memory {} {}",
+            self.memory_mib,
+            self.kernel.display()
+        );
+        out.push_str(&format!(" (kernel command line: {})", self.cmdline()));
+        out
+    }
+
+    /// Boots on the runner's own KVM monitor, in this process.
+    fn run_monitor(&self) -> Result<BootOutcome> {
+        if self.protocol == Protocol::Multiboot {
+            return Err(Error::new(
+                "the monitor boots through PVH only: drop --boot multiboot or use --vmm qemu",
+            ));
+        }
+        if self.verbose {
+            eprintln!("runner: {}", self.monitor_display());
+        }
+        let config = monitor::VmConfig {
+            memory_mib: self.memory_mib,
+            cmdline: self.cmdline(),
+        };
+        let start = Instant::now();
+        let mut sink = SerialSink::new(self.timeline, self.echo);
+        let run = monitor::boot(&self.kernel, &config, self.timeout, &mut |bytes| {
+            sink.push(bytes)
+        })?;
+        let wall = start.elapsed();
+        let (serial, stamps) = sink.finish();
+        let exit = match &run.exit {
+            monitor::VmExit::Status(status) => Exit::Status(*status),
+            monitor::VmExit::Reset => Exit::Reset,
+            monitor::VmExit::Fault { kind, report } => Exit::Fault {
+                kind: *kind,
+                report: report.clone(),
+            },
+            monitor::VmExit::Stopped | monitor::VmExit::Halted { .. } => {
+                Exit::TimedOut(self.timeout)
+            }
+        };
+        let mut notes = String::new();
+        if let Some((interrupts, rip)) = run.halted {
+            notes.push_str(&format!(
+                "the guest halted at rip {rip:#x} with interrupts {} and the monitor has no interrupt source to wake it; it slept until the timeout\n",
+                if interrupts { "enabled" } else { "masked" }
+            ));
+        }
+        if run.stats.unclaimed_ports > 0 {
+            notes.push_str(&format!(
+                "the guest made {} accesses to I/O ports without a device (ignored)\n",
+                run.stats.unclaimed_ports
+            ));
+        }
+        Ok(BootOutcome {
+            status: match exit {
+                Exit::Status(status) => Some(status),
+                _ => None,
+            },
+            timed_out: run.timed_out,
+            exit,
+            serial,
+            stderr: notes,
+            timeline: stamps,
+            wall,
+            accel: Accel::Kvm,
+            command: self.monitor_display(),
+            vmm: Vmm::Monitor,
+            monitor: Some(run),
         })
     }
 }
@@ -365,19 +477,25 @@ pub struct BootOutcome {
     pub wall: Duration,
     /// The accelerator used.
     pub accel: Accel,
-    /// The QEMU command line, for messages.
+    /// The QEMU command line (or the monitor's description), for messages.
     pub command: String,
+    /// The VMM that booted it.
+    pub vmm: Vmm,
+    /// The monitor's counters and times (`None` under QEMU).
+    pub monitor: Option<monitor::Run>,
 }
 
 impl BootOutcome {
-    /// The status the runner exits with: the guest's own, or 124 (timeout), 125 (reset),
-    /// 126 (QEMU failed).
+    /// The status the runner exits with: the guest's own, or 124 (timeout), 125 (reset, or
+    /// a triple fault under the monitor), 126 (QEMU failed, or the monitor had to stop the
+    /// guest).
     pub fn exit_code(&self) -> i32 {
         match self.exit {
             Exit::Status(status) => status,
             Exit::TimedOut(_) => STATUS_TIMEOUT,
             Exit::Reset => STATUS_RESET,
             Exit::QemuFailed { .. } => STATUS_QEMU_FAILED,
+            Exit::Fault { kind, .. } => kind.exit_code(),
         }
     }
 
@@ -413,6 +531,7 @@ impl BootOutcome {
                     .unwrap_or_default();
                 Some(format!("QEMU {how}{why}"))
             }
+            Exit::Fault { report, .. } => Some(report.clone()),
         }
     }
 
@@ -456,7 +575,10 @@ impl BootOutcome {
             out.push('\n');
         }
         if !self.stderr.trim().is_empty() {
-            out.push_str("--- QEMU stderr ---\n");
+            out.push_str(match self.vmm {
+                Vmm::Qemu => "--- QEMU stderr ---\n",
+                Vmm::Monitor => "--- monitor notes ---\n",
+            });
             out.push_str(&self.stderr);
             if !self.stderr.ends_with('\n') {
                 out.push('\n');

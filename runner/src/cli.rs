@@ -8,13 +8,14 @@ use std::time::Duration;
 use crate::boot::Boot;
 use crate::build::{self, CargoBuild};
 use crate::error::{Error, Result};
+use crate::monitor::Vmm;
 use crate::qemu::{AccelRequest, Machine, Protocol};
 use crate::setup::{self, Needs};
 use crate::timeline;
 
 /// The help text.
 pub const HELP: &str = "\
-runner: builds unikernel images and boots them in QEMU
+runner: builds unikernel images and boots them in QEMU or on its own KVM monitor
 
 USAGE:
     runner run <example | path/to/kernel.elf> [options] [-- kernel args]
@@ -22,7 +23,9 @@ USAGE:
     runner boot [options] <kernel.elf> [kernel args]
     runner test [-- cargo test args]
     runner new <path> [--name <crate>]
-    runner bench [--runs N] [--floor <floor.elf>]
+    runner bench [--runs N] [--floor <floor.elf>] [--vmm qemu|monitor|both]
+    runner density [--max N] [--time-limit <secs>] [--hold <secs>] [--memory <MiB>]
+                   [--processes N] [--parallel N] [--reserve <MiB>] [--image <example | elf>]
     runner setup
 
 COMMANDS:
@@ -31,10 +34,15 @@ COMMANDS:
              what cargo's `runner` setting calls, with `cargo run -- <args>` after the ELF)
     test     setup, then `cargo test --workspace` in the repository
     new      create an app outside the repository; `cargo run` in it builds and boots
-    bench    boot figures of the floor kernel and the empty and hello examples, as ratios
+    bench    boot figures of the floor kernel and the empty and hello examples, as ratios;
+             --vmm both: the monitor and QEMU microvm + KVM paired in one run
+    density  start idle VMs on the monitor until --max, the time limit or host memory
+             runs out; report how many it held, host memory per VM and boots per second
     setup    install the x86_64-unknown-none target and QEMU where missing
 
 BOOT OPTIONS (run, boot):
+    --vmm qemu|monitor     qemu: every machine and accelerator; monitor: the runner's own
+                           KVM monitor (PVH images, needs /dev/kvm) [default: qemu]
     --accel auto|kvm|tcg   auto: KVM only where /dev/kvm works and the CPU shows vmx/svm,
                            else TCG (-cpu max) [default: auto]
     --machine microvm|pc|q35                          [default: microvm]
@@ -45,11 +53,13 @@ BOOT OPTIONS (run, boot):
     --qemu-arg <arg>       pass an argument to QEMU (repeatable)
     -q, --quiet            no progress messages, no cargo output
     -v, --verbose          print the QEMU command line
+    --stats                (monitor) print setup, guest and teardown times and exit counts
 
 EXIT STATUS:
     the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
     103 boot error), 124 the guest did not exit in time, 125 the guest reset without
-    reporting, 126 QEMU failed, 1 the runner could not build or boot, 2 a usage error.
+    reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
+    stop the guest, 1 the runner could not build or boot, 2 a usage error.
 ";
 
 /// Runs the runner with `args` (without the program name); returns the exit status.
@@ -90,6 +100,8 @@ pub struct BootOptions {
     pub quiet: bool,
     pub verbose: bool,
     pub kernel_args: Vec<String>,
+    pub vmm: Vmm,
+    pub stats: bool,
 }
 
 impl Default for BootOptions {
@@ -105,6 +117,8 @@ impl Default for BootOptions {
             quiet: false,
             verbose: false,
             kernel_args: Vec::new(),
+            vmm: Vmm::Qemu,
+            stats: false,
         }
     }
 }
@@ -138,6 +152,9 @@ pub enum Cli {
     Setup {
         quiet: bool,
     },
+    Density(crate::density::DensityOptions),
+    /// One worker process of `density` (not for people).
+    DensityWorker(crate::density::WorkerOptions),
     Help,
 }
 
@@ -205,12 +222,14 @@ fn boot_option<'a>(
         }
         "--qemu-arg" => opts.qemu_args.push(args.value(flag, inline)?.to_string()),
         "--boot" => opts.protocol = args.value(flag, inline)?.parse()?,
-        "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" if inline.is_some() => {
+        "--vmm" => opts.vmm = args.value(flag, inline)?.parse()?,
+        "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" | "--stats" if inline.is_some() => {
             return Err(Error::new(format!("{flag} takes no value")));
         }
         "--timeline" => opts.timeline = true,
         "--quiet" | "-q" => opts.quiet = true,
         "--verbose" | "-v" => opts.verbose = true,
+        "--stats" => opts.stats = true,
         _ => return Ok(false),
     }
     Ok(true)
@@ -337,6 +356,42 @@ pub fn parse(items: &[String]) -> Result<Cli> {
             }
             Ok(Cli::Bench { runs, floor, quiet })
         }
+        "density-worker" => Ok(Cli::DensityWorker(crate::density::WorkerOptions::parse(
+            &args.rest(),
+        )?)),
+        "density" => {
+            let mut options = crate::density::DensityOptions::default();
+            while let Some(arg) = args.next() {
+                let (flag, inline) = split_flag(arg);
+                let mut number = |what: &str| -> Result<f64> {
+                    let value = args.value(flag, inline)?;
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|n| n.is_finite() && *n > 0.0)
+                        .ok_or_else(|| Error::new(format!("{flag} {value}: expected {what}")))
+                };
+                match flag {
+                    "--max" => options.max = number("a positive number of VMs")? as usize,
+                    "--time-limit" => {
+                        options.time_limit = Duration::from_secs_f64(number("a number of seconds")?)
+                    }
+                    "--hold" => {
+                        options.hold = Duration::from_secs_f64(number("a number of seconds")?)
+                    }
+                    "--memory" => {
+                        options.memory_mib = number("a size in MiB (at least 2)")?.max(2.0) as u32
+                    }
+                    "--parallel" => options.parallel = number("a positive number")? as usize,
+                    "--processes" => options.processes = number("a positive number")? as usize,
+                    "--reserve" => options.reserve_mib = number("a size in MiB")? as u64,
+                    "--image" => options.image = args.value(flag, inline)?.to_string(),
+                    "--quiet" | "-q" => options.quiet = true,
+                    _ => return Err(Error::new(format!("runner density: unexpected {arg}"))),
+                }
+            }
+            Ok(Cli::Density(options))
+        }
         "setup" => {
             let mut quiet = false;
             for arg in args.rest() {
@@ -348,7 +403,7 @@ pub fn parse(items: &[String]) -> Result<Cli> {
             Ok(Cli::Setup { quiet })
         }
         other => Err(Error::new(format!(
-            "unknown command `{other}` (commands: run, boot, test, new, bench, setup, help)"
+            "unknown command `{other}` (commands: run, boot, test, new, bench, density, setup, help)"
         ))),
     }
 }
@@ -383,15 +438,15 @@ fn execute(cli: Cli) -> Result<i32> {
         Cli::Run(target, opts) => {
             let elf = match target {
                 RunTarget::Elf(path) => {
-                    setup::ensure(Needs::BOOT, opts.quiet)?;
+                    setup::ensure(boot_needs(&opts, false), opts.quiet)?;
                     path
                 }
                 RunTarget::Example(name) => {
-                    setup::ensure(Needs::ALL, opts.quiet)?;
+                    setup::ensure(boot_needs(&opts, true), opts.quiet)?;
                     build::build_example_with(&name, opts.quiet)?
                 }
                 RunTarget::Manifest(manifest, package) => {
-                    setup::ensure(Needs::ALL, opts.quiet)?;
+                    setup::ensure(boot_needs(&opts, true), opts.quiet)?;
                     CargoBuild {
                         manifest_path: manifest,
                         package,
@@ -404,7 +459,7 @@ fn execute(cli: Cli) -> Result<i32> {
             boot(elf, &opts)
         }
         Cli::Boot(elf, opts) => {
-            setup::ensure(Needs::BOOT, opts.quiet)?;
+            setup::ensure(boot_needs(&opts, false), opts.quiet)?;
             boot(elf, &opts)
         }
         Cli::Test(cargo_args) => {
@@ -425,6 +480,14 @@ fn execute(cli: Cli) -> Result<i32> {
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
+        Cli::Density(options) => {
+            crate::density::run(&options)?;
+            Ok(0)
+        }
+        Cli::DensityWorker(options) => {
+            crate::density::worker(&options)?;
+            Ok(0)
+        }
         Cli::Bench { runs, floor, quiet } => {
             setup::ensure(Needs::ALL, quiet)?;
             let mut options = crate::bench::BenchOptions {
@@ -441,8 +504,17 @@ fn execute(cli: Cli) -> Result<i32> {
     }
 }
 
+/// What a boot needs installed: the monitor needs no QEMU.
+fn boot_needs(opts: &BootOptions, build: bool) -> Needs {
+    Needs {
+        target: build,
+        qemu: opts.vmm == Vmm::Qemu,
+    }
+}
+
 fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     let mut boot = Boot::new(&elf)
+        .vmm(opts.vmm)
         .accel(opts.accel)
         .machine(opts.machine)
         .memory(opts.memory_mib)
@@ -474,11 +546,26 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
             Some(hz) => eprint!("{}", timeline::render(&outcome.timeline, hz)),
             None => eprintln!("runner: cannot convert the timeline: this host has no TSC"),
         }
-        eprintln!(
-            "QEMU ran for {:.1} ms ({})",
-            outcome.wall.as_secs_f64() * 1e3,
-            outcome.accel
-        );
+        match opts.vmm {
+            Vmm::Qemu => eprintln!(
+                "QEMU ran for {:.1} ms ({})",
+                outcome.wall.as_secs_f64() * 1e3,
+                outcome.accel
+            ),
+            Vmm::Monitor => eprintln!(
+                "the monitor ran for {:.1} ms (KVM)",
+                outcome.wall.as_secs_f64() * 1e3
+            ),
+        }
+    }
+    if opts.stats {
+        match &outcome.monitor {
+            Some(run) => eprintln!("runner: {}", run.stats.line(run.teardown)),
+            None => eprintln!(
+                "runner: --stats: QEMU ran for {:.2} ms",
+                outcome.wall.as_secs_f64() * 1e3
+            ),
+        }
     }
     if let Some(summary) = outcome.summary() {
         eprintln!("runner: {summary}");
@@ -492,6 +579,11 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
             if !outcome.stderr.ends_with('\n') {
                 eprintln!();
             }
+        }
+    }
+    if opts.vmm == Vmm::Monitor {
+        for note in outcome.stderr.lines().filter(|l| !l.trim().is_empty()) {
+            eprintln!("runner: {note}");
         }
     }
     Ok(outcome.exit_code())

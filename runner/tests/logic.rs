@@ -551,6 +551,8 @@ mod outcome {
             wall: Duration::from_millis(30),
             accel: Accel::Tcg,
             command: "qemu-system-x86_64 ...".into(),
+            vmm: runner::monitor::Vmm::Qemu,
+            monitor: None,
         }
     }
 
@@ -636,6 +638,8 @@ mod cli {
             quiet: true,
             verbose: false,
             kernel_args: vec!["a".into(), "-b".into()],
+            vmm: runner::monitor::Vmm::Qemu,
+            stats: false,
         };
         assert_eq!(cli, Cli::Run(RunTarget::Example("hello".into()), expected));
     }

@@ -1,0 +1,700 @@
+//! `runner density`: how many idle VMs this host holds on the monitor.
+//!
+//! Starts VMs of one image (default `examples/empty`) with the kernel flag
+//! `unikernel.idle`, under which the kernel halts with interrupts masked instead of
+//! exiting: the VM has booted and sits idle. A halted vCPU's thread sleeps on a condition
+//! variable (the monitor has nothing that could wake the guest), so idle VMs cost no CPU.
+//!
+//! The VMs live in a few worker processes (`--processes`, each `runner density-worker`),
+//! each VM a thread with its own KVM VM, vCPU and guest memory. Several processes rather
+//! than one: KVM's per-VM work slows down as VMs share one address space (here, booting
+//! the 300th VM of a process took about 3x the first), while VMs in separate processes
+//! boot at full speed. Each worker adds VMs, one booting at a time by default, until its
+//! share of `--max`, the time limit, the host's free memory (`--reserve`) or the
+//! file-descriptor limit stops it; then all are held for `--hold` seconds while the
+//! coordinator measures, and stopped.
+//!
+//! Cleanup: a worker dies with its parent (PR_SET_PDEATHSIG = SIGKILL, and it exits when
+//! its stdin closes), and the kernel frees a dead process's VMs and memory; so nothing is
+//! left behind however the coordinator ends (Ctrl-C, SIGKILL). There are no files to remove.
+//!
+//! Host memory per VM, measured three ways:
+//! - PSS growth: the workers' proportional set size (/proc/<pid>/smaps_rollup) while
+//!   holding, minus the same before their first VM, divided by the VMs;
+//! - total PSS / VMs: the workers' whole PSS (binary, heap and all) divided by the VMs;
+//! - MemAvailable: the host's drop in /proc/meminfo MemAvailable divided by the VMs, which
+//!   also counts what PSS cannot see: KVM's kernel memory per VM (vCPU state, the host-side
+//!   page tables of the guest) and the threads' kernel stacks.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::monitor::{self, Control, Image, Vm, VmConfig, VmExit};
+
+/// Options of `runner density`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DensityOptions {
+    /// The most VMs to start.
+    pub max: usize,
+    /// How long adding VMs may take in all.
+    pub time_limit: Duration,
+    /// How long to hold them all, measuring, before stopping them.
+    pub hold: Duration,
+    /// Guest memory per VM, MiB (only what the guest touches is allocated).
+    pub memory_mib: u32,
+    /// Worker processes the VMs are spread over.
+    pub processes: usize,
+    /// How many VMs boot at the same time in each worker.
+    pub parallel: usize,
+    /// Stop adding VMs when the host's MemAvailable falls below this, MiB.
+    pub reserve_mib: u64,
+    /// The image: an example's name or an ELF.
+    pub image: String,
+    /// The runner binary that runs the workers (default: this executable).
+    pub worker_exe: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl Default for DensityOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        DensityOptions {
+            max: 1000,
+            time_limit: Duration::from_secs(120),
+            hold: Duration::from_secs(2),
+            memory_mib: 4,
+            processes: cores * 2,
+            parallel: 1,
+            reserve_mib: 1024,
+            image: "empty".into(),
+            worker_exe: None,
+            quiet: false,
+        }
+    }
+}
+
+/// What a density run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DensityReport {
+    /// VMs booted and idle at the same time (all of them alive through the hold).
+    pub held: usize,
+    /// VMs asked for.
+    pub max: usize,
+    /// Why it stopped adding VMs.
+    pub limit: String,
+    /// Booted VMs per second while adding them (from the start of the run to the last boot).
+    pub boots_per_sec: f64,
+    /// Median time of one VM from creation to its idle halt, ms.
+    pub boot_median_ms: f64,
+    /// PSS growth per VM, KiB.
+    pub pss_per_vm_kib: f64,
+    /// The workers' whole PSS per VM, KiB.
+    pub total_pss_per_vm_kib: f64,
+    /// The host's MemAvailable drop per VM, KiB.
+    pub mem_available_per_vm_kib: f64,
+    /// CPU time of the workers while holding, as a share of one core.
+    pub hold_cpu_share: f64,
+    /// Time to stop every VM and end the workers, ms.
+    pub teardown_ms: f64,
+    /// Failures while booting, with their reasons (the first few).
+    pub failures: Vec<String>,
+}
+
+/// Reads a `Key: <n> kB` field of a /proc file, in KiB.
+pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+fn self_pss_kib() -> Option<u64> {
+    proc_kib(
+        &std::fs::read_to_string("/proc/self/smaps_rollup").ok()?,
+        "Pss",
+    )
+}
+
+fn mem_available_kib() -> Option<u64> {
+    proc_kib(
+        &std::fs::read_to_string("/proc/meminfo").ok()?,
+        "MemAvailable",
+    )
+}
+
+/// Raises the soft limit on open files to the hard one; returns the soft limit now.
+fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit read and write one rlimit value owned here.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return raised.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    }
+}
+
+/// A counting semaphore: how many VMs may boot at once.
+struct Slots {
+    free: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Slots {
+    fn take(&self) {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.changed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+    }
+    fn give(&self) {
+        *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.changed.notify_one();
+    }
+}
+
+/// Options of one worker (`runner density-worker`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    pub image: PathBuf,
+    pub count: usize,
+    pub memory_mib: u32,
+    pub parallel: usize,
+    pub time_limit: Duration,
+    pub reserve_mib: u64,
+}
+
+impl WorkerOptions {
+    /// The worker's command-line arguments (after `density-worker`).
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--image".into(),
+            self.image.display().to_string(),
+            "--count".into(),
+            self.count.to_string(),
+            "--memory".into(),
+            self.memory_mib.to_string(),
+            "--parallel".into(),
+            self.parallel.to_string(),
+            "--time-limit".into(),
+            self.time_limit.as_secs_f64().to_string(),
+            "--reserve".into(),
+            self.reserve_mib.to_string(),
+        ]
+    }
+
+    /// Parses [`WorkerOptions::args`].
+    pub fn parse(args: &[String]) -> Result<WorkerOptions> {
+        let mut options = WorkerOptions {
+            image: PathBuf::new(),
+            count: 0,
+            memory_mib: 4,
+            parallel: 1,
+            time_limit: Duration::from_secs(60),
+            reserve_mib: 1024,
+        };
+        let mut items = args.iter();
+        while let Some(flag) = items.next() {
+            let value = items
+                .next()
+                .ok_or_else(|| Error::new(format!("density-worker: {flag} needs a value")))?;
+            let bad = || Error::new(format!("density-worker: {flag} {value}: not a number"));
+            match flag.as_str() {
+                "--image" => options.image = PathBuf::from(value),
+                "--count" => options.count = value.parse().map_err(|_| bad())?,
+                "--memory" => options.memory_mib = value.parse().map_err(|_| bad())?,
+                "--parallel" => options.parallel = value.parse().map_err(|_| bad())?,
+                "--time-limit" => {
+                    options.time_limit = Duration::from_secs_f64(value.parse().map_err(|_| bad())?)
+                }
+                "--reserve" => options.reserve_mib = value.parse().map_err(|_| bad())?,
+                _ => return Err(Error::new(format!("density-worker: unexpected {flag}"))),
+            }
+        }
+        Ok(options)
+    }
+}
+
+enum Report {
+    Idle(Duration),
+    Failed(usize, String),
+}
+
+struct Running {
+    control: Arc<Control>,
+    thread: std::thread::JoinHandle<()>,
+    pthread: Arc<Mutex<Option<libc::pthread_t>>>,
+}
+
+/// One worker: boots its VMs, reports each on stdout (`baseline <PSS KiB>`, then
+/// `idle <us>` or `failed <reason>` per VM, `limit <reason>` if it stopped early,
+/// `ready <n>`), holds them until `stop` (or the end of stdin), stops them all and prints
+/// `stopped <ms>`.
+pub fn worker(options: &WorkerOptions) -> Result<()> {
+    // Die with the coordinator, however it ends.
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } == 1 {
+        return Err(Error::new("density-worker: the coordinator is gone"));
+    }
+    say(format!("baseline {}", self_pss_kib().unwrap_or(0)));
+    let image = Arc::new(Image::open(&options.image)?);
+    let kvm = Arc::new(monitor::open_kvm()?);
+    monitor::control::install_kick_handler();
+    let config = Arc::new(VmConfig {
+        memory_mib: options.memory_mib,
+        cmdline: "unikernel.idle --".into(),
+    });
+    let fd_limit = raise_fd_limit();
+    // Each VM holds two descriptors (the VM and its vCPU); keep some for the rest.
+    let fd_max = (fd_limit.saturating_sub(64) / 2) as usize;
+    let slots = Arc::new(Slots {
+        free: Mutex::new(options.parallel.max(1)),
+        changed: Condvar::new(),
+    });
+    let (tx, rx) = mpsc::channel::<Report>();
+    let mut running: Vec<Running> = Vec::new();
+    let (mut booted, mut failed) = (0usize, 0usize);
+    let start = Instant::now();
+    let handle = |report: Report, booted: &mut usize, failed: &mut usize| match report {
+        Report::Idle(time) => {
+            *booted += 1;
+            say(format!("idle {}", time.as_micros()));
+        }
+        Report::Failed(index, reason) => {
+            *failed += 1;
+            say(format!("failed VM {index}: {reason}"));
+        }
+    };
+    for index in 0..options.count {
+        while let Ok(report) = rx.try_recv() {
+            handle(report, &mut booted, &mut failed);
+        }
+        let limit = if failed > 0 {
+            Some("a VM failed to boot".to_string())
+        } else if start.elapsed() >= options.time_limit {
+            Some(format!(
+                "the time limit ({} s)",
+                options.time_limit.as_secs_f64()
+            ))
+        } else if index >= fd_max {
+            Some(format!("the open-file limit ({fd_limit}; two per VM)"))
+        } else if index % 16 == 0
+            && mem_available_kib().is_some_and(|kib| kib < options.reserve_mib * 1024)
+        {
+            Some(format!(
+                "host memory (MemAvailable below --reserve {} MiB)",
+                options.reserve_mib
+            ))
+        } else {
+            None
+        };
+        if let Some(limit) = limit {
+            say(format!("limit {limit}"));
+            break;
+        }
+        slots.take();
+        let control = Arc::new(Control::new());
+        let pthread = Arc::new(Mutex::new(None));
+        let spawned = {
+            let (kvm, image, config, slots, tx) = (
+                Arc::clone(&kvm),
+                Arc::clone(&image),
+                Arc::clone(&config),
+                Arc::clone(&slots),
+                tx.clone(),
+            );
+            let (control, pthread) = (Arc::clone(&control), Arc::clone(&pthread));
+            std::thread::Builder::new()
+                .name(format!("vm-{index}"))
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    *pthread.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(monitor::control::current_thread());
+                    run_vm(index, &kvm, &image, &config, &control, &slots, &tx);
+                    control.finish();
+                })
+        };
+        match spawned {
+            Ok(thread) => running.push(Running {
+                control,
+                thread,
+                pthread,
+            }),
+            Err(err) => {
+                slots.give();
+                say(format!("limit cannot start a VM thread: {err}"));
+                break;
+            }
+        }
+    }
+    // Every started VM boots or fails; 30 s at most for the stragglers.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while booted + failed < running.len() {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(report) => handle(report, &mut booted, &mut failed),
+            Err(_) => break,
+        }
+    }
+    say(format!("ready {booted}"));
+
+    // Hold until told to stop (or the coordinator is gone).
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    loop {
+        line.clear();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if line.trim() == "stop" => break,
+            Ok(_) => {}
+        }
+    }
+    let teardown = Instant::now();
+    for vm in &running {
+        vm.control.request_stop();
+    }
+    for vm in &running {
+        let pthread = *vm.pthread.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pthread) = pthread
+            && !vm.thread.is_finished()
+        {
+            vm.control.stop_and_kick(pthread);
+        }
+    }
+    for vm in running {
+        let _ = vm.thread.join();
+    }
+    say(format!("stopped {}", teardown.elapsed().as_millis()));
+    Ok(())
+}
+
+/// Writes one line of the worker protocol.
+fn say(line: String) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.replace('\n', " "));
+    let _ = out.flush();
+}
+
+/// One VM's thread: boot, report, sleep while idle, tear down when stopped.
+fn run_vm(
+    index: usize,
+    kvm: &kvm_ioctls::Kvm,
+    image: &Image,
+    config: &VmConfig,
+    control: &Control,
+    slots: &Slots,
+    tx: &mpsc::Sender<Report>,
+) {
+    let created = Instant::now();
+    let mut vm = match Vm::new(kvm, image, config) {
+        Ok(vm) => vm,
+        Err(err) => {
+            slots.give();
+            let _ = tx.send(Report::Failed(index, err.to_string()));
+            return;
+        }
+    };
+    let mut output = Vec::new();
+    let exit = vm.run(control, &mut |bytes| output.extend_from_slice(bytes));
+    slots.give();
+    match exit {
+        VmExit::Halted { .. } => {
+            let _ = tx.send(Report::Idle(created.elapsed()));
+            control.park();
+        }
+        other => {
+            let _ = tx.send(Report::Failed(index, describe(&other, &output)));
+        }
+    }
+}
+
+/// CPU time (user + system) of process `pid`, from /proc/<pid>/stat.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
+}
+
+fn pss_kib(pid: u32) -> Option<u64> {
+    proc_kib(
+        &std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?,
+        "Pss",
+    )
+}
+
+/// Splits `max` VMs over `processes` workers as evenly as possible.
+pub fn shares(max: usize, processes: usize) -> Vec<usize> {
+    let processes = processes.clamp(1, max.max(1));
+    (0..processes)
+        .map(|i| max / processes + usize::from(i < max % processes))
+        .filter(|&n| n > 0)
+        .collect()
+}
+
+struct Worker {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    baseline_pss: u64,
+    ready: bool,
+    stopped: bool,
+}
+
+/// Runs the density measurement and prints its report.
+pub fn run(options: &DensityOptions) -> Result<DensityReport> {
+    let kernel = resolve_image(&options.image, options.quiet)?;
+    Image::open(&kernel)?;
+    monitor::open_kvm()?;
+    let exe = match &options.worker_exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()
+            .map_err(|err| Error::new(format!("cannot find the runner executable: {err}")))?,
+    };
+    let shares = shares(options.max, options.processes);
+    if !options.quiet {
+        eprintln!(
+            "runner: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
+            options.max,
+            kernel.display(),
+            options.memory_mib,
+            shares.len(),
+            options.parallel
+        );
+    }
+    let baseline_available = mem_available_kib().unwrap_or(0);
+    let start = Instant::now();
+    let (tx, rx) = mpsc::channel::<(usize, Option<String>)>();
+    let mut workers = Vec::new();
+    for (index, &count) in shares.iter().enumerate() {
+        let args = WorkerOptions {
+            image: kernel.clone(),
+            count,
+            memory_mib: options.memory_mib,
+            parallel: options.parallel,
+            time_limit: options.time_limit,
+            reserve_mib: options.reserve_mib,
+        }
+        .args();
+        let mut child = Command::new(&exe)
+            .arg("density-worker")
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|err| Error::new(format!("cannot start {}: {err}", exe.display())))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((index, Some(line))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send((index, None));
+        });
+        let stdin = child.stdin.take();
+        workers.push(Worker {
+            child,
+            stdin,
+            baseline_pss: 0,
+            ready: false,
+            stopped: false,
+        });
+    }
+    drop(tx);
+
+    let mut booted = 0usize;
+    let mut boot_times: Vec<f64> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut limits: Vec<String> = Vec::new();
+    let mut last_boot = start;
+    let deadline = start + options.time_limit + Duration::from_secs(60);
+    let mut next_progress = 100;
+    while workers.iter().any(|w| !w.ready) {
+        let Ok((index, line)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        else {
+            limits.push("workers that did not report in time".into());
+            break;
+        };
+        let Some(line) = line else {
+            // A worker ended early: its own error is on stderr.
+            workers[index].ready = true;
+            workers[index].stopped = true;
+            continue;
+        };
+        let (word, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        match word {
+            "baseline" => workers[index].baseline_pss = rest.parse().unwrap_or(0),
+            "idle" => {
+                booted += 1;
+                last_boot = Instant::now();
+                boot_times.push(rest.parse::<f64>().unwrap_or(0.0) / 1e3);
+                if !options.quiet && booted >= next_progress {
+                    eprintln!(
+                        "runner: density: {booted} VMs idle after {:.1} s",
+                        start.elapsed().as_secs_f64()
+                    );
+                    next_progress += 100;
+                }
+            }
+            "failed" if failures.len() < 5 => failures.push(rest.to_string()),
+            "limit" if !limits.iter().any(|l| l == rest) => limits.push(rest.to_string()),
+            "ready" => workers[index].ready = true,
+            _ => {}
+        }
+    }
+    let boot_window = last_boot.duration_since(start).as_secs_f64();
+
+    // Hold: every booted VM sleeps in its halt; measure memory and CPU.
+    let pids: Vec<u32> = workers
+        .iter()
+        .filter(|w| !w.stopped)
+        .map(|w| w.child.id())
+        .collect();
+    let cpu = |pids: &[u32]| -> Duration { pids.iter().filter_map(|&p| process_cpu(p)).sum() };
+    let cpu_before = cpu(&pids);
+    let hold_start = Instant::now();
+    std::thread::sleep(options.hold);
+    let hold_cpu = cpu(&pids).saturating_sub(cpu_before);
+    let hold_wall = hold_start.elapsed();
+    let pss: u64 = pids.iter().filter_map(|&p| pss_kib(p)).sum();
+    let baseline_pss: u64 = workers.iter().map(|w| w.baseline_pss).sum();
+    let available = mem_available_kib().unwrap_or(0);
+    // Still alive after the hold: every worker that reported ready is running.
+    let held = booted;
+
+    // Stop them all.
+    let teardown_start = Instant::now();
+    for worker in &mut workers {
+        if let Some(mut stdin) = worker.stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+    }
+    for worker in &mut workers {
+        let _ = worker.child.wait();
+    }
+    let teardown = teardown_start.elapsed();
+
+    let limit = if limits.is_empty() {
+        format!("--max {}", options.max)
+    } else {
+        limits.join("; ")
+    };
+    let per_vm = |kib: f64| if held > 0 { kib / held as f64 } else { 0.0 };
+    boot_times.sort_by(f64::total_cmp);
+    let report = DensityReport {
+        held,
+        max: options.max,
+        limit,
+        boots_per_sec: if boot_window > 0.0 {
+            held as f64 / boot_window
+        } else {
+            0.0
+        },
+        boot_median_ms: boot_times.get(boot_times.len() / 2).copied().unwrap_or(0.0),
+        pss_per_vm_kib: per_vm(pss.saturating_sub(baseline_pss) as f64),
+        total_pss_per_vm_kib: per_vm(pss as f64),
+        mem_available_per_vm_kib: per_vm(baseline_available.saturating_sub(available) as f64),
+        hold_cpu_share: hold_cpu.as_secs_f64() / hold_wall.as_secs_f64(),
+        teardown_ms: teardown.as_secs_f64() * 1e3,
+        failures,
+    };
+    print!("{}", render(&report, options, shares_len(options)));
+    Ok(report)
+}
+
+fn shares_len(options: &DensityOptions) -> usize {
+    shares(options.max, options.processes).len()
+}
+
+fn describe(exit: &VmExit, output: &[u8]) -> String {
+    let printed = String::from_utf8_lossy(output);
+    let printed = printed.trim();
+    let what = match exit {
+        VmExit::Status(status) => format!(
+            "it exited with status {status} instead of idling (does its kernel know `unikernel.idle`?)"
+        ),
+        VmExit::Reset => "it reset".into(),
+        VmExit::Fault { report, .. } => report.clone(),
+        VmExit::Stopped => "it was stopped before it booted".into(),
+        VmExit::Halted { .. } => "it halted".into(),
+    };
+    if printed.is_empty() {
+        what
+    } else {
+        format!("{what}; it printed: {printed}")
+    }
+}
+
+/// The image to boot: an existing file, or an example built in release mode.
+fn resolve_image(image: &str, quiet: bool) -> Result<PathBuf> {
+    match crate::cli::classify_target(image) {
+        crate::cli::RunTarget::Elf(path) => Ok(path),
+        _ => {
+            crate::setup::ensure(
+                crate::setup::Needs {
+                    target: true,
+                    qemu: false,
+                },
+                quiet,
+            )?;
+            crate::build::build_example_with(image, quiet)
+        }
+    }
+}
+
+/// The report as printed.
+pub fn render(report: &DensityReport, options: &DensityOptions, processes: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "density: {} of {} idle VMs held at once on the monitor ({} MiB guest memory each); stopped adding at {}",
+        report.held, report.max, options.memory_mib, report.limit
+    );
+    let _ = writeln!(
+        out,
+        "  boots: {:.0} per second ({} at a time in each of {processes} processes), median {:.1} ms from VM creation to its idle halt",
+        report.boots_per_sec, options.parallel, report.boot_median_ms
+    );
+    let _ = writeln!(
+        out,
+        "  host memory per VM: {:.0} KiB PSS growth ({:.0} KiB of the {processes} worker processes' total PSS / VMs; VMs are threads of those processes), {:.0} KiB of MemAvailable (with KVM's kernel memory)",
+        report.pss_per_vm_kib, report.total_pss_per_vm_kib, report.mem_available_per_vm_kib
+    );
+    let _ = writeln!(
+        out,
+        "  while holding for {:.1} s: {:.2}% of one core for all VMs together; stopping them all took {:.0} ms",
+        options.hold.as_secs_f64(),
+        report.hold_cpu_share * 100.0,
+        report.teardown_ms
+    );
+    for failure in &report.failures {
+        let _ = writeln!(out, "  failure: {failure}");
+    }
+    out
+}

@@ -1,0 +1,292 @@
+//! Putting a PVH image into guest memory: its PT_LOAD segments (with linux-loader), the
+//! zeroed part of each segment, and the PVH `hvm_start_info` with the memory map and the
+//! command line.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use linux_loader::configurator::pvh::PvhBootConfigurator;
+use linux_loader::configurator::{BootConfigurator, BootParams};
+use linux_loader::loader::KernelLoader;
+use linux_loader::loader::elf::Elf;
+use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::error::{Error, Result};
+
+/// Where the `hvm_start_info` goes (below the image, in the first MiB; as Firecracker).
+pub const START_INFO: u64 = 0x6000;
+/// Where the memory map goes.
+pub const MEMMAP: u64 = 0x7000;
+/// Where the command line goes.
+pub const CMDLINE: u64 = 0x2_0000;
+/// The longest command line (the kernel reads at most 2048 bytes).
+pub const CMDLINE_MAX: usize = 2048;
+/// The end of low memory: the legacy hole from here to 1 MiB is left out of the map.
+pub const LOW_MEMORY_END: u64 = 0x9_fc00;
+/// Where memory above the hole starts.
+pub const HIGH_MEMORY: u64 = 0x10_0000;
+
+const PVH_MAGIC: u32 = 0x336e_c578;
+const E820_RAM: u32 = 1;
+const E820_RESERVED: u32 = 2;
+const PT_LOAD: u32 = 1;
+
+/// One loadable segment: `memsz` bytes at `paddr`, the first `filesz` from the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub paddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+}
+
+/// A PVH image read once, ready to be loaded into any number of VMs.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub path: std::path::PathBuf,
+    bytes: Arc<[u8]>,
+    /// The 32-bit entry of the Xen PVH note.
+    pub entry: u64,
+    pub segments: Vec<Segment>,
+}
+
+impl Image {
+    /// Reads and checks the ELF at `path`; it needs a PVH note.
+    pub fn open(path: &Path) -> Result<Image> {
+        let info = crate::elf::validate(path)?;
+        let bytes = std::fs::read(path)
+            .map_err(|err| Error::new(format!("cannot read {}: {err}", path.display())))?;
+        let entry = info.pvh_entry.ok_or_else(|| {
+            Error::new(format!(
+                "{} has no PVH note (XEN_ELFNOTE_PHYS32_ENTRY): the monitor boots PVH images only; boot it with --vmm qemu",
+                path.display()
+            ))
+        })?;
+        let segments = segments(&bytes).map_err(|reason| {
+            Error::new(format!(
+                "{} is not a bootable unikernel image: {reason}",
+                path.display()
+            ))
+        })?;
+        Ok(Image {
+            path: path.to_path_buf(),
+            bytes: bytes.into(),
+            entry,
+            segments,
+        })
+    }
+
+    /// The first byte past the highest segment.
+    pub fn end(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|s| s.paddr + s.memsz)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Loads the segments into `mem`. `fresh` memory is known to be zero (a new anonymous
+    /// mapping); otherwise the part of each segment past its file bytes (.bss) is zeroed
+    /// here, since linux-loader copies file bytes only and skips segments without any.
+    pub fn load(&self, mem: &GuestMemoryMmap, fresh: bool) -> Result<()> {
+        let size = mem_size(mem);
+        if let Some(segment) = self
+            .segments
+            .iter()
+            .find(|s| s.paddr + s.memsz > size || s.paddr < HIGH_MEMORY)
+        {
+            return Err(Error::new(format!(
+                "{}: a segment at {:#x}..{:#x} does not fit in the VM's {} MiB above 1 MiB; give it more --memory",
+                self.path.display(),
+                segment.paddr,
+                segment.paddr + segment.memsz,
+                size >> 20
+            )));
+        }
+        Elf::load(mem, None, &mut Cursor::new(&self.bytes[..]), None)
+            .map_err(|err| Error::new(format!("loading {}: {err}", self.path.display())))?;
+        if !fresh {
+            for segment in &self.segments {
+                zero(
+                    mem,
+                    segment.paddr + segment.filesz,
+                    segment.memsz - segment.filesz,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The PT_LOAD segments of an ELF64 image (already validated by [`crate::elf`]).
+pub fn segments(bytes: &[u8]) -> Result<Vec<Segment>, String> {
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    let truncated = || "it is truncated".to_string();
+    let phoff = usize::try_from(u64_at(32).ok_or_else(truncated)?).map_err(|_| truncated())?;
+    let phentsize = usize::from(u16_at(54).ok_or_else(truncated)?);
+    let phnum = usize::from(u16_at(56).ok_or_else(truncated)?);
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        if u32_at(at).ok_or_else(truncated)? != PT_LOAD {
+            continue;
+        }
+        let segment = Segment {
+            paddr: u64_at(at + 24).ok_or_else(truncated)?,
+            filesz: u64_at(at + 32).ok_or_else(truncated)?,
+            memsz: u64_at(at + 40).ok_or_else(truncated)?,
+        };
+        if segment.filesz > segment.memsz {
+            return Err(format!(
+                "a segment at {:#x} has more file bytes than memory",
+                segment.paddr
+            ));
+        }
+        if segment.memsz > 0 {
+            out.push(segment);
+        }
+    }
+    Ok(out)
+}
+
+/// The size of the (single-region) guest memory.
+pub fn mem_size(mem: &GuestMemoryMmap) -> u64 {
+    use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
+    mem.iter().map(|region| region.len()).sum()
+}
+
+fn zero(mem: &GuestMemoryMmap, start: u64, len: u64) -> Result<()> {
+    const CHUNK: [u8; 4096] = [0; 4096];
+    let mut at = start;
+    let end = start + len;
+    while at < end {
+        let n = (end - at).min(CHUNK.len() as u64) as usize;
+        mem.write_slice(&CHUNK[..n], GuestAddress(at))
+            .map_err(|err| Error::new(format!("zeroing guest memory at {at:#x}: {err}")))?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// The E820 memory map of a VM with `size` bytes: low memory, the legacy hole, the rest.
+pub fn memory_map(size: u64) -> Vec<hvm_memmap_table_entry> {
+    let entry = |addr: u64, size: u64, type_: u32| hvm_memmap_table_entry {
+        addr,
+        size,
+        type_,
+        reserved: 0,
+    };
+    vec![
+        entry(0, LOW_MEMORY_END, E820_RAM),
+        entry(LOW_MEMORY_END, HIGH_MEMORY - LOW_MEMORY_END, E820_RESERVED),
+        entry(HIGH_MEMORY, size.saturating_sub(HIGH_MEMORY), E820_RAM),
+    ]
+}
+
+/// Writes the command line, the memory map and the `hvm_start_info` (version 1) that
+/// points at both; returns the start info's address (the vCPU's EBX).
+pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
+    if cmdline.len() > CMDLINE_MAX {
+        return Err(Error::new(format!(
+            "the kernel command line is {} bytes; the kernel takes at most {CMDLINE_MAX}",
+            cmdline.len()
+        )));
+    }
+    let mut start_info = hvm_start_info {
+        magic: PVH_MAGIC,
+        version: 1,
+        ..Default::default()
+    };
+    if !cmdline.is_empty() {
+        let mut bytes = cmdline.as_bytes().to_vec();
+        bytes.push(0);
+        mem.write_slice(&bytes, GuestAddress(CMDLINE))
+            .map_err(|err| Error::new(format!("writing the command line: {err}")))?;
+        start_info.cmdline_paddr = CMDLINE;
+    }
+    let map = memory_map(mem_size(mem));
+    start_info.memmap_paddr = MEMMAP;
+    start_info.memmap_entries = map.len() as u32;
+    let mut params = BootParams::new::<hvm_start_info>(&start_info, GuestAddress(START_INFO));
+    params.set_sections::<hvm_memmap_table_entry>(&map, GuestAddress(MEMMAP));
+    PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem)
+        .map_err(|err| Error::new(format!("writing the PVH start info: {err}")))?;
+    Ok(START_INFO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_map_leaves_out_the_legacy_hole() {
+        let map = memory_map(32 << 20);
+        let entries: Vec<(u64, u64, u32)> = map.iter().map(|e| (e.addr, e.size, e.type_)).collect();
+        assert_eq!(
+            entries,
+            [
+                (0, 0x9_fc00, E820_RAM),
+                (0x9_fc00, 0x6_0400, E820_RESERVED),
+                (0x10_0000, (32 << 20) - 0x10_0000, E820_RAM),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_start_info_is_version_1_with_the_map_at_offset_40() {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        let at = write_start_info(&mem, "unikernel.idle -- a").unwrap();
+        let u32_at = |addr: u64| mem.read_obj::<u32>(GuestAddress(addr)).unwrap();
+        let u64_at = |addr: u64| mem.read_obj::<u64>(GuestAddress(addr)).unwrap();
+        assert_eq!(u32_at(at), PVH_MAGIC);
+        assert_eq!(u32_at(at + 4), 1);
+        assert_eq!(u64_at(at + 24), CMDLINE);
+        assert_eq!(u64_at(at + 40), MEMMAP);
+        assert_eq!(u32_at(at + 48), 3);
+        assert_eq!(u64_at(MEMMAP + 48), HIGH_MEMORY);
+        let mut line = [0u8; 20];
+        mem.read_slice(&mut line, GuestAddress(CMDLINE)).unwrap();
+        assert_eq!(&line, b"unikernel.idle -- a\0");
+        assert!(write_start_info(&mem, &"x".repeat(CMDLINE_MAX + 1)).is_err());
+    }
+
+    #[test]
+    fn reused_memory_gets_its_bss_zeroed() {
+        let floor = crate::build::floor_elf();
+        if !floor.is_file() {
+            return;
+        }
+        let image = Image::open(&floor).unwrap();
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        // Dirty the whole image range, as a previous guest would have.
+        let junk = vec![0xa5u8; (image.end() - HIGH_MEMORY) as usize];
+        mem.write_slice(&junk, GuestAddress(HIGH_MEMORY)).unwrap();
+        image.load(&mem, false).unwrap();
+        for segment in &image.segments {
+            let mut tail = vec![0u8; (segment.memsz - segment.filesz) as usize];
+            mem.read_slice(&mut tail, GuestAddress(segment.paddr + segment.filesz))
+                .unwrap();
+            assert!(tail.iter().all(|&b| b == 0), "{segment:?}");
+        }
+        assert!(
+            image.segments.iter().any(|s| s.memsz > s.filesz),
+            "the floor kernel has a .bss: {:?}",
+            image.segments
+        );
+    }
+}

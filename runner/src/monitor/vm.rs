@@ -1,0 +1,420 @@
+//! One VM: guest memory, the loaded image, one vCPU in the PVH entry state, and the loop
+//! that runs it and answers its exits.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kvm_bindings::{Msrs, kvm_msr_entry, kvm_sregs, kvm_userspace_memory_region};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+use super::abi::{self, ClockPage};
+use super::control::Control;
+use super::cpu;
+use super::devices::{Action, Ports};
+use super::image::{self, Image};
+use super::report::{self, FaultKind};
+use crate::error::{Error, Result};
+
+/// The largest console write the monitor copies out in one exit.
+const CONSOLE_MAX: u64 = 1 << 20;
+const MSR_IA32_TSC: u32 = 0x10;
+const RFLAGS_IF: u64 = 1 << 9;
+
+/// What a VM is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmConfig {
+    /// Guest memory in MiB.
+    pub memory_mib: u32,
+    /// The kernel command line.
+    pub cmdline: String,
+}
+
+/// Counters and times of one VM, for `--stats`, the benchmark and density.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// From the start of [`Vm::new`] until the vCPU is ready to run.
+    pub setup: Duration,
+    /// From the first KVM_RUN to the exit that ended the run (the guest's share, with the
+    /// exits it made).
+    pub guest: Duration,
+    /// VM exits that came back to the monitor.
+    pub exits: u64,
+    /// Paravirtual console writes, and the bytes they carried.
+    pub console_writes: u64,
+    pub console_bytes: u64,
+    /// Bytes written to COM1 (one exit each).
+    pub serial_bytes: u64,
+    /// Accesses to ports without a device.
+    pub unclaimed_ports: u64,
+}
+
+/// How a run of the vCPU ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmExit {
+    /// The guest wrote this status to the exit port.
+    Status(i32),
+    /// The guest asked for a reset (i8042 command 0xfe, or a KVM reset event).
+    Reset,
+    /// The guest halted and nothing can wake it (the monitor raises no interrupts);
+    /// `interrupts` tells whether it had them enabled.
+    Halted { interrupts: bool, rip: u64 },
+    /// Someone asked the vCPU to stop (a timeout, the end of a density run).
+    Stopped,
+    /// The monitor had to stop the guest.
+    Fault { kind: FaultKind, report: String },
+}
+
+/// Opens `/dev/kvm`; the error says what to do.
+pub fn open_kvm() -> Result<Kvm> {
+    Kvm::new().map_err(|err| {
+        Error::new(match err.errno() {
+            libc::ENOENT => "the monitor needs KVM, and /dev/kvm does not exist here (boot with --vmm qemu)".to_string(),
+            libc::EACCES | libc::EPERM => "the monitor needs KVM: permission denied on /dev/kvm (add yourself to the kvm group)".to_string(),
+            _ => format!("cannot open /dev/kvm: {err}"),
+        })
+    })
+}
+
+/// Per-process facts, asked from KVM by the first VM: the TSC frequency and the vCPU's
+/// initial system registers.
+struct HostFacts {
+    tsc_khz: u32,
+    sregs: kvm_sregs,
+}
+
+static FACTS: OnceLock<HostFacts> = OnceLock::new();
+
+fn kvm_error(what: &str) -> impl Fn(kvm_ioctls::Error) -> Error + '_ {
+    move |err| Error::new(format!("{what} failed: {err}"))
+}
+
+/// A VM ready to run, or running.
+#[derive(Debug)]
+pub struct Vm {
+    // Field order is drop order: the vCPU and the VM go before the memory KVM maps.
+    vcpu: VcpuFd,
+    _vm: VmFd,
+    mem: GuestMemoryMmap,
+    ports: Ports,
+    created: Instant,
+    created_wall: SystemTime,
+    tsc_khz: u32,
+    console: Vec<u8>,
+    pub stats: Stats,
+}
+
+impl Vm {
+    /// Creates the VM: memory, the image and its start info, the vCPU at the PVH entry.
+    pub fn new(kvm: &Kvm, image: &Image, config: &VmConfig) -> Result<Vm> {
+        let created = Instant::now();
+        let created_wall = SystemTime::now();
+        let size = u64::from(config.memory_mib) << 20;
+        if !(image::HIGH_MEMORY + (1 << 20)..=(1 << 40)).contains(&size) {
+            return Err(Error::new(format!(
+                "--memory {}: the monitor needs 2 MiB to 1 TiB",
+                config.memory_mib
+            )));
+        }
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), size as usize)]).map_err(
+            |err| {
+                Error::new(format!(
+                    "cannot map {} MiB of guest memory: {err}",
+                    config.memory_mib
+                ))
+            },
+        )?;
+        let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
+        let host = mem
+            .get_host_address(GuestAddress(0))
+            .map_err(|err| Error::new(format!("guest memory: {err}")))?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: size,
+            userspace_addr: host as u64,
+        };
+        // SAFETY: `host` is the start of a mapping of `size` bytes owned by `mem`, which the
+        // `Vm` keeps and drops after the VM file descriptor (field order), so KVM never
+        // uses the range after it is unmapped; nothing else is mapped into the VM there.
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(kvm_error("KVM_SET_USER_MEMORY_REGION"))?;
+
+        image.load(&mem, true)?;
+        let start_info = image::write_start_info(&mem, &config.cmdline)?;
+
+        let vcpu = vm.create_vcpu(0).map_err(kvm_error("KVM_CREATE_VCPU"))?;
+        let facts = match FACTS.get() {
+            Some(facts) => facts,
+            None => {
+                let tsc_khz = vcpu.get_tsc_khz().unwrap_or(0);
+                let sregs = vcpu.get_sregs().map_err(kvm_error("KVM_GET_SREGS"))?;
+                FACTS.get_or_init(|| HostFacts { tsc_khz, sregs })
+            }
+        };
+        vcpu.set_cpuid2(&cpu::cpuid(facts.tsc_khz)?)
+            .map_err(kvm_error("KVM_SET_CPUID2"))?;
+        vcpu.set_sregs(&cpu::pvh_sregs(facts.sregs))
+            .map_err(kvm_error("KVM_SET_SREGS"))?;
+        vcpu.set_regs(&cpu::pvh_regs(image.entry, start_info))
+            .map_err(kvm_error("KVM_SET_REGS"))?;
+        Ok(Vm {
+            vcpu,
+            _vm: vm,
+            mem,
+            ports: Ports::default(),
+            created,
+            created_wall,
+            tsc_khz: facts.tsc_khz,
+            console: Vec::new(),
+            stats: Stats {
+                setup: created.elapsed(),
+                ..Stats::default()
+            },
+        })
+    }
+
+    /// Runs the vCPU until the guest exits, halts for good, faults or `control` stops it.
+    /// Output (console writes and COM1 bytes) goes to `output` as it comes.
+    pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8])) -> VmExit {
+        let start = Instant::now();
+        let exit = self.run_loop(control, output);
+        self.stats.guest = start.elapsed();
+        self.stats.unclaimed_ports = self.ports.unclaimed;
+        exit
+    }
+
+    fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8])) -> VmExit {
+        enum Next {
+            Run,
+            Console(u64),
+            Clock(u64),
+            Halt,
+            Internal,
+            Fault(FaultKind, String),
+        }
+        loop {
+            if control.stop_requested() {
+                return VmExit::Stopped;
+            }
+            let next = match self.vcpu.run() {
+                Ok(exit) => {
+                    self.stats.exits += 1;
+                    match exit {
+                        VcpuExit::IoOut(port, data) => match self.ports.write(port, data) {
+                            Action::None => Next::Run,
+                            Action::Output(byte) => {
+                                self.stats.serial_bytes += 1;
+                                output(&[byte]);
+                                Next::Run
+                            }
+                            Action::ConsoleWrite(address) => Next::Console(address),
+                            Action::RegisterClock(address) => Next::Clock(address),
+                            Action::Exit(status) => return VmExit::Status(status),
+                            Action::Reset => return VmExit::Reset,
+                        },
+                        VcpuExit::IoIn(port, data) => {
+                            self.ports.read(port, data);
+                            Next::Run
+                        }
+                        VcpuExit::Hlt => Next::Halt,
+                        VcpuExit::Shutdown => Next::Fault(
+                            FaultKind::TripleFault,
+                            "the guest shut down: a triple fault (an exception while the CPU could not deliver a double fault, e.g. no usable IDT or stack)".into(),
+                        ),
+                        VcpuExit::InternalError => Next::Internal,
+                        VcpuExit::FailEntry(reason, _) => Next::Fault(
+                            FaultKind::EntryFailed,
+                            format!("KVM could not enter the guest (hardware entry failure reason {reason:#x})"),
+                        ),
+                        VcpuExit::SystemEvent(kind, _)
+                            if kind == kvm_bindings::KVM_SYSTEM_EVENT_RESET
+                                || kind == kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN =>
+                        {
+                            return VmExit::Reset;
+                        }
+                        VcpuExit::MmioRead(address, data) => Next::Fault(
+                            FaultKind::Unhandled,
+                            format!("a {}-byte MMIO read at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
+                        ),
+                        VcpuExit::MmioWrite(address, data) => Next::Fault(
+                            FaultKind::Unhandled,
+                            format!("a {}-byte MMIO write at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
+                        ),
+                        VcpuExit::Intr => Next::Run,
+                        other => Next::Fault(
+                            FaultKind::Unhandled,
+                            format!("a VM exit the monitor does not handle ({})", exit_name(&other)),
+                        ),
+                    }
+                }
+                Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => Next::Run,
+                Err(err) => Next::Fault(FaultKind::Unhandled, format!("KVM_RUN failed: {err}")),
+            };
+            match next {
+                Next::Run => {}
+                Next::Console(address) => match self.console_request(address) {
+                    Ok(()) => output(&self.console),
+                    Err(what) => return self.fault(FaultKind::BadRequest, &what),
+                },
+                Next::Clock(address) => {
+                    if let Err(what) = self.register_clock(address) {
+                        return self.fault(FaultKind::BadRequest, &what);
+                    }
+                }
+                Next::Halt => {
+                    let regs = self.vcpu.get_regs().unwrap_or_default();
+                    return VmExit::Halted {
+                        interrupts: regs.rflags & RFLAGS_IF != 0,
+                        rip: regs.rip,
+                    };
+                }
+                Next::Internal => {
+                    let what = self.internal_error();
+                    return self.fault(FaultKind::InternalError, &what);
+                }
+                Next::Fault(kind, what) => return self.fault(kind, &what),
+            }
+        }
+    }
+
+    /// Copies the bytes of the console request at `address` into `self.console`.
+    fn console_request(&mut self, address: u64) -> Result<(), String> {
+        let mut request = [0u8; abi::CONSOLE_WRITE_SIZE];
+        self.mem
+            .read_slice(&mut request, GuestAddress(address))
+            .map_err(|_| format!("its console request at {address:#x} lies outside its memory"))?;
+        let buffer = u64::from_le_bytes(request[0..8].try_into().expect("8 bytes"));
+        let length = u64::from_le_bytes(request[8..16].try_into().expect("8 bytes"));
+        if length > CONSOLE_MAX {
+            return Err(format!(
+                "it asked to print {length} bytes at once (at most {CONSOLE_MAX})"
+            ));
+        }
+        self.console.resize(length as usize, 0);
+        self.mem
+            .read_slice(&mut self.console, GuestAddress(buffer))
+            .map_err(|_| {
+                format!(
+                    "its console write of {length} bytes at {buffer:#x} lies outside its memory"
+                )
+            })?;
+        self.stats.console_writes += 1;
+        self.stats.console_bytes += length;
+        Ok(())
+    }
+
+    /// Fills the clock page at `address`: the guest's TSC now, paired with the host's clocks.
+    fn register_clock(&mut self, address: u64) -> Result<(), String> {
+        if !address.is_multiple_of(8) {
+            return Err(format!(
+                "its clock page at {address:#x} is not 8-byte aligned"
+            ));
+        }
+        if self.tsc_khz == 0 {
+            return Err(
+                "it registered a clock page, but KVM does not report the TSC frequency".into(),
+            );
+        }
+        let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
+            index: MSR_IA32_TSC,
+            ..Default::default()
+        }])
+        .map_err(|err| format!("building an MSR list: {err:?}"))?;
+        let read = self
+            .vcpu
+            .get_msrs(&mut msrs)
+            .map_err(|err| format!("reading its TSC failed: {err}"))?;
+        let now = Instant::now();
+        if read != 1 {
+            return Err("reading its TSC failed".into());
+        }
+        let tsc = msrs.as_slice()[0].data;
+        let system_ns = now.duration_since(self.created).as_nanos() as u64;
+        let wall_ns_at_zero = self
+            .created_wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let tsc_hz = u64::from(self.tsc_khz) * 1000;
+        let (mul, shift) = abi::scale(tsc_hz);
+        let page = ClockPage {
+            version: 0,
+            flags: abi::CLOCK_TSC_STABLE,
+            tsc_timestamp: tsc,
+            system_ns,
+            wall_ns_at_zero,
+            tsc_hz,
+            tsc_to_ns_mul: mul,
+            tsc_shift: shift,
+            reserved: [0; 3],
+        };
+        self.mem
+            .write_obj(page, GuestAddress(address))
+            .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))
+    }
+
+    fn internal_error(&mut self) -> String {
+        let run = self.vcpu.get_kvm_run();
+        // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the member of
+        // the union KVM filled; it is plain integers.
+        let internal = unsafe { run.__bindgen_anon_1.internal };
+        let words = (internal.ndata as usize).min(internal.data.len());
+        let data: Vec<String> = internal.data[..words]
+            .iter()
+            .map(|w| format!("{w:#x}"))
+            .collect();
+        format!(
+            "KVM internal error {}: {}{}",
+            internal.suberror,
+            report::internal_error_name(internal.suberror),
+            if data.is_empty() {
+                String::new()
+            } else {
+                format!(" (data {})", data.join(" "))
+            }
+        )
+    }
+
+    fn fault(&self, kind: FaultKind, what: &str) -> VmExit {
+        let regs = self.vcpu.get_regs().ok();
+        let sregs = self.vcpu.get_sregs().ok();
+        let what = format!(
+            "{what}, after {} VM exits and {:.1} ms",
+            self.stats.exits,
+            self.created.elapsed().as_secs_f64() * 1e3
+        );
+        VmExit::Fault {
+            kind,
+            report: report::paragraph(&what, regs.as_ref(), sregs.as_ref()),
+        }
+    }
+
+    /// The guest's memory, for tests and diagnostics.
+    pub fn memory(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+}
+
+/// What an MMIO address probably is.
+fn mmio_hint(address: u64) -> &'static str {
+    match address {
+        0xfee0_0000..=0xfee0_0fff => " (the local APIC: the monitor has no interrupt controller)",
+        0xfec0_0000..=0xfec0_0fff => " (the I/O APIC: the monitor has no interrupt controller)",
+        _ => "",
+    }
+}
+
+fn exit_name(exit: &VcpuExit<'_>) -> String {
+    match exit {
+        VcpuExit::Unknown => "KVM_EXIT_UNKNOWN".into(),
+        VcpuExit::Exception => "KVM_EXIT_EXCEPTION".into(),
+        VcpuExit::Debug(_) => "KVM_EXIT_DEBUG".into(),
+        VcpuExit::SystemEvent(kind, _) => format!("KVM_EXIT_SYSTEM_EVENT type {kind}"),
+        VcpuExit::X86Rdmsr(msr) => format!("an RDMSR of MSR {:#x}", msr.index),
+        VcpuExit::X86Wrmsr(msr) => format!("a WRMSR of MSR {:#x}", msr.index),
+        VcpuExit::Unsupported(reason) => format!("exit reason {reason}"),
+        _ => "an exit of another kind".into(),
+    }
+}
