@@ -29,6 +29,19 @@ pub fn init_args() -> Args {
     unikernel_args::Args::parse(unikernel_arch::boot::info().cmdline())
 }
 
+/// Sets up the interrupt controllers and enables interrupts.
+pub fn init_irq() -> crate::Irq {
+    unikernel_irq::init(unikernel_arch::boot::info().cmdline())
+}
+
+/// Starts the clock and the one-shot timer (after `init_irq`).
+pub fn init_timer() -> crate::Clock {
+    match unikernel_time::init(unikernel_arch::boot::info().cmdline()) {
+        Ok(clock) => clock,
+        Err(error) => crate::exit::boot_error(format_args!("timer: {error}")),
+    }
+}
+
 /// Records that boot reached `stage` (a subsystem's name, or `main`).
 pub fn mark(stage: &'static str) {
     unikernel_arch::timeline::mark(stage);

@@ -23,6 +23,21 @@ pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
+pub use unikernel_irq::Irq;
+pub use unikernel_time::{Clock, Duration, Instant};
+
+/// Time: instants, the wall clock, the timer's figures, and histograms of durations.
+pub mod time {
+    pub use unikernel_time::histogram::{Histogram, Short, Summary};
+    pub use unikernel_time::{
+        Clock, Duration, EventTimer, FrequencySource, Instant, TimerStats, WallTime,
+    };
+}
+
+/// Interrupts: lines, controllers and what the dispatcher counted.
+pub mod irq {
+    pub use unikernel_irq::{Controller, Irq, IrqError, Line, Polarity, Stats, Trigger};
+}
 
 pub mod exit;
 pub mod timeline;
@@ -36,7 +51,9 @@ pub fn cmdline() -> &'static str {
 
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
-    pub use crate::{Args, Console, ExitCode, print, println, unikernel};
+    pub use crate::{
+        Args, Clock, Console, Duration, ExitCode, Instant, Irq, print, println, unikernel,
+    };
 }
 
 #[doc(hidden)]

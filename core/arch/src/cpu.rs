@@ -184,6 +184,20 @@ pub(crate) fn init() {
     unsafe { lidt(&pointer) };
 }
 
+/// Points the IDT gate of `vector` (32 to 255) at `handler`, an entry stub of
+/// interrupts.s, on the current stack (no IST).
+pub(crate) fn set_interrupt_gate(vector: usize, handler: u64) {
+    assert!(
+        (32..256).contains(&vector),
+        "vector {vector} is a CPU exception"
+    );
+    let code = CS::get_reg();
+    // SAFETY: the IDT is only written here and in `init`, both with interrupts disabled on
+    // the only CPU, so no gate is read while it is written; `handler` is an entry stub that
+    // saves the interrupted registers and returns with `iretq`.
+    unsafe { (*(&raw mut IDT)).0[vector] = Gate::interrupt(handler, code, 0) };
+}
+
 /// Turns on no-execute pages where the CPU has them. Returns whether it did.
 pub(crate) fn enable_nx() -> bool {
     use x86_64::registers::model_specific::{Efer, EferFlags};
@@ -209,11 +223,25 @@ pub(crate) extern "C" fn exception_handler(frame: &mut TrapFrame) {
         crate::exit::exit(crate::exit::status::EXCEPTION);
     }
     let fault_address = x86_64::registers::control::Cr2::read_raw();
-    let areas = crate::paging::areas();
+    // The image's areas, then the guard pages of thread stacks.
+    const IMAGE_AREAS: usize = 8;
+    let unused = Area {
+        name: "",
+        start: 0,
+        end: 0,
+        is_stack_guard: false,
+    };
+    let mut areas = [unused; IMAGE_AREAS + crate::context::MAX_STACKS];
+    areas[..IMAGE_AREAS].copy_from_slice(&crate::paging::areas());
+    let mut next = IMAGE_AREAS;
+    crate::context::for_each_guard(|area| {
+        areas[next] = area;
+        next += 1;
+    });
     let fault = Fault {
         frame,
         fault_address,
-        areas: &areas,
+        areas: &areas[..next],
     };
     crate::serial::print(format_args!("{fault}\n"));
     crate::exit::exit(crate::exit::status::EXCEPTION)

@@ -8,8 +8,11 @@
 #![no_std]
 
 pub mod boot;
+pub mod context;
+pub mod device;
 pub mod exit;
 pub mod fault;
+pub mod interrupts;
 pub mod hypervisor;
 pub mod memory;
 pub mod serial;

@@ -175,3 +175,114 @@ pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
     }
     Ok(())
 }
+
+// Page-level mappings above the image: device registers (uncached) and the guard pages of
+// thread stacks. Both need a 4 KiB page table for the 2 MiB range they fall in: LOW_PT for
+// the first 2 MiB, else one taken from the VM's memory, which replaces a large page by 512
+// small ones with the same permissions ("splitting" it) or fills an empty slot.
+
+const CACHE_DISABLE: u64 = 1 << 4;
+const WRITE_THROUGH: u64 = 1 << 3;
+
+/// A page of the VM's memory kept for the next page table, taken outside the TABLES lock
+/// (taking memory maps it, which takes the lock).
+static SPARE_PAGE: spin::Mutex<Option<u64>> = spin::Mutex::new(None);
+
+/// The page table that maps `addr` with 4 KiB pages, made if there is none yet.
+/// Called with the TABLES lock held; `Ok(None)` when a new table is needed and no spare
+/// page is at hand (the caller takes one and retries).
+fn small_pages_for(
+    addr: u64,
+    spare_used: &mut usize,
+) -> Result<Option<*mut PageTable>, MemoryError> {
+    if addr < LARGE_PAGE {
+        return Ok(Some(&raw mut LOW_PT));
+    }
+    let gib = (addr / GIB) as usize;
+    if gib >= 512 {
+        return Err(MemoryError::NoPageTables {
+            start: addr,
+            end: addr + PAGE as u64,
+        });
+    }
+    // SAFETY: the page tables are only changed under the TABLES lock, which the caller holds.
+    let pdpt = unsafe { &mut *(&raw mut PDPT) };
+    if pdpt.0[gib] == 0 {
+        if *spare_used == SPARE {
+            return Err(MemoryError::NoPageTables {
+                start: addr,
+                end: addr + PAGE as u64,
+            });
+        }
+        // SAFETY: spare tables are handed out once each, under the lock.
+        let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
+        *spare_used += 1;
+        pdpt.0[gib] = pd as u64 | PRESENT | WRITABLE;
+    }
+    // SAFETY: the entry points at PD or one of SPARE_PDS, identity-mapped statics.
+    let pd = unsafe { &mut *((pdpt.0[gib] & ADDRESS) as *mut PageTable) };
+    let entry = &mut pd.0[((addr / LARGE_PAGE) % 512) as usize];
+    if *entry != 0 && *entry & LARGE == 0 {
+        return Ok(Some((*entry & ADDRESS) as *mut PageTable));
+    }
+    let Some(page) = SPARE_PAGE.lock().take() else {
+        return Ok(None);
+    };
+    // SAFETY: `page` is a page of the VM's memory handed out by `memory::allocate` for this
+    // purpose only, identity mapped read-write; nothing else refers to it.
+    let table = unsafe { &mut *(page as *mut PageTable) };
+    if *entry == 0 {
+        table.0 = [0; 512];
+    } else {
+        // Split: the same memory, the same permissions, in 4 KiB pages.
+        let base = *entry & ADDRESS & !(LARGE_PAGE - 1);
+        let flags = *entry & !ADDRESS & !LARGE;
+        for (i, small) in table.0.iter_mut().enumerate() {
+            *small = (base + (i * PAGE) as u64) | flags;
+        }
+    }
+    *entry = page | PRESENT | WRITABLE;
+    flush_all();
+    Ok(Some(page as *mut PageTable))
+}
+
+/// Sets the 4 KiB page at `addr` to `entry` (a full page-table entry, or 0 to unmap it).
+fn set_small_page(addr: u64, entry: impl Fn(u64) -> u64) -> Result<(), MemoryError> {
+    loop {
+        {
+            let mut spare_used = TABLES.lock();
+            if let Some(table) = small_pages_for(addr, &mut spare_used)? {
+                let index = ((addr / PAGE as u64) % 512) as usize;
+                // SAFETY: `table` is a live page table, changed only under the TABLES lock,
+                // which is held. The caller vouches for what the new entry maps.
+                unsafe {
+                    (*table).0[index] = entry(addr);
+                    core::arch::asm!("invlpg [{0}]", in(reg) addr, options(nostack));
+                }
+                return Ok(());
+            }
+        }
+        let page = crate::memory::allocate(PAGE)?;
+        *SPARE_PAGE.lock() = Some(page.as_ptr() as u64);
+    }
+}
+
+fn flush_all() {
+    // SAFETY: reloading CR3 with its own value only flushes the TLB.
+    unsafe { core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack)) };
+}
+
+/// Unmaps the 4 KiB page at `addr` (a stack's guard page): any access to it faults.
+pub(crate) fn unmap_page(addr: u64) -> Result<(), MemoryError> {
+    set_small_page(addr, |_| 0)
+}
+
+/// Maps `[start, end)` (device registers) read-write, uncached and not executable, at the
+/// same addresses.
+pub(crate) fn map_device(start: u64, end: u64) -> Result<(), MemoryError> {
+    let flags = PRESENT | WRITABLE | CACHE_DISABLE | WRITE_THROUGH | no_execute();
+    for addr in (start & !(PAGE as u64 - 1)..end).step_by(PAGE) {
+        set_small_page(addr, |addr| addr | flags)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The local APIC: in x2APIC mode (registers are MSRs) where CPUID reports it, else in
+//! xAPIC mode (registers in a 4 KiB MMIO page, 0xfee00000 by default). Also the LAPIC
+//! timer, which the `timer` subsystem drives.
+
+/// Register offsets in the xAPIC page; the x2APIC MSR is `0x800 + offset / 16`.
+pub mod reg {
+    pub const ID: u32 = 0x20;
+    pub const VERSION: u32 = 0x30;
+    pub const TASK_PRIORITY: u32 = 0x80;
+    pub const EOI: u32 = 0xb0;
+    pub const SPURIOUS: u32 = 0xf0;
+    pub const ERROR_STATUS: u32 = 0x280;
+    pub const LVT_TIMER: u32 = 0x320;
+    pub const LVT_LINT0: u32 = 0x350;
+    pub const LVT_LINT1: u32 = 0x360;
+    pub const LVT_ERROR: u32 = 0x370;
+    pub const TIMER_INITIAL: u32 = 0x380;
+    pub const TIMER_CURRENT: u32 = 0x390;
+    pub const TIMER_DIVIDE: u32 = 0x3e0;
+}
+
+/// LVT bits.
+pub const LVT_MASKED: u32 = 1 << 16;
+pub const LVT_NMI: u32 = 0b100 << 8;
+pub const LVT_EXTINT: u32 = 0b111 << 8;
+pub const TIMER_ONE_SHOT: u32 = 0b00 << 17;
+pub const TIMER_TSC_DEADLINE: u32 = 0b10 << 17;
+/// The spurious-interrupt vector register's "APIC software enable" bit.
+pub const SOFTWARE_ENABLE: u32 = 1 << 8;
+/// TIMER_DIVIDE value for "divide by 1".
+pub const DIVIDE_BY_1: u32 = 0b1011;
+
+pub const MSR_APIC_BASE: u32 = 0x1b;
+pub const MSR_TSC_DEADLINE: u32 = 0x6e0;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
+const APIC_BASE_ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+
+/// How the local APIC's registers are reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Registers are MSRs 0x800 to 0x8ff.
+    X2Apic,
+    /// Registers are memory-mapped at this (identity-mapped) address.
+    XApic { base: u64 },
+}
+
+/// The x2APIC MSR of an xAPIC register offset.
+pub fn x2apic_msr(offset: u32) -> u32 {
+    0x800 + (offset >> 4)
+}
+
+/// The APIC base address in IA32_APIC_BASE.
+pub fn base_address(apic_base_msr: u64) -> u64 {
+    apic_base_msr & APIC_BASE_ADDRESS
+}
+
+/// The IA32_APIC_BASE value that enables the APIC, in x2APIC mode if asked.
+pub fn enabled_base(apic_base_msr: u64, x2apic: bool) -> u64 {
+    let value = apic_base_msr | APIC_BASE_ENABLE;
+    if x2apic {
+        value | APIC_BASE_X2APIC
+    } else {
+        value
+    }
+}
+
+#[cfg(target_os = "none")]
+pub use target::*;
+
+#[cfg(target_os = "none")]
+mod target {
+    use super::*;
+    use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+    use x86_64::registers::model_specific::Msr;
+
+    const NONE: u8 = 0;
+    const X2APIC: u8 = 1;
+    const XAPIC: u8 = 2;
+    static MODE: AtomicU8 = AtomicU8::new(NONE);
+    static BASE: AtomicU64 = AtomicU64::new(0);
+
+    pub fn read_msr(msr: u32) -> u64 {
+        // SAFETY: only called for MSRs the CPU has (the APIC base, x2APIC registers once
+        // x2APIC mode is on); reading them has no side effect.
+        unsafe { Msr::new(msr).read() }
+    }
+
+    /// # Safety
+    /// `msr` exists and writing `value` to it cannot break memory safety.
+    pub unsafe fn write_msr(msr: u32, value: u64) {
+        // SAFETY: forwarded to the caller.
+        unsafe { Msr::new(msr).write(value) }
+    }
+
+    /// The mode the APIC was put in, once [`enable`] ran.
+    pub fn mode() -> Option<Mode> {
+        match MODE.load(Ordering::Relaxed) {
+            X2APIC => Some(Mode::X2Apic),
+            XAPIC => Some(Mode::XApic {
+                base: BASE.load(Ordering::Relaxed),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Reads a local APIC register. 0 before [`enable`].
+    pub fn read(offset: u32) -> u32 {
+        match MODE.load(Ordering::Relaxed) {
+            X2APIC => read_msr(x2apic_msr(offset)) as u32,
+            XAPIC => {
+                let addr = BASE.load(Ordering::Relaxed) + u64::from(offset);
+                // SAFETY: `enable` mapped the APIC page uncached at BASE; `offset` is one
+                // of the architectural registers inside it; reads of them have no side
+                // effects on memory.
+                unsafe { core::ptr::read_volatile(addr as *const u32) }
+            }
+            _ => 0,
+        }
+    }
+
+    /// Writes a local APIC register. Ignored before [`enable`].
+    pub fn write(offset: u32, value: u32) {
+        match MODE.load(Ordering::Relaxed) {
+            // SAFETY: in x2APIC mode the register's MSR exists; APIC registers configure
+            // interrupt delivery and do not touch memory.
+            X2APIC => unsafe { write_msr(x2apic_msr(offset), u64::from(value)) },
+            XAPIC => {
+                let addr = BASE.load(Ordering::Relaxed) + u64::from(offset);
+                // SAFETY: as in `read`; writes configure interrupt delivery only.
+                unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
+            }
+            _ => {}
+        }
+    }
+
+    /// Enables the local APIC (in x2APIC mode if `x2apic`), mapping its page in xAPIC
+    /// mode. Returns the mode.
+    pub fn enable(x2apic: bool) -> Result<Mode, unikernel_arch::memory::MemoryError> {
+        let msr = read_msr(MSR_APIC_BASE);
+        let base = base_address(msr);
+        if !x2apic {
+            unikernel_arch::device::map(base, 4096)?;
+            BASE.store(base, Ordering::Relaxed);
+        }
+        // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (the caller checked
+        // CPUID); setting the enable bit, and the x2APIC bit where CPUID reports x2APIC,
+        // is the architectural way to turn it on. The base address is kept.
+        unsafe { write_msr(MSR_APIC_BASE, enabled_base(msr, x2apic)) };
+        MODE.store(if x2apic { X2APIC } else { XAPIC }, Ordering::Relaxed);
+        Ok(mode().expect("just set"))
+    }
+
+    /// Signals the end of the interrupt being handled.
+    pub fn end_of_interrupt() {
+        write(reg::EOI, 0);
+    }
+
+    /// This CPU's APIC ID.
+    pub fn id() -> u32 {
+        match MODE.load(Ordering::Relaxed) {
+            X2APIC => read(reg::ID),
+            _ => read(reg::ID) >> 24,
+        }
+    }
+
+    /// Arms the TSC-deadline timer: the interrupt fires once the TSC reaches `tsc`
+    /// (at once if it has). 0 disarms it.
+    pub fn set_tsc_deadline(tsc: u64) {
+        // SAFETY: only called once the timer is in TSC-deadline mode, which CPUID reported;
+        // the MSR only schedules an interrupt.
+        unsafe { write_msr(MSR_TSC_DEADLINE, tsc) }
+    }
+}
