@@ -287,3 +287,276 @@ pub fn run(options: &BenchOptions) -> Result<String> {
     print!("{out}");
     Ok(out)
 }
+
+/// Which VMMs `runner bench --vmm` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairedVmms {
+    /// The monitor only.
+    Monitor,
+    /// The monitor and QEMU microvm + KVM, boot for boot.
+    Both,
+}
+
+/// Options of the paired benchmark (`runner bench --vmm monitor|both`).
+#[derive(Debug, Clone)]
+pub struct PairedOptions {
+    pub runs: usize,
+    pub floor: PathBuf,
+    pub memory_mib: u32,
+    pub examples: Vec<String>,
+    pub vmms: PairedVmms,
+    /// The runner binary that runs `boot --vmm monitor` (default: this executable).
+    pub runner_exe: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl Default for PairedOptions {
+    fn default() -> Self {
+        let base = BenchOptions::default();
+        PairedOptions {
+            runs: base.runs,
+            floor: base.floor,
+            memory_mib: base.memory_mib,
+            examples: base.examples,
+            vmms: PairedVmms::Both,
+            runner_exe: None,
+            quiet: false,
+        }
+    }
+}
+
+/// One measured process: wall time from spawn to reaped, its exit status, its peak RSS.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub wall: Duration,
+    pub code: Option<i32>,
+    pub max_rss_kib: u64,
+    pub stderr: String,
+}
+
+/// Spawns `command` (stdout discarded, stderr captured) and reaps it with wait4, for its
+/// peak RSS.
+pub fn measure(command: &mut Command) -> Result<Measured> {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| crate::Error::new(format!("cannot start {command:?}: {err}")))?;
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 reaps our own child `pid` and fills the zeroed rusage; the `Child` is
+    // not waited on afterwards.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(pid, &mut status, 0, &mut usage);
+        usage
+    };
+    let wall = start.elapsed();
+    drop(child);
+    Ok(Measured {
+        wall,
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        max_rss_kib: usage.ru_maxrss as u64,
+        stderr,
+    })
+}
+
+#[derive(Default)]
+struct Side {
+    walls: Vec<f64>,
+    rss: Vec<f64>,
+    guest: Vec<f64>,
+    setup: Vec<f64>,
+    teardown: Vec<f64>,
+    failure: Option<String>,
+}
+
+/// Boot-to-exit of the floor kernel and the examples on the monitor and on QEMU microvm
+/// with KVM, alternating boot for boot in one run, each as a process measured from spawn
+/// to exit. Prints the table and returns it.
+pub fn run_paired(options: &PairedOptions) -> Result<String> {
+    let runner = match &options.runner_exe {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe()
+            .map_err(|err| crate::Error::new(format!("cannot find the runner: {err}")))?,
+    };
+    let qemu = crate::setup::qemu_path();
+    let both = options.vmms == PairedVmms::Both;
+    if both && qemu.is_none() {
+        return Err(crate::setup::qemu_missing());
+    }
+    crate::monitor::open_kvm()?;
+    let mut images: Vec<(String, PathBuf)> = vec![("floor".into(), options.floor.clone())];
+    for name in &options.examples {
+        if !options.quiet {
+            eprintln!("runner: building example `{name}` (release)");
+        }
+        images.push((name.clone(), crate::build::build_example_with(name, true)?));
+    }
+    // QEMU boots a copy with the multiboot magic masked, as `runner boot` does (PVH).
+    let mut qemu_kernels = Vec::new();
+    for (name, path) in &images {
+        let info = crate::elf::validate(path)?;
+        let mut bytes = std::fs::read(path)
+            .map_err(|err| crate::Error::new(format!("cannot read {}: {err}", path.display())))?;
+        if let Some(at) = info.multiboot_header {
+            bytes[at..at + 4].fill(0);
+        }
+        let copy =
+            std::env::temp_dir().join(format!("runner-paired-{}-{name}.pvh", std::process::id()));
+        std::fs::write(&copy, bytes)
+            .map_err(|err| crate::Error::new(format!("cannot write {}: {err}", copy.display())))?;
+        qemu_kernels.push(copy);
+    }
+    let monitor_command = |path: &Path| {
+        let mut command = Command::new(&runner);
+        command
+            .args(["boot", "--vmm", "monitor", "--stats", "--quiet", "--memory"])
+            .arg(options.memory_mib.to_string())
+            .arg(path);
+        command
+    };
+    let qemu_command = |path: &Path| {
+        let mut config = crate::qemu::QemuConfig::new(path, crate::qemu::Accel::Kvm);
+        config.memory_mib = options.memory_mib;
+        config.cmdline = crate::qemu::kernel_cmdline(&[], false);
+        let mut command = Command::new(qemu.clone().unwrap_or_default());
+        command.args(config.args());
+        command
+    };
+    let mut monitor: Vec<Side> = images.iter().map(|_| Side::default()).collect();
+    let mut qemu_side: Vec<Side> = images.iter().map(|_| Side::default()).collect();
+    if !options.quiet {
+        eprintln!(
+            "runner: {} boots of each image on the monitor{}",
+            options.runs,
+            if both {
+                " and on QEMU microvm + KVM, alternating"
+            } else {
+                ""
+            }
+        );
+    }
+    // One untimed boot of each first, for the page cache.
+    for round in 0..=options.runs {
+        for index in round_order(images.len(), round) {
+            let timed = round > 0;
+            let side = &mut monitor[index];
+            if side.failure.is_none() {
+                let m = measure(&mut monitor_command(&images[index].1))?;
+                match (m.code, crate::monitor::Stats::parse_line(&m.stderr)) {
+                    (Some(0), Some((setup, guest, teardown))) => {
+                        if timed {
+                            side.walls.push(m.wall.as_secs_f64() * 1e3);
+                            side.rss.push(m.max_rss_kib as f64);
+                            side.setup.push(setup);
+                            side.guest.push(guest);
+                            side.teardown.push(teardown);
+                        }
+                    }
+                    _ => {
+                        side.failure =
+                            Some(format!("exit status {:?}: {}", m.code, m.stderr.trim()))
+                    }
+                }
+            }
+            if !both {
+                continue;
+            }
+            let side = &mut qemu_side[index];
+            if side.failure.is_none() {
+                let m = measure(&mut qemu_command(&qemu_kernels[index]))?;
+                // isa-debug-exit: status 0 is exit code 1.
+                if m.code == Some(1) {
+                    if timed {
+                        side.walls.push(m.wall.as_secs_f64() * 1e3);
+                        side.rss.push(m.max_rss_kib as f64);
+                    }
+                } else {
+                    side.failure = Some(format!("exit status {:?}: {}", m.code, m.stderr.trim()));
+                }
+            }
+        }
+    }
+    for copy in &qemu_kernels {
+        let _ = std::fs::remove_file(copy);
+    }
+
+    let median = |samples: &[f64]| stats(samples).map(|s| s.median_ms);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "paired boot benchmark: {} boots per image and VMM, alternating; -m {} MiB; wall time from spawning the process to reaping it (`runner boot --vmm monitor` vs `{} -M microvm -enable-kvm`); peak RSS from wait4",
+        options.runs,
+        options.memory_mib,
+        crate::qemu::QEMU
+    );
+    let _ = writeln!(
+        out,
+        "{:<7} {:>22} {:>22} {:>8} {:>30} {:>16}",
+        "image",
+        "monitor med/min/p90",
+        "QEMU+KVM med/min/p90",
+        "speedup",
+        "monitor setup/guest/teardown",
+        "peak RSS mon/QEMU"
+    );
+    for (index, (name, _)) in images.iter().enumerate() {
+        let m = &monitor[index];
+        let q = &qemu_side[index];
+        let cell = |side: &Side| match (&side.failure, stats(&side.walls)) {
+            (Some(_), _) => "failed".to_string(),
+            (None, Some(s)) => format!("{:.1}/{:.1}/{:.1} ms", s.median_ms, s.min_ms, s.p90_ms),
+            (None, None) => "-".to_string(),
+        };
+        let speedup = match (median(&m.walls), median(&q.walls)) {
+            (Some(mon), Some(qemu)) if mon > 0.0 => format!("{:.1}x", qemu / mon),
+            _ => "-".into(),
+        };
+        let parts = match (median(&m.setup), median(&m.guest), median(&m.teardown)) {
+            (Some(s), Some(g), Some(t)) => format!("{s:.2}/{g:.2}/{t:.2} ms"),
+            _ => "-".into(),
+        };
+        let rss = |side: &Side| {
+            median(&side.rss)
+                .map(|kib| format!("{:.1}", kib / 1024.0))
+                .unwrap_or_else(|| "-".into())
+        };
+        let _ = writeln!(
+            out,
+            "{name:<7} {:>22} {:>22} {speedup:>8} {parts:>30} {:>11}/{} MiB",
+            cell(m),
+            cell(q),
+            rss(m),
+            rss(q)
+        );
+        for (vmm, side) in [("monitor", m), ("QEMU", q)] {
+            if let Some(failure) = &side.failure {
+                let _ = writeln!(out, "  {name} on {vmm} failed: {failure}");
+            }
+        }
+    }
+    // What a process costs before any VM: the same binary printing its help.
+    let mut baseline = Vec::new();
+    for _ in 0..options.runs.min(20) {
+        let mut command = Command::new(&runner);
+        command.arg("help");
+        baseline.push(measure(&mut command)?.wall.as_secs_f64() * 1e3);
+    }
+    if let Some(base) = stats(&baseline) {
+        let _ = writeln!(
+            out,
+            "process baseline: `runner help` takes {:.1} ms (median) from spawn to reaped; guest = first KVM_RUN to the exit port, i.e. the guest's own instructions and its exits",
+            base.median_ms
+        );
+    }
+    print!("{out}");
+    Ok(out)
+}

@@ -153,6 +153,13 @@ pub enum Cli {
         quiet: bool,
     },
     Density(crate::density::DensityOptions),
+    /// `bench --vmm monitor|both`: the monitor, or the monitor and QEMU + KVM, paired.
+    BenchPaired {
+        runs: usize,
+        floor: Option<PathBuf>,
+        vmms: crate::bench::PairedVmms,
+        quiet: bool,
+    },
     /// One worker process of `density` (not for people).
     DensityWorker(crate::density::WorkerOptions),
     Help,
@@ -340,6 +347,7 @@ pub fn parse(items: &[String]) -> Result<Cli> {
             let mut runs = 20;
             let mut floor = None;
             let mut quiet = false;
+            let mut vmms = None;
             while let Some(arg) = args.next() {
                 let (flag, inline) = split_flag(arg);
                 match flag {
@@ -351,10 +359,30 @@ pub fn parse(items: &[String]) -> Result<Cli> {
                     }
                     "--floor" => floor = Some(PathBuf::from(args.value(flag, inline)?)),
                     "--quiet" | "-q" => quiet = true,
+                    "--vmm" => {
+                        vmms = match args.value(flag, inline)? {
+                            "qemu" => None,
+                            "monitor" => Some(crate::bench::PairedVmms::Monitor),
+                            "both" => Some(crate::bench::PairedVmms::Both),
+                            other => {
+                                return Err(Error::new(format!(
+                                    "--vmm {other}: expected qemu, monitor or both"
+                                )));
+                            }
+                        }
+                    }
                     _ => return Err(Error::new(format!("runner bench: unexpected {arg}"))),
                 }
             }
-            Ok(Cli::Bench { runs, floor, quiet })
+            Ok(match vmms {
+                None => Cli::Bench { runs, floor, quiet },
+                Some(vmms) => Cli::BenchPaired {
+                    runs,
+                    floor,
+                    vmms,
+                    quiet,
+                },
+            })
         }
         "density-worker" => Ok(Cli::DensityWorker(crate::density::WorkerOptions::parse(
             &args.rest(),
@@ -482,6 +510,31 @@ fn execute(cli: Cli) -> Result<i32> {
         }
         Cli::Density(options) => {
             crate::density::run(&options)?;
+            Ok(0)
+        }
+        Cli::BenchPaired {
+            runs,
+            floor,
+            vmms,
+            quiet,
+        } => {
+            setup::ensure(
+                Needs {
+                    target: true,
+                    qemu: vmms == crate::bench::PairedVmms::Both,
+                },
+                quiet,
+            )?;
+            let mut options = crate::bench::PairedOptions {
+                runs,
+                vmms,
+                quiet,
+                ..Default::default()
+            };
+            if let Some(floor) = floor {
+                options.floor = floor;
+            }
+            crate::bench::run_paired(&options)?;
             Ok(0)
         }
         Cli::DensityWorker(options) => {

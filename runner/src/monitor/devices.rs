@@ -157,7 +157,7 @@ mod tests {
         ports.read(0x3f8, &mut data);
         assert_eq!(data, [1]);
         assert_eq!(ports.write(0x3fb, &[0x03]), Action::None); // 8N1, DLAB off
-        assert_eq!(ports.write(0x3f8, &[b'x']), Action::Output(b'x'));
+        assert_eq!(ports.write(0x3f8, b"x"), Action::Output(b'x'));
         ports.read(0x3fd, &mut data);
         assert_eq!(data[0] & 0x20, 0x20, "the transmitter is always empty");
         assert_eq!(ports.unclaimed, 0);

@@ -1,0 +1,42 @@
+//! `runner density` in small: VMs boot, idle without CPU, cost little memory, and all stop.
+//! Needs a usable /dev/kvm; without one the test says so and passes.
+
+use std::time::Duration;
+
+use runner::density::{DensityOptions, shares};
+
+#[test]
+fn vms_are_spread_evenly_over_the_workers() {
+    assert_eq!(shares(10, 4), [3, 3, 2, 2]);
+    assert_eq!(shares(2, 4), [1, 1]);
+    assert_eq!(shares(1000, 4), [250, 250, 250, 250]);
+}
+
+#[test]
+fn idle_vms_are_held_cheaply_and_stopped() {
+    if let Err(reason) = runner::qemu::probe_dev_kvm() {
+        eprintln!("skipped: /dev/kvm is not usable here ({reason})");
+        return;
+    }
+    let image = runner::build_example("empty").expect("empty builds");
+    let options = DensityOptions {
+        max: 24,
+        processes: 2,
+        hold: Duration::from_millis(500),
+        time_limit: Duration::from_secs(60),
+        image: image.display().to_string(),
+        worker_exe: Some(env!("CARGO_BIN_EXE_runner").into()),
+        quiet: true,
+        ..DensityOptions::default()
+    };
+    let report = runner::density::run(&options).expect("density runs");
+    assert_eq!(report.held, 24, "{report:?}");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.limit, "--max 24");
+    assert!(report.boots_per_sec > 0.0, "{report:?}");
+    // Idle means asleep: well under a tenth of a core for all of them together.
+    assert!(report.hold_cpu_share < 0.1, "{report:?}");
+    // The target is 3 MiB per VM; PSS growth is far below it.
+    assert!(report.pss_per_vm_kib < 3.0 * 1024.0, "{report:?}");
+    assert!(report.pss_per_vm_kib > 0.0, "{report:?}");
+}
