@@ -161,3 +161,38 @@ fn hello_and_faults_boot_through_multiboot() {
         .expect("the boot starts")
         .assert_status(5);
 }
+
+/// The boot timeline: a stamp at the loader's entry, after the arch setup, after each
+/// declared subsystem in boot order, and at `main`, in increasing TSC order.
+#[test]
+fn the_boot_timeline_has_every_stage_in_order() {
+    let outcome = Boot::new(example("hello"))
+        .timeout(TIMEOUT)
+        .timeline(true)
+        .run()
+        .expect("the boot starts");
+    outcome.assert_status(0);
+    let stages: Vec<&str> = outcome
+        .timeline
+        .iter()
+        .map(|stamp| stamp.stage.as_str())
+        .collect();
+    assert_eq!(
+        stages,
+        ["entry", "arch", "console", "heap", "main"],
+        "{}",
+        outcome.report()
+    );
+    assert!(
+        outcome
+            .timeline
+            .windows(2)
+            .all(|pair| pair[0].tsc <= pair[1].tsc),
+        "{:?}",
+        outcome.timeline
+    );
+    assert!(
+        !outcome.serial.contains("unikernel.timeline"),
+        "the runner strips the stamps"
+    );
+}
