@@ -167,8 +167,12 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
         let summary = format!(" {}{}.", first.unwrap_or_default(), chars.as_str());
         quote!(#[doc = #summary])
     });
+    // On the host nothing calls the boot function, so nothing would use the static and the
+    // task functions would be reported as never used; rustc counts what an item with
+    // `allow(dead_code)` refers to as used.
     quote! {
         #doc
+        #[allow(dead_code)]
         static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; #count] = [#(#specs),*];
     }
 }

@@ -22,6 +22,7 @@ const _: () = {
     #[cfg_attr(target_os = "none", global_allocator)]
     static __UNIKERNEL_HEAP: ::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap;
     /// Schedulable under EDF: total utilisation 32.5% <= 100%, and the processor demand meets all 53 deadlines up to t = 50 ms.
+    #[allow(dead_code)]
     static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; 3] = [
         ::unikernel::__private::TaskSpec {
             name: "control",

@@ -17,6 +17,7 @@ const _: () = {
     }
     #[cfg_attr(target_os = "none", global_allocator)]
     static __UNIKERNEL_HEAP: ::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap;
+    #[allow(dead_code)]
     static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; 0] = [];
     #[cfg_attr(target_os = "none", unsafe(no_mangle))]
     fn __unikernel_boot() -> ! {

@@ -1,0 +1,23 @@
+//! Periodic tasks under EDF at 97.1% utilisation (RM would reject this set: see
+//! `ui/sched_rm_unschedulable_edf_would_accept.rs`), durations in every accepted spelling,
+//! and the policy written as a string, which is accepted too.
+
+// On the host nothing calls the boot code: the expansion must still not make the app's
+// items (task functions) look unused.
+#![deny(unused)]
+
+use unikernel::prelude::*;
+
+#[unikernel(
+    sched = "edf",
+    task(fast, period = "5ms", wcet = "2000 µs"),
+    task(slow, period = "7_000_000 ns", wcet = "4 ms", deadline = "7 ms")
+)]
+fn main() {}
+
+fn fast() {}
+
+fn slow() {}
+
+#[test]
+fn compiles() {}

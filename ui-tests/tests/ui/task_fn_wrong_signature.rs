@@ -1,0 +1,8 @@
+use unikernel::prelude::*;
+
+#[unikernel(sched = rm, task(control, period = "1 ms", wcet = "200 us"))]
+fn main() {}
+
+fn control(_setpoint: u32) -> bool {
+    true
+}
