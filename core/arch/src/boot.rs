@@ -122,12 +122,27 @@ impl BootInfo {
 
     /// Reads a PVH `hvm_start_info` (version 1: it carries the memory map).
     pub fn from_pvh(mem: &impl PhysRead, start_info: u64) -> Result<Self, BootInfoError> {
+        let mut info = Self::empty(Loader::Pvh);
+        info.read_pvh(mem, start_info)?;
+        Ok(info)
+    }
+
+    /// Reads a multiboot (version 1) information structure.
+    pub fn from_multiboot(mem: &impl PhysRead, mbi: u64) -> Result<Self, BootInfoError> {
+        let mut info = Self::empty(Loader::Multiboot);
+        info.read_multiboot(mem, mbi)?;
+        Ok(info)
+    }
+
+    /// `from_pvh` into an empty `self`: the kernel fills its static in place, which saves
+    /// building and copying a 2.6 KiB value on a path where every instruction may be emulated.
+    pub fn read_pvh(&mut self, mem: &impl PhysRead, start_info: u64) -> Result<(), BootInfoError> {
         let magic = mem.read_u32(start_info);
         if magic != PVH_MAGIC {
             return Err(BootInfoError::BadPvhMagic(magic));
         }
-        let mut info = Self::empty(Loader::Pvh);
-        info.read_cmdline(mem, mem.read_u64(start_info + 24))?;
+        self.loader = Loader::Pvh;
+        self.read_cmdline(mem, mem.read_u64(start_info + 24))?;
         let version = mem.read_u32(start_info + 4);
         let memmap = mem.read_u64(start_info + 40);
         let entries = mem.read_u32(start_info + 48) as usize;
@@ -138,18 +153,18 @@ impl BootInfo {
             let entry = memmap + 24 * i as u64;
             let start = mem.read_u64(entry);
             let size = mem.read_u64(entry + 8);
-            info.push_region(start, size, mem.read_u32(entry + 16) == E820_RAM, entries)?;
+            self.push_region(start, size, mem.read_u32(entry + 16) == E820_RAM, entries)?;
         }
-        Ok(info)
+        Ok(())
     }
 
-    /// Reads a multiboot (version 1) information structure.
-    pub fn from_multiboot(mem: &impl PhysRead, mbi: u64) -> Result<Self, BootInfoError> {
+    /// `from_multiboot` into an empty `self`.
+    pub fn read_multiboot(&mut self, mem: &impl PhysRead, mbi: u64) -> Result<(), BootInfoError> {
         let flags = mem.read_u32(mbi);
-        let mut info = Self::empty(Loader::Multiboot);
+        self.loader = Loader::Multiboot;
         if flags & MULTIBOOT_FLAG_CMDLINE != 0 {
-            info.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
-            info.drop_first_word();
+            self.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
+            self.drop_first_word();
         }
         if flags & MULTIBOOT_FLAG_MMAP == 0 {
             return Err(BootInfoError::NoMemoryMap);
@@ -163,10 +178,10 @@ impl BootInfo {
             let start = mem.read_u64(entry + 4);
             let len = mem.read_u64(entry + 12);
             let usable = mem.read_u32(entry + 20) == E820_RAM;
-            info.push_region(start, len, usable, info.region_count + 1)?;
+            self.push_region(start, len, usable, self.region_count + 1)?;
             entry += size + 4;
         }
-        Ok(info)
+        Ok(())
     }
 
     fn push_region(
@@ -250,18 +265,19 @@ static mut INFO: BootInfo = BootInfo::empty(Loader::Pvh);
 /// The boot information. Complete before the first line of generated code runs.
 #[cfg(target_os = "none")]
 pub fn info() -> &'static BootInfo {
-    // SAFETY: INFO is written only by `set_info`, once, before any caller of `info` runs.
+    // SAFETY: INFO is written only through `info_mut`, before any caller of `info` runs.
     unsafe { &*(&raw const INFO) }
 }
 
-/// Stores the boot information.
+/// The boot information, to be filled in.
 ///
 /// # Safety
-/// Call once, on the boot CPU, before anything calls [`info`].
+/// Call once, on the boot CPU, before anything calls [`info`], and drop the reference
+/// before anything does.
 #[cfg(target_os = "none")]
-pub(crate) unsafe fn set_info(info: BootInfo) {
-    // SAFETY: the caller guarantees no reference to INFO exists yet.
-    unsafe { *(&raw mut INFO) = info }
+pub(crate) unsafe fn info_mut() -> &'static mut BootInfo {
+    // SAFETY: the caller guarantees no other reference to INFO exists.
+    unsafe { &mut *(&raw mut INFO) }
 }
 
 /// Host builds have no loader: an empty command line and no memory.

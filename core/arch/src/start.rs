@@ -1,7 +1,7 @@
 //! From the boot entry to the app: CPU tables, boot information, paging, then the code
 //! `#[unikernel]` generated.
 
-use crate::boot::{BootInfo, PhysRead};
+use crate::boot::PhysRead;
 use crate::{cpu, exit, paging, serial, timeline};
 
 core::arch::global_asm!(
@@ -72,14 +72,15 @@ fn boot_failure(reason: core::fmt::Arguments<'_>) -> ! {
 extern "C" fn rust_start(loader: u32, info_addr: u32) -> ! {
     cpu::init();
     let nx = cpu::enable_nx();
-    let info = match loader {
-        LOADER_PVH => BootInfo::from_pvh(&LoaderMemory, info_addr.into()),
-        _ => BootInfo::from_multiboot(&LoaderMemory, info_addr.into()),
+    // SAFETY: this is the boot path: nothing has read the boot information yet, and the
+    // reference ends with this statement.
+    let info = unsafe { crate::boot::info_mut() };
+    let read = match loader {
+        LOADER_PVH => info.read_pvh(&LoaderMemory, info_addr.into()),
+        _ => info.read_multiboot(&LoaderMemory, info_addr.into()),
     };
-    match info {
-        // SAFETY: this is the boot path, before anything reads the boot information.
-        Ok(info) => unsafe { crate::boot::set_info(info) },
-        Err(error) => boot_failure(format_args!("{error}")),
+    if let Err(error) = read {
+        boot_failure(format_args!("{error}"));
     }
     paging::init(nx);
     timeline::mark("arch");
