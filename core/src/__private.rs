@@ -16,8 +16,12 @@ pub fn init_console(level: LevelFilter) -> Console {
     unikernel_console::init(level, unikernel_arch::boot::info().cmdline())
 }
 
+/// The app's heap, for `heap_stats`.
+pub(crate) static HEAP: spin::Once<&'static Heap> = spin::Once::new();
+
 /// Gives `heap` `size` bytes of the VM's memory, mapped read-write and never executable.
 pub fn init_heap(heap: &'static Heap, size: usize) {
+    HEAP.call_once(|| heap);
     match unikernel_arch::memory::allocate(size) {
         Ok(region) => heap.init(region),
         Err(error) => crate::exit::boot_error(format_args!("heap: {error}")),
@@ -39,6 +43,52 @@ pub fn init_timer() -> crate::Clock {
     match unikernel_time::init(unikernel_arch::boot::info().cmdline()) {
         Ok(clock) => clock,
         Err(error) => crate::exit::boot_error(format_args!("timer: {error}")),
+    }
+}
+
+/// Brings up the network: `net(ipv4 = "a.b.c.d/len", gateway = "e.f.g.h")` passes the
+/// address and gateway, `net(dhcp)` passes `dhcp = true`.
+pub fn init_net(ipv4: Option<([u8; 4], u8)>, gateway: Option<[u8; 4]>, dhcp: bool) -> crate::Net {
+    let config = match ipv4 {
+        Some((address, prefix_len)) if !dhcp => unikernel_net::Config::Static {
+            cidr: unikernel_net::Ipv4Cidr::new(address.into(), prefix_len).unwrap_or_else(|| {
+                crate::exit::boot_error(format_args!("net: prefix /{prefix_len}"))
+            }),
+            gateway: gateway.map(Into::into),
+        },
+        _ => unikernel_net::Config::Dhcp,
+    };
+    let platform = unikernel_net::Platform {
+        now: || unikernel_time::Instant::now().duration_since(unikernel_time::Instant::BOOT),
+        wait: net_wait,
+        route_irq: |gsi, handler| {
+            unikernel_irq::handle()
+                .is_some_and(|irq| irq.register(unikernel_irq::Line::gsi(gsi), handler).is_ok())
+        },
+    };
+    match unikernel_net::init(config, platform, unikernel_arch::boot::info().cmdline()) {
+        Ok(net) => net,
+        Err(error) => crate::exit::boot_error(format_args!("net: {error}")),
+    }
+}
+
+/// The network's wait: halts until an interrupt, with the timer's one alarm moved earlier
+/// to `deadline` if that comes first (and put back after, unless it changed meanwhile).
+fn net_wait(deadline: Option<core::time::Duration>) {
+    use unikernel_time::{Instant, alarm, set_alarm};
+    let previous = alarm();
+    let ours = deadline
+        .map(|deadline| Instant::BOOT + deadline)
+        .filter(|&ours| previous.is_none_or(|previous| ours < previous));
+    if let Some(ours) = ours {
+        set_alarm(Some(ours));
+    }
+    unikernel_arch::interrupts::enable_and_wait();
+    unikernel_arch::interrupts::disable();
+    if let Some(ours) = ours
+        && alarm().is_none_or(|current| current == ours)
+    {
+        set_alarm(previous);
     }
 }
 

@@ -23,6 +23,15 @@ pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
+pub use unikernel_net::Net;
+
+/// The network: sockets shaped like `std::net`'s, over virtio-net and smoltcp.
+pub mod net {
+    pub use unikernel_net::{
+        Config, Error, Ipv4Cidr, ListenOptions, Net, NetStats, NicStats, Shutdown, TcpListener,
+        TcpStream, UdpSocket,
+    };
+}
 pub use unikernel_irq::Irq;
 pub use unikernel_time::{Clock, Duration, Instant};
 
@@ -47,6 +56,12 @@ pub use exit::ExitCode;
 /// The kernel command line, as the VMM passed it.
 pub fn cmdline() -> &'static str {
     unikernel_arch::boot::info().cmdline()
+}
+
+/// The heap's size, what is allocated now and the most ever allocated at once; `None` when
+/// the app declares no heap.
+pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
+    __private::HEAP.get().map(|heap| heap.stats())
 }
 
 /// Everything an app usually needs: `use unikernel::prelude::*;`.

@@ -21,6 +21,7 @@ pub mod density;
 pub mod elf;
 pub mod error;
 pub mod json;
+pub mod net;
 pub mod monitor;
 pub mod new;
 pub mod qemu;

@@ -1,0 +1,144 @@
+//! Finding the virtio-net device and opening its transport (only in the kernel).
+
+use core::ptr::NonNull;
+
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
+use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
+
+use crate::discover;
+use crate::hal::KernelHal;
+
+/// Where the device was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A virtio-mmio window, with its interrupt line (a GSI).
+    Mmio { base: u64, irq: u32 },
+    /// A PCI function, with the interrupt line the firmware routed it to.
+    Pci {
+        bus: u8,
+        device: u8,
+        function: u8,
+        irq: Option<u8>,
+    },
+}
+
+impl core::fmt::Display for Location {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Mmio { base, irq } => write!(f, "virtio-mmio at {base:#x}, GSI {irq}"),
+            Self::Pci {
+                bus,
+                device,
+                function,
+                ..
+            } => write!(f, "virtio-pci at {bus:02x}:{device:02x}.{function}"),
+        }
+    }
+}
+
+/// The first virtio network device: on the command line's virtio-mmio windows, else on
+/// PCI bus 0.
+pub(crate) fn find(cmdline: &str) -> Option<(SomeTransport<'static>, Location)> {
+    find_mmio(cmdline).or_else(find_pci)
+}
+
+fn find_mmio(cmdline: &str) -> Option<(SomeTransport<'static>, Location)> {
+    for device in discover::mmio_devices(cmdline) {
+        if unikernel_arch::device::map(device.base, device.size).is_err() {
+            log::warn!("net: cannot map virtio-mmio window at {:#x}", device.base);
+            continue;
+        }
+        let header = NonNull::new(device.base as *mut VirtIOHeader)?;
+        // SAFETY: the VMM announced a virtio-mmio register window of `device.size` bytes at
+        // `device.base`; it was just mapped uncached, and no other part of the kernel
+        // touches it (each window is opened once, here).
+        let transport = match unsafe { MmioTransport::new(header, device.size as usize) } {
+            Ok(transport) => transport,
+            Err(_) => continue,
+        };
+        if transport.device_type() == DeviceType::Network {
+            let location = Location::Mmio {
+                base: device.base,
+                irq: device.irq,
+            };
+            return Some((transport.into(), location));
+        }
+    }
+    None
+}
+
+/// PCI configuration space through the legacy I/O ports 0xcf8/0xcfc (pc and q35 both
+/// have them).
+struct PortCam;
+
+const CONFIG_ADDRESS: u16 = 0xcf8;
+const CONFIG_DATA: u16 = 0xcfc;
+
+fn config_address(function: DeviceFunction, offset: u8) -> u32 {
+    0x8000_0000
+        | u32::from(function.bus) << 16
+        | u32::from(function.device) << 11
+        | u32::from(function.function) << 8
+        | u32::from(offset & 0xfc)
+}
+
+impl ConfigurationAccess for PortCam {
+    fn read_word(&self, function: DeviceFunction, offset: u8) -> u32 {
+        use x86_64::instructions::port::Port;
+        // SAFETY: 0xcf8/0xcfc are the PCI configuration ports; the address/data pair is
+        // used only by this driver, with interrupts disabled around the pair (the stack
+        // lock or the boot path), so no other access interleaves.
+        unikernel_arch::interrupts::without(|| unsafe {
+            Port::<u32>::new(CONFIG_ADDRESS).write(config_address(function, offset));
+            Port::<u32>::new(CONFIG_DATA).read()
+        })
+    }
+
+    fn write_word(&mut self, function: DeviceFunction, offset: u8, data: u32) {
+        use x86_64::instructions::port::Port;
+        // SAFETY: as in `read_word`.
+        unikernel_arch::interrupts::without(|| unsafe {
+            Port::<u32>::new(CONFIG_ADDRESS).write(config_address(function, offset));
+            Port::<u32>::new(CONFIG_DATA).write(data);
+        })
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        PortCam
+    }
+}
+
+const VIRTIO_VENDOR: u16 = 0x1af4;
+/// The transitional (0x1000) and modern (0x1041) virtio-net device ids.
+const VIRTIO_NET: [u16; 2] = [0x1000, 0x1041];
+
+fn find_pci() -> Option<(SomeTransport<'static>, Location)> {
+    let mut root = PciRoot::new(PortCam);
+    let found = root.enumerate_bus(0).find(|(_, info)| {
+        info.vendor_id == VIRTIO_VENDOR && VIRTIO_NET.contains(&info.device_id)
+    })?;
+    let function = found.0;
+    let (_, command) = root.get_status_command(function);
+    root.set_command(
+        function,
+        command | Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
+    );
+    let line = (PortCam.read_word(function, 0x3c) & 0xff) as u8;
+    match PciTransport::new::<KernelHal, _>(&mut root, function) {
+        Ok(transport) => Some((
+            transport.into(),
+            Location::Pci {
+                bus: function.bus,
+                device: function.device,
+                function: function.function,
+                irq: (line != 0xff && line != 0).then_some(line),
+            },
+        )),
+        Err(error) => {
+            log::warn!("net: the virtio-net PCI function has no usable transport: {error}");
+            None
+        }
+    }
+}

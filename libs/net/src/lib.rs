@@ -1,0 +1,352 @@
+//! The `net` subsystem: a virtio-net device and a TCP/IP stack (smoltcp), with sockets
+//! shaped like `std::net`'s.
+//!
+//! ```ignore
+//! #[unikernel(console, heap = "8 MiB", net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"))]
+//! fn main(net: Net) -> ExitCode {
+//!     let listener = TcpListener::bind(&net, 80).unwrap();
+//!     for stream in listener.incoming() {
+//!         let mut stream = stream.unwrap();
+//!         let mut buf = [0; 1024];
+//!         let n = stream.read(&mut buf).unwrap();
+//!         stream.write_all(&buf[..n]).unwrap();
+//!     }
+//!     ExitCode::SUCCESS
+//! }
+//! ```
+//!
+//! - **The device.** virtio-net over virtio-mmio (QEMU microvm, Firecracker: the windows are
+//!   announced on the kernel command line as `virtio_mmio.device=<size>@<base>:<irq>`) or
+//!   over PCI (pc, q35), through the `virtio-drivers` crate. Frame buffers are fixed pools,
+//!   so the data path allocates nothing.
+//! - **Receive is interrupt driven** when the kernel routes the device's interrupt (the
+//!   `irq` subsystem): a caller with nothing to do halts the CPU until the device or the
+//!   stack's next timer wakes it. While the stack is busy it polls and the device is asked
+//!   not to interrupt, which saves an interrupt per frame under load.
+//! - **Blocking calls, or not.** `read`, `write`, `accept`, `recv_from` block (with
+//!   optional timeouts) like std's; `set_nonblocking(true)` makes them return
+//!   [`Error::WouldBlock`] instead, and [`Net::wait`] blocks until the network makes
+//!   progress: the pieces of an event loop serving many connections on one thread.
+//! - **Backpressure, not unbounded buffers.** Each stream has fixed receive and send
+//!   buffers (16 KiB by default): a full receive buffer closes the peer's TCP window, a full
+//!   send buffer makes `write` wait (or return `WouldBlock`). A listener keeps at most its
+//!   backlog of connections waiting for `accept`. UDP queues are bounded and drop when full.
+#![no_std]
+// The bring-up path exists only in the kernel; the host build keeps the logic for its tests.
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
+
+extern crate alloc;
+
+pub mod config;
+#[cfg(target_os = "none")]
+mod device;
+pub mod discover;
+mod hal;
+mod nic;
+pub mod platform;
+mod stack;
+pub mod tcp;
+pub mod udp;
+
+use core::fmt;
+use core::net::Ipv4Addr;
+use core::time::Duration;
+
+pub use config::{Config, ConfigError, Ipv4Cidr};
+pub use nic::NicStats;
+pub use platform::Platform;
+pub use tcp::{ListenOptions, Shutdown, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+/// What a socket operation can fail with (the `std::io::ErrorKind`s that apply).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// Non-blocking mode, and the operation would have to wait.
+    WouldBlock,
+    /// The timeout set on the socket passed.
+    TimedOut,
+    /// The peer refused the connection.
+    ConnectionRefused,
+    /// The peer reset the connection (or it timed out).
+    ConnectionReset,
+    /// The connection is closed for writing.
+    BrokenPipe,
+    /// The socket is not connected.
+    NotConnected,
+    /// The port is in use.
+    AddrInUse,
+    /// No route to the address (the interface has no address yet, or no gateway).
+    Unreachable,
+    /// The stream ended before the expected data.
+    UnexpectedEof,
+    /// An argument was invalid (a zero timeout, port 0 for a listener, ...).
+    InvalidInput,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::WouldBlock => "the operation would block",
+            Self::TimedOut => "timed out",
+            Self::ConnectionRefused => "connection refused",
+            Self::ConnectionReset => "connection reset by peer",
+            Self::BrokenPipe => "the connection is closed for writing",
+            Self::NotConnected => "not connected",
+            Self::AddrInUse => "address in use",
+            Self::Unreachable => "no route to the address",
+            Self::UnexpectedEof => "the stream ended early",
+            Self::InvalidInput => "invalid argument",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Why the network could not be brought up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// No virtio-net device: none on the command line's virtio-mmio windows, none on PCI.
+    NoDevice,
+    /// The device did not initialise.
+    Device(virtio_drivers::Error),
+    /// The configuration is inconsistent.
+    Config(ConfigError),
+    /// No DHCP server answered in time.
+    DhcpTimeout(Duration),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoDevice => f.write_str(
+                "no virtio-net device (QEMU: `-device virtio-net-device,netdev=...` on microvm, \
+                 `virtio-net-pci` on pc/q35; the runner adds one with --forward or --tap)",
+            ),
+            Self::Device(error) => write!(f, "the virtio-net device failed to start: {error}"),
+            Self::Config(error) => write!(f, "{error}"),
+            Self::DhcpTimeout(after) => {
+                write!(f, "no DHCP server answered within {} s", after.as_secs())
+            }
+        }
+    }
+}
+
+/// The handle of the network: sockets are made with it (`TcpListener::bind(&net, 80)`).
+/// It is `Copy`: hand it to every thread that needs the network.
+#[derive(Clone, Copy, Debug)]
+pub struct Net {
+    _private: (),
+}
+
+/// What the network has done since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    pub nic: NicStats,
+    /// Device interrupts taken (0 when the stack polls).
+    pub interrupts: u64,
+    /// Sockets in the stack, open or pooled for reuse.
+    pub sockets: usize,
+}
+
+/// How long `init` waits for a DHCP lease.
+pub const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Finds the device, brings up the interface with `config` and returns the handle. The
+/// command line is searched for virtio-mmio windows. With DHCP, waits for a lease.
+pub fn init(config: Config, platform: Platform, cmdline: &str) -> Result<Net, InitError> {
+    config.check().map_err(InitError::Config)?;
+    #[cfg(target_os = "none")]
+    return target::init(config, platform, cmdline);
+    #[cfg(not(target_os = "none"))]
+    {
+        let _ = (platform, cmdline);
+        Err(InitError::NoDevice)
+    }
+}
+
+#[cfg(target_os = "none")]
+mod target {
+    use super::*;
+    use smoltcp::iface::{Config as IfaceConfig, Interface};
+    use smoltcp::wire::{EthernetAddress, HardwareAddress};
+
+    pub(super) fn init(
+        config: Config,
+        platform: Platform,
+        cmdline: &str,
+    ) -> Result<Net, InitError> {
+        let (transport, location) = device::find(cmdline).ok_or(InitError::NoDevice)?;
+        let raw = nic::Raw::new(transport).map_err(InitError::Device)?;
+        let mut nic = nic::Nic::new(raw).map_err(InitError::Device)?;
+        let mac = nic.mac();
+        let now = stack::instant((platform.now)());
+        let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+        iface_config.random_seed = unikernel_arch::timeline::tsc();
+        let iface = Interface::new(iface_config, &mut nic, now);
+        let mut stack = stack::Stack::new(iface, nic, platform);
+        match config {
+            Config::Static { cidr, gateway } => stack.set_address(cidr, gateway),
+            Config::Dhcp => stack.start_dhcp(),
+        }
+        stack::install(stack);
+
+        let irq = match location {
+            device::Location::Mmio { irq, .. } => Some(irq),
+            device::Location::Pci { .. } => None,
+        };
+        let routed = irq.is_some_and(|line| (platform.route_irq)(line, stack::on_interrupt));
+        stack::set_interrupt_driven(routed);
+
+        let net = Net { _private: () };
+        if config == Config::Dhcp {
+            let start = (platform.now)();
+            while stack::with(|stack| stack.address()).is_none() {
+                if (platform.now)() - start > DHCP_TIMEOUT {
+                    return Err(InitError::DhcpTimeout(DHCP_TIMEOUT));
+                }
+                net.wait(Some(Duration::from_millis(100)));
+            }
+        }
+        let [a, b, c, d, e, f] = mac;
+        log::info!(
+            "net: {} on {location}, MAC {a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}, {}",
+            net.ipv4()
+                .map(|cidr| alloc::format!("{cidr}"))
+                .unwrap_or_default(),
+            if routed {
+                "interrupt driven"
+            } else {
+                "polling"
+            },
+        );
+        Ok(net)
+    }
+}
+
+impl Net {
+    /// The interface's address, once it has one (at once, or after the DHCP lease).
+    pub fn ipv4(&self) -> Option<Ipv4Cidr> {
+        stack::with(|stack| stack.address())
+    }
+
+    /// The default gateway, if any.
+    pub fn gateway(&self) -> Option<Ipv4Addr> {
+        stack::with(|stack| stack.gateway())
+    }
+
+    /// The device's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        stack::with(|stack| stack.nic.mac())
+    }
+
+    /// Counters of the device and the stack.
+    pub fn stats(&self) -> NetStats {
+        stack::with(|stack| NetStats {
+            nic: stack.nic.stats(),
+            interrupts: stack::interrupts(),
+            sockets: stack.sockets.iter().count(),
+        })
+    }
+
+    /// The stack's clock: time since boot.
+    pub fn now(&self) -> Duration {
+        stack::with(|stack| (stack.platform.now)())
+    }
+
+    /// Processes what arrived and sends what is queued, without waiting. Returns whether a
+    /// socket may have changed.
+    pub fn poll(&self) -> bool {
+        stack::with(|stack| stack.poll())
+    }
+
+    /// Waits until the network makes progress (a frame arrives, a timer of the stack runs
+    /// out) or `timeout` passes. Returns whether a socket may have changed: the event loop
+    /// of a server with non-blocking sockets calls this when none of them can go on.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        if self.poll() {
+            return true;
+        }
+        let deadline = timeout.map(|timeout| self.now() + timeout);
+        stack::wait(deadline);
+        self.poll()
+    }
+}
+
+/// Runs `attempt` on the stack until it returns `Some`: first as things are, then after a
+/// poll, then after each wait for the device. `WouldBlock` at once in non-blocking mode,
+/// `TimedOut` when `timeout` passes.
+pub(crate) fn block<T>(
+    nonblocking: bool,
+    timeout: Option<Duration>,
+    mut attempt: impl FnMut(&mut stack::Stack) -> Option<Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut deadline = None;
+    loop {
+        let (result, now) = stack::with(|stack| {
+            if let Some(result) = attempt(stack) {
+                return (Some(result), None);
+            }
+            stack.poll();
+            (attempt(stack), Some((stack.platform.now)()))
+        });
+        if let Some(result) = result {
+            return result;
+        }
+        if nonblocking {
+            return Err(Error::WouldBlock);
+        }
+        let now = now.expect("set when no result");
+        if let Some(timeout) = timeout {
+            let deadline = *deadline.get_or_insert(now + timeout);
+            if now >= deadline {
+                return Err(Error::TimedOut);
+            }
+        }
+        stack::wait(deadline);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_std() {
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(
+            Error::ConnectionReset.to_string(),
+            "connection reset by peer"
+        );
+        assert!(InitError::NoDevice.to_string().contains("virtio-net"));
+    }
+
+    fn platform() -> Platform {
+        Platform {
+            now: || Duration::ZERO,
+            wait: |_| {},
+            route_irq: |_, _| false,
+        }
+    }
+
+    #[test]
+    fn init_on_the_host_finds_no_device() {
+        let config = Config::Static {
+            cidr: "10.0.2.15/24".parse().unwrap(),
+            gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+        };
+        assert_eq!(
+            init(config, platform(), "").unwrap_err(),
+            InitError::NoDevice
+        );
+        let bad = Config::Static {
+            cidr: "10.0.2.15/24".parse().unwrap(),
+            gateway: Some(Ipv4Addr::new(10, 0, 3, 2)),
+        };
+        assert!(matches!(
+            init(bad, platform(), "").unwrap_err(),
+            InitError::Config(_)
+        ));
+    }
+}

@@ -1,0 +1,465 @@
+//! The one network stack of the kernel: the device, smoltcp's interface and sockets, the
+//! listeners' accept queues, and the waiting.
+//!
+//! Everything lives behind one lock, taken with interrupts disabled (a thread preempted
+//! while holding it would block every other). The device's interrupt handler does not take
+//! it: it only records that something happened; the waiting code acknowledges the device.
+
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::time::Duration;
+
+use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::time::Instant;
+use smoltcp::wire::{IpCidr, Ipv4Cidr as WireCidr};
+
+use crate::config::Ipv4Cidr;
+use crate::nic::Nic;
+use crate::platform::Platform;
+
+/// How long a stream the app dropped may take to finish closing before it is aborted.
+const LINGER: Duration = Duration::from_secs(30);
+/// Closed sockets kept for reuse (their buffers are the expensive part).
+const POOL_MAX: usize = 256;
+/// Listening sockets kept ready per listener, so that a burst of connection requests
+/// within one batch of frames finds a listener for each (smoltcp answers a SYN that finds
+/// none with a reset).
+const READY_LISTENERS: usize = 16;
+
+pub(crate) struct Stack {
+    pub(crate) iface: Interface,
+    pub(crate) sockets: SocketSet<'static>,
+    pub(crate) nic: Nic,
+    pub(crate) platform: Platform,
+    dhcp: Option<SocketHandle>,
+    pub(crate) listeners: Vec<Option<Listener>>,
+    /// Streams the app has dropped, still closing, with when they were dropped.
+    released: Vec<(SocketHandle, Instant)>,
+    /// Closed TCP sockets ready to be reused, with their buffer sizes.
+    pool: Vec<(SocketHandle, usize, usize)>,
+    next_port: u16,
+}
+
+/// A listening port: sockets waiting for a connection, and connections waiting for
+/// `accept`.
+pub(crate) struct Listener {
+    pub(crate) port: u16,
+    pub(crate) backlog: usize,
+    pub(crate) buffers: (usize, usize),
+    listening: Vec<SocketHandle>,
+    pending: VecDeque<SocketHandle>,
+}
+
+static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
+/// Set by the interrupt handler, cleared by the waiting code.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Whether the device's interrupt is routed (else the stack polls).
+static INTERRUPT_DRIVEN: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` on the stack, with interrupts disabled.
+pub(crate) fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> R {
+    unikernel_arch::interrupts::without(|| {
+        let mut stack = STACK.lock();
+        f(stack
+            .as_mut()
+            .expect("the network is initialised before any socket exists"))
+    })
+}
+
+pub(crate) fn install(stack: Stack) {
+    *STACK.lock() = Some(stack);
+}
+
+/// The device's interrupt handler.
+pub(crate) fn on_interrupt() {
+    INTERRUPTED.store(true, Ordering::Release);
+    INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn set_interrupt_driven(on: bool) {
+    INTERRUPT_DRIVEN.store(on, Ordering::Relaxed);
+}
+
+pub(crate) fn interrupt_driven() -> bool {
+    INTERRUPT_DRIVEN.load(Ordering::Relaxed)
+}
+
+pub(crate) fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn instant(since_boot: Duration) -> Instant {
+    Instant::from_micros(since_boot.as_micros() as i64)
+}
+
+impl Stack {
+    pub(crate) fn new(iface: Interface, nic: Nic, platform: Platform) -> Self {
+        Self {
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            nic,
+            platform,
+            dhcp: None,
+            listeners: Vec::new(),
+            released: Vec::new(),
+            pool: Vec::new(),
+            next_port: 49152,
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        instant((self.platform.now)())
+    }
+
+    pub(crate) fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Addr>) {
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            let _ = addrs.push(IpCidr::Ipv4(WireCidr::new(cidr.address, cidr.prefix_len)));
+        });
+        let routes = self.iface.routes_mut();
+        routes.remove_default_ipv4_route();
+        if let Some(gateway) = gateway {
+            let _ = routes.add_default_ipv4_route(gateway);
+        }
+    }
+
+    pub(crate) fn start_dhcp(&mut self) {
+        let handle = self.sockets.add(dhcpv4::Socket::new());
+        self.dhcp = Some(handle);
+    }
+
+    /// The interface's address, once it has one.
+    pub(crate) fn address(&self) -> Option<Ipv4Cidr> {
+        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
+            IpCidr::Ipv4(cidr) => Ipv4Cidr::new(cidr.address(), cidr.prefix_len()),
+        })
+    }
+
+    pub(crate) fn gateway(&mut self) -> Option<Ipv4Addr> {
+        match self.iface.routes_mut().get_default_ipv4_route()?.via_router {
+            smoltcp::wire::IpAddress::Ipv4(router) => Some(router),
+        }
+    }
+
+    /// Processes received frames, sends what the sockets have queued, runs the timers.
+    /// Returns whether any socket may have changed.
+    pub(crate) fn poll(&mut self) -> bool {
+        let now = self.now();
+        let mut changed = false;
+        self.iface.poll_maintenance(now);
+        loop {
+            match self
+                .iface
+                .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
+            {
+                PollIngressSingleResult::None => break,
+                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::SocketStateChanged => changed = true,
+            }
+            // A connection request takes a listening socket: put another in its place
+            // before the next frame (which may be the next request).
+            self.sweep_listeners();
+        }
+        while self
+            .iface
+            .poll_egress(now, &mut self.nic, &mut self.sockets)
+            == PollResult::SocketStateChanged
+        {
+            changed = true;
+        }
+        if self.dhcp.is_some() {
+            self.poll_dhcp();
+        }
+        self.reap(now);
+        changed
+    }
+
+    fn poll_dhcp(&mut self) {
+        let handle = self.dhcp.expect("checked by the caller");
+        let event = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+            None => return,
+            Some(dhcpv4::Event::Configured(config)) => Some((config.address, config.router)),
+            Some(dhcpv4::Event::Deconfigured) => None,
+        };
+        match event {
+            Some((address, router)) => {
+                let cidr = Ipv4Cidr::new(address.address(), address.prefix_len())
+                    .expect("smoltcp's prefixes are at most 32");
+                log::info!(
+                    "net: leased {cidr}{} by DHCP",
+                    match router {
+                        Some(router) => alloc::format!(" via {router}"),
+                        None => alloc::string::String::new(),
+                    }
+                );
+                self.set_address(cidr, router);
+            }
+            None => {
+                log::warn!("net: the DHCP lease was lost");
+                self.iface.update_ip_addrs(|addrs| addrs.clear());
+                self.iface.routes_mut().remove_default_ipv4_route();
+            }
+        }
+    }
+
+    /// When the stack next needs to run (a retransmission, a delayed ACK, a timeout).
+    pub(crate) fn next_deadline(&mut self) -> Option<Duration> {
+        let now = self.now();
+        self.iface
+            .poll_at(now, &self.sockets)
+            .map(|at| Duration::from_micros(at.total_micros().max(0) as u64))
+            .map(|at| match self.released.is_empty() {
+                true => at,
+                // Sockets lingering after a close are checked on a coarse beat.
+                false => at.min(Duration::from_micros(now.total_micros() as u64) + LINGER),
+            })
+    }
+
+    // ---- TCP sockets ----------------------------------------------------------------
+
+    /// A TCP socket with `rx` and `tx` bytes of buffer: a closed one from the pool, or new.
+    pub(crate) fn tcp_socket(&mut self, rx: usize, tx: usize) -> SocketHandle {
+        if let Some(index) = self
+            .pool
+            .iter()
+            .rposition(|&(_, pool_rx, pool_tx)| (pool_rx, pool_tx) == (rx, tx))
+        {
+            return self.pool.swap_remove(index).0;
+        }
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; rx]),
+            tcp::SocketBuffer::new(vec![0; tx]),
+        );
+        self.sockets.add(socket)
+    }
+
+    pub(crate) fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+
+    /// The app is done with `handle`: it closes in the background, and is then reused.
+    pub(crate) fn release_tcp(&mut self, handle: SocketHandle) {
+        let now = self.now();
+        let socket = self.tcp(handle);
+        socket.close();
+        self.released.push((handle, now));
+    }
+
+    /// Returns finished sockets to the pool and aborts those that linger too long.
+    fn reap(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.released.len() {
+            let (handle, since) = self.released[i];
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            match socket.state() {
+                // TIME-WAIT only guards against stray segments of the old connection;
+                // a socket reused for listening answers those with a reset.
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    self.released.swap_remove(i);
+                    self.recycle(handle);
+                    continue;
+                }
+                _ if now - since
+                    > smoltcp::time::Duration::from_micros(LINGER.as_micros() as u64) =>
+                {
+                    socket.abort();
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn recycle(&mut self, handle: SocketHandle) {
+        let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+        socket.abort();
+        let sizes = (socket.recv_capacity(), socket.send_capacity());
+        if self.pool.len() < POOL_MAX {
+            self.pool.push((handle, sizes.0, sizes.1));
+        } else {
+            self.sockets.remove(handle);
+        }
+    }
+
+    pub(crate) fn ephemeral_port(&mut self) -> u16 {
+        let port = self.next_port;
+        self.next_port = if port == u16::MAX { 49152 } else { port + 1 };
+        port
+    }
+
+    // ---- listeners ------------------------------------------------------------------
+
+    pub(crate) fn listen(
+        &mut self,
+        port: u16,
+        backlog: usize,
+        buffers: (usize, usize),
+    ) -> Result<usize, crate::Error> {
+        if self.listeners.iter().flatten().any(|l| l.port == port) {
+            return Err(crate::Error::AddrInUse);
+        }
+        let listener = Listener {
+            port,
+            backlog: backlog.max(1),
+            buffers,
+            listening: Vec::new(),
+            pending: VecDeque::new(),
+        };
+        let id = match self.listeners.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.listeners.push(None);
+                self.listeners.len() - 1
+            }
+        };
+        self.listeners[id] = Some(listener);
+        self.refill(id);
+        Ok(id)
+    }
+
+    /// Tops up a listener's listening sockets, within its backlog.
+    fn refill(&mut self, id: usize) {
+        loop {
+            let Some(listener) = self.listeners[id].as_ref() else {
+                return;
+            };
+            let ready = listener.listening.len();
+            if ready >= READY_LISTENERS.min(listener.backlog)
+                || ready + listener.pending.len() >= listener.backlog
+            {
+                return;
+            }
+            let (port, (rx, tx)) = (listener.port, listener.buffers);
+            let handle = self.tcp_socket(rx, tx);
+            let socket = self.tcp(handle);
+            if socket.listen(port).is_err() {
+                self.recycle(handle);
+                return;
+            }
+            socket.set_nagle_enabled(true);
+            self.listeners[id]
+                .as_mut()
+                .expect("checked above")
+                .listening
+                .push(handle);
+        }
+    }
+
+    /// Moves sockets that left the listening state to their listener's accept queue.
+    fn sweep_listeners(&mut self) {
+        for id in 0..self.listeners.len() {
+            let Some(listener) = self.listeners[id].as_mut() else {
+                continue;
+            };
+            let mut moved = false;
+            let mut i = 0;
+            while i < listener.listening.len() {
+                let handle = listener.listening[i];
+                if self.sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen {
+                    listener.listening.swap_remove(i);
+                    listener.pending.push_back(handle);
+                    moved = true;
+                } else {
+                    i += 1;
+                }
+            }
+            if moved {
+                self.refill(id);
+            }
+        }
+    }
+
+    /// The first connection of listener `id` that finished its handshake.
+    pub(crate) fn accept(&mut self, id: usize) -> Option<SocketHandle> {
+        let listener = self.listeners[id].as_mut()?;
+        let mut found = None;
+        let mut failed = Vec::new();
+        listener.pending.retain(|&handle| {
+            if found.is_some() {
+                return true;
+            }
+            match self.sockets.get::<tcp::Socket>(handle).state() {
+                tcp::State::SynReceived | tcp::State::Listen => true,
+                // Reset or timed out during the handshake.
+                tcp::State::Closed => {
+                    failed.push(handle);
+                    false
+                }
+                _ => {
+                    found = Some(handle);
+                    false
+                }
+            }
+        });
+        for handle in failed {
+            self.recycle(handle);
+        }
+        if found.is_some() {
+            self.refill(id);
+        }
+        found
+    }
+
+    pub(crate) fn close_listener(&mut self, id: usize) {
+        let Some(listener) = self.listeners[id].take() else {
+            return;
+        };
+        for handle in listener.listening {
+            self.recycle(handle);
+        }
+        for handle in listener.pending {
+            let socket = self.tcp(handle);
+            socket.abort();
+            self.released.push((handle, Instant::ZERO));
+        }
+    }
+}
+
+/// Waits until the device has news or `deadline` (time since boot) passes. The stack must
+/// have been polled just before, without progress.
+pub(crate) fn wait(deadline: Option<Duration>) {
+    let were_enabled = unikernel_arch::interrupts::are_enabled();
+    unikernel_arch::interrupts::disable();
+    let (platform, next) = {
+        let mut stack = STACK.lock();
+        let stack = stack.as_mut().expect("initialised");
+        let next = stack.next_deadline();
+        if interrupt_driven() {
+            stack.nic.enable_interrupts();
+        }
+        if stack.nic.has_rx() {
+            stack.nic.ack_and_quiet();
+            if were_enabled {
+                unikernel_arch::interrupts::enable();
+            }
+            return;
+        }
+        (stack.platform, next)
+    };
+    let until = match (deadline, next) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if !INTERRUPTED.swap(false, Ordering::Acquire) {
+        (platform.wait)(until);
+    }
+    INTERRUPTED.store(false, Ordering::Relaxed);
+    {
+        let mut stack = STACK.lock();
+        if let Some(stack) = stack.as_mut()
+            && interrupt_driven()
+        {
+            stack.nic.ack_and_quiet();
+        }
+    }
+    if were_enabled {
+        unikernel_arch::interrupts::enable();
+    } else {
+        unikernel_arch::interrupts::disable();
+    }
+}

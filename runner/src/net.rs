@@ -1,0 +1,497 @@
+//! Networking for guests: QEMU's user-mode network with port forwards from the host's
+//! loopback, or a tap device inside a network namespace of the runner's own; and a guest
+//! that runs in the background while a test or a benchmark talks to it.
+//!
+//! - **User mode** (`--forward 8080:80`, the default for an image that links the `net`
+//!   subsystem): QEMU's built-in NAT (slirp). The guest is 10.0.2.15/24 behind the gateway
+//!   10.0.2.2, and each forward makes `127.0.0.1:<host port>` reach `<guest port>`. No
+//!   privileges needed; every packet crosses QEMU's user-space TCP/IP stack, so it is
+//!   slow-ish (a few thousand requests per second).
+//! - **Tap** (`--tap`, as root): the runner creates a network namespace `uk-<pid>` with a
+//!   tap device whose host side is 10.0.2.2/24, and runs QEMU inside it; programs run in
+//!   the same namespace (`ip netns exec uk-<pid> curl http://10.0.2.15/`) reach the guest
+//!   directly. Nothing outside the namespace is addressed, and it is deleted at exit.
+//!
+//! On microvm the network device is virtio-mmio, announced on the kernel command line;
+//! QEMU does that only with ACPI off (with ACPI on, devices are described in the DSDT), so
+//! a network turns it off. pc and q35 get virtio-net-pci.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::boot::Boot;
+use crate::error::{Error, Result};
+use crate::qemu::{self, AccelRequest, Machine};
+
+/// The guest's address on both kinds of network.
+pub const GUEST_IP: &str = "10.0.2.15";
+/// The host's (gateway's) address on both kinds of network.
+pub const HOST_IP: &str = "10.0.2.2";
+/// The forward used when an image that links `net` is booted without network options.
+pub const DEFAULT_FORWARD: Forward = Forward {
+    protocol: Protocol4::Tcp,
+    host_port: 8080,
+    guest_port: 80,
+};
+
+/// TCP or UDP, for a forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol4 {
+    Tcp,
+    Udp,
+}
+
+/// One host port forwarded to a guest port: `[tcp:|udp:]HOST:GUEST`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forward {
+    pub protocol: Protocol4,
+    pub host_port: u16,
+    pub guest_port: u16,
+}
+
+impl FromStr for Forward {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::new(format!(
+                "--forward {s}: expected [tcp:|udp:]HOST_PORT:GUEST_PORT, such as 8080:80"
+            ))
+        };
+        let (protocol, ports) = match s.split_once(':') {
+            Some(("tcp", rest)) => (Protocol4::Tcp, rest),
+            Some(("udp", rest)) => (Protocol4::Udp, rest),
+            _ => (Protocol4::Tcp, s),
+        };
+        let (host, guest) = ports.split_once(':').ok_or_else(bad)?;
+        let port = |text: &str| text.parse::<u16>().ok().filter(|&port| port != 0);
+        Ok(Forward {
+            protocol,
+            host_port: port(host).ok_or_else(bad)?,
+            guest_port: port(guest).ok_or_else(bad)?,
+        })
+    }
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let protocol = match self.protocol {
+            Protocol4::Tcp => "tcp",
+            Protocol4::Udp => "udp",
+        };
+        write!(f, "{protocol}:{}:{}", self.host_port, self.guest_port)
+    }
+}
+
+/// How a guest is networked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Network {
+    /// No network device.
+    #[default]
+    None,
+    /// QEMU's user-mode network with these forwards from 127.0.0.1.
+    User(Vec<Forward>),
+    /// A tap device of this name inside the network namespace of this name.
+    Tap { netns: String, ifname: String },
+}
+
+/// The QEMU arguments that attach `network` to a guest of `machine`.
+pub fn qemu_args(machine: Machine, network: &Network) -> Vec<OsString> {
+    let backend = match network {
+        Network::None => return Vec::new(),
+        Network::User(forwards) => {
+            let mut backend = "user,id=net0".to_string();
+            for forward in forwards {
+                let protocol = match forward.protocol {
+                    Protocol4::Tcp => "tcp",
+                    Protocol4::Udp => "udp",
+                };
+                backend.push_str(&format!(
+                    ",hostfwd={protocol}:127.0.0.1:{}-:{}",
+                    forward.host_port, forward.guest_port
+                ));
+            }
+            backend
+        }
+        Network::Tap { ifname, .. } => {
+            format!("tap,id=net0,ifname={ifname},script=no,downscript=no")
+        }
+    };
+    let device = match machine {
+        Machine::Microvm => "virtio-net-device,netdev=net0",
+        Machine::Pc | Machine::Q35 => "virtio-net-pci,netdev=net0",
+    };
+    let mut args: Vec<OsString> = Vec::new();
+    if machine == Machine::Microvm {
+        // QEMU puts `virtio_mmio.device=` on the kernel command line only without ACPI.
+        args.extend(["-machine".into(), "acpi=off".into()]);
+    }
+    args.extend([
+        "-netdev".into(),
+        backend.into(),
+        "-device".into(),
+        device.into(),
+    ]);
+    args
+}
+
+/// Whether the ELF at `path` links the `net` subsystem (a symbol of `unikernel_net`).
+pub fn declares_net(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| symbol_names(&bytes))
+        .is_some_and(|names| names.iter().any(|name| name.contains("unikernel_net")))
+}
+
+/// The names in an ELF64 file's symbol table, or `None` if it has none.
+pub fn symbol_names(bytes: &[u8]) -> Option<Vec<String>> {
+    let get = |at: usize, len: usize| bytes.get(at..at + len);
+    let u16_at = |at: usize| Some(u16::from_le_bytes(get(at, 2)?.try_into().ok()?) as usize);
+    let u32_at = |at: usize| Some(u32::from_le_bytes(get(at, 4)?.try_into().ok()?) as usize);
+    let u64_at = |at: usize| Some(u64::from_le_bytes(get(at, 8)?.try_into().ok()?) as usize);
+    if get(0, 4)? != b"\x7fELF" {
+        return None;
+    }
+    let (shoff, shentsize, shnum) = (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?);
+    let section = |index: usize| shoff + index * shentsize;
+    let symtab = (0..shnum)
+        .map(section)
+        .find(|&header| u32_at(header + 4) == Some(2))?; // SHT_SYMTAB
+    let strtab = section(u32_at(symtab + 40)?);
+    let (strings, at, size) = (
+        u64_at(strtab + 24)?,
+        u64_at(symtab + 24)?,
+        u64_at(symtab + 32)?,
+    );
+    let mut names = Vec::new();
+    for symbol in (at..at + size).step_by(24) {
+        let start = strings + u32_at(symbol)?;
+        let len = bytes.get(start..)?.iter().position(|&b| b == 0)?;
+        names.push(String::from_utf8_lossy(&bytes[start..start + len]).into_owned());
+    }
+    Some(names)
+}
+
+/// A network namespace with a tap device, deleted when dropped.
+#[derive(Debug)]
+pub struct Netns {
+    pub name: String,
+    pub ifname: String,
+}
+
+impl Netns {
+    /// Creates namespace `name` with tap device `ifname` (host side `HOST_IP/24`, up) and
+    /// loopback up. Needs root.
+    pub fn create(name: &str, ifname: &str) -> Result<Self> {
+        if !crate::setup::is_root() {
+            return Err(Error::new(
+                "--tap needs root (it creates a network namespace and a tap device); use --forward instead",
+            ));
+        }
+        ip(&["netns", "add", name])?;
+        let netns = Netns {
+            name: name.to_string(),
+            ifname: ifname.to_string(),
+        };
+        netns.exec_ip(&["link", "set", "lo", "up"])?;
+        netns.exec_ip(&["tuntap", "add", "dev", ifname, "mode", "tap"])?;
+        netns.exec_ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", ifname])?;
+        netns.exec_ip(&["link", "set", ifname, "up"])?;
+        Ok(netns)
+    }
+
+    fn exec_ip(&self, args: &[&str]) -> Result<()> {
+        let mut full = vec!["netns", "exec", &self.name, "ip"];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// `ip netns exec <name>`: the prefix that runs a program inside the namespace.
+    pub fn exec_prefix(&self) -> Vec<OsString> {
+        ["ip", "netns", "exec", self.name.as_str()]
+            .into_iter()
+            .map(OsString::from)
+            .collect()
+    }
+
+    /// The network of a guest on this namespace's tap device.
+    pub fn network(&self) -> Network {
+        Network::Tap {
+            netns: self.name.clone(),
+            ifname: self.ifname.clone(),
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+    }
+}
+
+fn ip(args: &[&str]) -> Result<()> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| Error::new(format!("cannot run `ip` (iproute2): {err}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A guest running in the background: QEMU with its serial output collected, stopped
+/// (killed) when dropped.
+#[derive(Debug)]
+pub struct Guest {
+    child: Child,
+    serial: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    /// The image with its multiboot magic masked, removed when the guest is dropped.
+    masked: Option<PathBuf>,
+    /// The QEMU command line, for messages.
+    pub command: String,
+}
+
+impl Guest {
+    /// Starts the guest `boot` describes (its image, memory, kernel arguments) on `machine`
+    /// with `network`, through PVH, with the accelerator `accel` chooses.
+    pub fn spawn(
+        boot: &Boot,
+        kernel: &Path,
+        accel: AccelRequest,
+        machine: Machine,
+        network: &Network,
+    ) -> Result<Self> {
+        let image = crate::elf::validate(kernel)?;
+        let accel = qemu::detect_accel(accel)?;
+        let qemu_path = crate::setup::qemu_path().ok_or_else(crate::setup::qemu_missing)?;
+        let mut config = boot.qemu_config(accel);
+        config.machine = machine;
+        let masked = match image.multiboot_header {
+            Some(header) => {
+                let mut bytes = std::fs::read(kernel).map_err(|err| {
+                    Error::new(format!("cannot read {}: {err}", kernel.display()))
+                })?;
+                bytes[header..header + 4].fill(0);
+                static COUNT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let path = std::env::temp_dir().join(format!(
+                    "runner-net-{}-{n}-{}.pvh",
+                    std::process::id(),
+                    kernel.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                std::fs::write(&path, bytes)
+                    .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+                config.kernel = path.clone();
+                Some(path)
+            }
+            _ => None,
+        };
+        config.extra.extend(qemu_args(machine, network));
+        let mut program: Vec<OsString> = match network {
+            Network::Tap { netns, .. } => ["ip", "netns", "exec", netns.as_str()]
+                .into_iter()
+                .map(OsString::from)
+                .collect(),
+            _ => Vec::new(),
+        };
+        program.push(qemu_path.into_os_string());
+        let command = format!(
+            "{} {}",
+            program
+                .iter()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            config
+                .display()
+                .split_once(' ')
+                .map_or("", |(_, rest)| rest)
+        );
+        let mut child = Command::new(&program[0])
+            .args(&program[1..])
+            .args(config.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| Error::new(format!("cannot start QEMU: {err}")))?;
+        let serial = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        for stream in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("piped")),
+        ] {
+            let serial = Arc::clone(&serial);
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let (text, changed) = &*serial;
+                    text.lock().unwrap().extend_from_slice(&buf[..n]);
+                    changed.notify_all();
+                }
+            });
+        }
+        Ok(Guest {
+            child,
+            serial,
+            masked,
+            command,
+        })
+    }
+
+    /// Everything the guest printed so far (and QEMU's stderr), with `\n` line ends.
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.serial.0.lock().unwrap()).replace("\r\n", "\n")
+    }
+
+    /// Waits until the output contains `needle`; an error (with the output) if the guest
+    /// exits or `timeout` passes first.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (text, changed) = &*self.serial;
+        let mut guard = text.lock().unwrap();
+        loop {
+            if String::from_utf8_lossy(&guard).contains(needle) {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited || now >= deadline {
+                drop(guard);
+                return Err(Error::new(format!(
+                    "the guest {} before printing {needle:?}\n--- output ---\n{}\n--- command ---\n{}",
+                    if exited {
+                        "exited"
+                    } else {
+                        "did not get far enough in time"
+                    },
+                    self.output(),
+                    self.command
+                )));
+            }
+            let wait = (deadline - now).min(Duration::from_millis(100));
+            guard = changed.wait_timeout(guard, wait).unwrap().0;
+        }
+    }
+
+    /// Waits for the guest to exit by itself, at most `timeout`; its status (as the
+    /// runner maps it: the guest's own for isa-debug-exit) or `None` if it was stopped.
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status
+                    .code()
+                    .filter(|code| code & 1 == 1)
+                    .map(|code| code >> 1);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the guest and returns its output.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.output()
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(path) = &self.masked {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_parse_with_an_optional_protocol() {
+        assert_eq!("8080:80".parse::<Forward>().unwrap(), DEFAULT_FORWARD);
+        let udp: Forward = "udp:7007:7".parse().unwrap();
+        assert_eq!(
+            (udp.protocol, udp.host_port, udp.guest_port),
+            (Protocol4::Udp, 7007, 7)
+        );
+        assert_eq!(udp.to_string(), "udp:7007:7");
+        for bad in ["80", "x:80", "8080:0", "sctp:1:2", "8080:80:1", "70000:80"] {
+            assert!(bad.parse::<Forward>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn user_mode_on_microvm_turns_acpi_off_and_forwards_from_loopback() {
+        let args = qemu_args(
+            Machine::Microvm,
+            &Network::User(vec![DEFAULT_FORWARD, "udp:7007:7".parse().unwrap()]),
+        );
+        let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
+        assert_eq!(
+            args,
+            [
+                "-machine",
+                "acpi=off",
+                "-netdev",
+                "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:7007-:7",
+                "-device",
+                "virtio-net-device,netdev=net0"
+            ]
+        );
+    }
+
+    #[test]
+    fn pci_machines_get_virtio_net_pci_and_tap_needs_no_script() {
+        let network = Network::Tap {
+            netns: "uk-1".into(),
+            ifname: "tap0".into(),
+        };
+        let args: Vec<String> = qemu_args(Machine::Q35, &network)
+            .iter()
+            .map(|a| a.to_string_lossy().into())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "-netdev",
+                "tap,id=net0,ifname=tap0,script=no,downscript=no",
+                "-device",
+                "virtio-net-pci,netdev=net0"
+            ]
+        );
+        assert!(qemu_args(Machine::Pc, &Network::None).is_empty());
+    }
+
+    #[test]
+    fn symbol_names_of_something_that_is_not_an_elf_is_none() {
+        assert_eq!(symbol_names(b"not an elf"), None);
+        assert!(!declares_net(Path::new("/nonexistent")));
+    }
+}

@@ -1,0 +1,315 @@
+//! Network boot tests: examples/http and examples/udp-echo boot in QEMU with the user-mode
+//! network, and the host talks to them through port forwards on 127.0.0.1 (the only
+//! address these tests send to). Every guest runs under a deadline and is killed when its
+//! test ends; every socket has a timeout.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use runner::net::{Forward, Guest, Network, Protocol4};
+use runner::{AccelRequest, Boot, Machine};
+
+/// How long a guest may take to boot and start listening.
+const READY: Duration = Duration::from_secs(60);
+/// The timeout of every socket operation.
+const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
+        OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    built
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            runner::build_example(name).unwrap_or_else(|err| panic!("building {name}: {err}"))
+        })
+        .clone()
+}
+
+/// A free port on the host's loopback (free when asked; QEMU binds it right after).
+fn free_port(protocol: Protocol4) -> u16 {
+    match protocol {
+        Protocol4::Tcp => TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        Protocol4::Udp => UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    }
+}
+
+/// A running guest whose output is shown if the test fails.
+struct Running(Option<Guest>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(guest) = self.0.take()
+            && std::thread::panicking()
+        {
+            eprintln!(
+                "--- guest output ---\n{}\n--- command ---\n{}",
+                guest.output(),
+                guest.command
+            );
+        }
+    }
+}
+
+impl std::ops::Deref for Running {
+    type Target = Guest;
+    fn deref(&self) -> &Guest {
+        self.0.as_ref().expect("running")
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Guest {
+        self.0.as_mut().expect("running")
+    }
+}
+
+/// Boots `name` with one forward to `guest_port` and waits for `ready` on its console.
+fn start(name: &str, protocol: Protocol4, guest_port: u16, ready: &str) -> (Running, u16) {
+    let elf = example(name);
+    let host_port = free_port(protocol);
+    let forward = Forward {
+        protocol,
+        host_port,
+        guest_port,
+    };
+    let boot = Boot::new(&elf).memory(64);
+    let mut guest = Guest::spawn(
+        &boot,
+        &elf,
+        AccelRequest::Auto,
+        Machine::Microvm,
+        &Network::User(vec![forward]),
+    )
+    .unwrap_or_else(|err| panic!("starting {name}: {err}"));
+    guest
+        .wait_for(ready, READY)
+        .unwrap_or_else(|err| panic!("{err}"));
+    (Running(Some(guest)), host_port)
+}
+
+fn connect(port: u16) -> BufReader<TcpStream> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("the forward accepts");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    BufReader::new(stream)
+}
+
+/// One HTTP response: status, headers (lower-case names), body (by Content-Length).
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+    read_response_to(reader, false)
+}
+
+/// Reads a response; `head` for the answer to a HEAD request (a length, no body).
+fn read_response_to(reader: &mut BufReader<TcpStream>, head: bool) -> Response {
+    let mut line = String::new();
+    if let Err(err) = reader.read_line(&mut line) {
+        panic!("no status line: {err}");
+    }
+    let status = line
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP/1.1 status line: {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("a header line");
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').expect("name: value");
+        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = response
+        .header("content-length")
+        .expect("every response has a Content-Length")
+        .parse()
+        .unwrap();
+    if head {
+        return response;
+    }
+    response.body = vec![0; length];
+    reader
+        .read_exact(&mut response.body)
+        .expect("the whole body");
+    response
+}
+
+fn request(reader: &mut BufReader<TcpStream>, text: &str) -> Response {
+    reader.get_mut().write_all(text.as_bytes()).unwrap();
+    read_response(reader)
+}
+
+/// Whether the server closed the connection (EOF, or a reset).
+fn closed(reader: &mut BufReader<TcpStream>) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(reader.read(&mut byte), Ok(0) | Err(_))
+}
+
+#[test]
+fn http_serves_a_page_a_404_a_400_and_a_413() {
+    let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
+    let mut c = connect(port);
+
+    let page = request(&mut c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(page.status, 200, "{page:?}");
+    assert_eq!(page.header("content-type"), Some("text/html"));
+    let body = String::from_utf8(page.body.clone()).unwrap();
+    assert!(body.contains("Hello from a unikernel"), "{body}");
+
+    let missing = request(&mut c, "GET /no/such/page HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, b"not found\n");
+
+    c.get_mut()
+        .write_all(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n")
+        .unwrap();
+    let head = read_response_to(&mut c, true);
+    assert_eq!(head.header("content-length"), page.header("content-length"));
+
+    let mut bad = connect(port);
+    let malformed = request(&mut bad, "THIS IS NOT HTTP\r\n\r\n");
+    assert_eq!(malformed.status, 400);
+    assert_eq!(malformed.header("connection"), Some("close"));
+    assert!(closed(&mut bad), "the server closes after a 400");
+
+    let mut big = connect(port);
+    let oversized = request(
+        &mut big,
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: 100000000\r\n\r\n",
+    );
+    assert_eq!(oversized.status, 413);
+    assert!(closed(&mut big), "the server closes after a 413");
+
+    // The first connection is still alive.
+    assert_eq!(request(&mut c, "GET / HTTP/1.1\r\n\r\n").status, 200);
+    drop(guest);
+}
+
+#[test]
+fn http_answers_1000_keep_alive_requests_on_one_connection() {
+    let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
+    let mut c = connect(port);
+    let start = Instant::now();
+    for i in 0..1000 {
+        let path = if i % 10 == 9 { "/missing" } else { "/" };
+        let response = request(
+            &mut c,
+            &format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n"),
+        );
+        let expected = if path == "/" { 200 } else { 404 };
+        assert_eq!(response.status, expected, "request {i}: {response:?}");
+        assert_eq!(
+            response.header("connection"),
+            None,
+            "request {i} kept the connection"
+        );
+    }
+    let elapsed = start.elapsed();
+    eprintln!("1000 keep-alive requests in {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+    drop(guest);
+}
+
+#[test]
+fn http_serves_50_concurrent_connections() {
+    let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
+    // Open all 50 first, then use them, so that they are open at the same time.
+    let connections: Vec<BufReader<TcpStream>> = (0..50).map(|_| connect(port)).collect();
+    let threads: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            std::thread::spawn(move || {
+                for round in 0..5 {
+                    let response = request(
+                        &mut c,
+                        &format!("GET / HTTP/1.1\r\nHost: test\r\nX-Client: {i}-{round}\r\n\r\n"),
+                    );
+                    assert_eq!(response.status, 200, "connection {i}, round {round}");
+                }
+                let last = request(&mut c, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+                assert_eq!(last.header("connection"), Some("close"));
+                assert!(
+                    closed(&mut c),
+                    "connection {i} is closed after `Connection: close`"
+                );
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("every connection is served");
+    }
+    // The server is still up and its heap figures are readable.
+    let stats = request(&mut connect(port), "GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(stats.status, 200);
+    assert!(String::from_utf8_lossy(&stats.body).contains("heap_high_water"));
+    drop(guest);
+}
+
+#[test]
+fn udp_echo_echoes_and_quits() {
+    let (mut guest, port) = start("udp-echo", Protocol4::Udp, 7, "udp-echo: listening");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    for i in 0..20 {
+        let message = format!("datagram {i} {}", "x".repeat(i * 50));
+        // UDP may lose a datagram: retry a few times.
+        let echoed = (0..5).find_map(|_| {
+            socket
+                .send_to(message.as_bytes(), ("127.0.0.1", port))
+                .unwrap();
+            socket.recv_from(&mut buf).ok()
+        });
+        let (n, _) = echoed.unwrap_or_else(|| panic!("no echo of datagram {i}"));
+        assert_eq!(&buf[..n], message.as_bytes());
+    }
+    socket.send_to(b"quit", ("127.0.0.1", port)).unwrap();
+    assert_eq!(
+        guest.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        guest.output()
+    );
+}
