@@ -122,18 +122,13 @@ pub(crate) fn init(nx: bool) {
     // SAFETY: LOW_PT is not yet referenced by any live table, so nothing else reads or
     // writes it while it is filled.
     let table = unsafe { &mut *(&raw mut LOW_PT) };
-    let mut fill = |from: u64, to: u64, flags: u64| {
-        for addr in (from..to).step_by(PAGE) {
-            table.0[(addr / PAGE as u64) as usize] = addr | flags | PRESENT;
-        }
-    };
-    fill(text, data, 0);
-    fill(data, rodata, WRITABLE | no_execute());
-    fill(rodata, end, no_execute());
-    fill(end, LARGE_PAGE, WRITABLE | no_execute());
+    fill_low(table, text, data, 0);
+    fill_low(table, data, rodata, WRITABLE | no_execute());
+    fill_low(table, rodata, end, no_execute());
     for guard in guards {
         table.0[(guard.start / PAGE as u64) as usize] = 0;
     }
+    // The free memory after the image is mapped when it is handed out (`map_identity`).
 
     // SAFETY: the new table maps everything the kernel touches from here on (its image,
     // stacks and the memory above it) at the same addresses as the boot large page, so
@@ -144,9 +139,29 @@ pub(crate) fn init(nx: bool) {
     }
 }
 
+/// Maps the 4 KiB pages of `[from, to)` (page aligned, below 2 MiB) in `table` with
+/// `flags`. A plain slice walk: on a software-assisted KVM each instruction of the boot
+/// path costs about a microsecond.
+fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: u64) {
+    let mut entry = from | flags | PRESENT;
+    for slot in &mut table.0[(from / PAGE as u64) as usize..(to / PAGE as u64) as usize] {
+        *slot = entry;
+        entry += PAGE as u64;
+    }
+}
+
 /// Maps `[start, end)` read-write and not executable at the same addresses.
 pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
     let mut spare_used = TABLES.lock();
+    if start < LARGE_PAGE {
+        let from = start / PAGE as u64 * PAGE as u64;
+        let to = end.min(LARGE_PAGE).next_multiple_of(PAGE as u64);
+        // SAFETY: LOW_PT is live; entries are changed only here and in `set_small_page`,
+        // under the TABLES lock, and only empty slots above the image are filled: no
+        // mapping in use changes. A not-present entry is never cached, so no flush.
+        let table = unsafe { &mut *(&raw mut LOW_PT) };
+        fill_low(table, from.max(image_end()), to, WRITABLE | no_execute());
+    }
     let from = start.max(LARGE_PAGE) / LARGE_PAGE * LARGE_PAGE;
     for addr in (from..end).step_by(LARGE_PAGE as usize) {
         let gib = (addr / GIB) as usize;
