@@ -67,7 +67,7 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Instant, Irq, print, println, unikernel,
+        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, print, println, unikernel,
     };
 }
 

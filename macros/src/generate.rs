@@ -252,6 +252,18 @@ fn value(value: &Value) -> TokenStream {
             let variant = format_ident!("{}", variant);
             quote!(::unikernel::__private::#ty::#variant)
         }
+        Value::Ipv4 { octets, prefix } => {
+            let octets = octets.map(proc_macro2::Literal::u8_suffixed);
+            match prefix {
+                Some(prefix) => {
+                    let prefix = proc_macro2::Literal::u8_suffixed(*prefix);
+                    quote!(::core::option::Option::Some(([#(#octets),*], #prefix)))
+                }
+                None => quote!(::core::option::Option::Some([#(#octets),*])),
+            }
+        }
+        Value::Absent => quote!(::core::option::Option::None),
+        Value::Bool(on) => quote!(#on),
     }
 }
 

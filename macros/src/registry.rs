@@ -16,9 +16,11 @@
 //! 3. `args`: parses the command line into allocated strings;
 //! 4. `irq`: the interrupt controllers, before anything that takes interrupts;
 //! 5. `timer`: the clock and one-shot timer (needs `irq`);
-//! 6. `sched`: the scheduler, with the real-time tasks of the attribute (needs `timer`).
+//! 6. `sched`: the scheduler, with the real-time tasks of the attribute (needs `timer`);
+//! 7. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
+//!    `irq` and `timer`, which are added).
 //!
-//! Later subsystems slot in after these: `net`, `blk`, ... A subsystem must come after
+//! Later subsystems slot in after these: `blk`, ... A subsystem must come after
 //! everything it needs (a unit test checks it).
 //!
 //! # Dependency policy
@@ -111,6 +113,28 @@ pub enum Kind {
         /// `(written, variant)` pairs.
         values: &'static [(&'static str, &'static str)],
     },
+    /// An IPv4 address in a string: `"10.0.2.2"`, or with its prefix length (`prefix`):
+    /// `"10.0.2.15/24"`. Passed as `Some([10, 0, 2, 2])` / `Some(([10, 0, 2, 15], 24))`, or
+    /// `None` when not written (its default is the empty string).
+    Ipv4 {
+        prefix: bool,
+        /// A typical value, for messages.
+        example: &'static str,
+        /// Another option this one makes no sense without (`gateway` without `ipv4`).
+        needs: Option<&'static str>,
+        /// The option that may replace this one; when neither is written, it is an error
+        /// (`net` needs `ipv4` or `dhcp`).
+        unless: Option<&'static str>,
+        /// An option holding an address with a prefix that this address must lie in
+        /// (the gateway must be on the interface's network).
+        within: Option<&'static str>,
+    },
+    /// An option written bare (`net(dhcp)`), on when written: passed as `true` or `false`
+    /// (its default is `"false"`).
+    Flag {
+        /// Options that cannot be written with it.
+        conflicts: &'static [&'static str],
+    },
 }
 
 /// One argument of a subsystem's init call.
@@ -136,7 +160,9 @@ impl Kind {
     pub fn written(&self, text: &str) -> String {
         match self {
             Kind::Size { .. } => format!("\"{text}\""),
-            Kind::OneOf { .. } => text.to_owned(),
+            Kind::Ipv4 { example, .. } if text.is_empty() => format!("\"{example}\""),
+            Kind::Ipv4 { .. } => format!("\"{text}\""),
+            Kind::OneOf { .. } | Kind::Flag { .. } => text.to_owned(),
         }
     }
 }
@@ -170,11 +196,20 @@ impl Subsystem {
         }
     }
 
-    /// How to declare this subsystem, for hints: `console`, `heap = "1 MiB"`.
+    /// How to declare this subsystem, for hints: `console`, `heap = "1 MiB"`, `net(dhcp)`.
     pub fn declaration(&self) -> String {
+        let required_flag = self.options.iter().find_map(|option| match option.kind {
+            Kind::Ipv4 {
+                unless: Some(flag), ..
+            } => Some(flag),
+            _ => None,
+        });
         match &self.value {
             Some(value) if value.default.is_none() => {
                 format!("{} = {}", self.name, value.kind.written(value.example))
+            }
+            None if required_flag.is_some() => {
+                format!("{}({})", self.name, required_flag.unwrap_or_default())
             }
             _ => self.name.to_owned(),
         }
@@ -310,6 +345,54 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         global_allocator: false,
         realtime: &[("edf", analysis::Policy::Edf), ("rm", analysis::Policy::Rm)],
     },
+    Subsystem {
+        name: "net",
+        handle: Some("Net"),
+        value: None,
+        options: &[
+            OptionSpec {
+                key: "ipv4",
+                default: "",
+                kind: Kind::Ipv4 {
+                    prefix: true,
+                    example: "10.0.2.15/24",
+                    needs: None,
+                    unless: Some("dhcp"),
+                    within: None,
+                },
+                applies_to: None,
+            },
+            OptionSpec {
+                key: "gateway",
+                default: "",
+                kind: Kind::Ipv4 {
+                    prefix: false,
+                    example: "10.0.2.2",
+                    needs: Some("ipv4"),
+                    unless: None,
+                    within: Some("ipv4"),
+                },
+                applies_to: None,
+            },
+            OptionSpec {
+                key: "dhcp",
+                default: "false",
+                kind: Kind::Flag {
+                    conflicts: &["ipv4", "gateway"],
+                },
+                applies_to: None,
+            },
+        ],
+        needs: &["heap", "irq", "timer"],
+        init: "init_net",
+        init_args: &[
+            InitArg::Option("ipv4"),
+            InitArg::Option("gateway"),
+            InitArg::Option("dhcp"),
+        ],
+        global_allocator: false,
+        realtime: &[],
+    },
 ];
 
 /// The subsystem named `name` in `table`, with its position (its boot rank).
@@ -376,7 +459,7 @@ mod tests {
     fn names(kind: &Kind) -> Vec<&'static str> {
         match kind {
             Kind::OneOf { values, .. } => values.iter().map(|(written, _)| *written).collect(),
-            Kind::Size { .. } => Vec::new(),
+            Kind::Size { .. } | Kind::Ipv4 { .. } | Kind::Flag { .. } => Vec::new(),
         }
     }
 
@@ -420,7 +503,10 @@ mod tests {
     #[test]
     fn sched_boots_after_timer_and_irq() {
         let names: Vec<&str> = SUBSYSTEMS.iter().map(|s| s.name).collect();
-        assert_eq!(names, ["console", "heap", "args", "irq", "timer", "sched"]);
+        assert_eq!(
+            names,
+            ["console", "heap", "args", "irq", "timer", "sched", "net"]
+        );
         let sched = lookup(SUBSYSTEMS, "sched").unwrap().1;
         assert_eq!(sched.policy(), Policy::AutoAdd);
         assert_eq!(
@@ -439,5 +525,31 @@ mod tests {
         assert_eq!(heap.declaration(), "heap = \"1 MiB\"");
         assert_eq!(console.declaration(), "console");
         assert_eq!(heap.value.as_ref().unwrap().noun(), "size");
+        assert_eq!(
+            lookup(SUBSYSTEMS, "net").unwrap().1.declaration(),
+            "net(dhcp)"
+        );
+    }
+
+    #[test]
+    fn option_rules_name_options_of_their_subsystem() {
+        for subsystem in SUBSYSTEMS {
+            let keys: Vec<&str> = subsystem.options.iter().map(|o| o.key).collect();
+            for option in subsystem.options {
+                let named: Vec<&str> = match option.kind {
+                    Kind::Ipv4 {
+                        needs,
+                        unless,
+                        within,
+                        ..
+                    } => [needs, unless, within].into_iter().flatten().collect(),
+                    Kind::Flag { conflicts } => conflicts.to_vec(),
+                    _ => Vec::new(),
+                };
+                for key in named {
+                    assert!(keys.contains(&key), "{}: {key}", subsystem.name);
+                }
+            }
+        }
     }
 }

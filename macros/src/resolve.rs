@@ -66,6 +66,12 @@ pub enum Value {
         ty: &'static str,
         variant: &'static str,
     },
+    /// An IPv4 address, with its prefix length if the kind has one: `Some(..)`.
+    Ipv4 { octets: [u8; 4], prefix: Option<u8> },
+    /// An optional value that was not written: `None`.
+    Absent,
+    /// A flag: `true` when written.
+    Bool(bool),
 }
 
 /// A subsystem while resolving: declared, or added as a dependency.
@@ -300,6 +306,13 @@ fn declared<'t>(entry: &Entry, spec: &'t Subsystem, errors: &mut Errors) -> Reso
             }
         }
     }
+    if entry
+        .options
+        .as_ref()
+        .is_none_or(|options| options.error.is_none())
+    {
+        option_rules(entry, spec, &resolved, errors);
+    }
     resolved
 }
 
@@ -423,6 +436,9 @@ fn check_options<'t>(
                     resolved.options[index] = value;
                 }
             }
+            None if matches!(spec_option.kind, Kind::Flag { .. }) => {
+                resolved.options[index] = Value::Bool(true);
+            }
             None => errors.push(syn::Error::new(
                 option.key.span(),
                 format!("option `{key}` needs a value, such as `{example}`"),
@@ -466,12 +482,30 @@ fn check(
     errors: &mut Errors,
 ) -> Option<Value> {
     let text = match (kind, value) {
+        (Kind::Flag { .. }, _) => {
+            errors.push(syn::Error::new(
+                value.span(),
+                format!("`{subject}` takes no value; write it alone to turn it on"),
+            ));
+            return None;
+        }
+        (Kind::Ipv4 { .. }, Written::Lit(syn::Lit::Str(text)))
+            if text.value().trim().is_empty() =>
+        {
+            errors.push(syn::Error::new(
+                value.span(),
+                format!("`{subject}` is empty; write an address, such as `{example}`"),
+            ));
+            return None;
+        }
         (_, Written::Lit(syn::Lit::Str(text))) => text.value(),
         (Kind::OneOf { .. }, Written::Ident(ident)) => ident.unraw().to_string(),
         _ => {
             let expected = match kind {
                 Kind::Size { .. } => format!("a size string, such as `{example}`"),
                 Kind::OneOf { values, .. } => format!("one of: {}", written(values)),
+                Kind::Ipv4 { .. } => format!("an address in a string, such as `{example}`"),
+                Kind::Flag { .. } => unreachable!("handled above"),
             };
             errors.push(syn::Error::new(
                 value.span(),
@@ -546,6 +580,13 @@ fn check_text(text: &str, kind: &Kind, subject: &str, is_subsystem: bool) -> Res
             }
             Ok(Value::Bytes(bytes))
         }
+        Kind::Ipv4 { .. } if text.is_empty() => Ok(Value::Absent),
+        Kind::Ipv4 { prefix, .. } => parse_ipv4(text, *prefix, subject),
+        Kind::Flag { .. } => match text {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err(format!("`{subject}` is on or off")),
+        },
         Kind::OneOf { ty, values } => values
             .iter()
             .find(|(written, _)| *written == text)
@@ -558,6 +599,143 @@ fn check_text(text: &str, kind: &Kind, subject: &str, is_subsystem: bool) -> Res
                 )
             }),
     }
+}
+
+/// `a.b.c.d` or, with `prefix`, `a.b.c.d/len`.
+fn parse_ipv4(text: &str, prefix: bool, subject: &str) -> Result<Value, String> {
+    let text = text.trim();
+    let (address, length) = match (prefix, text.split_once('/')) {
+        (true, Some((address, length))) => (address, Some(length)),
+        (true, None) => {
+            return Err(format!(
+                "`{subject}` needs the prefix length after the address: `\"{text}/24\"`"
+            ));
+        }
+        (false, Some((address, _))) => {
+            return Err(format!(
+                "`{subject}` is an address without a prefix length: `\"{address}\"`"
+            ));
+        }
+        (false, None) => (text, None),
+    };
+    let octets = address
+        .parse::<std::net::Ipv4Addr>()
+        .map_err(|_| {
+            format!("`\"{address}\"` is not an IPv4 address; write four numbers from 0 to 255, such as `\"10.0.2.15\"`")
+        })?
+        .octets();
+    let prefix = match length {
+        None => None,
+        Some(length) => Some(
+            length
+                .parse::<u8>()
+                .ok()
+                .filter(|&length| (1..=32).contains(&length))
+                .ok_or_else(|| {
+                    format!(
+                        "prefix length `/{length}` of `{subject}` is out of range; expected 1 to 32"
+                    )
+                })?,
+        ),
+    };
+    Ok(Value::Ipv4 { octets, prefix })
+}
+
+/// The rules between a subsystem's options (`net` needs `ipv4` or `dhcp`, not both; the
+/// gateway needs an address and lies on its network), checked once the options are.
+fn option_rules(entry: &Entry, spec: &Subsystem, resolved: &Resolved, errors: &mut Errors) {
+    let name = spec.name;
+    let span_of = |key: &str| {
+        entry
+            .options
+            .as_ref()
+            .and_then(|options| options.entries.iter().find(|option| option.key == key))
+            .map(|option| option.key.span())
+    };
+    let value_of = |key: &str| {
+        spec.options
+            .iter()
+            .position(|option| option.key == key)
+            .map(|index| &resolved.options[index])
+    };
+    let written = |key: &str| span_of(key).is_some();
+    for (index, option) in spec.options.iter().enumerate() {
+        match option.kind {
+            Kind::Flag { conflicts } if written(option.key) => {
+                for other in conflicts.iter().filter(|other| written(other)) {
+                    errors.push(syn::Error::new(
+                        span_of(other).expect("written"),
+                        format!(
+                            "`{name}` takes `{other}` or `{}`, not both; remove one",
+                            option.key
+                        ),
+                    ));
+                }
+            }
+            Kind::Ipv4 {
+                needs,
+                unless,
+                within,
+                example,
+                ..
+            } => {
+                let key = option.key;
+                if let Some(needed) = needs
+                    && written(key)
+                    && !written(needed)
+                    && !unless_written(spec, needed, &written)
+                {
+                    errors.push(syn::Error::new(
+                        span_of(key).expect("written"),
+                        format!("option `{key}` of `{name}` needs `{needed}` too"),
+                    ));
+                }
+                if let Some(flag) = unless
+                    && !written(key)
+                    && !written(flag)
+                    && !entry.malformed
+                {
+                    errors.push(syn::Error::new(
+                        entry.name.span(),
+                        format!(
+                            "`{name}` needs `{key}` or `{flag}`: write `{name}({key} = \"{example}\")` or `{name}({flag})`"
+                        ),
+                    ));
+                }
+                if let (
+                    Some(network),
+                    Value::Ipv4 {
+                        octets: address, ..
+                    },
+                ) = (within, &resolved.options[index])
+                    && let Some(Value::Ipv4 {
+                        octets: net,
+                        prefix: Some(prefix),
+                    }) = value_of(network)
+                {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                    if u32::from_be_bytes(*address) & mask != u32::from_be_bytes(*net) & mask {
+                        let [a, b, c, d] = *net;
+                        errors.push(syn::Error::new(
+                            span_of(key).expect("written"),
+                            format!(
+                                "`{key}` of `{name}` is not on the network of `{network}` ({a}.{b}.{c}.{d}/{prefix})"
+                            ),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether the option that may replace `key` (its `unless`) is written.
+fn unless_written(spec: &Subsystem, key: &str, written: &dyn Fn(&str) -> bool) -> bool {
+    spec.options.iter().any(|option| {
+        option.key == key
+            && matches!(option.kind, Kind::Ipv4 { unless: Some(flag), .. } if written(flag))
+    })
 }
 
 fn written(values: &[(&str, &str)]) -> String {

@@ -84,7 +84,7 @@ fn unknown_subsystems() {
         errors(quote!(consle, gpu), main_fn()),
         [
             "unknown subsystem `consle`; did you mean `console`?",
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`",
+            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`",
         ]
     );
 }
@@ -226,7 +226,7 @@ fn options() {
     assert_eq!(
         errors(quote!(gpu(1)), main_fn()),
         [
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`"
+            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`"
         ]
     );
 }
@@ -371,10 +371,10 @@ fn handles() {
         [
             "`Console` is already taken by parameter `c`; `main` can take each handle once",
             "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
-            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Net`",
             "`Consol` is not a subsystem handle; did you mean `Console`?",
-            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
-            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Net`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Net`",
         ]
     );
 }
@@ -436,9 +436,9 @@ fn all_errors_are_reported_together() {
             "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it",
             "`heap` is declared twice (first as entry 2 of `#[unikernel(...)]`); declare each subsystem once",
             "unknown option `x` for `args`; it takes none",
-            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `task`",
+            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`",
             "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
-            "`Net` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`",
+            "`Net` is the handle of `net`, which is not declared; add `net(dhcp)` to `#[unikernel(...)]`",
         ]
     );
 }
@@ -819,4 +819,117 @@ fn main(sched: Sched) {
 }"#,
     );
     check_snapshot("sched_adds_timer_and_irq", &actual);
+}
+
+#[test]
+fn net_static_address_or_dhcp() {
+    let plan = ok(
+        quote!(
+            heap = "4 MiB",
+            net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+        ),
+        quote!(
+            fn main(net: Net) {}
+        ),
+    );
+    assert_eq!(boot_order(&plan), ["heap", "irq", "timer", "net"]);
+    let net = plan.boot.last().unwrap();
+    assert_eq!(
+        net.options,
+        [
+            Value::Ipv4 {
+                octets: [10, 0, 2, 15],
+                prefix: Some(24)
+            },
+            Value::Ipv4 {
+                octets: [10, 0, 2, 2],
+                prefix: None
+            },
+            Value::Bool(false),
+        ]
+    );
+    let plan = ok(quote!(heap = "4 MiB", net(dhcp)), main_fn());
+    let net = plan.boot.last().unwrap();
+    assert_eq!(
+        net.options,
+        [Value::Absent, Value::Absent, Value::Bool(true)]
+    );
+    // A gateway is optional: the interface then reaches its own network only.
+    ok(
+        quote!(heap = "4 MiB", net(ipv4 = "192.168.7.2/24")),
+        main_fn(),
+    );
+}
+
+#[test]
+fn net_misuse() {
+    assert_eq!(
+        errors(quote!(net(dhcp)), main_fn()),
+        [
+            "`net` needs `heap`: add `heap = \"1 MiB\"` (or the size you need) to `#[unikernel(...)]`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", net), main_fn()),
+        ["`net` needs `ipv4` or `dhcp`: write `net(ipv4 = \"10.0.2.15/24\")` or `net(dhcp)`"]
+    );
+    assert_eq!(
+        errors(
+            quote!(heap = "1 MiB", net(dhcp, ipv4 = "10.0.2.15/24")),
+            main_fn()
+        ),
+        ["`net` takes `ipv4` or `dhcp`, not both; remove one"]
+    );
+    assert_eq!(
+        errors(
+            quote!(heap = "1 MiB", net(ipv4 = "10.0.2.300/24")),
+            main_fn()
+        ),
+        [
+            "`\"10.0.2.300\"` is not an IPv4 address; write four numbers from 0 to 255, such as `\"10.0.2.15\"`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", net(ipv4 = "10.0.2.15")), main_fn()),
+        ["`ipv4` needs the prefix length after the address: `\"10.0.2.15/24\"`"]
+    );
+    assert_eq!(
+        errors(
+            quote!(heap = "1 MiB", net(ipv4 = "10.0.2.15/33")),
+            main_fn()
+        ),
+        ["prefix length `/33` of `ipv4` is out of range; expected 1 to 32"]
+    );
+    assert_eq!(
+        errors(
+            quote!(
+                heap = "1 MiB",
+                net(ipv4 = "10.0.2.15/24", gateway = "10.0.3.1")
+            ),
+            main_fn()
+        ),
+        ["`gateway` of `net` is not on the network of `ipv4` (10.0.2.15/24)"]
+    );
+    assert_eq!(
+        errors(
+            quote!(heap = "1 MiB", net(dhcp, gateway = "10.0.2.2")),
+            main_fn()
+        ),
+        ["`net` takes `gateway` or `dhcp`, not both; remove one"]
+    );
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", net(dhcp = true)), main_fn()),
+        ["`dhcp` takes no value; write it alone to turn it on"]
+    );
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", net(ipv4 = 10)), main_fn()),
+        ["`ipv4` takes an address in a string, such as `ipv4 = \"10.0.2.15/24\"`"]
+    );
+    assert_eq!(
+        errors(quote!(heap = "1 MiB", net(ipv6 = "::1")), main_fn()),
+        [
+            "unknown option `ipv6` for `net`; did you mean `ipv4`?",
+            "`net` needs `ipv4` or `dhcp`: write `net(ipv4 = \"10.0.2.15/24\")` or `net(dhcp)`"
+        ]
+    );
 }

@@ -18,7 +18,7 @@ use alloc::format;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use unikernel::net::{Error, ListenOptions, Net, Shutdown, TcpListener, TcpStream};
+use unikernel::net::{Error, ListenOptions, Shutdown, TcpListener, TcpStream};
 use unikernel::prelude::*;
 
 use handler::Outcome;
@@ -29,10 +29,12 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 4096;
 
-#[unikernel(console, heap = "32 MiB", timer)]
-fn main() -> ExitCode {
-    let net =
-        unikernel::__private::init_net(Some(([10, 0, 2, 15], 24)), Some([10, 0, 2, 2]), false);
+#[unikernel(
+    console,
+    heap = "32 MiB",
+    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+)]
+fn main(net: Net) -> ExitCode {
     let options = ListenOptions {
         backlog: 256,
         rx_buffer: 8 * 1024,

@@ -6,10 +6,12 @@
 use unikernel::net::UdpSocket;
 use unikernel::prelude::*;
 
-#[unikernel(console, heap = "2 MiB", timer)]
-fn main() -> ExitCode {
-    let net =
-        unikernel::__private::init_net(Some(([10, 0, 2, 15], 24)), Some([10, 0, 2, 2]), false);
+#[unikernel(
+    console,
+    heap = "2 MiB",
+    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+)]
+fn main(net: Net) -> ExitCode {
     let socket = UdpSocket::bind(&net, 7).expect("port 7 is free");
     println!("udp-echo: listening on {}", socket.local_addr().unwrap());
     let mut buf = [0u8; 2048];
