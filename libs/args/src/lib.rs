@@ -4,6 +4,9 @@
 //!
 //! The command line is `[kernel flags] [-- app arguments]`. Kernel flags are the words
 //! starting with `unikernel.`; without a `--`, every other word is an app argument.
+//! Parameters a VMM appends after everything else (QEMU microvm and Firecracker announce
+//! each virtio-mmio device as `virtio_mmio.device=<size>@<base>:<irq>`) are the kernel's,
+//! never the app's, even after the `--`.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -21,7 +24,7 @@ pub struct Args {
 impl Args {
     /// Splits the app's arguments out of a kernel command line.
     pub fn parse(cmdline: &str) -> Self {
-        let words = split(cmdline);
+        let words = split(without_vmm_params(cmdline));
         let args = match words.iter().position(|word| word == "--") {
             Some(separator) => words[separator + 1..].to_vec(),
             None => words
@@ -67,6 +70,25 @@ impl<'a> IntoIterator for &'a Args {
 
     fn into_iter(self) -> Self::IntoIter {
         self.args.iter()
+    }
+}
+
+/// What a VMM appends to the command line (see the crate documentation).
+const VMM_PARAMS: &[&str] = &["virtio_mmio.device="];
+
+/// `line` without the VMM's parameters at its end. Only plain words count: an argument
+/// that was quoted (`'virtio_mmio.device=x'`) is the app's.
+fn without_vmm_params(line: &str) -> &str {
+    let mut line = line.trim_end();
+    loop {
+        let start = line.rfind(char::is_whitespace).map_or(0, |space| space + 1);
+        let word = &line[start..];
+        let appended = VMM_PARAMS.iter().any(|param| word.starts_with(param))
+            && !word.contains(['\'', '"', '\\']);
+        if !appended || word.is_empty() {
+            return line;
+        }
+        line = line[..start].trim_end();
     }
 }
 
@@ -141,6 +163,30 @@ mod tests {
     #[test]
     fn unterminated_quotes_run_to_the_end() {
         assert_eq!(args("-- 'a b"), vec!["a b"]);
+    }
+
+    #[test]
+    fn devices_the_vmm_appends_are_not_app_arguments() {
+        let line = "unikernel.timeline -- a b virtio_mmio.device=512@0xfeb00e00:12 \
+                    virtio_mmio.device=512@0xfeb00c00:11";
+        assert_eq!(args(line), vec!["a", "b"]);
+        assert_eq!(
+            args("-- virtio_mmio.device=512@0xfeb00e00:12"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            args("virtio_mmio.device=512@0xfeb00e00:12"),
+            Vec::<String>::new()
+        );
+        // Quoted by the runner, or followed by an app argument: the app's.
+        assert_eq!(
+            args("-- 'virtio_mmio.device=x'"),
+            vec!["virtio_mmio.device=x"]
+        );
+        assert_eq!(
+            args("-- virtio_mmio.device=x y"),
+            vec!["virtio_mmio.device=x", "y"]
+        );
     }
 
     #[test]
