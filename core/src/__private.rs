@@ -8,6 +8,7 @@
 pub use crate::exit::{Termination, exit};
 pub use log::LevelFilter;
 pub use unikernel_heap::{Heap, NoHeap};
+pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
 use crate::{Args, Console};
 
@@ -89,6 +90,14 @@ fn net_wait(deadline: Option<core::time::Duration>) {
         && alarm().is_none_or(|current| current == ours)
     {
         set_alarm(previous);
+    }
+}
+
+/// Starts the scheduler (after `init_timer`): `main` goes on as its lowest-priority thread.
+pub fn init_sched(config: SchedConfig) -> crate::Sched {
+    match unikernel_sched::init(config) {
+        Ok(sched) => sched,
+        Err(error) => crate::exit::boot_error(format_args!("sched: {error}")),
     }
 }
 

@@ -33,7 +33,17 @@ pub mod net {
     };
 }
 pub use unikernel_irq::Irq;
+pub use unikernel_sched::Sched;
 pub use unikernel_time::{Clock, Duration, Instant};
+
+/// Threads, a mutex and a channel, and the figures of the real-time tasks.
+pub mod sched {
+    pub use unikernel_sched::{
+        Builder, Channel, JoinHandle, MAX_THREADS, Mutex, MutexGuard, OnMiss, Policy, Report,
+        Sched, SchedStats, SpawnError, TaskStats, cpu_time, current_name, sleep, sleep_until,
+        spawn, yield_now,
+    };
+}
 
 /// Time: instants, the wall clock, the timer's figures, and histograms of durations.
 pub mod time {
@@ -67,7 +77,8 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, print, println, unikernel,
+        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, Sched, print, println,
+        unikernel,
     };
 }
 

@@ -88,6 +88,33 @@ pub fn allocate(size: usize) -> Result<&'static mut [core::mem::MaybeUninit<u8>]
     })
 }
 
+/// Hands out memory of the VM for good, holding `len` values made by `init(index)`: tables
+/// whose size is only known at boot (the scheduler's per-task statistics), without a heap.
+///
+/// # Panics
+/// If `T` needs an alignment above a page, or the size overflows.
+pub fn leak_slice<T>(
+    len: usize,
+    mut init: impl FnMut(usize) -> T,
+) -> Result<&'static mut [T], MemoryError> {
+    assert!(
+        align_of::<T>() <= PAGE_SIZE as usize,
+        "leak_slice: alignment above a page"
+    );
+    let bytes = size_of::<T>()
+        .checked_mul(len)
+        .expect("leak_slice: size overflows");
+    // `allocate` hands out page-aligned ranges.
+    let first = allocate(bytes.max(1))?.as_mut_ptr().cast::<T>();
+    for index in 0..len {
+        // SAFETY: the range holds `len` values of T and starts page aligned, so slot
+        // `index` is in bounds and aligned for T; each slot is written once.
+        unsafe { first.add(index).write(init(index)) };
+    }
+    // SAFETY: every slot was initialised above, and the range is handed out only here.
+    Ok(unsafe { core::slice::from_raw_parts_mut(first, len) })
+}
+
 #[cfg(target_os = "none")]
 mod target {
     use super::*;

@@ -1,0 +1,434 @@
+//! The scheduler's state, the switch, blocking and waking.
+//!
+//! Everything here runs with interrupts disabled, on the one CPU: the state's lock is then
+//! never contended (an interrupt cannot arrive while it is held), and a switch is atomic.
+//!
+//! A switch goes: pick the next context, take its suspended [`Context`] out of the table,
+//! release the lock, [`Context::resume`] it. The suspended side comes back from `resume`
+//! when something resumes it in turn, receives the context that did (or that context's
+//! stack, if it ended) and files it under [`State::switching_from`].
+
+use crate::rank::{self, Candidate, Rank};
+use crate::task::Task;
+use crate::{OnMiss, Policy};
+use unikernel_arch::context::{Context, Resumed};
+use unikernel_arch::interrupts;
+use unikernel_time::{Duration, Instant};
+
+/// The most threads at once: `main`, the idle context and one per real-time task count.
+pub const MAX_THREADS: usize = 64;
+/// How long a thread runs before an equally ranked ready one gets the CPU (preemptive
+/// policies only; no timer interrupt for it unless such a thread is waiting).
+pub const SLICE: Duration = Duration::from_millis(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Run {
+    Free,
+    Ready,
+    Running,
+    Blocked,
+    Finished,
+}
+
+pub(crate) struct Thread {
+    pub run: Run,
+    /// The suspended context, while it does not run.
+    pub context: Option<Context>,
+    pub name: &'static str,
+    pub priority: u8,
+    /// The rank inherited from a more urgent waiter of a mutex this thread holds.
+    pub inherited: Option<Rank>,
+    /// The real-time task this thread runs the jobs of.
+    pub task: Option<usize>,
+    /// When a blocked thread wakes up by itself (a sleep, a wait with a timeout).
+    pub wake_at: Option<Instant>,
+    /// Set when `wake_at` woke it.
+    pub timed_out: bool,
+    /// When it became ready: FIFO order among equal ranks.
+    pub since: u64,
+    /// Counts reuses of the slot, so that a join handle does not wait for a newcomer.
+    pub generation: u32,
+    /// A thread blocked in `join` on this one.
+    pub joiner: Option<usize>,
+    pub idle: bool,
+    /// CPU time used before the current run (interrupt handlers included).
+    pub cpu_ns: u64,
+    /// When the current run began.
+    pub running_since: Instant,
+}
+
+impl Thread {
+    pub fn free(generation: u32) -> Thread {
+        Thread {
+            run: Run::Free,
+            context: None,
+            name: "",
+            priority: 0,
+            inherited: None,
+            task: None,
+            wake_at: None,
+            timed_out: false,
+            since: 0,
+            generation,
+            joiner: None,
+            idle: false,
+            cpu_ns: 0,
+            running_since: Instant::BOOT,
+        }
+    }
+}
+
+/// Counters for `Sched::stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub switches: u64,
+    pub preemptions: u64,
+    pub idle_ns: u64,
+    pub idle_since: Option<Instant>,
+    pub since: Instant,
+}
+
+pub(crate) struct State {
+    pub policy: Policy,
+    pub on_miss: OnMiss,
+    pub threads: [Thread; MAX_THREADS],
+    pub current: usize,
+    /// The context that switched last: the one whose suspended context (or stack) the
+    /// resumed side receives.
+    pub switching_from: usize,
+    pub seq: u64,
+    pub tasks: &'static mut [Task],
+    /// When the running thread's time slice ends, if another one of its rank waits.
+    pub slice_end: Option<Instant>,
+    /// Switch at the next chance even to an equal rank: the slice is over.
+    pub force: bool,
+    /// The alarm as last programmed.
+    pub armed: Option<Instant>,
+    pub counters: Counters,
+}
+
+static STATE: spin::Once<spin::Mutex<State>> = spin::Once::new();
+
+pub(crate) fn install(state: State) {
+    STATE.call_once(|| spin::Mutex::new(state));
+}
+
+pub(crate) fn is_running() -> bool {
+    STATE.get().is_some()
+}
+
+/// The state. Interrupts must be disabled.
+pub(crate) fn lock() -> spin::MutexGuard<'static, State> {
+    debug_assert!(
+        !interrupts::are_enabled(),
+        "the scheduler's lock needs interrupts off"
+    );
+    STATE
+        .get()
+        .expect("the scheduler is not running: declare `sched` in `#[unikernel(...)]`")
+        .lock()
+}
+
+/// Runs `f` on the state with interrupts disabled.
+pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    interrupts::without(|| f(&mut lock()))
+}
+
+impl State {
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn rank(&self, index: usize) -> Rank {
+        let thread = &self.threads[index];
+        let natural = if thread.idle {
+            Rank::IDLE
+        } else if let Some(task) = thread.task {
+            self.tasks[task].rank(self.policy)
+        } else if self.policy == Policy::Coop {
+            Rank::thread(0)
+        } else {
+            Rank::thread(thread.priority)
+        };
+        thread
+            .inherited
+            .map_or(natural, |inherited| natural.min(inherited))
+    }
+
+    fn runnable(&self, index: usize) -> bool {
+        matches!(self.threads[index].run, Run::Ready | Run::Running)
+    }
+
+    /// The context to run now. The idle context is always runnable.
+    pub fn pick(&self) -> usize {
+        let candidates = (0..MAX_THREADS).filter(|&i| self.runnable(i)).map(|i| {
+            (
+                i,
+                Candidate {
+                    rank: self.rank(i),
+                    since: self.threads[i].since,
+                },
+            )
+        });
+        rank::pick(candidates).expect("the idle context is always runnable")
+    }
+
+    /// Makes a blocked thread ready.
+    pub fn wake(&mut self, index: usize) {
+        let since = self.next_seq();
+        let thread = &mut self.threads[index];
+        if thread.run == Run::Blocked {
+            thread.run = Run::Ready;
+            thread.wake_at = None;
+            thread.since = since;
+        }
+    }
+
+    /// Programs the one-shot timer for the next thing due: a task's release or deadline
+    /// check, a sleeper, the end of a time slice. Nothing due, no timer.
+    pub fn program_alarm(&mut self) {
+        self.update_slice();
+        let tasks = self.tasks.iter().map(Task::next_event);
+        let sleepers = self
+            .threads
+            .iter()
+            .filter(|t| t.run == Run::Blocked)
+            .filter_map(|t| t.wake_at);
+        let next = tasks.chain(sleepers).chain(self.slice_end).min();
+        if next != self.armed {
+            self.armed = next;
+            unikernel_time::set_alarm(next);
+        }
+    }
+
+    /// Starts a time slice when another thread of the running one's rank is ready, ends it
+    /// when none is (preemptive policies, threads only).
+    fn update_slice(&mut self) {
+        let current = self.current;
+        let rank = self.rank(current);
+        let contested = self.policy != Policy::Coop
+            && !self.threads[current].idle
+            && !rank.is_task()
+            && (0..MAX_THREADS)
+                .any(|i| i != current && self.threads[i].run == Run::Ready && self.rank(i) == rank);
+        if !contested {
+            self.slice_end = None;
+        } else if self.slice_end.is_none() {
+            self.slice_end = Some(Instant::now() + SLICE);
+        }
+    }
+}
+
+/// Switches from the running context to `next` (not the running one). Returns when the
+/// running context is resumed. Interrupts must be disabled.
+pub(crate) fn switch_to(mut state: spin::MutexGuard<'static, State>, next: usize) {
+    let current = state.current;
+    debug_assert_ne!(current, next);
+    if state.threads[current].run == Run::Running {
+        state.threads[current].run = Run::Ready;
+    }
+    let context = state.threads[next]
+        .context
+        .take()
+        .expect("a runnable context that does not run is suspended");
+    state.threads[next].run = Run::Running;
+    state.switching_from = current;
+    state.current = next;
+    account(&mut state, current, next);
+    state.program_alarm();
+    drop(state);
+    after_switch(context.resume());
+}
+
+fn account(state: &mut State, from: usize, to: usize) {
+    state.counters.switches += 1;
+    let now = Instant::now();
+    let ran = now - state.threads[from].running_since;
+    state.threads[from].cpu_ns += ran.as_nanos() as u64;
+    state.threads[to].running_since = now;
+    if state.threads[from].idle
+        && let Some(since) = state.counters.idle_since.take()
+    {
+        state.counters.idle_ns += (now - since).as_nanos() as u64;
+    }
+    if state.threads[to].idle {
+        state.counters.idle_since = Some(now);
+    }
+}
+
+/// The CPU time the running thread has used.
+pub(crate) fn cpu_time() -> Duration {
+    with(|state| {
+        let thread = &state.threads[state.current];
+        Duration::from_nanos(thread.cpu_ns) + (Instant::now() - thread.running_since)
+    })
+}
+
+/// Files what the context that resumed us left behind.
+pub(crate) fn after_switch(resumed: Resumed) {
+    let mut state = lock();
+    let from = state.switching_from;
+    match resumed {
+        Resumed::Suspended(context) => state.threads[from].context = Some(context),
+        Resumed::Finished(stack) => {
+            let generation = state.threads[from].generation.wrapping_add(1);
+            state.threads[from] = Thread::free(generation);
+            // Back to the pool of stacks; nothing runs on it any more.
+            drop(stack);
+        }
+    }
+}
+
+/// The first thing a new context does.
+pub(crate) fn started(resumed: Resumed) {
+    after_switch(resumed);
+}
+
+/// Switches if something more urgent than the running context is ready (or the running
+/// one cannot go on, or its slice is over). Not from an interrupt handler: the
+/// after-interrupt hook does it there, once the controller is acknowledged.
+pub(crate) fn reschedule() {
+    if interrupts::in_handler() {
+        return;
+    }
+    interrupts::without(|| {
+        let mut state = lock();
+        let current = state.current;
+        let best = state.pick();
+        if best == current {
+            state.force = false;
+            return;
+        }
+        let running = state.threads[current].run == Run::Running;
+        let preempt = state.policy != Policy::Coop && state.rank(best) < state.rank(current);
+        if !running || state.threads[current].idle || state.force || preempt {
+            if running && !state.threads[current].idle {
+                state.counters.preemptions += 1;
+            }
+            state.force = false;
+            switch_to(state, best);
+        }
+    })
+}
+
+/// The after-interrupt hook: a timer or device interrupt may have woken something.
+pub(crate) fn after_interrupt() {
+    interrupts::without(|| {
+        let mut state = lock();
+        let current = state.current;
+        let best = state.pick();
+        if best == current {
+            state.force = false;
+            return;
+        }
+        let preempt = state.policy != Policy::Coop && state.rank(best) < state.rank(current);
+        if state.threads[current].idle || state.force || preempt {
+            if !state.threads[current].idle {
+                state.counters.preemptions += 1;
+            }
+            state.force = false;
+            switch_to(state, best);
+        }
+    })
+}
+
+/// Blocks the running thread if `wait` (called under the lock, with the thread's index)
+/// says so, until something wakes it or `until` passes. Returns whether `until` woke it.
+pub(crate) fn block_with(
+    wait: impl FnOnce(&mut State, usize) -> bool,
+    until: Option<Instant>,
+) -> bool {
+    assert!(
+        !interrupts::in_handler(),
+        "a thread cannot block inside an interrupt handler (sleep, join, lock, recv)"
+    );
+    interrupts::without(|| {
+        let mut state = lock();
+        let me = state.current;
+        assert!(!state.threads[me].idle, "the idle context cannot block");
+        if !wait(&mut state, me) {
+            return false;
+        }
+        let thread = &mut state.threads[me];
+        thread.run = Run::Blocked;
+        thread.wake_at = until;
+        thread.timed_out = false;
+        let next = state.pick();
+        switch_to(state, next);
+        let state = lock();
+        state.threads[state.current].timed_out
+    })
+}
+
+/// Ends the running thread.
+pub(crate) fn exit_current() -> ! {
+    interrupts::disable();
+    let mut state = lock();
+    let me = state.current;
+    state.threads[me].run = Run::Finished;
+    if let Some(joiner) = state.threads[me].joiner.take() {
+        state.wake(joiner);
+    }
+    let next = state.pick();
+    let context = state.threads[next]
+        .context
+        .take()
+        .expect("a runnable context that does not run is suspended");
+    state.threads[next].run = Run::Running;
+    state.switching_from = me;
+    state.current = next;
+    account(&mut state, me, next);
+    state.program_alarm();
+    drop(state);
+    context.finish()
+}
+
+/// The alarm: releases task jobs, checks deadlines, wakes sleepers, ends time slices.
+/// Runs in the timer interrupt; the switch, if any, happens in the after-interrupt hook.
+pub(crate) fn on_alarm() {
+    let mut state = lock();
+    state.armed = None;
+    let now = Instant::now();
+    crate::task::on_time(&mut state, now);
+    for i in 0..MAX_THREADS {
+        let thread = &state.threads[i];
+        if thread.run == Run::Blocked && thread.wake_at.is_some_and(|at| at <= now) {
+            state.threads[i].timed_out = true;
+            state.wake(i);
+        }
+    }
+    if state.slice_end.is_some_and(|end| end <= now) {
+        state.slice_end = None;
+        state.force = true;
+        let current = state.current;
+        let since = state.next_seq();
+        state.threads[current].since = since;
+    }
+    state.program_alarm();
+}
+
+/// The alarm that will follow the one due at `at`, once everything due then is handled:
+/// the timer interrupt programs it while it waits out its advance (see the `time` crate).
+/// A guess: `program_alarm` sets what is really needed, which costs nothing more when the
+/// guess was right.
+pub(crate) fn predict(at: Instant) -> Option<Instant> {
+    let state = lock();
+    let tasks = state.tasks.iter().map(|task| task.next_event_after(at));
+    let sleepers = state
+        .threads
+        .iter()
+        .filter(|t| t.run == Run::Blocked)
+        .filter_map(|t| t.wake_at)
+        .filter(|&wake| wake > at);
+    let slice = state.slice_end.filter(|&end| end > at);
+    tasks.chain(sleepers).chain(slice).min()
+}
+
+/// Sleeps the running thread until `deadline` (`Clock::sleep` lands here).
+pub(crate) fn sleep_until(deadline: Instant) {
+    while Instant::now() < deadline {
+        // The switch programs the alarm with this thread's wake-up time.
+        block_with(|_, _| true, Some(deadline));
+    }
+}
