@@ -41,11 +41,36 @@ impl core::fmt::Display for Location {
 /// The first virtio network device: on the command line's virtio-mmio windows, else on
 /// PCI bus 0.
 pub(crate) fn find(cmdline: &str) -> Option<(SomeTransport<'static>, Location)> {
-    find_mmio(cmdline).or_else(find_pci)
+    find_mmio(discover::mmio_devices(cmdline))
+        .or_else(find_pci)
+        .or_else(|| find_mmio(probe_microvm()))
 }
 
-fn find_mmio(cmdline: &str) -> Option<(SomeTransport<'static>, Location)> {
-    for device in discover::mmio_devices(cmdline) {
+/// `"virt"`, the first register of every virtio-mmio window.
+const MMIO_MAGIC: u32 = 0x7472_6976;
+
+/// The microvm transports that answer with the virtio-mmio magic (see
+/// `discover::MICROVM_MMIO_BASE`); on other machines nothing answers there.
+fn probe_microvm() -> impl Iterator<Item = discover::MmioDevice> {
+    let windows = discover::MICROVM_TRANSPORTS as u64 * discover::MICROVM_MMIO_SIZE;
+    let mapped = unikernel_arch::device::map(discover::MICROVM_MMIO_BASE, windows).is_ok();
+    let magic_at = move |index: usize| {
+        let base = discover::MICROVM_MMIO_BASE + index as u64 * discover::MICROVM_MMIO_SIZE;
+        // SAFETY: the whole microvm window range was just mapped uncached; a read of the
+        // first register of a virtio-mmio window has no side effect, and where no device
+        // decodes the address the VMM returns all ones or zeros.
+        mapped && unsafe { core::ptr::read_volatile(base as *const u32) } == MMIO_MAGIC
+    };
+    let all_24 = magic_at(8);
+    (0..if all_24 { 24 } else { 8 })
+        .filter(move |&index| magic_at(index))
+        .map(move |index| discover::microvm_transport(index, all_24))
+}
+
+fn find_mmio(
+    devices: impl Iterator<Item = discover::MmioDevice>,
+) -> Option<(SomeTransport<'static>, Location)> {
+    for device in devices {
         if unikernel_arch::device::map(device.base, device.size).is_err() {
             log::warn!("net: cannot map virtio-mmio window at {:#x}", device.base);
             continue;

@@ -19,6 +19,27 @@ pub struct MmioDevice {
 
 const PARAM: &str = "virtio_mmio.device=";
 
+/// Where QEMU microvm puts its virtio-mmio transports (hw/i386/microvm.c, QEMU 7.2):
+/// 512-byte windows from 0xfeb00000. Without ACPI there are 8 on IRQs 5 to 12, announced
+/// on the command line. With ACPI they are described in the DSDT instead, so the kernel
+/// probes them: 24 on GSIs 24 to 47 (the second I/O APIC) when QEMU made one, else 8 on
+/// GSIs 16 to 23.
+pub const MICROVM_MMIO_BASE: u64 = 0xfeb0_0000;
+/// The size of one microvm transport window.
+pub const MICROVM_MMIO_SIZE: u64 = 512;
+/// The most transports microvm has.
+pub const MICROVM_TRANSPORTS: usize = 24;
+
+/// The microvm transport at `index` found by probing (ACPI on), given whether there are
+/// 24 (else 8).
+pub fn microvm_transport(index: usize, all_24: bool) -> MmioDevice {
+    MmioDevice {
+        base: MICROVM_MMIO_BASE + index as u64 * MICROVM_MMIO_SIZE,
+        size: MICROVM_MMIO_SIZE,
+        irq: if all_24 { 24 } else { 16 } + index as u32,
+    }
+}
+
 /// The virtio-mmio devices on a kernel command line, in order; malformed entries are
 /// skipped (and a VMM never writes them).
 pub fn mmio_devices(cmdline: &str) -> impl Iterator<Item = MmioDevice> + '_ {
@@ -92,6 +113,16 @@ mod tests {
             parse_mmio_device("1M@4096:5").map(|d| d.size),
             Some(1 << 20)
         );
+    }
+
+    #[test]
+    fn microvm_transports_follow_the_io_apics() {
+        // Without ACPI QEMU names the last of 8 on the command line: 512@0xfeb00e00:12;
+        // with ACPI the same window is on GSI 23 (one I/O APIC) or the last of 24 on GSI 47.
+        assert_eq!(microvm_transport(7, false).base, 0xfeb0_0e00);
+        assert_eq!(microvm_transport(7, false).irq, 23);
+        assert_eq!(microvm_transport(23, true).base, 0xfeb0_2e00);
+        assert_eq!(microvm_transport(23, true).irq, 47);
     }
 
     #[test]

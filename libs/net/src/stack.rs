@@ -423,6 +423,11 @@ impl Stack {
 /// Waits until the device has news or `deadline` (time since boot) passes. The stack must
 /// have been polled just before, without progress.
 pub(crate) fn wait(deadline: Option<Duration>) {
+    if !interrupt_driven() {
+        // Without the device's interrupt, waiting is polling.
+        core::hint::spin_loop();
+        return;
+    }
     let were_enabled = unikernel_arch::interrupts::are_enabled();
     unikernel_arch::interrupts::disable();
     let (platform, next) = {
