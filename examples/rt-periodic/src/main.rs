@@ -4,11 +4,17 @@
 //! `cargo run -p rt-periodic -- --seconds 10` (default 3). The figures leave out a warm-up
 //! (`--warmup-ms`, default 200): the first jobs run while QEMU's binary translator first
 //! meets the code and while the timer's advance adapts to the VMM's interrupt latency.
+//! `--load 0` makes the jobs of `telemetry` and `logger` return at once (default 100, in
+//! percent of their work), to see the 1 kHz task nearly alone.
 #![no_std]
 #![no_main]
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use unikernel::prelude::*;
 use unikernel::time::Short;
+
+/// The share of their work the `telemetry` and `logger` jobs do, in percent.
+static LOAD: AtomicU32 = AtomicU32::new(100);
 
 #[unikernel(
     console,
@@ -27,6 +33,7 @@ fn main(args: Args, clock: Clock, sched: Sched) -> ExitCode {
     };
     let seconds = number("seconds", 3);
     let warmup = Duration::from_millis(number("warmup-ms", 200));
+    LOAD.store(number("load", 100) as u32, Ordering::Relaxed);
     println!(
         "rt-periodic: {:?} policy, {} tasks, timer: {}, TSC {} MHz from {}",
         sched.policy(),
@@ -87,9 +94,13 @@ fn control() {
 }
 
 fn telemetry() {
-    work(Duration::from_micros(300));
+    work(Duration::from_micros(
+        3 * u64::from(LOAD.load(Ordering::Relaxed)),
+    ));
 }
 
 fn logger() {
-    work(Duration::from_millis(2));
+    work(Duration::from_micros(
+        20 * u64::from(LOAD.load(Ordering::Relaxed)),
+    ));
 }

@@ -22,7 +22,7 @@
 //! 30 to 60 us. Like KVM's `lapic_timer_advance_ns`, the timer is programmed that much
 //! ahead of the deadline and the interrupt handler waits out the rest on the TSC, so the
 //! deadline is met to within a microsecond or so of TSC reads. The advance adapts to the
-//! latency seen (it tracks its 99th percentile) up to [`MAX_ADVANCE_NS`]; the kernel flag
+//! latency seen (it tracks its 99.5th percentile) up to [`MAX_ADVANCE_NS`]; the kernel flag
 //! `unikernel.timer_advance=<ns>` fixes it (0 turns it off). [`Clock::timer_stats`]
 //! reports the raw interrupt latency and what is left of it. While it waits, the handler
 //! programs the alarm after this one (the scheduler predicts it), so that reprogramming
@@ -495,13 +495,16 @@ fn program(at: u64) {
     target::arm(at);
 }
 
-/// The adaptive advance: a streaming estimate of the 99th percentile of the latency
-/// (up by `UP` when a sample is above it, down by UP/99 when below), clamped.
+/// The adaptive advance: a streaming estimate of the 99.5th percentile of the latency
+/// (up by `up` when a sample is above it, down by up/199 when below, so that it settles
+/// where one sample in 200 is above), clamped to `max`. Each release that comes later than
+/// the advance is late by the difference, so this quantile bounds the release jitter's
+/// 99th percentile; the price is the CPU time the handler spins, advance minus latency.
 fn adapt_advance(advance: u64, latency: u64, up: u64, max: u64) -> u64 {
     if latency > advance {
         (advance + up.min(latency - advance)).min(max)
     } else {
-        advance.saturating_sub((up / 99).max(1))
+        advance.saturating_sub((up / 199).max(1))
     }
 }
 
@@ -524,13 +527,20 @@ fn on_timer() {
             ADVANCE.store(adapt_advance(advance, latency, up, max), Ordering::Relaxed);
         }
     }
-    if now < deadline {
-        // Early: wait out a short rest on the TSC, re-arm for a long one.
-        let spin_limit = advance + scale.to_ticks(10_000);
-        if deadline - now > spin_limit {
-            REARMED.fetch_add(1, Ordering::Relaxed);
-            return program(deadline.saturating_sub(advance));
-        }
+    // Early: wait out a short rest on the TSC, re-arm for a long one.
+    let spin_limit = advance + scale.to_ticks(10_000);
+    if now < deadline && deadline - now > spin_limit {
+        REARMED.fetch_add(1, Ordering::Relaxed);
+        return program(deadline.saturating_sub(advance));
+    }
+    fire(deadline);
+}
+
+/// Runs the alarm due at TSC value `deadline` (less than the advance away, or passed):
+/// programs the next alarm, waits out the rest on the TSC, calls the handler.
+/// Interrupts must be disabled.
+fn fire(deadline: u64) {
+    if tsc() < deadline {
         // Meanwhile, program the alarm that will follow this one.
         let due = Instant(DEADLINE_NS.load(Ordering::Relaxed));
         let next = PREDICTOR
@@ -560,7 +570,7 @@ fn on_timer() {
     }
     LATENESS
         .lock()
-        .record(scale.to_ns(tsc().saturating_sub(deadline)));
+        .record(scale().to_ns(tsc().saturating_sub(deadline)));
     if let Some(handler) = HANDLER.get() {
         handler();
     }

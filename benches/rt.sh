@@ -1,0 +1,43 @@
+#!/bin/sh
+# Real-time figures under QEMU microvm + TCG (issue 3): release jitter of a 1 kHz task,
+# timer interrupt latency, context-switch cost. Not a test: it prints figures.
+#
+#   benches/rt.sh [seconds]        (default 10)
+#
+# 1. rt-periodic for <seconds> with the other two tasks idle (--load 0): the 1 kHz
+#    `control` task nearly alone; its release jitter is the time from each nominal release
+#    to the job's first instruction; the timer's raw interrupt latency (from the instant
+#    the LAPIC timer was set to fire to the handler) comes with it.
+# 2. The same with the other two tasks working (--load 100): EDF lets a job of theirs with
+#    an earlier deadline delay `control` a little.
+# 3. (1) with the timer advance off (kernel flag unikernel.timer_advance=0): the jitter
+#    one gets from the interrupt alone.
+# 4. rt-threads: two threads yielding to each other, 20000 times: one context switch.
+#
+# The host's load average is printed before and after: on a shared 2-CPU host other work
+# deschedules QEMU's threads for milliseconds now and then, which shows in the maxima.
+set -eu
+seconds=${1:-10}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads)
+elf="$repo/examples/target/x86_64-unknown-none/release"
+qemu="qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults -no-user-config -nographic -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"
+timeout=$((seconds * 3 + 60))
+
+run() { # name, kernel, command line
+    echo "== $1"
+    echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    out=$(timeout "$timeout" $qemu -kernel "$2" -append "$3" 2>&1 | tr -d '\r' | grep -v '^\[WARN') || true
+    echo "$out" | grep -E '^(task|control|telemetry|logger|  |timer|context|deadline|rt-periodic)' | sed 's/^/   /'
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+}
+
+echo "QEMU $(qemu-system-x86_64 --version | head -n 1 | cut -d' ' -f4), TCG, $(nproc) host CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo
+run "1 kHz task nearly alone, $seconds s" "$elf/rt-periodic" "-- --seconds $seconds --load 0"
+run "1 kHz task beside two working tasks (EDF), $seconds s" "$elf/rt-periodic" "-- --seconds $seconds --load 100"
+run "1 kHz task nearly alone, timer advance off, $seconds s" "$elf/rt-periodic" "unikernel.timer_advance=0 -- --seconds $seconds --load 0"
+
+echo "== context switch"
+timeout 120 $qemu -kernel "$elf/rt-threads" -append "-- --sleeps 0" 2>&1 | tr -d '\r' | grep -E '^context switch' | sed 's/^/   /'
