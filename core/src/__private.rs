@@ -18,11 +18,11 @@ pub fn init_console(level: LevelFilter) -> Console {
 }
 
 /// The app's heap, for `heap_stats`.
-pub(crate) static HEAP: spin::Once<&'static Heap> = spin::Once::new();
+pub(crate) static HEAP: spin::Mutex<Option<&'static Heap>> = spin::Mutex::new(None);
 
 /// Gives `heap` `size` bytes of the VM's memory, mapped read-write and never executable.
 pub fn init_heap(heap: &'static Heap, size: usize) {
-    HEAP.call_once(|| heap);
+    *HEAP.lock() = Some(heap);
     match unikernel_arch::memory::allocate(size) {
         Ok(region) => heap.init(region),
         Err(error) => crate::exit::boot_error(format_args!("heap: {error}")),
@@ -112,3 +112,23 @@ pub fn host_main() -> ! {
         "a #[unikernel] app runs in a VM: build it for x86_64-unknown-none and boot it with `cargo run`"
     )
 }
+
+/// The ELF note `#[unikernel]` puts in every image: name `Unikernel`, type 1, and as its
+/// description the names of the subsystems the image starts, separated by spaces and
+/// padded with zeros to a multiple of 4 bytes. VMMs read it (runner/src/elf.rs).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Manifest<const N: usize> {
+    name_size: u32,
+    desc_size: u32,
+    kind: u32,
+    name: [u8; 12],
+    desc: [u8; N],
+}
+
+impl<const N: usize> Manifest<N> {
+    pub const fn new(desc: [u8; N]) -> Self {
+        Self { name_size: 10, desc_size: N as u32, kind: 1, name: *b"Unikernel\0\0\0", desc }
+    }
+}
+

@@ -71,7 +71,7 @@ pub fn cmdline() -> &'static str {
 /// The heap's size, what is allocated now and the most ever allocated at once; `None` when
 /// the app declares no heap.
 pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
-    __private::HEAP.get().map(|heap| heap.stats())
+    __private::HEAP.lock().map(|heap| heap.stats())
 }
 
 /// Everything an app usually needs: `use unikernel::prelude::*;`.

@@ -75,6 +75,7 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
     };
 
     let inits = plan.boot.iter().map(init);
+    let manifest = manifest(plan);
     let tasks = plan
         .boot
         .iter()
@@ -117,6 +118,8 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
 
             #tasks
 
+            #manifest
+
             #[cfg_attr(target_os = "none", unsafe(no_mangle))]
             fn __unikernel_boot() -> ! {
                 #(#inits)*
@@ -129,6 +132,22 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         fn main() {
             ::unikernel::__private::host_main()
         }
+    }
+}
+
+/// The image's manifest: the subsystems it starts, in boot order, as an ELF note the VMM
+/// reads to provide only what the image needs (an interrupt controller, a network device).
+fn manifest(plan: &Plan) -> TokenStream {
+    let names: Vec<&str> = plan.boot.iter().map(|r| r.spec.name).collect();
+    let mut desc = names.join(" ").into_bytes();
+    desc.resize(desc.len().next_multiple_of(4).max(4), 0);
+    let len = desc.len();
+    let desc = syn::LitByteStr::new(&desc, Span::call_site());
+    quote! {
+        #[cfg_attr(target_os = "none", unsafe(link_section = ".note.unikernel"))]
+        #[used]
+        static __UNIKERNEL_MANIFEST: ::unikernel::__private::Manifest<#len> =
+            ::unikernel::__private::Manifest::new(*#desc);
     }
 }
 

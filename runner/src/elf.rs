@@ -35,6 +35,18 @@ pub struct ImageInfo {
     pub pvh_entry: Option<u64>,
     /// The file offset of the multiboot header, if there is one.
     pub multiboot_header: Option<usize>,
+    /// The subsystems the image starts, from its manifest note (`None` for images not
+    /// built with `#[unikernel]`, such as the floor kernel).
+    pub subsystems: Option<Vec<String>>,
+}
+
+impl ImageInfo {
+    /// Whether the image declares (or was given) `subsystem`.
+    pub fn declares(&self, subsystem: &str) -> bool {
+        self.subsystems
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|name| name == subsystem))
+    }
 }
 
 /// Reads `path` and checks that it is a bootable unikernel image.
@@ -161,43 +173,66 @@ pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, String> {
             "it has neither a PVH entry note (.note.Xen, type 18) nor a multiboot header".into(),
         );
     }
+    let subsystems = notes
+        .iter()
+        .find_map(|&(offset, size)| manifest(bytes, offset, size));
     Ok(ImageInfo {
         elf_entry,
         pvh_entry,
         multiboot_header: multiboot,
+        subsystems,
     })
 }
 
-/// Walks the notes in `bytes[offset..offset + size]` looking for Xen's type 18.
-fn pvh_entry(bytes: &[u8], offset: u64, size: u64) -> Option<Result<u64, String>> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start.checked_add(usize::try_from(size).ok()?)?;
-    let area = bytes.get(start..end)?;
-    let r = Reader { bytes: area };
+/// The notes in `bytes[offset..offset + size]`: (name without its NUL, type, description).
+/// Stops at the first malformed note.
+fn notes_in(bytes: &[u8], offset: u64, size: u64) -> impl Iterator<Item = (&[u8], u32, &[u8])> {
+    let area = usize::try_from(offset)
+        .ok()
+        .zip(usize::try_from(size).ok())
+        .and_then(|(start, size)| bytes.get(start..start.checked_add(size)?))
+        .unwrap_or(&[]);
     let mut at = 0;
-    while at + 12 <= area.len() {
+    std::iter::from_fn(move || {
+        let r = Reader { bytes: area };
         let namesz = r.u32(at)? as usize;
         let descsz = r.u32(at + 4)? as usize;
         let kind = r.u32(at + 8)?;
         let name_at = at + 12;
         let desc_at = name_at.checked_add(namesz.checked_next_multiple_of(4)?)?;
-        let next = desc_at.checked_add(descsz.checked_next_multiple_of(4)?)?;
-        let name = area.get(name_at..name_at + namesz)?;
-        if name.strip_suffix(b"\0").unwrap_or(name) == b"Xen" && kind == XEN_ELFNOTE_PHYS32_ENTRY {
-            let entry = match descsz {
-                4 => r.u32(desc_at).map(u64::from),
-                8 => r.u64(desc_at),
-                _ => {
-                    return Some(Err(format!(
-                        "its PVH entry note has a {descsz}-byte descriptor (expected 4 or 8)"
-                    )));
-                }
-            };
-            return Some(entry.ok_or_else(|| "its PVH entry note is truncated".to_string()));
-        }
-        at = next;
-    }
-    None
+        let name = area.get(name_at..name_at.checked_add(namesz)?)?;
+        let desc = area.get(desc_at..desc_at.checked_add(descsz)?)?;
+        at = desc_at.checked_add(descsz.checked_next_multiple_of(4)?)?;
+        Some((name.strip_suffix(b"\0").unwrap_or(name), kind, desc))
+    })
+}
+
+/// Xen's PVH entry note (type 18), if it is among the notes.
+fn pvh_entry(bytes: &[u8], offset: u64, size: u64) -> Option<Result<u64, String>> {
+    let (_, _, desc) = notes_in(bytes, offset, size)
+        .find(|&(name, kind, _)| name == b"Xen" && kind == XEN_ELFNOTE_PHYS32_ENTRY)?;
+    Some(match *desc {
+        [a, b, c, d] => Ok(u64::from(u32::from_le_bytes([a, b, c, d]))),
+        [a, b, c, d, e, f, g, h] => Ok(u64::from_le_bytes([a, b, c, d, e, f, g, h])),
+        _ => Err(format!(
+            "its PVH entry note has a {}-byte descriptor (expected 4 or 8)",
+            desc.len()
+        )),
+    })
+}
+
+/// The subsystems the image's manifest note (name `Unikernel`, type 1, written by
+/// `#[unikernel]`) lists, in boot order.
+fn manifest(bytes: &[u8], offset: u64, size: u64) -> Option<Vec<String>> {
+    let (_, _, desc) =
+        notes_in(bytes, offset, size).find(|&(name, kind, _)| name == b"Unikernel" && kind == 1)?;
+    let text = String::from_utf8_lossy(desc);
+    Some(
+        text.trim_end_matches('\0')
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 /// The file offset of a valid multiboot (v1) header, if any.

@@ -109,3 +109,24 @@ fn faults_links_console_heap_and_args() {
         &["unikernel_console", "unikernel_heap", "unikernel_args"],
     );
 }
+
+/// The manifest note lists the subsystems an image starts, in boot order, for the VMM.
+#[test]
+fn the_manifest_lists_the_started_subsystems() {
+    let subsystems = |example: &str| {
+        let elf = runner::build_example(example).unwrap_or_else(|err| panic!("{err}"));
+        runner::elf::validate(&elf).unwrap().subsystems
+    };
+    assert_eq!(subsystems("empty"), Some(vec![]));
+    assert_eq!(
+        subsystems("hello"),
+        Some(vec!["console".to_string(), "heap".to_string()])
+    );
+    assert_eq!(
+        subsystems("faults").unwrap(),
+        ["console", "heap", "args"].map(String::from).to_vec()
+    );
+    let floor = runner::elf::validate(&runner::floor_elf()).unwrap();
+    assert_eq!(floor.subsystems, None, "the floor kernel has no manifest");
+    assert!(!floor.declares("irq"));
+}

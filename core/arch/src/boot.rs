@@ -227,9 +227,18 @@ impl BootInfo {
     /// where PVH loaders put only the arguments.
     fn drop_first_word(&mut self) {
         let line = &self.cmdline[..self.cmdline_len];
-        let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
-        let word_end = line[start..].iter().position(|b| b.is_ascii_whitespace()).map_or(line.len(), |n| start + n);
-        let rest = line[word_end..].iter().position(|b| !b.is_ascii_whitespace()).map_or(line.len(), |n| word_end + n);
+        let start = line
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(line.len());
+        let word_end = line[start..]
+            .iter()
+            .position(|b| b.is_ascii_whitespace())
+            .map_or(line.len(), |n| start + n);
+        let rest = line[word_end..]
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map_or(line.len(), |n| word_end + n);
         self.cmdline.copy_within(rest..self.cmdline_len, 0);
         self.cmdline_len -= rest;
     }
@@ -410,7 +419,11 @@ mod tests {
         }
         let info = BootInfo::from_multiboot(&m, 0x1000).unwrap();
         assert_eq!(info.loader(), Loader::Multiboot);
-        assert_eq!(info.cmdline(), "hello -- a", "the kernel's path is not an argument");
+        assert_eq!(
+            info.cmdline(),
+            "hello -- a",
+            "the kernel's path is not an argument"
+        );
         assert_eq!(info.regions().len(), 2);
         assert!(!info.regions()[1].usable);
     }

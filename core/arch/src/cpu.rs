@@ -62,7 +62,8 @@ pub(crate) fn stack_guards() -> [Area; 5] {
 }
 
 fn top<const N: usize>(stack: *const GuardedStack<N>) -> VirtAddr {
-    VirtAddr::new(stack as u64 + size_of::<GuardedStack<N>>() as u64)
+    // The statics are identity mapped in the low 2 MiB: canonical, nothing to check.
+    VirtAddr::new_truncate(stack as u64 + size_of::<GuardedStack<N>>() as u64)
 }
 
 // Interrupt stack table slots (1-based in the IDT, 0-based in the TSS).
@@ -177,7 +178,7 @@ pub(crate) fn init() {
     }
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,
-        base: VirtAddr::from_ptr(&raw const IDT),
+        base: VirtAddr::new_truncate(&raw const IDT as u64),
     };
     // SAFETY: the IDT is a static and every present gate points at a stub of entry.s,
     // which saves the registers and calls `exception_handler`.

@@ -30,6 +30,11 @@ const _: () = {
     }
     #[cfg_attr(target_os = "none", global_allocator)]
     static __UNIKERNEL_HEAP: ::unikernel::__private::Heap = ::unikernel::__private::Heap::new();
+    #[cfg_attr(target_os = "none", unsafe(link_section = ".note.unikernel"))]
+    #[used]
+    static __UNIKERNEL_MANIFEST: ::unikernel::__private::Manifest<20usize> = ::unikernel::__private::Manifest::new(
+        *b"console heap args\0\0\0",
+    );
     #[cfg_attr(target_os = "none", unsafe(no_mangle))]
     fn __unikernel_boot() -> ! {
         let __unikernel_console = ::unikernel::__private::init_console(

@@ -19,6 +19,11 @@ const _: () = {
     static __UNIKERNEL_HEAP: ::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap;
     #[allow(dead_code)]
     static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; 0] = [];
+    #[cfg_attr(target_os = "none", unsafe(link_section = ".note.unikernel"))]
+    #[used]
+    static __UNIKERNEL_MANIFEST: ::unikernel::__private::Manifest<24usize> = ::unikernel::__private::Manifest::new(
+        *b"console irq timer sched\0",
+    );
     #[cfg_attr(target_os = "none", unsafe(no_mangle))]
     fn __unikernel_boot() -> ! {
         let __unikernel_console = ::unikernel::__private::init_console(

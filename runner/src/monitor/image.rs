@@ -49,6 +49,9 @@ pub struct Image {
     /// The 32-bit entry of the Xen PVH note.
     pub entry: u64,
     pub segments: Vec<Segment>,
+    /// Whether the image starts the `irq` subsystem (its manifest says so): it then gets
+    /// KVM's in-kernel interrupt controllers (local APIC, IOAPIC, PIC).
+    pub interrupts: bool,
 }
 
 impl Image {
@@ -70,6 +73,7 @@ impl Image {
             ))
         })?;
         Ok(Image {
+            interrupts: info.declares("irq"),
             path: path.to_path_buf(),
             bytes: bytes.into(),
             entry,

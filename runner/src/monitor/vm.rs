@@ -100,6 +100,8 @@ pub struct Vm {
     created: Instant,
     created_wall: SystemTime,
     tsc_khz: u32,
+    /// KVM's interrupt controllers were created for this VM.
+    interrupts: bool,
     console: Vec<u8>,
     pub stats: Stats,
 }
@@ -125,6 +127,12 @@ impl Vm {
             },
         )?;
         let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
+        if image.interrupts {
+            // KVM's own local APIC, IOAPIC and PIC: timers and interrupts without a
+            // round trip to this process. Created before the vCPU, as KVM requires.
+            vm.create_irq_chip()
+                .map_err(kvm_error("KVM_CREATE_IRQCHIP"))?;
+        }
         let host = mem
             .get_host_address(GuestAddress(0))
             .map_err(|err| Error::new(format!("guest memory: {err}")))?;
@@ -167,6 +175,7 @@ impl Vm {
             created,
             created_wall,
             tsc_khz: facts.tsc_khz,
+            interrupts: image.interrupts,
             console: Vec::new(),
             stats: Stats {
                 setup: created.elapsed(),
@@ -234,6 +243,14 @@ impl Vm {
                         {
                             return VmExit::Reset;
                         }
+                        // The I/O APIC window past KVM's one I/O APIC: an absent chip, as
+                        // on a PC (reads all ones, writes go nowhere), so a guest probing
+                        // for a second I/O APIC finds none.
+                        VcpuExit::MmioRead(address, data) if self.interrupts && is_absent_ioapic(address) => {
+                            data.fill(0xff);
+                            Next::Run
+                        }
+                        VcpuExit::MmioWrite(address, _) if self.interrupts && is_absent_ioapic(address) => Next::Run,
                         VcpuExit::MmioRead(address, data) => Next::Fault(
                             FaultKind::Unhandled,
                             format!("a {}-byte MMIO read at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
@@ -417,4 +434,10 @@ fn exit_name(exit: &VcpuExit<'_>) -> String {
         VcpuExit::Unsupported(reason) => format!("exit reason {reason}"),
         _ => "an exit of another kind".into(),
     }
+}
+
+/// Whether `address` is in the I/O APIC window (0xfec00000-0xfecfffff) but not at KVM's
+/// in-kernel I/O APIC, whose accesses never reach the monitor.
+fn is_absent_ioapic(address: u64) -> bool {
+    (0xfec0_1000..0xfed0_0000).contains(&address)
 }
