@@ -62,7 +62,7 @@ fn duration_after(serial: &str, prefix: &str) -> Option<Duration> {
 ///
 /// Tolerance: the median of the five within 50 ms -1 ms / +5 ms, each one within -1 ms /
 /// +20 ms (the serial path adds well under a millisecond; the slack is for a busy host
-/// descheduling QEMU), and the guest's own measure of each within 50 ms +0 / +3 ms.
+/// descheduling QEMU); the guest's own measure never below 50 ms, its median below 52 ms.
 #[test]
 fn sleep_50_ms_matches_the_host_clock() {
     let elf = build("rt-threads");
@@ -99,6 +99,7 @@ fn sleep_50_ms_matches_the_host_clock() {
     let output: String = lines.iter().map(|(_, line)| format!("{line}\n")).collect();
 
     let mut host = Vec::new();
+    let mut guest = Vec::new();
     for i in 0..5 {
         let at = |what: &str| {
             lines
@@ -110,11 +111,17 @@ fn sleep_50_ms_matches_the_host_clock() {
         let (end, line) = at("end");
         let guest_us = number_after(line, "after").expect("the guest's measure");
         assert!(
-            (50_000.0..53_000.0).contains(&guest_us),
+            guest_us >= 50_000.0,
             "sleep {i}: the guest measured {guest_us} us:\n{output}"
         );
+        guest.push(guest_us);
         host.push(end.duration_since(*begin));
     }
+    guest.sort_by(f64::total_cmp);
+    assert!(
+        guest[2] < 52_000.0,
+        "the guest measured {guest:?} us:\n{output}"
+    );
     let mut sorted = host.clone();
     sorted.sort();
     let median = sorted[2];
@@ -169,6 +176,40 @@ fn threads_and_sleep_on_the_pic_and_the_pit() {
         .assert_serial_contains("sleep 1: end after 50");
 }
 
+/// The PIT as the timer with the APICs as the controller: IRQ 0 routed through the I/O
+/// APIC (pin 2).
+#[test]
+fn sleep_with_the_pit_through_the_io_apic() {
+    let elf = build("rt-threads");
+    let _one_at_a_time = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let outcome = Boot::new(&elf)
+        .timeout(Duration::from_secs(60))
+        .kernel_flag("unikernel.timer=pit")
+        .args(["--sleeps", "2", "--quick"])
+        .run()
+        .expect("the boot starts");
+    outcome
+        .assert_status(0)
+        .assert_serial_contains("timer: PIT, mode 0")
+        .assert_serial_contains("I/O APIC")
+        .assert_serial_contains("sleep 1: end after 50");
+}
+
+/// A handler registered on a local vector runs for each self-IPI; an interrupt on a
+/// vector with no handler is reported once and counted each time.
+#[test]
+fn handlers_run_and_unexpected_vectors_are_reported() {
+    let outcome = boot("rt-irq", &[], Duration::from_secs(60));
+    outcome
+        .assert_status(0)
+        .assert_serial_contains("ran 3 times (counted 3)")
+        .assert_serial_contains("irq: unexpected interrupt (no handler) on vector 0x99")
+        .assert_serial_contains("unexpected interrupts: 2, spurious: 0, APIC errors: 0")
+        .assert_serial_contains("raise(3): Err(NotAnInterruptVector(3))");
+}
+
 /// Fixed priorities preempt, share equal priorities in time slices, and inherit.
 #[test]
 fn fixed_priorities_preempt_slice_and_inherit() {
@@ -197,13 +238,18 @@ fn orders(serial: &str) -> (u32, u32) {
 
 /// Under EDF the job with the earlier deadline runs on when a job of the task with the
 /// shorter period is released (see examples/rt-edf/src/order.rs); under RM the other way.
+///
+/// Each app checks four hyperperiods. The jobs' work is measured in their own CPU time,
+/// and a guest cannot tell CPU time from time its VMM's host thread was descheduled: a
+/// stall of a millisecond or two inside `x`'s job makes it end early, which can flip one
+/// hyperperiod. So three of four must show the policy's order.
 #[test]
 fn edf_order_is_observable_and_differs_from_rm() {
     let edf = boot("rt-edf", &[], Duration::from_secs(60));
     edf.assert_status(0);
     let (by_deadline, by_period) = orders(&edf.serial);
     assert!(
-        by_deadline >= 3 && by_period == 0,
+        by_deadline >= 3 && by_period <= 1,
         "EDF should show the EDF order:\n{}",
         edf.serial
     );
@@ -212,7 +258,7 @@ fn edf_order_is_observable_and_differs_from_rm() {
     rm.assert_status(0);
     let (by_deadline, by_period) = orders(&rm.serial);
     assert!(
-        by_period >= 3 && by_deadline == 0,
+        by_period >= 3 && by_deadline <= 1,
         "RM should show the RM order:\n{}",
         rm.serial
     );
@@ -223,9 +269,9 @@ fn edf_order_is_observable_and_differs_from_rm() {
 #[test]
 fn an_overrunning_task_misses_and_is_detected() {
     let outcome = boot("rt-overrun", &[], Duration::from_secs(60));
-    outcome.assert_status(0).assert_serial_contains(
-        "task `overrunner` missed a deadline (miss 1 so far): job 5 was still running",
-    );
+    outcome
+        .assert_status(0)
+        .assert_serial_contains("task `overrunner` missed a deadline (miss 1 so far): job 5");
     let line = outcome
         .serial
         .lines()

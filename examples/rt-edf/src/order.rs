@@ -10,8 +10,10 @@
 //! - RM runs `y` first (its period is shorter): `y`'s job ends before `x`'s does.
 //!
 //! The app checks each hyperperiod after the first (in the first, QEMU's binary
-//! translator meets the code and slows it) and prints how many showed which order. A VMM
-//! stall can delay jobs, but not swap these two orders.
+//! translator meets the code and slows it) and prints how many showed which order. The
+//! work is measured in each job's CPU time, which includes any time the VMM's host thread
+//! was descheduled (the guest cannot tell): such a stall inside `x`'s job can end it
+//! early and flip that hyperperiod.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use unikernel::prelude::*;

@@ -10,6 +10,8 @@ pub mod reg {
     pub const EOI: u32 = 0xb0;
     pub const SPURIOUS: u32 = 0xf0;
     pub const ERROR_STATUS: u32 = 0x280;
+    pub const INTERRUPT_COMMAND_LOW: u32 = 0x300;
+    pub const INTERRUPT_COMMAND_HIGH: u32 = 0x310;
     pub const LVT_TIMER: u32 = 0x320;
     pub const LVT_LINT0: u32 = 0x350;
     pub const LVT_LINT1: u32 = 0x360;
@@ -29,6 +31,13 @@ pub const TIMER_TSC_DEADLINE: u32 = 0b10 << 17;
 pub const SOFTWARE_ENABLE: u32 = 1 << 8;
 /// TIMER_DIVIDE value for "divide by 1".
 pub const DIVIDE_BY_1: u32 = 0b1011;
+
+/// Interrupt command: the "self" destination shorthand.
+pub const ICR_SELF: u32 = 0b01 << 18;
+/// The ICR's delivery-status bit (xAPIC): set while the IPI is being sent.
+pub const ICR_PENDING: u32 = 1 << 12;
+/// The x2APIC self-IPI register.
+pub const MSR_SELF_IPI: u32 = 0x83f;
 
 pub const MSR_APIC_BASE: u32 = 0x1b;
 pub const MSR_TSC_DEADLINE: u32 = 0x6e0;
@@ -161,6 +170,23 @@ mod target {
         match MODE.load(Ordering::Relaxed) {
             X2APIC => read(reg::ID),
             _ => read(reg::ID) >> 24,
+        }
+    }
+
+    /// Sends `vector` to this CPU (a self-IPI).
+    pub fn self_interrupt(vector: u8) {
+        match MODE.load(Ordering::Relaxed) {
+            // SAFETY: in x2APIC mode the self-IPI MSR exists; writing it only raises
+            // `vector` on this CPU.
+            X2APIC => unsafe { write_msr(MSR_SELF_IPI, u64::from(vector)) },
+            XAPIC => {
+                while read(reg::INTERRUPT_COMMAND_LOW) & ICR_PENDING != 0 {
+                    core::hint::spin_loop();
+                }
+                write(reg::INTERRUPT_COMMAND_HIGH, 0);
+                write(reg::INTERRUPT_COMMAND_LOW, ICR_SELF | u32::from(vector));
+            }
+            _ => {}
         }
     }
 

@@ -124,6 +124,8 @@ pub enum IrqError {
     NoVectorLeft,
     /// Local sources need a local APIC, and the machine runs on the PIC.
     NoLocalApic,
+    /// Vectors 0 to 31 are CPU exceptions.
+    NotAnInterruptVector(u8),
 }
 
 impl fmt::Display for IrqError {
@@ -133,6 +135,9 @@ impl fmt::Display for IrqError {
             Self::LineInUse(line) => write!(f, "{line} already has a handler"),
             Self::NoVectorLeft => f.write_str("no interrupt vector left"),
             Self::NoLocalApic => f.write_str("the machine has no local APIC"),
+            Self::NotAnInterruptVector(vector) => {
+                write!(f, "vector {vector} is a CPU exception, not an interrupt")
+            }
         }
     }
 }
@@ -299,6 +304,21 @@ impl Irq {
             HANDLERS.lock()[usize::from(vector)] = Some(handler);
             Ok(vector)
         })
+    }
+
+    /// Raises `vector` (32 to 255) on this CPU through the local APIC (a self-IPI): to
+    /// defer work to an interrupt handler, or to test one. The interrupt is taken as soon
+    /// as interrupts are enabled.
+    pub fn raise(&self, vector: u8) -> Result<(), IrqError> {
+        if CONTROLLER.load(Ordering::Relaxed) != APIC {
+            return Err(IrqError::NoLocalApic);
+        }
+        if vector < interrupts::FIRST_VECTOR {
+            return Err(IrqError::NotAnInterruptVector(vector));
+        }
+        #[cfg(target_os = "none")]
+        lapic::self_interrupt(vector);
+        Ok(())
     }
 
     /// What the dispatcher has counted.

@@ -674,10 +674,12 @@ mod target {
             }
             let extra = one_shot.then_some(lapic_current as fn() -> u32);
             // A few ticks first, so that a binary translator (QEMU TCG) has translated
-            // the code before it is timed; then 900 PIT ticks: 754 us, plus at most one
-            // tick waiting for the first edge.
+            // the code before it is timed; then 600 PIT ticks: 503 us, plus at most one
+            // tick waiting for the first edge. Each end is off by at most one loop
+            // iteration (a fraction of a microsecond), so the frequency is known to within
+            // about 0.05%.
             pit::measure(2, 100_000_000, extra).ok_or(TimerError::NoFrequency)?;
-            let measured = pit::measure(900, 100_000_000, extra).ok_or(TimerError::NoFrequency)?;
+            let measured = pit::measure(600, 100_000_000, extra).ok_or(TimerError::NoFrequency)?;
             let hz = pit::tsc_hz(measured.tsc, measured.pit);
             lapic_hz = measured.extra.map(|counts| {
                 (u128::from(counts) * u128::from(hz) / u128::from(measured.tsc)) as u64
