@@ -256,3 +256,71 @@ pub(crate) fn run(index: usize) -> ! {
         state::reschedule();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nop() {}
+
+    fn task(period_ms: u64, deadline_ms: u64) -> Task {
+        let spec = TaskSpec {
+            name: "t",
+            job: nop,
+            period_ns: period_ms * 1_000_000,
+            deadline_ns: deadline_ms * 1_000_000,
+            wcet_ns: 1_000_000,
+            priority: 0,
+        };
+        Task::new(spec, 2, Instant::from_nanos_since_boot(1_000_000))
+    }
+
+    fn ms(ms: u64) -> Instant {
+        Instant::from_nanos_since_boot(ms * 1_000_000)
+    }
+
+    #[test]
+    fn releases_and_deadlines_are_periodic() {
+        let t = task(10, 5);
+        assert_eq!(t.release_of(0), ms(1));
+        assert_eq!(t.release_of(3), ms(31));
+        assert_eq!(t.deadline_of(3), ms(36));
+        // Nothing released yet: the first release is next.
+        assert_eq!(t.next_event(), ms(1));
+    }
+
+    #[test]
+    fn the_timer_is_set_for_the_deadline_of_an_unfinished_job() {
+        let mut t = task(10, 5);
+        t.released = 1;
+        // Job 0 runs: its deadline (6 ms) comes before the next release (11 ms).
+        assert_eq!(t.next_event(), ms(6));
+        t.completed = 1;
+        t.checked = 1;
+        assert_eq!(t.next_event(), ms(11));
+    }
+
+    #[test]
+    fn the_prediction_is_what_follows_handling_an_instant() {
+        let mut t = task(10, 10);
+        t.released = 1;
+        t.completed = 1;
+        t.checked = 1;
+        // At 11 ms job 1 is released; then its deadline and job 2's release are at 21 ms.
+        assert_eq!(t.next_event_after(ms(11)), ms(21));
+        // With job 1 unfinished at 21 ms, its deadline passes then: next is 31 ms.
+        assert_eq!(t.next_event_after(ms(21)), ms(31));
+    }
+
+    #[test]
+    fn edf_ranks_by_the_current_jobs_deadline() {
+        let mut early = task(4, 4);
+        let mut late = task(11, 11);
+        early.completed = 2; // job 2 due at 1 + 8 + 4 = 13 ms
+        late.completed = 0; // job 0 due at 12 ms
+        assert!(late.rank(Policy::Edf) < early.rank(Policy::Edf));
+        early.spec.priority = 0;
+        late.spec.priority = 1;
+        assert!(early.rank(Policy::Rm) < late.rank(Policy::Rm));
+    }
+}
