@@ -157,6 +157,19 @@ fn cooperative_threads_interleave() {
     println!("context switch (yield to yield): {switch_ns} ns");
 }
 
+/// A thread that overflows its stack runs into the guard page below it, and the report
+/// says so.
+#[test]
+fn a_thread_stack_overflow_is_reported_as_such() {
+    let outcome = boot("rt-threads", &["--overflow"], Duration::from_secs(60));
+    outcome
+        .assert_status(runner::boot::STATUS_EXCEPTION)
+        .assert_serial_contains(
+            "exception: stack overflow: the stack of a spawned thread ran into its guard page",
+        );
+    assert!(!outcome.serial.contains("recursed:"));
+}
+
 /// The same, with the 8259 PIC as the interrupt controller and the PIT as the timer.
 #[test]
 fn threads_and_sleep_on_the_pic_and_the_pit() {

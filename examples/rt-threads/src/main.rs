@@ -5,6 +5,8 @@
 //! `--sleeps N` sleeps 50 ms N times (default 5), printing a line before and after each,
 //! so that the host can time them against its own clock (runner/tests/rt.rs). `--quick`
 //! makes the mutex and context-switch parts short (for KVM emulated in software).
+//! `--overflow` first runs a thread that overflows its 16 KiB stack: the guard page below
+//! it turns that into a report of a stack overflow.
 #![no_std]
 #![no_main]
 
@@ -19,6 +21,18 @@ static ORDER: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static NUMBERS: Channel<u32, 4> = Channel::new();
 static COUNTER: Mutex<u64> = Mutex::new(0);
 
+/// Uses 512 bytes of stack per level.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = [depth; 64];
+    core::hint::black_box(&frame);
+    if depth == 0 {
+        0
+    } else {
+        recurse(depth - 1) + frame[1]
+    }
+}
+
 #[unikernel(console, heap = "1 MiB", args, sched = coop)]
 fn main(args: Args, clock: Clock, sched: Sched, irq: Irq) -> ExitCode {
     println!(
@@ -30,6 +44,15 @@ fn main(args: Args, clock: Clock, sched: Sched, irq: Irq) -> ExitCode {
         irq.controller(),
     );
     let quick = args.iter().any(|arg| arg == "--quick");
+    if args.iter().any(|arg| arg == "--overflow") {
+        let deep = sched
+            .thread()
+            .name("deep")
+            .stack_size(16 * 1024)
+            .spawn(|| recurse(1_000_000))
+            .expect("a thread");
+        println!("recursed: {}", deep.join());
+    }
 
     // Interleaving: neither thread runs before main blocks in `join`; then each runs to its
     // next yield.
