@@ -128,10 +128,14 @@ pub fn init(config: SchedConfig) -> Result<Sched, SchedError> {
     }
     let start = Instant::now() + FIRST_RELEASE;
     // Thread 0 is main, 1 the idle context, 2.. the tasks.
-    let tasks = unikernel_arch::memory::leak_slice(config.tasks.len(), |i| {
-        task::Task::new(config.tasks[i], 2 + i, start)
-    })
-    .map_err(SchedError::Memory)?;
+    let tasks: &'static mut [task::Task] = if config.tasks.is_empty() {
+        &mut []
+    } else {
+        unikernel_arch::memory::leak_slice(config.tasks.len(), |i| {
+            task::Task::new(config.tasks[i], 2 + i, start)
+        })
+        .map_err(SchedError::Memory)?
+    };
     let mut threads: [state::Thread; MAX_THREADS] =
         core::array::from_fn(|_| state::Thread::free(0));
     threads[0].run = state::Run::Running;
