@@ -128,7 +128,12 @@ pub struct Manifest<const N: usize> {
 
 impl<const N: usize> Manifest<N> {
     pub const fn new(desc: [u8; N]) -> Self {
-        Self { name_size: 10, desc_size: N as u32, kind: 1, name: *b"Unikernel\0\0\0", desc }
+        Self {
+            name_size: 10,
+            desc_size: N as u32,
+            kind: 1,
+            name: *b"Unikernel\0\0\0",
+            desc,
+        }
     }
 }
-
