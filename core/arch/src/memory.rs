@@ -45,7 +45,7 @@ impl fmt::Display for Size {
             let scale = 1u64 << (10 * (3 - i));
             if self.0 >= scale || scale == 1 {
                 let tenths = self.0 * 10 / scale;
-                return if tenths % 10 == 0 {
+                return if tenths.is_multiple_of(10) {
                     write!(f, "{} {unit}", tenths / 10)
                 } else {
                     write!(f, "{}.{} {unit}", tenths / 10, tenths % 10)
