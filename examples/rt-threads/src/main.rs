@@ -43,6 +43,10 @@ fn main(args: Args, clock: Clock, sched: Sched, irq: Irq) -> ExitCode {
         clock.frequency_source(),
         irq.controller(),
     );
+    match clock.wall() {
+        Some(now) => println!("wall clock: {now}"),
+        None => println!("wall clock: unknown (no kvmclock, no RTC)"),
+    }
     let quick = args.iter().any(|arg| arg == "--quick");
     if args.iter().any(|arg| arg == "--overflow") {
         let deep = sched

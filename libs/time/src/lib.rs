@@ -311,7 +311,7 @@ static HANDLER: spin::Once<fn()> = spin::Once::new();
 static PREDICTOR: spin::Once<fn(Instant) -> Option<Instant>> = spin::Once::new();
 /// Blocks the calling thread until an instant (the scheduler's), for `Clock::sleep`.
 static SLEEPER: spin::Once<fn(Instant)> = spin::Once::new();
-static WALL_OFFSET: spin::Once<(u64, u64)> = spin::Once::new();
+static WALL_OFFSET: spin::Once<(Option<u64>, u64)> = spin::Once::new();
 
 fn tsc() -> u64 {
     unikernel_arch::timeline::tsc()
@@ -364,25 +364,25 @@ impl Clock {
     }
 
     /// The wall-clock time: from kvmclock (to the nanosecond) where there is one, else
-    /// from the CMOS RTC (to the second), read at the first call.
-    pub fn wall(&self) -> WallTime {
+    /// from the CMOS RTC (to the second), read at the first call; `None` where neither is.
+    pub fn wall(&self) -> Option<WallTime> {
         let (unix_ns, at) = *WALL_OFFSET.call_once(|| {
             let at = now_ns();
             #[cfg(target_os = "none")]
             let unix_ns = if *SOURCE.get().unwrap_or(&FrequencySource::CpuidBase)
                 == FrequencySource::Kvmclock
             {
-                kvmclock::wall_ns()
+                Some(kvmclock::wall_ns())
             } else {
-                rtc::read().unix_seconds() * 1_000_000_000
+                rtc::read().map(|date| date.unix_seconds() * 1_000_000_000)
             };
             #[cfg(not(target_os = "none"))]
-            let unix_ns = 0;
+            let unix_ns = None;
             (unix_ns, at)
         });
-        WallTime {
+        unix_ns.map(|unix_ns| WallTime {
             unix_ns: unix_ns + (now_ns() - at),
-        }
+        })
     }
 
     /// Blocks for `duration`: the calling thread sleeps where there is a scheduler, else

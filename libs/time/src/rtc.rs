@@ -84,8 +84,10 @@ impl Registers {
     }
 }
 
+/// Reads the RTC; `None` if there is none (its registers read as all ones) or it never
+/// leaves an update (a broken one).
 #[cfg(target_os = "none")]
-pub fn read() -> DateTime {
+pub fn read() -> Option<DateTime> {
     use x86_64::instructions::port::Port;
     fn register(index: u8) -> u8 {
         // SAFETY: ports 0x70/0x71 are the CMOS index and data registers; bit 7 of the
@@ -96,12 +98,18 @@ pub fn read() -> DateTime {
             Port::<u8>::new(0x71).read()
         }
     }
-    fn snapshot() -> Registers {
-        // Wait out an update in progress (status A bit 7): at most ~2 ms, once a second.
+    fn snapshot() -> Option<Registers> {
+        // Wait out an update in progress (status A bit 7): about 2 ms once a second. An
+        // absent RTC reads 0xff, as if always updating.
+        let mut tries = 0u32;
         while register(0x0a) & 0x80 != 0 {
+            tries += 1;
+            if tries > 100_000 {
+                return None;
+            }
             core::hint::spin_loop();
         }
-        Registers {
+        Some(Registers {
             second: register(0x00),
             minute: register(0x02),
             hour: register(0x04),
@@ -110,17 +118,18 @@ pub fn read() -> DateTime {
             year: register(0x09),
             century: register(0x32),
             status_b: register(0x0b),
-        }
+        })
     }
     // Two equal snapshots in a row: no update happened in between.
-    let mut last = snapshot();
-    loop {
-        let next = snapshot();
+    let mut last = snapshot()?;
+    for _ in 0..10 {
+        let next = snapshot()?;
         if next == last {
-            return next.decode();
+            return Some(next.decode());
         }
         last = next;
     }
+    None
 }
 
 #[cfg(test)]
