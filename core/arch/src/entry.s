@@ -150,46 +150,6 @@ EXCEPTION_STUB 29, 1
 EXCEPTION_STUB 30, 1
 EXCEPTION_STUB 31, 0
 
-exception_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rdi, rsp                            /* &TrapFrame */
-    mov rbx, rsp
-    and rsp, -16                            /* the SysV ABI wants a 16-byte aligned call */
-    cld
-    call {EXCEPTION_HANDLER}
-    mov rsp, rbx
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16                             /* vector and error code */
-    iretq
-
 .section .rodata
 .balign 8
 .global exception_stubs
@@ -197,3 +157,7 @@ exception_stubs:
 .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .quad exception_stub_\vector
 .endr
+
+.section .text
+/* The common body follows: trap.s. */
+exception_common:

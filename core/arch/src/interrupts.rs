@@ -106,7 +106,8 @@ pub fn enable_and_wait() {
 mod target {
     core::arch::global_asm!(
         include_str!("interrupts.s"),
-        DISPATCH = sym super::dispatch,
+        include_str!("trap.s"),
+        HANDLER = sym super::dispatch,
     );
 
     unsafe extern "C" {

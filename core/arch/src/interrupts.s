@@ -29,41 +29,4 @@ unikernel_interrupt_stubs:
  * frame then stays on the interrupted thread's stack until that thread is resumed.
  */
 interrupt_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rdi, rsp                            /* &mut TrapFrame */
-    mov rbx, rsp
-    and rsp, -16                            /* the SysV ABI wants a 16-byte aligned call */
-    cld
-    call {DISPATCH}
-    mov rsp, rbx
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
-    add rsp, 16                             /* vector and error code */
-    iretq
+/* The common body follows: trap.s. */

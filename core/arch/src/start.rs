@@ -6,6 +6,7 @@ use crate::{cpu, exit, paging, serial, timeline};
 
 core::arch::global_asm!(
     include_str!("entry.s"),
+    include_str!("trap.s"),
     LOADER_PVH = const LOADER_PVH,
     LOADER_MULTIBOOT = const LOADER_MULTIBOOT,
     ENTRY_TSC = sym timeline::ENTRY_TSC,
@@ -15,7 +16,7 @@ core::arch::global_asm!(
     BOOT_STACK = sym cpu::BOOT_STACK,
     BOOT_STACK_END = const size_of::<cpu::GuardedStack<{ cpu::BOOT_STACK_SIZE }>>(),
     RUST_START = sym rust_start,
-    EXCEPTION_HANDLER = sym cpu::exception_handler,
+    HANDLER = sym cpu::exception_handler,
 );
 
 const LOADER_PVH: u32 = 1;
