@@ -51,6 +51,15 @@ BOOT OPTIONS (run, boot):
     --boot pvh|multiboot   the image's boot header QEMU uses [default: pvh]
     --timeline             ask the guest for its boot timeline and print it as a table
     --qemu-arg <arg>       pass an argument to QEMU (repeatable)
+    --forward [tcp:|udp:]HOST:GUEST
+                           user-mode network (QEMU's NAT; the guest is 10.0.2.15/24,
+                           gateway 10.0.2.2) with 127.0.0.1:HOST forwarded to the guest's
+                           port (repeatable) [default for an image that links `net`:
+                           --forward 8080:80; an image without it gets no network]
+    --tap                  (root) a tap device in a network namespace the runner creates
+                           (uk-<pid>, host side 10.0.2.2/24) and deletes at exit; reach
+                           the guest with `ip netns exec uk-<pid> curl http://10.0.2.15/`
+    --no-net               no network device
     -q, --quiet            no progress messages, no cargo output
     -v, --verbose          print the QEMU command line
     --stats                (monitor) print setup, guest and teardown times and exit counts
@@ -102,6 +111,8 @@ pub struct BootOptions {
     pub kernel_args: Vec<String>,
     pub vmm: Vmm,
     pub stats: bool,
+    /// `--forward`, `--tap`, `--no-net`; `None`: as the image needs (see `net::plan`).
+    pub network: Option<crate::net::NetChoice>,
 }
 
 impl Default for BootOptions {
@@ -119,6 +130,7 @@ impl Default for BootOptions {
             kernel_args: Vec::new(),
             vmm: Vmm::Qemu,
             stats: false,
+            network: None,
         }
     }
 }
@@ -228,6 +240,33 @@ fn boot_option<'a>(
             opts.timeout = Duration::from_secs_f64(secs);
         }
         "--qemu-arg" => opts.qemu_args.push(args.value(flag, inline)?.to_string()),
+        "--forward" => {
+            let forward = args.value(flag, inline)?.parse()?;
+            match &mut opts.network {
+                Some(crate::net::NetChoice::Forward(forwards)) => forwards.push(forward),
+                None => opts.network = Some(crate::net::NetChoice::Forward(vec![forward])),
+                Some(_) => {
+                    return Err(Error::new(
+                        "--forward, --tap and --no-net exclude each other",
+                    ));
+                }
+            }
+        }
+        "--tap" | "--no-net" if inline.is_some() => {
+            return Err(Error::new(format!("{flag} takes no value")));
+        }
+        "--tap" | "--no-net" => {
+            if opts.network.is_some() {
+                return Err(Error::new(
+                    "--forward, --tap and --no-net exclude each other",
+                ));
+            }
+            opts.network = Some(if flag == "--tap" {
+                crate::net::NetChoice::Tap
+            } else {
+                crate::net::NetChoice::Off
+            });
+        }
         "--boot" => opts.protocol = args.value(flag, inline)?.parse()?,
         "--vmm" => opts.vmm = args.value(flag, inline)?.parse()?,
         "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" | "--stats" if inline.is_some() => {
@@ -566,6 +605,19 @@ fn boot_needs(opts: &BootOptions, build: bool) -> Needs {
 }
 
 fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
+    use crate::net::{self, NetChoice};
+    let network = match (net::plan(opts.network.as_ref(), &elf), opts.vmm) {
+        (Some(_), Vmm::Monitor) if opts.network.is_some() => {
+            return Err(Error::new(
+                "the monitor has no network device: use --vmm qemu for --forward or --tap",
+            ));
+        }
+        (_, Vmm::Monitor) => None,
+        (network, Vmm::Qemu) => network,
+    };
+    if network == Some(NetChoice::Tap) {
+        return boot_on_tap(elf, opts);
+    }
     let mut boot = Boot::new(&elf)
         .vmm(opts.vmm)
         .accel(opts.accel)
@@ -579,6 +631,29 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
+    }
+    if let Some(NetChoice::Forward(forwards)) = &network {
+        for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
+            boot = boot.qemu_arg(arg);
+        }
+        if !opts.quiet {
+            let list: Vec<String> = forwards
+                .iter()
+                .map(|f| {
+                    format!(
+                        "127.0.0.1:{} -> {}:{}",
+                        f.host_port,
+                        net::GUEST_IP,
+                        f.guest_port
+                    )
+                })
+                .collect();
+            eprintln!(
+                "runner: network: QEMU user mode, {} (the guest stops after --timeout {} s)",
+                list.join(", "),
+                opts.timeout.as_secs_f64()
+            );
+        }
     }
     // The TSC is measured while the guest runs, so that it costs no time.
     let tsc = opts
@@ -640,4 +715,40 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         }
     }
     Ok(outcome.exit_code())
+}
+
+/// Boots on a tap device in a network namespace of the runner's own, deleted at exit.
+fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
+    use crate::net::{self, Guest, Netns};
+    let name = format!("uk-{}", std::process::id());
+    let netns = Netns::create(&name, "tap0")?;
+    if !opts.quiet {
+        eprintln!(
+            "runner: network: tap0 in namespace {name} (host side {}/24); the guest is {}: \
+             ip netns exec {name} curl http://{}/",
+            net::HOST_IP,
+            net::GUEST_IP,
+            net::GUEST_IP
+        );
+    }
+    let boot = Boot::new(&elf)
+        .memory(opts.memory_mib)
+        .args(opts.kernel_args.iter().cloned());
+    let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
+    if opts.verbose {
+        eprintln!("runner: {}", guest.command);
+    }
+    let status = guest.echo_until_exit(opts.timeout);
+    drop(guest);
+    drop(netns);
+    Ok(match status {
+        Some(status) => status,
+        None => {
+            eprintln!(
+                "runner: the guest did not exit within {} s; it was stopped",
+                opts.timeout.as_secs_f64()
+            );
+            crate::boot::STATUS_TIMEOUT
+        }
+    })
 }

@@ -89,6 +89,29 @@ impl fmt::Display for Forward {
     }
 }
 
+/// What the command line asked for (`--forward`, `--tap`, `--no-net`); `None` in
+/// [`BootOptions`](crate::cli::BootOptions) means "as the image needs".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetChoice {
+    /// User-mode networking with these forwards.
+    Forward(Vec<Forward>),
+    /// A tap device in a network namespace of the runner's own.
+    Tap,
+    /// No network device.
+    Off,
+}
+
+/// The network of a boot: what was asked, else a forward of [`DEFAULT_FORWARD`] for an
+/// image that links the `net` subsystem, else none. `Tap` means a namespace is to be made.
+pub fn plan(choice: Option<&NetChoice>, elf: &Path) -> Option<NetChoice> {
+    match choice {
+        Some(NetChoice::Off) => None,
+        Some(choice) => Some(choice.clone()),
+        None if declares_net(elf) => Some(NetChoice::Forward(vec![DEFAULT_FORWARD])),
+        None => None,
+    }
+}
+
 /// How a guest is networked.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
@@ -411,6 +434,36 @@ impl Guest {
         }
     }
 
+    /// Prints the guest's output as it comes until it exits or `timeout` passes (then it
+    /// is stopped); returns its status as [`Guest::wait`] does.
+    pub fn echo_until_exit(&mut self, timeout: Duration) -> Option<i32> {
+        use std::io::Write;
+        let deadline = Instant::now() + timeout;
+        let mut shown = 0;
+        loop {
+            let exited = self.child.try_wait().ok().flatten();
+            {
+                let text = self.serial.0.lock().unwrap();
+                let mut out = std::io::stdout();
+                let _ = out.write_all(&text[shown..]);
+                let _ = out.flush();
+                shown = text.len();
+            }
+            if let Some(status) = exited {
+                return status
+                    .code()
+                    .filter(|code| code & 1 == 1)
+                    .map(|code| code >> 1);
+            }
+            if Instant::now() >= deadline {
+                return self.wait(Duration::ZERO);
+            }
+            let (text, changed) = &*self.serial;
+            let guard = text.lock().unwrap();
+            let _ = changed.wait_timeout(guard, Duration::from_millis(100));
+        }
+    }
+
     /// Stops the guest and returns its output.
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
@@ -487,6 +540,14 @@ mod tests {
             ]
         );
         assert!(qemu_args(Machine::Pc, &Network::None).is_empty());
+    }
+
+    #[test]
+    fn an_explicit_choice_wins_and_off_means_none() {
+        let elf = Path::new("/nonexistent");
+        assert_eq!(plan(Some(&NetChoice::Off), elf), None);
+        assert_eq!(plan(Some(&NetChoice::Tap), elf), Some(NetChoice::Tap));
+        assert_eq!(plan(None, elf), None, "an image without net gets no device");
     }
 
     #[test]

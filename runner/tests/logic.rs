@@ -640,8 +640,36 @@ mod cli {
             kernel_args: vec!["a".into(), "-b".into()],
             vmm: runner::monitor::Vmm::Qemu,
             stats: false,
+            network: None,
         };
         assert_eq!(cli, Cli::Run(RunTarget::Example("hello".into()), expected));
+    }
+
+    #[test]
+    fn network_options() {
+        use runner::net::{Forward, NetChoice};
+        let opts = |line: &str| match parse(&args(line)).unwrap() {
+            Cli::Run(_, opts) => opts.network,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(opts("run http"), None);
+        assert_eq!(
+            opts("run http --forward 8080:80 --forward=udp:7007:7"),
+            Some(NetChoice::Forward(vec![
+                "8080:80".parse::<Forward>().unwrap(),
+                "udp:7007:7".parse().unwrap()
+            ]))
+        );
+        assert_eq!(opts("run http --tap"), Some(NetChoice::Tap));
+        assert_eq!(opts("run http --no-net"), Some(NetChoice::Off));
+        for bad in [
+            "run http --tap --no-net",
+            "run http --forward 80",
+            "run http --tap=1",
+            "run http --forward 1:2 --tap",
+        ] {
+            assert!(parse(&args(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ const READ_CHUNK: usize = 4096;
 
 #[unikernel(
     console,
-    heap = "32 MiB",
+    heap = "16 MiB",
     net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
 )]
 fn main(net: Net) -> ExitCode {
