@@ -933,3 +933,16 @@ fn net_misuse() {
         ]
     );
 }
+
+#[test]
+fn snapshot_net() {
+    let actual = render(
+        r#"console, heap = "16 MiB", net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")"#,
+        r#"
+fn main(net: Net) -> ExitCode {
+    let listener = TcpListener::bind(&net, 80).unwrap();
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("net", &actual);
+}
