@@ -78,38 +78,23 @@ const IST_PAGE_FAULT: u8 = 4;
 static mut TSS: MaybeUninit<TaskStateSegment> = MaybeUninit::uninit();
 static mut GDT: MaybeUninit<GlobalDescriptorTable> = MaybeUninit::uninit();
 
-/// One 64-bit interrupt gate.
+/// One 64-bit interrupt gate (Intel SDM vol. 3, 6.14.1), as its two quadwords: offset
+/// bits 0-15, selector, IST and type, offset bits 16-31; then offset bits 32-63. Built
+/// with shifts into two stores, since every instruction before `main` may be emulated.
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Gate {
-    offset_low: u16,
-    selector: u16,
-    options: u16,
-    offset_middle: u16,
-    offset_high: u32,
-    reserved: u32,
-}
+struct Gate(u64, u64);
 
 impl Gate {
-    const MISSING: Self = Self {
-        offset_low: 0,
-        selector: 0,
-        options: 0,
-        offset_middle: 0,
-        offset_high: 0,
-        reserved: 0,
-    };
+    const MISSING: Self = Self(0, 0);
 
     fn interrupt(handler: u64, selector: SegmentSelector, ist: u8) -> Self {
-        const PRESENT_INTERRUPT_GATE: u16 = 0x8e00;
-        Self {
-            offset_low: handler as u16,
-            selector: selector.0,
-            options: PRESENT_INTERRUPT_GATE | u16::from(ist),
-            offset_middle: (handler >> 16) as u16,
-            offset_high: (handler >> 32) as u32,
-            reserved: 0,
-        }
+        const PRESENT_INTERRUPT_GATE: u64 = 0x8e00;
+        let low = (handler & 0xffff)
+            | u64::from(selector.0) << 16
+            | (PRESENT_INTERRUPT_GATE | u64::from(ist)) << 32
+            | (handler & 0xffff_0000) << 32;
+        Self(low, handler >> 32)
     }
 }
 
@@ -166,15 +151,16 @@ pub(crate) fn init() {
 
     // SAFETY: `exception_stubs` is an immutable table in entry.s's .rodata.
     let stubs = unsafe { &exception_stubs };
-    for (vector, &stub) in stubs.iter().enumerate() {
-        let ist = match vector {
-            2 => IST_NMI,
-            8 => IST_DOUBLE_FAULT,
-            14 => IST_PAGE_FAULT,
-            18 => IST_MACHINE_CHECK,
-            _ => 0,
-        };
-        idt.0[vector] = Gate::interrupt(stub, code, ist);
+    for (gate, &stub) in idt.0.iter_mut().zip(stubs) {
+        *gate = Gate::interrupt(stub, code, 0);
+    }
+    for (vector, ist) in [
+        (2, IST_NMI),
+        (8, IST_DOUBLE_FAULT),
+        (14, IST_PAGE_FAULT),
+        (18, IST_MACHINE_CHECK),
+    ] {
+        idt.0[vector] = Gate::interrupt(stubs[vector], code, ist);
     }
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,

@@ -140,13 +140,22 @@ pub(crate) fn init(nx: bool) {
 }
 
 /// Maps the 4 KiB pages of `[from, to)` (page aligned, below 2 MiB) in `table` with
-/// `flags`. A plain slice walk: on a software-assisted KVM each instruction of the boot
-/// path costs about a microsecond.
+/// `flags`. Four entries a step: on a software-assisted KVM every instruction of the boot
+/// path costs about a microsecond, and the image has about a hundred pages.
 fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: u64) {
+    const STEP: u64 = PAGE as u64;
     let mut entry = from | flags | PRESENT;
-    for slot in &mut table.0[(from / PAGE as u64) as usize..(to / PAGE as u64) as usize] {
+    let mut slots = table.0[(from / STEP) as usize..(to / STEP) as usize].chunks_exact_mut(4);
+    for four in &mut slots {
+        four[0] = entry;
+        four[1] = entry + STEP;
+        four[2] = entry + 2 * STEP;
+        four[3] = entry + 3 * STEP;
+        entry += 4 * STEP;
+    }
+    for slot in slots.into_remainder() {
         *slot = entry;
-        entry += PAGE as u64;
+        entry += STEP;
     }
 }
 
