@@ -80,6 +80,17 @@ impl std::ops::DerefMut for Running {
 
 /// Boots `name` with one forward to `guest_port` and waits for `ready` on its console.
 fn start(name: &str, protocol: Protocol4, guest_port: u16, ready: &str) -> (Running, u16) {
+    start_on(Machine::Microvm, name, protocol, guest_port, ready)
+}
+
+/// As [`start`], on `machine`.
+fn start_on(
+    machine: Machine,
+    name: &str,
+    protocol: Protocol4,
+    guest_port: u16,
+    ready: &str,
+) -> (Running, u16) {
     let elf = example(name);
     let host_port = free_port(protocol);
     let forward = Forward {
@@ -92,7 +103,7 @@ fn start(name: &str, protocol: Protocol4, guest_port: u16, ready: &str) -> (Runn
         &boot,
         &elf,
         AccelRequest::Auto,
-        Machine::Microvm,
+        machine,
         &Network::User(vec![forward]),
     )
     .unwrap_or_else(|err| panic!("starting {name}: {err}"));
@@ -312,4 +323,83 @@ fn udp_echo_echoes_and_quits() {
         "{}",
         guest.output()
     );
+}
+
+/// How many `net-threads: tick` lines the guest has printed.
+fn ticks(guest: &Guest) -> usize {
+    guest.output().matches("net-threads: tick ").count()
+}
+
+/// Waits until the guest has printed `more` tick lines beyond `from` (the ticker prints
+/// one every 250 ms), or panics naming `what` main was blocked in.
+fn ticks_go_on(guest: &Guest, from: usize, more: usize, what: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = ticks(guest);
+        if now >= from + more {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ticker printed {} lines in 20 s while main blocked in {what}",
+            now - from
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of `ticks=` in a reply of net-threads.
+fn ticks_in(reply: &str) -> u64 {
+    reply
+        .trim_end()
+        .rsplit_once("ticks=")
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ticks= in {reply:?}"))
+}
+
+/// Under `sched = coop`, a thread blocked in `accept` or `read` lets the others run: the
+/// ticker thread counts and prints while main waits for a connection and for its data,
+/// and the connection is still served when the data comes.
+fn net_threads_on(machine: Machine) {
+    let (mut guest, port) = start_on(
+        machine,
+        "net-threads",
+        Protocol4::Tcp,
+        7,
+        "net-threads: listening",
+    );
+    // main is blocked in accept: the ticker goes on.
+    let seen = ticks_go_on(&guest, ticks(&guest), 3, "accept");
+    let mut c = connect(port);
+    guest
+        .wait_for("connected at tick", READY)
+        .unwrap_or_else(|err| panic!("{err}"));
+    // main is blocked in read: the ticker goes on.
+    let seen = ticks_go_on(&guest, seen, 3, "read");
+    c.get_mut().write_all(b"hello\n").unwrap();
+    let mut reply = String::new();
+    c.read_line(&mut reply).expect("a reply");
+    assert!(reply.starts_with("hello ticks="), "{reply:?}");
+    let first = ticks_in(&reply);
+    ticks_go_on(&guest, seen, 2, "read");
+    c.get_mut().write_all(b"again\n").unwrap();
+    reply.clear();
+    c.read_line(&mut reply).expect("a second reply");
+    assert!(reply.starts_with("again ticks="), "{reply:?}");
+    assert!(
+        ticks_in(&reply) > first,
+        "the ticker counted while main waited for the second line: {reply:?}"
+    );
+    c.get_mut().write_all(b"quit\n").unwrap();
+    assert_eq!(
+        guest.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        guest.output()
+    );
+}
+
+#[test]
+fn net_threads_block_only_their_thread_on_microvm() {
+    net_threads_on(Machine::Microvm);
 }

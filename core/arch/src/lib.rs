@@ -17,6 +17,7 @@ pub mod interrupts;
 pub mod memory;
 pub mod serial;
 pub mod timeline;
+pub mod wait;
 
 #[cfg(target_os = "none")]
 mod cpu;

@@ -20,8 +20,10 @@
 //!   over PCI (pc, q35), through the `virtio-drivers` crate. Frame buffers are fixed pools,
 //!   so the data path allocates nothing.
 //! - **Receive is interrupt driven** when the kernel routes the device's interrupt (the
-//!   `irq` subsystem): a caller with nothing to do halts the CPU until the device or the
-//!   stack's next timer wakes it. While the stack is busy it polls and the device is asked
+//!   `irq` subsystem): a caller with nothing to do waits until the device or the stack's
+//!   next timer wakes it. Under a scheduler only the calling thread blocks (through
+//!   `unikernel_arch::wait`, which the scheduler fills in, so this crate never links it)
+//!   and the other threads run; without one the CPU halts. While the stack is busy it polls and the device is asked
 //!   not to interrupt, which saves an interrupt per frame under load.
 //! - **Blocking calls, or not.** `read`, `write`, `accept`, `recv_from` block (with
 //!   optional timeouts) like std's; `set_nonblocking(true)` makes them return
@@ -264,11 +266,12 @@ impl Net {
     /// out) or `timeout` passes. Returns whether a socket may have changed: the event loop
     /// of a server with non-blocking sockets calls this when none of them can go on.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        if self.poll() {
+        let (changed, seen) = stack::with(|stack| (stack.poll(), stack::progress()));
+        if changed {
             return true;
         }
         let deadline = timeout.map(|timeout| self.now() + timeout);
-        stack::wait(deadline);
+        stack::wait(deadline, seen);
         self.poll()
     }
 }
@@ -283,12 +286,16 @@ pub(crate) fn block<T>(
 ) -> Result<T, Error> {
     let mut deadline = None;
     loop {
-        let (result, now) = stack::with(|stack| {
+        let (result, now, seen) = stack::with(|stack| {
             if let Some(result) = attempt(stack) {
-                return (Some(result), None);
+                return (Some(result), None, 0);
             }
             stack.poll();
-            (attempt(stack), Some((stack.platform.now)()))
+            (
+                attempt(stack),
+                Some((stack.platform.now)()),
+                stack::progress(),
+            )
         });
         if let Some(result) = result {
             return result;
@@ -303,7 +310,7 @@ pub(crate) fn block<T>(
                 return Err(Error::TimedOut);
             }
         }
-        stack::wait(deadline);
+        stack::wait(deadline, seen);
     }
 }
 

@@ -100,6 +100,11 @@ impl Nic {
         self.inner.get_mut().raw.enable_interrupts();
     }
 
+    /// Acknowledges the device's interrupt; it goes on interrupting.
+    pub(crate) fn ack(&mut self) {
+        self.inner.get_mut().raw.ack_interrupt();
+    }
+
     /// Acknowledges the device's interrupt and asks it not to interrupt while the stack is
     /// busy anyway (it polls the queues).
     pub(crate) fn ack_and_quiet(&mut self) {

@@ -10,7 +10,8 @@ pub struct Platform {
     /// Monotonic time since boot.
     pub now: fn() -> Duration,
     /// Waits until an interrupt arrives or `deadline` (time since boot) passes, whichever
-    /// comes first; may return early. Called with interrupts disabled, so that an interrupt
+    /// comes first; may return early. Used when no scheduler registered its blocking hook
+    /// with `unikernel_arch::wait` (with one, only the calling thread blocks). Called with interrupts disabled, so that an interrupt
     /// after the caller's last look at the device still ends the wait (x86's `sti; hlt`).
     pub wait: fn(deadline: Option<Duration>),
     /// Calls `handler` on every interrupt of `line` (a GSI), or returns `false` when the

@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
@@ -58,27 +58,42 @@ static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
 /// Set by the interrupt handler, cleared by the waiting code.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Threads blocked in `wait` (only ever more than one under a scheduler).
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
+/// Counts the polls that made progress: a thread about to wait compares it with what it saw
+/// at its last poll, so progress another thread made in between (under a preemptive
+/// scheduler) is not slept through.
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+/// A poll made progress another waiting thread may need: wake them after the lock.
+static WAKE_WAITERS: AtomicBool = AtomicBool::new(false);
 /// Whether the device's interrupt is routed (else the stack polls).
 static INTERRUPT_DRIVEN: AtomicBool = AtomicBool::new(false);
 
-/// Runs `f` on the stack, with interrupts disabled.
+/// Runs `f` on the stack, with interrupts disabled. If a poll inside made progress while
+/// threads wait for the network, they are woken once the lock is released.
 pub(crate) fn with<R>(f: impl FnOnce(&mut Stack) -> R) -> R {
-    unikernel_arch::interrupts::without(|| {
+    let result = unikernel_arch::interrupts::without(|| {
         let mut stack = STACK.lock();
         f(stack
             .as_mut()
             .expect("the network is initialised before any socket exists"))
-    })
+    });
+    if WAKE_WAITERS.load(Ordering::Relaxed) && WAKE_WAITERS.swap(false, Ordering::Relaxed) {
+        unikernel_arch::wait::wake();
+    }
+    result
 }
 
 pub(crate) fn install(stack: Stack) {
     *STACK.lock() = Some(stack);
 }
 
-/// The device's interrupt handler.
+/// The device's interrupt handler: wakes whoever waits (the thread that halted, or every
+/// thread a scheduler blocked in `wait`).
 pub(crate) fn on_interrupt() {
     INTERRUPTED.store(true, Ordering::Release);
     INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    unikernel_arch::wait::wake();
 }
 
 pub(crate) fn set_interrupt_driven(on: bool) {
@@ -87,6 +102,11 @@ pub(crate) fn set_interrupt_driven(on: bool) {
 
 pub(crate) fn interrupt_driven() -> bool {
     INTERRUPT_DRIVEN.load(Ordering::Relaxed)
+}
+
+/// The progress count, for [`wait`]'s `seen` (read it under the lock, after polling).
+pub(crate) fn progress() -> u64 {
+    PROGRESS.load(Ordering::Relaxed)
 }
 
 pub(crate) fn interrupts() -> u64 {
@@ -151,6 +171,7 @@ impl Stack {
     pub(crate) fn poll(&mut self) -> bool {
         let now = self.now();
         let mut changed = false;
+        let mut received = false;
         self.iface.poll_maintenance(now);
         loop {
             match self
@@ -158,7 +179,7 @@ impl Stack {
                 .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
             {
                 PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => {}
+                PollIngressSingleResult::PacketProcessed => received = true,
                 PollIngressSingleResult::SocketStateChanged => changed = true,
             }
             // A connection request takes a listening socket: put another in its place
@@ -176,6 +197,14 @@ impl Stack {
             self.poll_dhcp();
         }
         self.reap(now);
+        // Frames this thread took off the device may be what another thread waits for
+        // (the device will not interrupt for them again).
+        if changed || received {
+            PROGRESS.fetch_add(1, Ordering::Relaxed);
+            if WAITERS.load(Ordering::Relaxed) != 0 {
+                WAKE_WAITERS.store(true, Ordering::Relaxed);
+            }
+        }
         changed
     }
 
@@ -421,11 +450,16 @@ impl Stack {
 }
 
 /// Waits until the device has news or `deadline` (time since boot) passes. The stack must
-/// have been polled just before, without progress.
-pub(crate) fn wait(deadline: Option<Duration>) {
+/// have been polled just before, without progress; `seen` is [`progress`] then, and the
+/// wait ends at once if another thread made progress since.
+///
+/// Under a scheduler (`unikernel_arch::wait`), only the calling thread blocks and the
+/// others run; the device's interrupt, or a poll by another thread that took frames off the
+/// device, wakes it. Without one, the CPU halts until an interrupt.
+pub(crate) fn wait(deadline: Option<Duration>, seen: u64) {
     if !interrupt_driven() {
-        // Without the device's interrupt, waiting is polling.
-        core::hint::spin_loop();
+        // Without the device's interrupt, waiting is polling (letting other threads run).
+        unikernel_arch::wait::relax();
         return;
     }
     let were_enabled = unikernel_arch::interrupts::are_enabled();
@@ -434,11 +468,11 @@ pub(crate) fn wait(deadline: Option<Duration>) {
         let mut stack = STACK.lock();
         let stack = stack.as_mut().expect("initialised");
         let next = stack.next_deadline();
-        if interrupt_driven() {
-            stack.nic.enable_interrupts();
-        }
-        if stack.nic.has_rx() {
-            stack.nic.ack_and_quiet();
+        stack.nic.enable_interrupts();
+        if stack.nic.has_rx() || progress() != seen {
+            if WAITERS.load(Ordering::Relaxed) == 0 {
+                stack.nic.ack_and_quiet();
+            }
             if were_enabled {
                 unikernel_arch::interrupts::enable();
             }
@@ -451,15 +485,24 @@ pub(crate) fn wait(deadline: Option<Duration>) {
         (a, b) => a.or(b),
     };
     if !INTERRUPTED.swap(false, Ordering::Acquire) {
-        (platform.wait)(until);
+        // Interrupts stay disabled from the look at the device to the block (or `sti;
+        // hlt`), so the interrupt that ends the wait cannot slip in between.
+        WAITERS.fetch_add(1, Ordering::Relaxed);
+        if !unikernel_arch::wait::block(until) {
+            (platform.wait)(until);
+        }
+        WAITERS.fetch_sub(1, Ordering::Relaxed);
     }
     INTERRUPTED.store(false, Ordering::Relaxed);
     {
         let mut stack = STACK.lock();
-        if let Some(stack) = stack.as_mut()
-            && interrupt_driven()
-        {
-            stack.nic.ack_and_quiet();
+        if let Some(stack) = stack.as_mut() {
+            // The last waiter out lets the device stop interrupting: whoever runs now polls.
+            if WAITERS.load(Ordering::Relaxed) == 0 {
+                stack.nic.ack_and_quiet();
+            } else {
+                stack.nic.ack();
+            }
         }
     }
     if were_enabled {

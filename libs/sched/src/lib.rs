@@ -185,6 +185,12 @@ pub fn init(config: SchedConfig) -> Result<Sched, SchedError> {
     unikernel_time::set_alarm_predictor(state::predict);
     unikernel_time::set_sleeper(state::sleep_until);
     interrupts::set_after_interrupt(state::after_interrupt);
+    // Drivers' blocking calls (the network's) block the calling thread, not the CPU.
+    unikernel_arch::wait::set_blocker(unikernel_arch::wait::Blocker {
+        block: state::block_io,
+        wake: state::wake_io,
+        relax: yield_now,
+    });
     // Let the task threads reach their first wait (they are more urgent than main), and
     // arm the timer for the first release.
     interrupts::without(|| {

@@ -50,6 +50,8 @@ pub(crate) struct Thread {
     pub generation: u32,
     /// A thread blocked in `join` on this one.
     pub joiner: Option<usize>,
+    /// Blocked waiting for a device (`block_io`), until `wake_io`.
+    pub io_wait: bool,
     pub idle: bool,
     /// CPU time used before the current run (interrupt handlers included).
     pub cpu_ns: u64,
@@ -71,6 +73,7 @@ impl Thread {
             since: 0,
             generation,
             joiner: None,
+            io_wait: false,
             idle: false,
             cpu_ns: 0,
             running_since: Instant::BOOT,
@@ -181,6 +184,7 @@ impl State {
         if thread.run == Run::Blocked {
             thread.run = Run::Ready;
             thread.wake_at = None;
+            thread.io_wait = false;
             thread.since = since;
         }
     }
@@ -430,5 +434,40 @@ pub(crate) fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
         // The switch programs the alarm with this thread's wake-up time.
         block_with(|_, _| true, Some(deadline));
+    }
+}
+
+/// Blocks the running thread until a device wakes it ([`wake_io`]) or `deadline` (time since
+/// boot) passes: the `block` of the arch layer's wait hook, which drivers call where they
+/// would halt. Called with interrupts disabled (the caller's last look at its device and
+/// the block are then atomic), returns with them disabled.
+pub(crate) fn block_io(deadline: Option<Duration>) {
+    block_with(
+        |state, me| {
+            state.threads[me].io_wait = true;
+            true
+        },
+        deadline.map(|deadline| Instant::BOOT + deadline),
+    );
+}
+
+/// Makes every thread blocked in [`block_io`] ready. From an interrupt handler the
+/// after-interrupt hook switches if one of them should run now; elsewhere this does.
+pub(crate) fn wake_io() {
+    let woke = with(|state| {
+        let mut woke = false;
+        for i in 0..MAX_THREADS {
+            if state.threads[i].io_wait && state.threads[i].run == Run::Blocked {
+                state.wake(i);
+                woke = true;
+            }
+        }
+        if woke {
+            state.program_alarm();
+        }
+        woke
+    });
+    if woke {
+        reschedule();
     }
 }
