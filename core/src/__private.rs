@@ -62,9 +62,16 @@ pub fn init_net(ipv4: Option<([u8; 4], u8)>, gateway: Option<[u8; 4]>, dhcp: boo
     let platform = unikernel_net::Platform {
         now: || unikernel_time::Instant::now().duration_since(unikernel_time::Instant::BOOT),
         wait: net_wait,
-        route_irq: |gsi, handler| {
-            unikernel_irq::handle()
-                .is_some_and(|irq| irq.register(unikernel_irq::Line::gsi(gsi), handler).is_ok())
+        route_irq: |gsi, level, handler| {
+            let line = match level {
+                false => unikernel_irq::Line::gsi(gsi),
+                true => unikernel_irq::Line::Gsi {
+                    gsi,
+                    trigger: unikernel_irq::Trigger::Level,
+                    polarity: unikernel_irq::Polarity::High,
+                },
+            };
+            unikernel_irq::handle().is_some_and(|irq| irq.register(line, handler).is_ok())
         },
     };
     match unikernel_net::init(config, platform, unikernel_arch::boot::info().cmdline()) {

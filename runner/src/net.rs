@@ -379,6 +379,11 @@ impl Guest {
         })
     }
 
+    /// The process id of QEMU.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the guest printed so far (and QEMU's stderr), with `\n` line ends.
     pub fn output(&self) -> String {
         String::from_utf8_lossy(&self.serial.0.lock().unwrap()).replace("\r\n", "\n")

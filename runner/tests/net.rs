@@ -403,3 +403,62 @@ fn net_threads_on(machine: Machine) {
 fn net_threads_block_only_their_thread_on_microvm() {
     net_threads_on(Machine::Microvm);
 }
+
+#[test]
+fn net_threads_block_only_their_thread_on_q35() {
+    net_threads_on(Machine::Q35);
+}
+
+/// The CPU time (user and system) the process `pid` has used, from /proc.
+fn process_cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("QEMU's /proc stat");
+    // The fields after the command name (in parentheses, which may hold spaces): utime and
+    // stime are the 14th and 15th fields of the line, in clock ticks of 1/100 s.
+    let after = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// On PCI machines the device interrupts (INTx, level-triggered, through the I/O APIC):
+/// the server answers, an idle guest costs QEMU little CPU (no busy polling), and the
+/// guest counted device interrupts.
+fn http_is_interrupt_driven_on(machine: Machine) {
+    let (guest, port) = start_on(machine, "http", Protocol4::Tcp, 80, "http: listening");
+    assert!(
+        guest.output().contains("interrupt driven"),
+        "{}",
+        guest.output()
+    );
+    let mut c = connect(port);
+    assert_eq!(request(&mut c, "GET / HTTP/1.1\r\n\r\n").status, 200);
+    // Idle: the keep-alive connection is open, nothing is sent.
+    std::thread::sleep(Duration::from_millis(500));
+    let (cpu, wall) = (process_cpu(guest.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (cpu, wall) = (process_cpu(guest.pid()) - cpu, wall.elapsed());
+    eprintln!("{machine:?}: QEMU used {cpu:?} of CPU in {wall:?} of an idle guest");
+    assert!(
+        cpu < wall / 3,
+        "QEMU used {cpu:?} of CPU in {wall:?} while the guest was idle: busy polling?"
+    );
+    let stats = request(&mut c, "GET /stats HTTP/1.1\r\n\r\n");
+    let body = String::from_utf8_lossy(&stats.body).into_owned();
+    let interrupts: u64 = body
+        .lines()
+        .find_map(|line| line.strip_prefix("interrupts "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no interrupts in {body}"));
+    assert!(interrupts > 0, "{body}");
+    drop(guest);
+}
+
+#[test]
+fn http_is_interrupt_driven_on_q35() {
+    http_is_interrupt_driven_on(Machine::Q35);
+}
+
+#[test]
+fn http_is_interrupt_driven_on_pc() {
+    http_is_interrupt_driven_on(Machine::Pc);
+}

@@ -1,6 +1,7 @@
 //! Finding the virtio-net device and opening its transport (only in the kernel).
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::pci::PciTransport;
@@ -16,6 +17,17 @@ pub enum Location {
     /// A virtio-mmio window, with its interrupt line (a GSI).
     Mmio { base: u64, irq: u32 },
     /// A PCI function, with the interrupt line the firmware routed it to.
+    ///
+    /// The line is the Interrupt Line register: the ISA IRQ (5, 9, 10 or 11) the firmware
+    /// (SeaBIOS) routed the function's INTx pin to through the chipset's PIRQ links, and
+    /// wrote there for PIC-mode systems. It is also right in APIC mode on QEMU: on `pc`
+    /// (PIIX) the PIRQ links drive the I/O APIC input of that number, as QEMU's ACPI tables
+    /// say (an interrupt source override, level-triggered, active high); on `q35` (ICH9)
+    /// a PIRQ drives both its dedicated input (GSI 16-23, what ACPI's `_PRT` names) and,
+    /// when routed as the firmware does, the ISA IRQ's input. Using the ISA IRQ on both
+    /// avoids parsing ACPI's AML for `_PRT`. QEMU's ACPI tables describe these lines as
+    /// level-triggered and active high (its devices assert them high), so they are routed
+    /// so. Tested on both machines (runner/tests/net.rs).
     Pci {
         bus: u8,
         device: u8,
@@ -32,8 +44,14 @@ impl core::fmt::Display for Location {
                 bus,
                 device,
                 function,
-                ..
-            } => write!(f, "virtio-pci at {bus:02x}:{device:02x}.{function}"),
+                irq,
+            } => {
+                write!(f, "virtio-pci at {bus:02x}:{device:02x}.{function}")?;
+                match irq {
+                    Some(irq) => write!(f, ", INTx on IRQ {irq} (level)"),
+                    None => write!(f, ", no usable INTx"),
+                }
+            }
         }
     }
 }
@@ -150,7 +168,10 @@ fn find_pci() -> Option<(SomeTransport<'static>, Location)> {
         function,
         command | Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER,
     );
-    let line = (PortCam.read_word(function, 0x3c) & 0xff) as u8;
+    let interrupt = PortCam.read_word(function, 0x3c);
+    let line = (interrupt & 0xff) as u8;
+    let pin = ((interrupt >> 8) & 0xff) as u8;
+    let isr = isr_address(function);
     match PciTransport::new::<KernelHal, _>(&mut root, function) {
         Ok(transport) => Some((
             transport.into(),
@@ -158,12 +179,76 @@ fn find_pci() -> Option<(SomeTransport<'static>, Location)> {
                 bus: function.bus,
                 device: function.device,
                 function: function.function,
-                irq: (line != 0xff && line != 0).then_some(line),
+                irq: (pin != 0 && line != 0xff && line != 0 && line < 16 && isr.is_some())
+                    .then_some(line),
             },
-        )),
+        ))
+        .inspect(|_| {
+            if let Some(isr) = isr {
+                ISR.store(isr, Ordering::Relaxed);
+            }
+        }),
         Err(error) => {
             log::warn!("net: the virtio-net PCI function has no usable transport: {error}");
             None
         }
+    }
+}
+
+/// The address of the PCI device's ISR status register (0 on virtio-mmio, or before it is
+/// found). Reading it acknowledges the interrupt and lowers the device's INTx line.
+static ISR: AtomicU64 = AtomicU64::new(0);
+
+/// The virtio ISR capability (`VIRTIO_PCI_CAP_ISR_CFG`), found in the function's vendor
+/// capabilities, as an address in a memory BAR (mapped, uncached).
+fn isr_address(function: DeviceFunction) -> Option<u64> {
+    const STATUS_CAPABILITIES: u32 = 1 << 20;
+    const VENDOR_CAPABILITY: u32 = 0x09;
+    const ISR_CFG: u32 = 3;
+    if PortCam.read_word(function, 0x04) & STATUS_CAPABILITIES == 0 {
+        return None;
+    }
+    let mut at = (PortCam.read_word(function, 0x34) & 0xfc) as u8;
+    for _ in 0..48 {
+        if at == 0 {
+            return None;
+        }
+        let head = PortCam.read_word(function, at);
+        if head & 0xff == VENDOR_CAPABILITY && (head >> 24) & 0xff == ISR_CFG {
+            let bar = (PortCam.read_word(function, at + 4) & 0xff) as u8;
+            let offset = u64::from(PortCam.read_word(function, at + 8));
+            if bar > 5 {
+                return None;
+            }
+            let low = PortCam.read_word(function, 0x10 + 4 * bar);
+            if low & 1 != 0 {
+                return None; // an I/O BAR: not used by modern virtio for the ISR
+            }
+            let high = match (low >> 1) & 3 {
+                2 if bar < 5 => PortCam.read_word(function, 0x10 + 4 * (bar + 1)),
+                _ => 0,
+            };
+            let base = u64::from(high) << 32 | u64::from(low & !0xf);
+            let address = base + offset;
+            if base == 0 || unikernel_arch::device::map(address, 1).is_err() {
+                return None;
+            }
+            return Some(address);
+        }
+        at = ((head >> 8) & 0xfc) as u8;
+    }
+    None
+}
+
+/// Acknowledges the PCI device's interrupt from its handler, which a level-triggered line
+/// needs before the end of interrupt (else it is delivered again at once). Nothing on
+/// virtio-mmio, whose waiting code acknowledges.
+pub(crate) fn ack_isr() {
+    let address = ISR.load(Ordering::Relaxed);
+    if address != 0 {
+        // SAFETY: `address` is the device's ISR status register, found in its virtio
+        // capability and mapped uncached by `isr_address`; a one-byte read of it has no
+        // effect but acknowledging the interrupt (the waiting code's own read then finds 0).
+        unsafe { core::ptr::read_volatile(address as *const u8) };
     }
 }

@@ -20,7 +20,8 @@
 //!   over PCI (pc, q35), through the `virtio-drivers` crate. Frame buffers are fixed pools,
 //!   so the data path allocates nothing.
 //! - **Receive is interrupt driven** when the kernel routes the device's interrupt (the
-//!   `irq` subsystem): a caller with nothing to do waits until the device or the stack's
+//!   `irq` subsystem; virtio-mmio's edge-triggered GSI, or PCI's INTx, level-triggered,
+//!   whose handler reads the device's ISR status register to lower the line): a caller with nothing to do waits until the device or the stack's
 //!   next timer wakes it. Under a scheduler only the calling thread blocks (through
 //!   `unikernel_arch::wait`, which the scheduler fills in, so this crate never links it)
 //!   and the other threads run; without one the CPU halts. While the stack is busy it polls and the device is asked
@@ -193,11 +194,14 @@ mod target {
         }
         stack::install(stack);
 
+        // virtio-mmio: an edge-triggered GSI. PCI: INTx, level-triggered, on the ISA IRQ
+        // the firmware wrote into the Interrupt Line register (see `device::find_pci`).
         let irq = match location {
-            device::Location::Mmio { irq, .. } => Some(irq),
-            device::Location::Pci { .. } => None,
+            device::Location::Mmio { irq, .. } => Some((irq, false)),
+            device::Location::Pci { irq, .. } => irq.map(|line| (u32::from(line), true)),
         };
-        let routed = irq.is_some_and(|line| (platform.route_irq)(line, stack::on_interrupt));
+        let routed =
+            irq.is_some_and(|(line, level)| (platform.route_irq)(line, level, stack::on_interrupt));
         stack::set_interrupt_driven(routed);
 
         let net = Net { _private: () };
@@ -333,7 +337,7 @@ mod tests {
         Platform {
             now: || Duration::ZERO,
             wait: |_| {},
-            route_irq: |_, _| false,
+            route_irq: |_, _, _| false,
         }
     }
 

@@ -14,7 +14,8 @@ pub struct Platform {
     /// with `unikernel_arch::wait` (with one, only the calling thread blocks). Called with interrupts disabled, so that an interrupt
     /// after the caller's last look at the device still ends the wait (x86's `sti; hlt`).
     pub wait: fn(deadline: Option<Duration>),
-    /// Calls `handler` on every interrupt of `line` (a GSI), or returns `false` when the
-    /// kernel has no interrupt support; the stack then polls the device.
-    pub route_irq: fn(line: u32, handler: fn()) -> bool,
+    /// Calls `handler` on every interrupt of `line` (a GSI; edge-triggered, or
+    /// level-triggered and active high when `level`), or returns `false` when the kernel
+    /// has no interrupt support; the stack then polls the device.
+    pub route_irq: fn(line: u32, level: bool, handler: fn()) -> bool,
 }

@@ -91,6 +91,8 @@ pub(crate) fn install(stack: Stack) {
 /// The device's interrupt handler: wakes whoever waits (the thread that halted, or every
 /// thread a scheduler blocked in `wait`).
 pub(crate) fn on_interrupt() {
+    #[cfg(target_os = "none")]
+    crate::device::ack_isr();
     INTERRUPTED.store(true, Ordering::Release);
     INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     unikernel_arch::wait::wake();
