@@ -49,6 +49,24 @@ pub fn build_example(name: &str) -> Result<PathBuf> {
     build_example_with(name, true)
 }
 
+/// [`build_example`] once per process and example, for tests that boot the same example
+/// many times; panics with cargo's error if the build fails.
+pub fn example_elf(name: &str) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    built
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            build_example(name).unwrap_or_else(|err| panic!("building {name}: {err}"))
+        })
+        .clone()
+}
+
 /// [`build_example`], with cargo's progress shown or not.
 pub fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
     let examples = repo_root().join("examples");

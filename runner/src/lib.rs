@@ -29,6 +29,6 @@ pub mod setup;
 pub mod timeline;
 
 pub use boot::{Boot, BootOutcome, Exit};
-pub use build::{build_example, floor_elf, repo_root};
+pub use build::{build_example, example_elf, floor_elf, repo_root};
 pub use error::{Error, Result};
 pub use qemu::{Accel, AccelRequest, Machine, Protocol};

@@ -3,27 +3,14 @@
 //! and on the exit status the host sees.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use runner::{Boot, BootOutcome, Machine, Protocol};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds an example once per test binary (cargo serialises concurrent builds anyway).
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
-        OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    built
-        .entry(name.to_string())
-        .or_insert_with(|| {
-            runner::build_example(name).unwrap_or_else(|err| panic!("building {name}: {err}"))
-        })
-        .clone()
+    runner::example_elf(name)
 }
 
 fn boot(name: &str, args: &[&str]) -> BootOutcome {

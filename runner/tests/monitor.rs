@@ -5,7 +5,6 @@
 //! They need a usable /dev/kvm; where there is none each test says so and passes.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use runner::boot::Exit;
@@ -24,18 +23,8 @@ fn kvm_usable() -> bool {
     }
 }
 
-/// Builds an example once per test binary.
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
-        OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built.lock().unwrap_or_else(|p| p.into_inner());
-    built
-        .entry(name.to_string())
-        .or_insert_with(|| {
-            runner::build_example(name).unwrap_or_else(|err| panic!("building {name}: {err}"))
-        })
-        .clone()
+    runner::example_elf(name)
 }
 
 fn monitor(kernel: &Path) -> Boot {

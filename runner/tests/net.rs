@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use runner::net::{Forward, Guest, Network, Protocol4};
@@ -18,18 +17,7 @@ const READY: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> =
-        OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let mut built = built
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    built
-        .entry(name.to_string())
-        .or_insert_with(|| {
-            runner::build_example(name).unwrap_or_else(|err| panic!("building {name}: {err}"))
-        })
-        .clone()
+    runner::example_elf(name)
 }
 
 /// A free port on the host's loopback (free when asked; QEMU binds it right after).
