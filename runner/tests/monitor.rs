@@ -47,59 +47,6 @@ fn stats(outcome: &BootOutcome) -> &runner::monitor::Stats {
 }
 
 #[test]
-fn the_monitor_agrees_with_the_kernel_on_the_interface() {
-    use runner::monitor::abi;
-    use unikernel_arch::hypervisor::abi as guest;
-    assert_eq!(abi::SIGNATURE, guest::SIGNATURE);
-    assert_eq!(abi::VERSION, guest::VERSION);
-    assert_eq!(
-        (abi::CPUID_SIGNATURE, abi::CPUID_FEATURES, abi::CPUID_TIMING),
-        (
-            guest::CPUID_SIGNATURE,
-            guest::CPUID_FEATURES,
-            guest::CPUID_TIMING
-        )
-    );
-    assert_eq!(
-        (
-            abi::FEATURE_CONSOLE,
-            abi::FEATURE_CLOCK,
-            abi::CLOCK_TSC_STABLE
-        ),
-        (
-            guest::FEATURE_CONSOLE,
-            guest::FEATURE_CLOCK,
-            guest::CLOCK_TSC_STABLE
-        )
-    );
-    assert_eq!(
-        (abi::EXIT_PORT, abi::CONSOLE_PORT, abi::CLOCK_PORT),
-        (guest::EXIT_PORT, guest::CONSOLE_PORT, guest::CLOCK_PORT)
-    );
-    assert_eq!(abi::CONSOLE_WRITE_SIZE, size_of::<guest::ConsoleWrite>());
-    assert_eq!(size_of::<abi::ClockPage>(), size_of::<guest::ClockPage>());
-    for hz in [1_000_000_000u64, 2_596_132_000, 3_700_000_000] {
-        assert_eq!(abi::scale(hz), guest::scale(hz));
-        let (mul, shift) = abi::scale(hz);
-        let host = abi::ClockPage {
-            tsc_timestamp: 7,
-            system_ns: 11,
-            tsc_to_ns_mul: mul,
-            tsc_shift: shift,
-            ..Default::default()
-        };
-        let kernel = guest::ClockPage {
-            tsc_timestamp: 7,
-            system_ns: 11,
-            tsc_to_ns_mul: mul,
-            tsc_shift: shift,
-            ..Default::default()
-        };
-        assert_eq!(host.ns_at(hz * 5 + 7), kernel.ns_at(hz * 5 + 7));
-    }
-}
-
-#[test]
 fn the_floor_kernel_boots_on_the_monitor() {
     if !kvm_usable() {
         return;

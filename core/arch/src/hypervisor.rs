@@ -96,7 +96,25 @@ pub mod abi {
     /// `flags` bit: the TSC is invariant.
     pub const CLOCK_TSC_STABLE: u32 = 1;
 
+    /// The size of a console request, [`ConsoleWrite`].
+    pub const CONSOLE_WRITE_SIZE: usize = size_of::<ConsoleWrite>();
+
     impl ClockPage {
+        /// The page's bytes as the guest sees them (for the VMM, which writes them into
+        /// guest memory).
+        pub fn to_bytes(&self) -> [u8; 48] {
+            let mut bytes = [0; 48];
+            bytes[0..4].copy_from_slice(&self.version.to_le_bytes());
+            bytes[4..8].copy_from_slice(&self.flags.to_le_bytes());
+            bytes[8..16].copy_from_slice(&self.tsc_timestamp.to_le_bytes());
+            bytes[16..24].copy_from_slice(&self.system_ns.to_le_bytes());
+            bytes[24..32].copy_from_slice(&self.wall_ns_at_zero.to_le_bytes());
+            bytes[32..40].copy_from_slice(&self.tsc_hz.to_le_bytes());
+            bytes[40..44].copy_from_slice(&self.tsc_to_ns_mul.to_le_bytes());
+            bytes[44] = self.tsc_shift as u8;
+            bytes
+        }
+
         /// Nanoseconds since the VM was created at guest TSC `tsc`.
         pub fn ns_at(&self, tsc: u64) -> u64 {
             let delta = tsc.wrapping_sub(self.tsc_timestamp);
@@ -349,6 +367,28 @@ mod tests {
     fn words(signature: &[u8; 12]) -> (u32, u32, u32) {
         let word = |i: usize| u32::from_le_bytes(signature[i..i + 4].try_into().unwrap());
         (word(0), word(4), word(8))
+    }
+
+    /// `to_bytes` is the page's `repr(C)` layout, which the guest reads in place.
+    #[test]
+    fn clock_page_bytes_are_its_layout() {
+        let (mul, shift) = scale(2_596_132_000);
+        let page = ClockPage {
+            version: 2,
+            flags: CLOCK_TSC_STABLE,
+            tsc_timestamp: 0x1122_3344_5566_7788,
+            system_ns: 11,
+            wall_ns_at_zero: 13,
+            tsc_hz: 2_596_132_000,
+            tsc_to_ns_mul: mul,
+            tsc_shift: shift,
+            reserved: [0; 3],
+        };
+        assert_eq!(size_of::<ClockPage>(), 48);
+        // SAFETY: ClockPage is repr(C) plain data of 48 bytes without padding.
+        let raw: [u8; 48] = unsafe { core::mem::transmute(page) };
+        assert_eq!(page.to_bytes(), raw);
+        assert_eq!(CONSOLE_WRITE_SIZE, 16);
     }
 
     #[test]

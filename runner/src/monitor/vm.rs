@@ -368,7 +368,7 @@ impl Vm {
             reserved: [0; 3],
         };
         self.mem
-            .write_obj(page, GuestAddress(address))
+            .write_slice(&page.to_bytes(), GuestAddress(address))
             .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))
     }
 
