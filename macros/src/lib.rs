@@ -26,6 +26,7 @@ mod duration;
 mod generate;
 mod hint;
 mod parse;
+mod quantity;
 mod registry;
 mod resolve;
 mod size;

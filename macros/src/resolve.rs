@@ -26,7 +26,7 @@ use crate::Errors;
 use crate::hint;
 use crate::parse::{Attr, Entry, Options, Written};
 use crate::registry::{Kind, Policy, Subsystem, lookup};
-use crate::size::{self, SizeError};
+use crate::size;
 use crate::tasks::{self, Scheduler, Tasks};
 
 /// What the generated code does.
@@ -532,28 +532,10 @@ fn check_text(text: &str, kind: &Kind, subject: &str, is_subsystem: bool) -> Res
                 size::format(*min),
                 size::format(*max)
             );
-            let bytes = size::parse(text).map_err(|error| match error {
-                SizeError::NotASize => format!(
-                    "`\"{text}\"` is not a size; write a whole number and a unit, such as `\"1 MiB\"`"
-                ),
-                SizeError::MissingUnit => format!(
-                    "size `\"{text}\"` has no unit; expected one of: {}",
-                    hint::list(size::LISTED_UNITS)
-                ),
-                SizeError::UnknownUnit { unit, near } => format!(
-                    "unknown size unit `{unit}`{}",
-                    match near {
-                        Some(near) => format!("; did you mean `{near}`?"),
-                        None => format!("; expected one of: {}", hint::list(size::LISTED_UNITS)),
-                    }
-                ),
-                SizeError::Fraction { whole: Some(whole) } => {
-                    format!("sizes are whole numbers; write `\"{whole}\"`")
-                }
-                SizeError::Fraction { whole: None } => {
-                    "sizes are whole numbers of bytes".to_owned()
-                }
-                SizeError::Overflow => format!("`{subject}` size is out of range; {range}"),
+            let bytes = size::parse(text).map_err(|error| {
+                size::SIZE.message(error, text, "1 MiB", || {
+                    format!("`{subject}` size is out of range; {range}")
+                })
             })?;
             if bytes == 0 {
                 let remove = if is_subsystem {

@@ -20,7 +20,7 @@ use proc_macro2::Span;
 use syn::ext::IdentExt;
 
 use crate::analysis::{self, Policy};
-use crate::duration::{self, DurationError};
+use crate::duration;
 use crate::parse::{Entry, Written};
 use crate::registry::Subsystem;
 use crate::resolve::or_list;
@@ -403,31 +403,12 @@ fn duration_value(
                 .unwrap_or_default()
         ),
         Ok(ns) => return Some(ns),
-        Err(DurationError::NotADuration) => format!(
-            "`\"{text}\"` is not a duration; write a whole number and a unit, such as `\"{}\"`",
-            example(key)
-        ),
-        Err(DurationError::MissingUnit) => format!(
-            "duration `\"{text}\"` has no unit; expected one of: {}",
-            hint::list(duration::LISTED_UNITS)
-        ),
-        Err(DurationError::UnknownUnit { unit, near }) => format!(
-            "unknown duration unit `{unit}`{}",
-            match near {
-                Some(near) => format!("; did you mean `{near}`?"),
-                None => format!("; expected one of: {}", hint::list(duration::LISTED_UNITS)),
-            }
-        ),
-        Err(DurationError::Fraction { whole: Some(whole) }) => {
-            format!("durations are whole numbers; write `\"{whole}\"`")
-        }
-        Err(DurationError::Fraction { whole: None }) => {
-            "durations are whole numbers of nanoseconds".to_owned()
-        }
-        Err(DurationError::Overflow) => format!(
-            "duration `\"{text}\"` is too long; the longest is {}",
-            duration::format(u64::MAX / 1_000_000_000 * 1_000_000_000)
-        ),
+        Err(error) => duration::DURATION.message(error, &text, example(key), || {
+            format!(
+                "duration `\"{text}\"` is too long; the longest is {}",
+                duration::format(u64::MAX / 1_000_000_000 * 1_000_000_000)
+            )
+        }),
     };
     errors.push(syn::Error::new(value.span(), message));
     None
