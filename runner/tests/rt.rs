@@ -242,31 +242,36 @@ fn fixed_priorities_preempt_slice_and_inherit() {
     );
 }
 
-/// The count in `order: EDF in 4 of 4 hyperperiods, RM in 0`.
-fn orders(serial: &str) -> (u32, u32) {
+/// The counts in `order: EDF in 4 of 4 hyperperiods, RM in 0, 0 left out for host
+/// stalls`: (EDF order, RM order, hyperperiods counted).
+fn orders(serial: &str) -> (u32, u32, u32) {
     let edf = number_after(serial, "order: EDF in").expect("the order line") as u32;
     let rm = number_after(serial, "hyperperiods, RM in").expect("the order line") as u32;
-    (edf, rm)
+    let counted =
+        number_after(serial, &format!("order: EDF in {edf} of")).expect("the count") as u32;
+    (edf, rm, counted)
 }
 
 /// Under EDF the job with the earlier deadline runs on when a job of the task with the
 /// shorter period is released (see examples/rt-edf/src/order.rs); under RM the other way.
 ///
-/// Each boot checks four hyperperiods. The jobs' work is measured in their own CPU time,
-/// and a guest cannot tell CPU time from time its VMM's host thread was descheduled: a
-/// stall of a millisecond or two inside `x`'s job makes it end early, which can flip a
-/// hyperperiod. So each policy is booted up to three times, and the hyperperiods are
-/// pooled until one order clearly wins: at least three in four of them in the policy's
-/// order, and not more than one in four in the other's.
+/// Each boot checks four hyperperiods and leaves out those in which a host stall ate into
+/// the deciding job (a guest cannot tell CPU time from time its VMM's thread was
+/// descheduled, and such a stall flips the order). The counted hyperperiods of up to four
+/// boots are pooled until there are at least four: three in four of them must show the
+/// policy's order, and not more than one in four the other's.
 #[test]
 fn edf_order_is_observable_and_differs_from_rm() {
     for (app, policy_order_is_edf) in [("rt-edf", true), ("rt-rm", false)] {
         let (mut expected, mut other, mut seen) = (0, 0, 0);
         let mut serials = String::new();
-        for _ in 0..3 {
+        let clear = |expected: u32, other: u32, seen: u32| {
+            seen >= 4 && expected * 4 >= seen * 3 && other * 4 <= seen
+        };
+        for _ in 0..4 {
             let outcome = boot(app, &[], Duration::from_secs(60));
             outcome.assert_status(0);
-            let (by_deadline, by_period) = orders(&outcome.serial);
+            let (by_deadline, by_period, counted) = orders(&outcome.serial);
             let (this, that) = if policy_order_is_edf {
                 (by_deadline, by_period)
             } else {
@@ -274,15 +279,15 @@ fn edf_order_is_observable_and_differs_from_rm() {
             };
             expected += this;
             other += that;
-            seen += 4;
+            seen += counted;
             serials.push_str(&outcome.serial);
-            if expected * 4 >= seen * 3 && other * 4 <= seen {
+            if clear(expected, other, seen) {
                 break;
             }
         }
         assert!(
-            expected * 4 >= seen * 3 && other * 4 <= seen,
-            "{app} should show its policy's order in 3 of 4 hyperperiods; {expected} of {seen} did, {other} the other order:\n{serials}"
+            clear(expected, other, seen),
+            "{app} should show its policy's order in 3 of 4 undisturbed hyperperiods; {expected} of {seen} did, {other} the other order:\n{serials}"
         );
     }
 }
