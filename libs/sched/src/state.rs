@@ -232,6 +232,15 @@ pub(crate) fn switch_to(mut state: spin::MutexGuard<'static, State>, next: usize
     if state.threads[current].run == Run::Running {
         state.threads[current].run = Run::Ready;
     }
+    let context = hand_over(&mut state, next);
+    drop(state);
+    after_switch(context.resume());
+}
+
+/// Makes `next` the running thread in the books (counters, the alarm for what it may need)
+/// and returns its suspended context, for the caller to resume once the lock is dropped.
+fn hand_over(state: &mut State, next: usize) -> Context {
+    let current = state.current;
     let context = state.threads[next]
         .context
         .take()
@@ -239,10 +248,9 @@ pub(crate) fn switch_to(mut state: spin::MutexGuard<'static, State>, next: usize
     state.threads[next].run = Run::Running;
     state.switching_from = current;
     state.current = next;
-    account(&mut state, current, next);
+    account(state, current, next);
     state.program_alarm();
-    drop(state);
-    after_switch(context.resume());
+    context
 }
 
 fn account(state: &mut State, from: usize, to: usize) {
@@ -375,15 +383,7 @@ pub(crate) fn exit_current() -> ! {
         state.wake(joiner);
     }
     let next = state.pick();
-    let context = state.threads[next]
-        .context
-        .take()
-        .expect("a runnable context that does not run is suspended");
-    state.threads[next].run = Run::Running;
-    state.switching_from = me;
-    state.current = next;
-    account(&mut state, me, next);
-    state.program_alarm();
+    let context = hand_over(&mut state, next);
     drop(state);
     context.finish()
 }
