@@ -15,20 +15,29 @@ use runner::{AccelRequest, Boot, BootOutcome};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn build(example: &str) -> std::path::PathBuf {
-    runner::build_example(example).unwrap_or_else(|err| panic!("{example} builds: {err}"))
+    runner::example_elf(example)
+}
+
+/// Holds the file's boots to one at a time while the guard lives.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `boot`, one boot at a time.
+fn run_alone(boot: Boot) -> BootOutcome {
+    let _one_at_a_time = one_at_a_time();
+    boot.run().expect("the boot starts")
 }
 
 /// Boots `example` with `args`, one boot at a time.
 fn boot(example: &str, args: &[&str], timeout: Duration) -> BootOutcome {
-    let elf = build(example);
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    Boot::new(&elf)
-        .timeout(timeout)
-        .args(args.iter().copied())
-        .run()
-        .expect("the boot starts")
+    run_alone(
+        Boot::new(build(example))
+            .timeout(timeout)
+            .args(args.iter().copied()),
+    )
 }
 
 /// The number after `prefix` on the first line that has it.
@@ -66,9 +75,7 @@ fn duration_after(serial: &str, prefix: &str) -> Option<Duration> {
 #[test]
 fn sleep_50_ms_matches_the_host_clock() {
     let elf = build("rt-threads");
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one_at_a_time = one_at_a_time();
     let accel = runner::qemu::detect_accel(AccelRequest::Auto).expect("an accelerator");
     let config = Boot::new(&elf).args(["--sleeps", "5"]).qemu_config(accel);
     let qemu = runner::setup::qemu_path().expect("QEMU is installed");
@@ -174,15 +181,12 @@ fn a_thread_stack_overflow_is_reported_as_such() {
 #[test]
 fn threads_and_sleep_on_the_pic_and_the_pit() {
     let elf = build("rt-threads");
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let outcome = Boot::new(&elf)
-        .timeout(Duration::from_secs(60))
-        .kernel_flag("unikernel.irq=pic")
-        .args(["--sleeps", "2"])
-        .run()
-        .expect("the boot starts");
+    let outcome = run_alone(
+        Boot::new(&elf)
+            .timeout(Duration::from_secs(60))
+            .kernel_flag("unikernel.irq=pic")
+            .args(["--sleeps", "2"]),
+    );
     outcome
         .assert_status(0)
         .assert_serial_contains("interleave: a0 b0 a1 b1 a2 b2")
@@ -194,15 +198,12 @@ fn threads_and_sleep_on_the_pic_and_the_pit() {
 #[test]
 fn sleep_with_the_pit_through_the_io_apic() {
     let elf = build("rt-threads");
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let outcome = Boot::new(&elf)
-        .timeout(Duration::from_secs(60))
-        .kernel_flag("unikernel.timer=pit")
-        .args(["--sleeps", "2", "--quick"])
-        .run()
-        .expect("the boot starts");
+    let outcome = run_alone(
+        Boot::new(&elf)
+            .timeout(Duration::from_secs(60))
+            .kernel_flag("unikernel.timer=pit")
+            .args(["--sleeps", "2", "--quick"]),
+    );
     outcome
         .assert_status(0)
         .assert_serial_contains("timer: PIT, mode 0")
@@ -359,15 +360,12 @@ fn threads_and_timer_boot_under_kvm() {
         return;
     }
     let elf = build("rt-threads");
-    let _one_at_a_time = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let outcome = Boot::new(&elf)
-        .accel(AccelRequest::Kvm)
-        .timeout(Duration::from_secs(120))
-        .args(["--sleeps", "1", "--quick"])
-        .run()
-        .expect("the boot starts");
+    let outcome = run_alone(
+        Boot::new(&elf)
+            .accel(AccelRequest::Kvm)
+            .timeout(Duration::from_secs(120))
+            .args(["--sleeps", "1", "--quick"]),
+    );
     outcome
         .assert_status(0)
         .assert_serial_contains("interleave: a0 b0 a1 b1 a2 b2")
