@@ -276,3 +276,32 @@ impl Reader<'_> {
         self.array(at).map(u64::from_le_bytes)
     }
 }
+
+/// The names in an ELF64 file's symbol table, or `None` if it has none.
+pub fn symbol_names(bytes: &[u8]) -> Option<Vec<String>> {
+    let get = |at: usize, len: usize| bytes.get(at..at + len);
+    let u16_at = |at: usize| Some(u16::from_le_bytes(get(at, 2)?.try_into().ok()?) as usize);
+    let u32_at = |at: usize| Some(u32::from_le_bytes(get(at, 4)?.try_into().ok()?) as usize);
+    let u64_at = |at: usize| Some(u64::from_le_bytes(get(at, 8)?.try_into().ok()?) as usize);
+    if get(0, 4)? != b"\x7fELF" {
+        return None;
+    }
+    let (shoff, shentsize, shnum) = (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?);
+    let section = |index: usize| shoff + index * shentsize;
+    let symtab = (0..shnum)
+        .map(section)
+        .find(|&header| u32_at(header + 4) == Some(2))?; // SHT_SYMTAB
+    let strtab = section(u32_at(symtab + 40)?);
+    let (strings, at, size) = (
+        u64_at(strtab + 24)?,
+        u64_at(symtab + 24)?,
+        u64_at(symtab + 32)?,
+    );
+    let mut names = Vec::new();
+    for symbol in (at..at + size).step_by(24) {
+        let start = strings + u32_at(symbol)?;
+        let len = bytes.get(start..)?.iter().position(|&b| b == 0)?;
+        names.push(String::from_utf8_lossy(&bytes[start..start + len]).into_owned());
+    }
+    Some(names)
+}

@@ -25,30 +25,7 @@ fn subsystem_crates() -> BTreeSet<String> {
 /// The names in an ELF64 file's symbol table.
 fn symbols(elf: &Path) -> Vec<String> {
     let bytes = std::fs::read(elf).unwrap();
-    let u16_at = |at: usize| u16::from_le_bytes(bytes[at..at + 2].try_into().unwrap()) as usize;
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
-    assert_eq!(&bytes[..4], b"\x7fELF");
-    let (shoff, shentsize, shnum) = (u64_at(0x28), u16_at(0x3a), u16_at(0x3c));
-    let section = |index: usize| shoff + index * shentsize;
-    let symtab = (0..shnum)
-        .map(section)
-        .find(|&header| u32_at(header + 4) == 2) // SHT_SYMTAB
-        .expect("the example is built with its symbol table");
-    let strtab = section(u32_at(symtab + 40));
-    let (strings, symbols_at, size) = (
-        u64_at(strtab + 24),
-        u64_at(symtab + 24),
-        u64_at(symtab + 32),
-    );
-    (symbols_at..symbols_at + size)
-        .step_by(24)
-        .map(|symbol| {
-            let name = strings + u32_at(symbol);
-            let end = bytes[name..].iter().position(|&b| b == 0).unwrap();
-            String::from_utf8_lossy(&bytes[name..name + end]).into_owned()
-        })
-        .collect()
+    runner::elf::symbol_names(&bytes).expect("the example is built with its symbol table")
 }
 
 /// Asserts that `example` links no subsystem crate outside `declared`. (A declared one
