@@ -3,6 +3,7 @@
 //! Both boot protocols are read into one [`BootInfo`] that owns its data, so nothing the
 //! loader left in low memory has to stay mapped after boot.
 
+use crate::cmdline::KernelFlags;
 use core::fmt;
 
 /// How the kernel was entered.
@@ -258,12 +259,14 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
-    /// Whether the command line carries the kernel flag `unikernel.<name>`.
+    /// The kernel flags of the command line.
+    pub fn flags(&self) -> KernelFlags<'_> {
+        KernelFlags::parse(self.cmdline())
+    }
+
+    /// Whether the command line carries the bare kernel flag `unikernel.<name>`.
     pub fn has_flag(&self, name: &str) -> bool {
-        self.cmdline()
-            .split_ascii_whitespace()
-            .take_while(|word| *word != "--")
-            .any(|word| word.strip_prefix("unikernel.") == Some(name))
+        self.flags().has(name)
     }
 }
 

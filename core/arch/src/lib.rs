@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod boot;
+pub mod cmdline;
 pub mod context;
 pub mod device;
 pub mod exit;

@@ -2,8 +2,9 @@
 //! the way a shell would (quotes and backslashes), so `runner run app -- "a b" c` gives
 //! `["a b", "c"]`.
 //!
-//! The command line is `[kernel flags] [-- app arguments]`. Kernel flags are the words
-//! starting with `unikernel.`; without a `--`, every other word is an app argument.
+//! The command line is `[kernel flags] [-- app arguments]`, cut where
+//! `unikernel_arch::cmdline` cuts it: kernel flags are the words starting with
+//! `unikernel.`; without a `--`, every other word is an app argument.
 //! Parameters a VMM appends after everything else (QEMU microvm and Firecracker announce
 //! each virtio-mmio device as `virtio_mmio.device=<size>@<base>:<irq>`) are the kernel's,
 //! never the app's, even after the `--`.
@@ -14,6 +15,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use unikernel_arch::cmdline;
 
 /// The handle `main` takes for its arguments.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,12 +26,11 @@ pub struct Args {
 impl Args {
     /// Splits the app's arguments out of a kernel command line.
     pub fn parse(cmdline: &str) -> Self {
-        let words = split(without_vmm_params(cmdline));
-        let args = match words.iter().position(|word| word == "--") {
-            Some(separator) => words[separator + 1..].to_vec(),
-            None => words
+        let args = match cmdline::split(without_vmm_params(cmdline)) {
+            (_, Some(app_part)) => split(app_part),
+            (kernel_part, None) => split(kernel_part)
                 .into_iter()
-                .filter(|word| !word.starts_with("unikernel."))
+                .filter(|word| !cmdline::is_flag(word))
                 .collect(),
         };
         Self { args }

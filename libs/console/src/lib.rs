@@ -6,6 +6,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
+use unikernel_arch::cmdline::KernelFlags;
 use unikernel_arch::serial;
 
 static READY: AtomicBool = AtomicBool::new(false);
@@ -32,12 +33,7 @@ impl fmt::Write for Console {
 /// The kernel flag `unikernel.log=<level>` on the command line overrides `level`.
 pub fn init(level: LevelFilter, cmdline: &str) -> Console {
     serial::init();
-    let level = cmdline
-        .split_ascii_whitespace()
-        .take_while(|word| *word != "--")
-        .find_map(|word| word.strip_prefix("unikernel.log="))
-        .and_then(|name| name.parse().ok())
-        .unwrap_or(level);
+    let level = KernelFlags::parse(cmdline).parsed("log").unwrap_or(level);
     // Only the first console installs the logger; the kernel starts one.
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);

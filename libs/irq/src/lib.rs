@@ -26,6 +26,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 pub use ioapic::{Polarity, Trigger};
+use unikernel_arch::cmdline::KernelFlags;
 use unikernel_arch::interrupts;
 
 /// The local APIC's spurious-interrupt vector.
@@ -203,11 +204,7 @@ pub enum Force {
 
 /// Reads `unikernel.irq=<pic|xapic|x2apic>` from the kernel flags (before any `--`).
 pub fn forced(cmdline: &str) -> Force {
-    let value = cmdline
-        .split_ascii_whitespace()
-        .take_while(|word| *word != "--")
-        .find_map(|word| word.strip_prefix("unikernel.irq="));
-    match value {
+    match KernelFlags::parse(cmdline).value("irq") {
         Some("pic") => Force::Pic,
         Some("xapic") => Force::XApic,
         Some("x2apic") => Force::X2Apic,

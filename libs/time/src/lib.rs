@@ -45,6 +45,7 @@ pub use core::time::Duration;
 
 use histogram::Histogram;
 use scale::Scale;
+use unikernel_arch::cmdline::KernelFlags;
 use unikernel_arch::interrupts;
 
 /// The most the timer is programmed ahead of a deadline.
@@ -332,18 +333,6 @@ fn tsc_of(instant: Instant) -> u64 {
     BASE_TSC.load(Ordering::Relaxed) + scale().to_ticks(instant.0)
 }
 
-/// The kernel flag `unikernel.<key>=<value>`, before any `--`.
-fn flag<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_ascii_whitespace()
-        .take_while(|word| *word != "--")
-        .find_map(|word| {
-            word.strip_prefix("unikernel.")?
-                .strip_prefix(key)?
-                .strip_prefix('=')
-        })
-}
-
 /// The handle `main` takes for time.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock(());
@@ -583,13 +572,14 @@ pub fn init(cmdline: &str) -> Result<Clock, TimerError> {
         .next()
         .map_or(0, |entry| entry.tsc);
     BASE_TSC.store(base, Ordering::Relaxed);
-    if let Some(advance) = flag(cmdline, "timer_advance").and_then(|v| v.parse::<u64>().ok()) {
+    let flags = KernelFlags::parse(cmdline);
+    if let Some(advance) = flags.parsed::<u64>("timer_advance") {
         ADAPTIVE.store(false, Ordering::Relaxed);
         // Converted once the scale is known, below.
         ADVANCE.store(advance, Ordering::Relaxed);
     }
     #[cfg(target_os = "none")]
-    target::init(irq, flag(cmdline, "timer"))?;
+    target::init(irq, flags.value("timer"))?;
     #[cfg(not(target_os = "none"))]
     {
         let _ = irq;
@@ -813,14 +803,6 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(rtc::days_from_civil(y, m, d), days);
         }
-    }
-
-    #[test]
-    fn kernel_flags() {
-        let cmdline = "unikernel.timer=pit unikernel.timer_advance=0 -- unikernel.timer=x";
-        assert_eq!(flag(cmdline, "timer"), Some("pit"));
-        assert_eq!(flag(cmdline, "timer_advance"), Some("0"));
-        assert_eq!(flag("unikernel.timers=1", "timer"), None);
     }
 
     #[test]
