@@ -15,19 +15,24 @@ pub const SEPARATOR: &str = "--";
 /// The line cut at its first `--` word: the kernel's part, and the app's part after it
 /// (`None` without a `--`).
 pub fn split(line: &str) -> (&str, Option<&str>) {
-    let mut rest = line;
-    while let Some(start) = rest.find(|c: char| !c.is_ascii_whitespace()) {
-        let word_start = line.len() - rest.len() + start;
-        let word_len = rest[start..]
-            .find(|c: char| c.is_ascii_whitespace())
-            .unwrap_or(rest.len() - start);
-        let word_end = word_start + word_len;
-        if &line[word_start..word_end] == SEPARATOR {
-            return (&line[..word_start], Some(&line[word_end..]));
-        }
-        rest = &line[word_end..];
+    let bytes = line.as_bytes();
+    let separates = |at: usize| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + SEPARATOR.len()).copied();
+        before.is_none_or(|b| b.is_ascii_whitespace())
+            && after.is_none_or(|b| b.is_ascii_whitespace())
+    };
+    match line.match_indices(SEPARATOR).find(|&(at, _)| separates(at)) {
+        // Both cuts are next to ASCII bytes, so on character boundaries.
+        Some((at, _)) => (&line[..at], Some(&line[at + SEPARATOR.len()..])),
+        None => (line, None),
     }
-    (line, None)
+}
+
+/// The kernel's words of a line: up to the first `--`.
+fn kernel_words(line: &str) -> impl Iterator<Item = &str> {
+    line.split_ascii_whitespace()
+        .take_while(|word| *word != SEPARATOR)
 }
 
 /// Whether `word` is a kernel flag (it starts with `unikernel.`).
@@ -42,24 +47,22 @@ pub struct Flag<'a> {
     pub value: Option<&'a str>,
 }
 
-/// The kernel flags of a command line.
+/// The kernel flags of a command line. Reading them walks the line's words, without
+/// copying or allocating: on the boot path, before any heap exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KernelFlags<'a> {
-    kernel_part: &'a str,
+    line: &'a str,
 }
 
 impl<'a> KernelFlags<'a> {
     /// The flags of `line` (only its part before any `--`).
     pub fn parse(line: &'a str) -> Self {
-        Self {
-            kernel_part: split(line).0,
-        }
+        Self { line }
     }
 
     /// Every flag, in command-line order.
     pub fn iter(&self) -> impl Iterator<Item = Flag<'a>> + use<'a> {
-        self.kernel_part
-            .split_ascii_whitespace()
+        kernel_words(self.line)
             .filter_map(|word| word.strip_prefix(FLAG_PREFIX))
             .map(|flag| match flag.split_once('=') {
                 Some((name, value)) => Flag {
@@ -75,15 +78,18 @@ impl<'a> KernelFlags<'a> {
 
     /// Whether the bare flag `unikernel.<name>` is given.
     pub fn has(&self, name: &str) -> bool {
-        self.iter()
-            .any(|flag| flag.name == name && flag.value.is_none())
+        // Byte comparisons only, no search for `=`: the boot path and every exit ask.
+        kernel_words(self.line).any(|word| word.strip_prefix(FLAG_PREFIX) == Some(name))
     }
 
     /// The value of `unikernel.<name>=<value>`; the last one where the key is repeated.
     pub fn value(&self, name: &str) -> Option<&'a str> {
-        self.iter()
-            .filter(|flag| flag.name == name)
-            .filter_map(|flag| flag.value)
+        kernel_words(self.line)
+            .filter_map(|word| {
+                word.strip_prefix(FLAG_PREFIX)?
+                    .strip_prefix(name)?
+                    .strip_prefix('=')
+            })
             .last()
     }
 
