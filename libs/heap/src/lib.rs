@@ -3,6 +3,8 @@
 //! small; the lock is a spinlock because the kernel has one CPU and no preemption inside
 //! the allocator.
 #![no_std]
+// The `GlobalAlloc` impls are `unsafe impl` by the trait's contract; nothing else is unsafe.
+#![deny(unsafe_code)]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::mem::MaybeUninit;
@@ -69,6 +71,7 @@ impl Heap {
     }
 }
 
+#[allow(unsafe_code)]
 // SAFETY: allocation and deallocation are delegated to the free list under a lock; the free
 // list returns blocks that fit `layout` and that it does not hand out again until freed.
 unsafe impl GlobalAlloc for Heap {
@@ -96,6 +99,7 @@ unsafe impl GlobalAlloc for Heap {
 #[derive(Debug)]
 pub struct NoHeap;
 
+#[allow(unsafe_code)]
 // SAFETY: never hands out memory, so there is nothing to get wrong.
 unsafe impl GlobalAlloc for NoHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -109,6 +113,7 @@ unsafe impl GlobalAlloc for NoHeap {
 }
 
 #[cfg(test)]
+#[allow(unsafe_code)]
 mod tests {
     use super::*;
     extern crate std;

@@ -52,27 +52,42 @@ pub fn pins_from_version(version: u32) -> u32 {
     ((version >> 16) & 0xff) + 1
 }
 
-/// One I/O APIC.
+/// One I/O APIC, found by [`IoApic::probe`]. The fields are private: a value exists only
+/// for a register window that was probed and mapped, which is what makes the volatile
+/// accesses of `read` and `write` sound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoApic {
     /// Its identity-mapped register window.
-    pub base: u64,
+    base: u64,
     /// The first global system interrupt it handles.
-    pub gsi_base: u32,
-    pub pins: u32,
+    gsi_base: u32,
+    pins: u32,
 }
 
 impl IoApic {
+    /// Whether `gsi` is one of its inputs.
     pub fn handles(&self, gsi: u32) -> bool {
         (self.gsi_base..self.gsi_base + self.pins).contains(&gsi)
+    }
+
+    /// The first global system interrupt it handles.
+    pub fn gsi_base(&self) -> u32 {
+        self.gsi_base
+    }
+
+    /// How many inputs it has.
+    pub fn pins(&self) -> u32 {
+        self.pins
     }
 }
 
 #[cfg(target_os = "none")]
 impl IoApic {
     /// Probes the I/O APIC whose registers are at `base`: maps them and reads the version
-    /// register. `None` if nothing answers there (all ones) or mapping failed.
-    pub fn probe(base: u64, gsi_base: u32) -> Option<IoApic> {
+    /// register. `None` if nothing answers there (all ones) or mapping failed. Crate-only:
+    /// the caller vouches that `base` is where an I/O APIC may be (a standard address),
+    /// since the probe writes the select register there.
+    pub(crate) fn probe(base: u64, gsi_base: u32) -> Option<IoApic> {
         unikernel_arch::device::map(base, 4096).ok()?;
         let mut ioapic = IoApic {
             base,

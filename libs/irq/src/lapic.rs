@@ -2,23 +2,38 @@
 //! xAPIC mode (registers in a 4 KiB MMIO page, 0xfee00000 by default). Also the LAPIC
 //! timer, which the `timer` subsystem drives.
 
-/// Register offsets in the xAPIC page; the x2APIC MSR is `0x800 + offset / 16`.
+/// A local APIC register, by its offset in the xAPIC page. Only the architectural
+/// registers in [`reg`] exist as values, so [`read`] and [`write`] stay inside the page (and
+/// inside the x2APIC MSR range) whatever the caller passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Register(u32);
+
+impl Register {
+    /// The register's offset in the xAPIC page.
+    pub const fn offset(self) -> u32 {
+        self.0
+    }
+}
+
+/// The registers the kernel uses; the x2APIC MSR of each is `0x800 + offset / 16`.
 pub mod reg {
-    pub const ID: u32 = 0x20;
-    pub const VERSION: u32 = 0x30;
-    pub const TASK_PRIORITY: u32 = 0x80;
-    pub const EOI: u32 = 0xb0;
-    pub const SPURIOUS: u32 = 0xf0;
-    pub const ERROR_STATUS: u32 = 0x280;
-    pub const INTERRUPT_COMMAND_LOW: u32 = 0x300;
-    pub const INTERRUPT_COMMAND_HIGH: u32 = 0x310;
-    pub const LVT_TIMER: u32 = 0x320;
-    pub const LVT_LINT0: u32 = 0x350;
-    pub const LVT_LINT1: u32 = 0x360;
-    pub const LVT_ERROR: u32 = 0x370;
-    pub const TIMER_INITIAL: u32 = 0x380;
-    pub const TIMER_CURRENT: u32 = 0x390;
-    pub const TIMER_DIVIDE: u32 = 0x3e0;
+    use super::Register;
+
+    pub const ID: Register = Register(0x20);
+    pub const VERSION: Register = Register(0x30);
+    pub const TASK_PRIORITY: Register = Register(0x80);
+    pub const EOI: Register = Register(0xb0);
+    pub const SPURIOUS: Register = Register(0xf0);
+    pub const ERROR_STATUS: Register = Register(0x280);
+    pub const INTERRUPT_COMMAND_LOW: Register = Register(0x300);
+    pub const INTERRUPT_COMMAND_HIGH: Register = Register(0x310);
+    pub const LVT_TIMER: Register = Register(0x320);
+    pub const LVT_LINT0: Register = Register(0x350);
+    pub const LVT_LINT1: Register = Register(0x360);
+    pub const LVT_ERROR: Register = Register(0x370);
+    pub const TIMER_INITIAL: Register = Register(0x380);
+    pub const TIMER_CURRENT: Register = Register(0x390);
+    pub const TIMER_DIVIDE: Register = Register(0x3e0);
 }
 
 /// LVT bits.
@@ -54,9 +69,9 @@ pub enum Mode {
     XApic { base: u64 },
 }
 
-/// The x2APIC MSR of an xAPIC register offset.
-pub fn x2apic_msr(offset: u32) -> u32 {
-    0x800 + (offset >> 4)
+/// The x2APIC MSR of a register.
+pub fn x2apic_msr(register: Register) -> u32 {
+    0x800 + (register.0 >> 4)
 }
 
 /// The APIC base address in IA32_APIC_BASE.
@@ -89,15 +104,22 @@ mod target {
     static MODE: AtomicU8 = AtomicU8::new(NONE);
     static BASE: AtomicU64 = AtomicU64::new(0);
 
-    pub fn read_msr(msr: u32) -> u64 {
-        // SAFETY: only called for MSRs the CPU has (the APIC base, x2APIC registers once
-        // x2APIC mode is on); reading them has no side effect.
+    /// Reads a model-specific register.
+    ///
+    /// # Safety
+    /// `msr` exists on this CPU and reading it has no side effect the caller did not
+    /// account for (some MSRs change state when read).
+    unsafe fn read_msr(msr: u32) -> u64 {
+        // SAFETY: forwarded to the caller.
         unsafe { Msr::new(msr).read() }
     }
 
+    /// Writes a model-specific register.
+    ///
     /// # Safety
-    /// `msr` exists and writing `value` to it cannot break memory safety.
-    pub unsafe fn write_msr(msr: u32, value: u64) {
+    /// `msr` exists on this CPU and writing `value` to it cannot break memory safety
+    /// (MSRs can redirect memory accesses, system calls and more).
+    unsafe fn write_msr(msr: u32, value: u64) {
         // SAFETY: forwarded to the caller.
         unsafe { Msr::new(msr).write(value) }
     }
@@ -114,14 +136,16 @@ mod target {
     }
 
     /// Reads a local APIC register. 0 before [`enable`].
-    pub fn read(offset: u32) -> u32 {
+    pub fn read(register: Register) -> u32 {
         match MODE.load(Ordering::Relaxed) {
-            X2APIC => read_msr(x2apic_msr(offset)) as u32,
+            // SAFETY: in x2APIC mode the MSRs of the architectural registers exist, and
+            // reading the ones in `reg` has no side effect.
+            X2APIC => unsafe { read_msr(x2apic_msr(register)) as u32 },
             XAPIC => {
-                let addr = BASE.load(Ordering::Relaxed) + u64::from(offset);
-                // SAFETY: `enable` mapped the APIC page uncached at BASE; `offset` is one
-                // of the architectural registers inside it; reads of them have no side
-                // effects on memory.
+                let addr = BASE.load(Ordering::Relaxed) + u64::from(register.offset());
+                // SAFETY: `enable` mapped the APIC page uncached at BASE; `register` is one
+                // of the architectural registers inside it (a `Register` is only made in
+                // `reg`); reads of them have no side effects on memory.
                 unsafe { core::ptr::read_volatile(addr as *const u32) }
             }
             _ => 0,
@@ -129,13 +153,13 @@ mod target {
     }
 
     /// Writes a local APIC register. Ignored before [`enable`].
-    pub fn write(offset: u32, value: u32) {
+    pub fn write(register: Register, value: u32) {
         match MODE.load(Ordering::Relaxed) {
             // SAFETY: in x2APIC mode the register's MSR exists; APIC registers configure
             // interrupt delivery and do not touch memory.
-            X2APIC => unsafe { write_msr(x2apic_msr(offset), u64::from(value)) },
+            X2APIC => unsafe { write_msr(x2apic_msr(register), u64::from(value)) },
             XAPIC => {
-                let addr = BASE.load(Ordering::Relaxed) + u64::from(offset);
+                let addr = BASE.load(Ordering::Relaxed) + u64::from(register.offset());
                 // SAFETY: as in `read`; writes configure interrupt delivery only.
                 unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
             }
@@ -145,15 +169,20 @@ mod target {
 
     /// Enables the local APIC (in x2APIC mode if `x2apic`), mapping its page in xAPIC
     /// mode. Returns the mode.
+    ///
+    /// Call it only where CPUID reports an APIC (and x2APIC, for `x2apic`): elsewhere the
+    /// CPU refuses the MSR accesses with a general protection fault, which the kernel
+    /// reports and exits on.
     pub fn enable(x2apic: bool) -> Result<Mode, unikernel_arch::memory::MemoryError> {
-        let msr = read_msr(MSR_APIC_BASE);
+        // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (else the read faults,
+        // see above); reading it has no side effect.
+        let msr = unsafe { read_msr(MSR_APIC_BASE) };
         let base = base_address(msr);
         if !x2apic {
             unikernel_arch::device::map(base, 4096)?;
             BASE.store(base, Ordering::Relaxed);
         }
-        // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (the caller checked
-        // CPUID); setting the enable bit, and the x2APIC bit where CPUID reports x2APIC,
+        // SAFETY: IA32_APIC_BASE exists (it was just read); setting the enable bit, and the x2APIC bit where CPUID reports x2APIC,
         // is the architectural way to turn it on. The base address is kept.
         unsafe { write_msr(MSR_APIC_BASE, enabled_base(msr, x2apic)) };
         MODE.store(if x2apic { X2APIC } else { XAPIC }, Ordering::Relaxed);
@@ -174,7 +203,15 @@ mod target {
     }
 
     /// Sends `vector` to this CPU (a self-IPI).
+    ///
+    /// # Panics
+    /// If `vector` is a CPU exception's (below 32): its entry stub would read a frame the
+    /// CPU did not push.
     pub fn self_interrupt(vector: u8) {
+        assert!(
+            vector >= unikernel_arch::interrupts::FIRST_VECTOR,
+            "vector {vector} is a CPU exception"
+        );
         match MODE.load(Ordering::Relaxed) {
             // SAFETY: in x2APIC mode the self-IPI MSR exists; writing it only raises
             // `vector` on this CPU.
@@ -191,10 +228,11 @@ mod target {
     }
 
     /// Arms the TSC-deadline timer: the interrupt fires once the TSC reaches `tsc`
-    /// (at once if it has). 0 disarms it.
+    /// (at once if it has). 0 disarms it. Use it once the timer is in TSC-deadline mode,
+    /// which needs CPUID's report: elsewhere the write faults (reported, and the kernel exits).
     pub fn set_tsc_deadline(tsc: u64) {
-        // SAFETY: only called once the timer is in TSC-deadline mode, which CPUID reported;
-        // the MSR only schedules an interrupt.
+        // SAFETY: IA32_TSC_DEADLINE only schedules an interrupt; where it does not exist
+        // the write faults, which is reported, and touches nothing.
         unsafe { write_msr(MSR_TSC_DEADLINE, tsc) }
     }
 }

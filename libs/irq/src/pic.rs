@@ -32,53 +32,59 @@ pub use target::*;
 mod target {
     use x86_64::instructions::port::Port;
 
-    const MASTER_COMMAND: u16 = 0x20;
-    const MASTER_DATA: u16 = 0x21;
-    const SLAVE_COMMAND: u16 = 0xa0;
-    const SLAVE_DATA: u16 = 0xa1;
+    /// The two 8259s' I/O ports; the only ones `out` and `inb` reach.
+    #[derive(Clone, Copy)]
+    #[repr(u16)]
+    enum Register {
+        MasterCommand = 0x20,
+        MasterData = 0x21,
+        SlaveCommand = 0xa0,
+        SlaveData = 0xa1,
+    }
+    use Register::{MasterCommand, MasterData, SlaveCommand, SlaveData};
     const END_OF_INTERRUPT: u8 = 0x20;
     const READ_ISR: u8 = 0x0b;
 
-    fn out(port: u16, value: u8) {
-        // SAFETY: the ports are the two 8259s' command and data registers; writing them
+    fn out(register: Register, value: u8) {
+        // SAFETY: `register` is one of the 8259s' command and data ports; writing them
         // configures interrupt delivery and does not touch memory.
-        unsafe { Port::new(port).write(value) }
+        unsafe { Port::new(register as u16).write(value) }
     }
 
-    fn inb(port: u16) -> u8 {
+    fn inb(register: Register) -> u8 {
         // SAFETY: reading an 8259 register has no effect on memory.
-        unsafe { Port::new(port).read() }
+        unsafe { Port::new(register as u16).read() }
     }
 
     /// Remaps the PICs to vectors 0x20..0x2f (off the CPU exceptions) and masks every line.
     pub fn init() {
-        out(MASTER_COMMAND, 0x11); // ICW1: initialise, ICW4 follows
-        out(SLAVE_COMMAND, 0x11);
-        out(MASTER_DATA, super::VECTOR_BASE); // ICW2: vector base
-        out(SLAVE_DATA, super::VECTOR_BASE + 8);
-        out(MASTER_DATA, 1 << 2); // ICW3: slave on IRQ 2
-        out(SLAVE_DATA, 2); // ICW3: cascade identity
-        out(MASTER_DATA, 0x01); // ICW4: 8086 mode
-        out(SLAVE_DATA, 0x01);
+        out(MasterCommand, 0x11); // ICW1: initialise, ICW4 follows
+        out(SlaveCommand, 0x11);
+        out(MasterData, super::VECTOR_BASE); // ICW2: vector base
+        out(SlaveData, super::VECTOR_BASE + 8);
+        out(MasterData, 1 << 2); // ICW3: slave on IRQ 2
+        out(SlaveData, 2); // ICW3: cascade identity
+        out(MasterData, 0x01); // ICW4: 8086 mode
+        out(SlaveData, 0x01);
         set_masks((0xff, 0xff));
     }
 
     pub fn masks() -> (u8, u8) {
-        (inb(MASTER_DATA), inb(SLAVE_DATA))
+        (inb(MasterData), inb(SlaveData))
     }
 
     pub fn set_masks((master, slave): (u8, u8)) {
-        out(MASTER_DATA, master);
-        out(SLAVE_DATA, slave);
+        out(MasterData, master);
+        out(SlaveData, slave);
     }
 
     /// Whether `irq` is really in service: IRQ 7 and 15 arrive spuriously when a line
     /// drops before the CPU acknowledges it, and then their in-service bit is clear.
     pub fn in_service(irq: u8) -> bool {
         let (command, bit) = if irq < 8 {
-            (MASTER_COMMAND, irq)
+            (MasterCommand, irq)
         } else {
-            (SLAVE_COMMAND, irq - 8)
+            (SlaveCommand, irq - 8)
         };
         out(command, READ_ISR);
         inb(command) & (1 << bit) != 0
@@ -87,14 +93,14 @@ mod target {
     /// Acknowledges `irq`; a slave IRQ needs both PICs acknowledged.
     pub fn end_of_interrupt(irq: u8) {
         if irq >= 8 {
-            out(SLAVE_COMMAND, END_OF_INTERRUPT);
+            out(SlaveCommand, END_OF_INTERRUPT);
         }
-        out(MASTER_COMMAND, END_OF_INTERRUPT);
+        out(MasterCommand, END_OF_INTERRUPT);
     }
 
     /// A spurious IRQ 15 still came through the master's cascade line, which expects its
     /// acknowledgement.
     pub fn end_of_spurious_slave_interrupt() {
-        out(MASTER_COMMAND, END_OF_INTERRUPT);
+        out(MasterCommand, END_OF_INTERRUPT);
     }
 }

@@ -37,14 +37,19 @@
 #![no_std]
 // The bring-up path exists only in the kernel; the host build keeps the logic for its tests.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
+// Only the virtio driver's modules touch hardware; the stack and sockets need no unsafe.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
 pub mod config;
 #[cfg(target_os = "none")]
+#[allow(unsafe_code)]
 mod device;
 pub mod discover;
+#[allow(unsafe_code)]
 mod hal;
+#[allow(unsafe_code)]
 mod nic;
 pub mod platform;
 mod stack;
