@@ -7,7 +7,7 @@ use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
-use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::instructions::tables::{lgdt, lidt, load_tss};
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
@@ -137,8 +137,16 @@ pub(crate) fn init() {
     let tss_selector = gdt.append(Descriptor::tss_segment(unsafe {
         (*(&raw const TSS)).assume_init_ref()
     }));
-    // SAFETY: written above; the GDT is a static that is not changed after this point.
-    unsafe { (*(&raw const GDT)).assume_init_ref() }.load();
+    // Loaded by hand like the IDT below: `GlobalDescriptorTable::load` checks that the
+    // table's address is canonical, and that check's panic costs the image 160 bytes.
+    let gdt_pointer = DescriptorTablePointer {
+        limit: gdt.limit(),
+        base: VirtAddr::new_truncate(gdt.entries().as_ptr() as u64),
+    };
+    // SAFETY: the pointer describes the GDT built above, a static that is not changed
+    // after this point; its code and data descriptors match the boot GDT's, so the
+    // segment registers stay valid until they are reloaded below.
+    unsafe { lgdt(&gdt_pointer) };
     // SAFETY: the selectors index the GDT just loaded; the code segment is a 64-bit ring-0
     // segment like the boot one, so execution continues.
     unsafe {
@@ -171,17 +179,19 @@ pub(crate) fn init() {
     unsafe { lidt(&pointer) };
 }
 
-/// Points the IDT gate of `vector` (32 to 255) at `handler`, an entry stub of
-/// interrupts.s, on the current stack (no IST).
-pub(crate) fn set_interrupt_gate(vector: usize, handler: u64) {
+/// Points the IDT gate of `vector` (32 to 255) at `handler`, on the current stack (no IST).
+///
+/// # Safety
+/// `handler` is an interrupt entry stub (interrupts.s): it saves the interrupted
+/// registers and returns with `iretq`. Interrupts are disabled.
+pub(crate) unsafe fn set_interrupt_gate(vector: usize, handler: u64) {
     assert!(
         (32..256).contains(&vector),
         "vector {vector} is a CPU exception"
     );
     let code = CS::get_reg();
     // SAFETY: the IDT is only written here and in `init`, both with interrupts disabled on
-    // the only CPU, so no gate is read while it is written; `handler` is an entry stub that
-    // saves the interrupted registers and returns with `iretq`.
+    // the only CPU, so no gate is read while it is written; the caller vouches for `handler`.
     unsafe { (*(&raw mut IDT)).0[vector] = Gate::interrupt(handler, code, 0) };
 }
 

@@ -226,14 +226,19 @@ fn detect() -> Vmm {
     Vmm::Other
 }
 
-/// Writes a 32-bit value to an I/O port. Unlike `x86_64`'s `Port`, the asm is not marked
-/// `nomem`: the monitor reads the memory the value points at, so every store before the
-/// write must have happened.
+/// Writes a 32-bit value to an I/O port of the monitor whose value is a guest-physical
+/// address the monitor reads or fills during the write. This is the kernel's one port
+/// access outside `x86_64`'s `Port`, whose asm is marked `nomem`: here every store before
+/// the write must have happened, and the monitor's stores must be seen after it.
+///
+/// # Safety
+/// The monitor runs the kernel (`is_monitor()`), `port` is one of its ports, and `value`
+/// is the address of memory the kernel owns that may be read, and written where the
+/// interface says so ([`abi::CLOCK_PORT`]: 48 bytes of a `ClockPage`), until the write
+/// returns, and for the clock page for good.
 #[cfg(target_os = "none")]
-fn port_write_u32_with_memory(port: u16, value: u32) {
-    // SAFETY: the callers write only the monitor's ports, which exist when `is_monitor()`
-    // (checked by every caller); the write has no effect on the guest's memory other than
-    // what the monitor's interface defines (it fills a registered clock page).
+unsafe fn port_write_u32_with_memory(port: u16, value: u32) {
+    // SAFETY: forwarded to the caller; `out` itself changes no register but the port's.
     unsafe {
         core::arch::asm!("out dx, eax", in("dx") port, in("eax") value, options(nostack, preserves_flags));
     }
@@ -258,7 +263,10 @@ pub fn console_write(bytes: &[u8]) -> bool {
         let Ok(address) = u32::try_from(address) else {
             return false;
         };
-        port_write_u32_with_memory(abi::CONSOLE_PORT, address);
+        // SAFETY: the monitor runs the kernel (checked above); `address` is the request on
+        // this stack, which lives until after the write, and the monitor only reads it and
+        // the caller's bytes.
+        unsafe { port_write_u32_with_memory(abi::CONSOLE_PORT, address) };
         // The request must live until the write above; keep the compiler from ending its
         // life earlier.
         core::hint::black_box(&request);
@@ -302,7 +310,9 @@ mod clock {
         let page = PAGE.0.get();
         if !REGISTERED.load(Ordering::Acquire) {
             let address = u32::try_from(page as u64).ok()?;
-            super::port_write_u32_with_memory(abi::CLOCK_PORT, address);
+            // SAFETY: the monitor runs the kernel (checked above); PAGE is a static the
+            // monitor alone writes from now on, 64-byte aligned and a `ClockPage` in size.
+            unsafe { super::port_write_u32_with_memory(abi::CLOCK_PORT, address) };
             REGISTERED.store(true, Ordering::Release);
         }
         loop {

@@ -121,7 +121,9 @@ mod target {
         crate::interrupts::without(|| {
             for vector in usize::from(super::FIRST_VECTOR)..256 {
                 let stub = first + 16 * (vector - usize::from(super::FIRST_VECTOR)) as u64;
-                crate::cpu::set_interrupt_gate(vector, stub);
+                // SAFETY: `stub` is the entry stub of `vector` in interrupts.s (16 bytes
+                // each), and interrupts are disabled here.
+                unsafe { crate::cpu::set_interrupt_gate(vector, stub) };
             }
         });
     }

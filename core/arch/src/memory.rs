@@ -13,6 +13,9 @@ pub enum MemoryError {
     NotEnough { wanted: u64, largest_free: u64 },
     /// The range is free but the kernel ran out of page tables to map it.
     NoPageTables { start: u64, end: u64 },
+    /// Device registers were asked for at `start`, in the VM's memory (see
+    /// [`crate::device::map`]).
+    NotDevice { start: u64 },
 }
 
 impl fmt::Display for MemoryError {
@@ -30,6 +33,7 @@ impl fmt::Display for MemoryError {
             Self::NoPageTables { start, end } => {
                 write!(f, "no page table left to map {start:#x}..{end:#x}")
             }
+            Self::NotDevice { start } => write!(f, "{start:#x} is RAM, not a device"),
         }
     }
 }
@@ -74,6 +78,13 @@ pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64
         wanted: size,
         largest_free,
     })
+}
+
+/// Whether `[start, end)` overlaps usable memory of the memory map.
+pub fn overlaps_ram(regions: &[MemoryRegion], start: u64, end: u64) -> bool {
+    regions
+        .iter()
+        .any(|region| region.usable && region.start < end && start < region.end)
 }
 
 #[cfg(target_os = "none")]
@@ -199,6 +210,33 @@ mod tests {
             err.to_string(),
             "64 MiB do not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory"
         );
+    }
+
+    #[test]
+    fn ranges_in_usable_memory_are_told_apart() {
+        assert!(overlaps_ram(&QEMU_32M, 0, 1), "page 0");
+        assert!(
+            overlaps_ram(&QEMU_32M, 0x1ff_f000, 0x201_0000),
+            "straddles the end"
+        );
+        assert!(
+            !overlaps_ram(&QEMU_32M, 0x9fc00, 0x100000),
+            "the legacy hole"
+        );
+        assert!(
+            !overlaps_ram(&QEMU_32M, 0xfec0_0000, 0xfec0_1000),
+            "an I/O APIC"
+        );
+        assert!(
+            !overlaps_ram(&QEMU_32M, 0x200_0000, 0x200_1000),
+            "just past the end"
+        );
+        let reserved = [MemoryRegion {
+            start: 0,
+            end: 0x1000,
+            usable: false,
+        }];
+        assert!(!overlaps_ram(&reserved, 0, 0x1000));
     }
 
     #[test]

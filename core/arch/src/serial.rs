@@ -16,37 +16,46 @@ mod port {
     static FIFO_ON: AtomicBool = AtomicBool::new(false);
 
     const COM1: u16 = 0x3f8;
-    const DATA: u16 = COM1;
-    const INTERRUPT_ENABLE: u16 = COM1 + 1;
-    const FIFO_CONTROL: u16 = COM1 + 2;
-    const LINE_CONTROL: u16 = COM1 + 3;
-    const MODEM_CONTROL: u16 = COM1 + 4;
-    const LINE_STATUS: u16 = COM1 + 5;
+
+    /// COM1's registers, by their offset from its base port: the only ports `write` and
+    /// `read` reach.
+    #[derive(Clone, Copy)]
+    #[repr(u16)]
+    enum Register {
+        Data = 0,
+        InterruptEnable = 1,
+        FifoControl = 2,
+        LineControl = 3,
+        ModemControl = 4,
+        LineStatus = 5,
+    }
+    use Register::{Data, FifoControl, InterruptEnable, LineControl, LineStatus, ModemControl};
+
     /// Transmitter holding register empty: with FIFOs on, the whole FIFO is empty.
     const TRANSMIT_EMPTY: u8 = 1 << 5;
     /// The 16550A's transmit FIFO.
     const FIFO_SIZE: usize = 16;
 
-    fn write(port: u16, value: u8) {
-        // SAFETY: the ports written are COM1's registers; writing them configures the UART
-        // or sends a byte and has no effect on memory.
-        unsafe { Port::new(port).write(value) }
+    fn write(register: Register, value: u8) {
+        // SAFETY: the port is one of COM1's registers; writing them configures the UART or
+        // sends a byte and has no effect on memory.
+        unsafe { Port::new(COM1 + register as u16).write(value) }
     }
 
-    fn read(port: u16) -> u8 {
-        // SAFETY: reading COM1's line status register has no side effect on memory.
-        unsafe { Port::new(port).read() }
+    fn read(register: Register) -> u8 {
+        // SAFETY: the port is one of COM1's registers; reading them has no effect on memory.
+        unsafe { Port::new(COM1 + register as u16).read() }
     }
 
     /// 115200 baud, 8 data bits, no parity, one stop bit, FIFOs on, interrupts off.
     pub fn init() {
-        write(INTERRUPT_ENABLE, 0);
-        write(LINE_CONTROL, 0x80); // divisor latch access
-        write(DATA, 1); // divisor 1: 115200 baud
-        write(INTERRUPT_ENABLE, 0);
-        write(LINE_CONTROL, 0x03); // 8N1, latch closed
-        write(FIFO_CONTROL, 0xc7); // enable and clear FIFOs, 14-byte threshold
-        write(MODEM_CONTROL, 0x03); // DTR | RTS
+        write(InterruptEnable, 0);
+        write(LineControl, 0x80); // divisor latch access
+        write(Data, 1); // divisor 1: 115200 baud
+        write(InterruptEnable, 0);
+        write(LineControl, 0x03); // 8N1, latch closed
+        write(FifoControl, 0xc7); // enable and clear FIFOs, 14-byte threshold
+        write(ModemControl, 0x03); // DTR | RTS
         FIFO_ON.store(true, Ordering::Relaxed);
     }
 
@@ -56,7 +65,7 @@ mod port {
         let mut room = 0;
         for byte in bytes {
             if room == 0 {
-                while read(LINE_STATUS) & TRANSMIT_EMPTY == 0 {
+                while read(LineStatus) & TRANSMIT_EMPTY == 0 {
                     core::hint::spin_loop();
                 }
                 // Before `init` the FIFO may be off: one byte at a time then.
@@ -66,7 +75,7 @@ mod port {
                     1
                 };
             }
-            write(DATA, byte);
+            write(Data, byte);
             room -= 1;
         }
     }
