@@ -10,26 +10,12 @@ use crate::cpu::PAGE;
 use crate::fault::Area;
 use crate::memory::MemoryError;
 use core::sync::atomic::{AtomicU64, Ordering};
+use x86_64::instructions::tlb;
+use x86_64::structures::paging::{PageTable, PageTableFlags as Flags};
+use x86_64::{PhysAddr, VirtAddr};
 
 const LARGE_PAGE: u64 = 2 << 20;
 const GIB: u64 = 1 << 30;
-
-// Page-table entry bits (Intel SDM vol. 3, 4.5).
-const PRESENT: u64 = 1;
-const WRITABLE: u64 = 1 << 1;
-const LARGE: u64 = 1 << 7;
-const NO_EXECUTE: u64 = 1 << 63;
-const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
-
-/// One 4 KiB table of 512 entries, at any level.
-#[repr(C, align(4096))]
-pub(crate) struct PageTable([u64; 512]);
-
-impl PageTable {
-    const fn new() -> Self {
-        Self([0; 512])
-    }
-}
 
 /// The boot tables: the entry writes their first entries, `init` the rest.
 pub(crate) static mut PML4: PageTable = PageTable::new();
@@ -41,7 +27,8 @@ static mut LOW_PT: PageTable = PageTable::new();
 const SPARE: usize = 4;
 static mut SPARE_PDS: [PageTable; SPARE] = [const { PageTable::new() }; SPARE];
 static TABLES: spin::Mutex<usize> = spin::Mutex::new(0);
-/// `NO_EXECUTE` where the CPU supports it, else 0 (the bit is reserved there).
+/// The bits of `Flags::NO_EXECUTE` where the CPU supports it, else 0 (the bit is reserved
+/// there).
 static NX: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" {
@@ -104,13 +91,18 @@ pub(crate) fn areas() -> [Area; 8] {
     ]
 }
 
-fn no_execute() -> u64 {
-    NX.load(Ordering::Relaxed)
+fn no_execute() -> Flags {
+    Flags::from_bits_retain(NX.load(Ordering::Relaxed))
 }
 
 /// Replaces the boot mapping of the first 2 MiB with the W^X one.
 pub(crate) fn init(nx: bool) {
-    NX.store(if nx { NO_EXECUTE } else { 0 }, Ordering::Relaxed);
+    let nx = if nx {
+        Flags::NO_EXECUTE
+    } else {
+        Flags::empty()
+    };
+    NX.store(nx.bits(), Ordering::Relaxed);
     let Layout {
         text,
         data,
@@ -122,30 +114,50 @@ pub(crate) fn init(nx: bool) {
     // SAFETY: LOW_PT is not yet referenced by any live table, so nothing else reads or
     // writes it while it is filled.
     let table = unsafe { &mut *(&raw mut LOW_PT) };
-    fill_low(table, text, data, 0);
-    fill_low(table, data, rodata, WRITABLE | no_execute());
+    fill_low(table, text, data, Flags::empty());
+    fill_low(table, data, rodata, Flags::WRITABLE | no_execute());
     fill_low(table, rodata, end, no_execute());
     for guard in guards {
-        table.0[(guard.start / PAGE as u64) as usize] = 0;
+        table[(guard.start / PAGE as u64) as usize].set_unused();
     }
     // The free memory after the image is mapped when it is handed out (`map_identity`).
 
     // SAFETY: the new table maps everything the kernel touches from here on (its image,
     // stacks and the memory above it) at the same addresses as the boot large page, so
     // switching to it changes permissions only. Reloading CR3 flushes the old translation.
+    // A plain store rather than `set_addr`: LOW_PT is page aligned by its type.
     unsafe {
-        (*(&raw mut PD)).0[0] = &raw const LOW_PT as u64 | PRESENT | WRITABLE;
-        core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack));
+        as_words(&mut *(&raw mut PD))[0] = &raw const LOW_PT as u64 | TABLE.bits();
     }
+    flush_all();
+}
+
+/// Flushes the TLB by reloading CR3 with its own value: two instructions, where
+/// `tlb::flush_all` also rebuilds CR3's value through `PhysFrame` (four more on the boot
+/// path).
+fn flush_all() {
+    // SAFETY: reloading CR3 with its own value only flushes the TLB.
+    unsafe { core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack)) };
+}
+
+/// The flags of an entry that points at a lower-level table.
+const TABLE: Flags = Flags::PRESENT.union(Flags::WRITABLE);
+
+/// The physical address of a page table: the kernel is identity mapped.
+fn table_address(table: *const PageTable) -> PhysAddr {
+    PhysAddr::new_truncate(table as u64)
 }
 
 /// Maps the 4 KiB pages of `[from, to)` (page aligned, below 2 MiB) in `table` with
-/// `flags`. Four entries a step: on a software-assisted KVM every instruction of the boot
-/// path costs about a microsecond, and the image has about a hundred pages.
-fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: u64) {
+/// `flags`. Writes the entries as plain words, four a step, rather than through
+/// `PageTableEntry::set_addr`, whose alignment assertion costs instructions per page: on a
+/// software-assisted KVM every instruction of the boot path costs about a microsecond, and
+/// the image has about a hundred pages (a 1 MiB heap below 2 MiB, 256 more).
+fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: Flags) {
     const STEP: u64 = PAGE as u64;
-    let mut entry = from | flags | PRESENT;
-    let mut slots = table.0[(from / STEP) as usize..(to / STEP) as usize].chunks_exact_mut(4);
+    let words = as_words(table);
+    let mut entry = from | (flags | Flags::PRESENT).bits();
+    let mut slots = words[(from / STEP) as usize..(to / STEP) as usize].chunks_exact_mut(4);
     for four in &mut slots {
         four[0] = entry;
         four[1] = entry + STEP;
@@ -159,6 +171,14 @@ fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: u64) {
     }
 }
 
+/// A page table's entries as plain words, for the boot path's bulk writes.
+fn as_words(table: &mut PageTable) -> &mut [u64; 512] {
+    // SAFETY: `PageTable` is `repr(C)` around 512 `repr(transparent)` u64 entries, so it
+    // has the layout of `[u64; 512]`, and any u64 is a valid entry; the borrow of `table`
+    // moves into the view.
+    unsafe { &mut *(table as *mut PageTable).cast::<[u64; 512]>() }
+}
+
 /// Maps `[start, end)` read-write and not executable at the same addresses.
 pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
     let mut spare_used = TABLES.lock();
@@ -169,44 +189,65 @@ pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
         // under the TABLES lock, and only empty slots above the image are filled: no
         // mapping in use changes. A not-present entry is never cached, so no flush.
         let table = unsafe { &mut *(&raw mut LOW_PT) };
-        fill_low(table, from.max(image_end()), to, WRITABLE | no_execute());
+        fill_low(
+            table,
+            from.max(image_end()),
+            to,
+            Flags::WRITABLE | no_execute(),
+        );
     }
     let from = start.max(LARGE_PAGE) / LARGE_PAGE * LARGE_PAGE;
     for addr in (from..end).step_by(LARGE_PAGE as usize) {
-        let gib = (addr / GIB) as usize;
-        // SAFETY: the page tables are only changed here, under the TABLES lock, and entries
-        // are only added: no mapping in use changes.
-        let pdpt = unsafe { &mut *(&raw mut PDPT) };
-        if gib >= 512 {
-            return Err(MemoryError::NoPageTables { start, end });
-        }
-        if pdpt.0[gib] == 0 {
-            if *spare_used == SPARE {
-                return Err(MemoryError::NoPageTables { start, end });
-            }
-            // SAFETY: spare tables are handed out once each, under the lock.
-            let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
-            *spare_used += 1;
-            pdpt.0[gib] = pd as u64 | PRESENT | WRITABLE;
-        }
-        let pd_addr = pdpt.0[gib] & ADDRESS;
-        // SAFETY: pd_addr is PD or one of SPARE_PDS (identity mapped statics), set above.
-        let pd = unsafe { &mut *(pd_addr as *mut PageTable) };
-        let entry = &mut pd.0[((addr / LARGE_PAGE) % 512) as usize];
-        if *entry == 0 {
-            *entry = addr | PRESENT | WRITABLE | LARGE | no_execute();
+        let pd = page_directory(addr, &mut spare_used)
+            .map_err(|_| MemoryError::NoPageTables { start, end })?;
+        let entry = &mut pd[((addr / LARGE_PAGE) % 512) as usize];
+        if entry.is_unused() {
+            // `set_addr` wants 4 KiB alignment, which a 2 MiB-aligned address has.
+            entry.set_addr(
+                PhysAddr::new_truncate(addr),
+                TABLE | Flags::HUGE_PAGE | no_execute(),
+            );
         }
     }
     Ok(())
+}
+
+/// The page directory that maps the GiB `addr` lies in, taken from SPARE_PDS if there is
+/// none yet. Called with the TABLES lock held (`spare_used` is under it).
+fn page_directory(
+    addr: u64,
+    spare_used: &mut usize,
+) -> Result<&'static mut PageTable, MemoryError> {
+    let no_tables = MemoryError::NoPageTables {
+        start: addr,
+        end: addr + PAGE as u64,
+    };
+    let gib = (addr / GIB) as usize;
+    if gib >= 512 {
+        return Err(no_tables);
+    }
+    // SAFETY: the page tables are only changed under the TABLES lock, which the caller
+    // holds, and entries are only added: no mapping in use changes.
+    let pdpt = unsafe { &mut *(&raw mut PDPT) };
+    if pdpt[gib].is_unused() {
+        if *spare_used == SPARE {
+            return Err(no_tables);
+        }
+        // SAFETY: spare tables are handed out once each, under the lock.
+        let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
+        *spare_used += 1;
+        pdpt[gib].set_addr(table_address(pd), TABLE);
+    }
+    let pd = pdpt[gib].addr().as_u64() as *mut PageTable;
+    // SAFETY: the entry points at PD or one of SPARE_PDS (identity-mapped statics, set
+    // above or by the boot entry), changed only under the lock the caller holds.
+    Ok(unsafe { &mut *pd })
 }
 
 // Page-level mappings above the image: device registers (uncached) and the guard pages of
 // thread stacks. Both need a 4 KiB page table for the 2 MiB range they fall in: LOW_PT for
 // the first 2 MiB, else one taken from the VM's memory, which replaces a large page by 512
 // small ones with the same permissions ("splitting" it) or fills an empty slot.
-
-const CACHE_DISABLE: u64 = 1 << 4;
-const WRITE_THROUGH: u64 = 1 << 3;
 
 /// A page of the VM's memory kept for the next page table, taken outside the TABLES lock
 /// (taking memory maps it, which takes the lock).
@@ -222,32 +263,10 @@ fn small_pages_for(
     if addr < LARGE_PAGE {
         return Ok(Some(&raw mut LOW_PT));
     }
-    let gib = (addr / GIB) as usize;
-    if gib >= 512 {
-        return Err(MemoryError::NoPageTables {
-            start: addr,
-            end: addr + PAGE as u64,
-        });
-    }
-    // SAFETY: the page tables are only changed under the TABLES lock, which the caller holds.
-    let pdpt = unsafe { &mut *(&raw mut PDPT) };
-    if pdpt.0[gib] == 0 {
-        if *spare_used == SPARE {
-            return Err(MemoryError::NoPageTables {
-                start: addr,
-                end: addr + PAGE as u64,
-            });
-        }
-        // SAFETY: spare tables are handed out once each, under the lock.
-        let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
-        *spare_used += 1;
-        pdpt.0[gib] = pd as u64 | PRESENT | WRITABLE;
-    }
-    // SAFETY: the entry points at PD or one of SPARE_PDS, identity-mapped statics.
-    let pd = unsafe { &mut *((pdpt.0[gib] & ADDRESS) as *mut PageTable) };
-    let entry = &mut pd.0[((addr / LARGE_PAGE) % 512) as usize];
-    if *entry != 0 && *entry & LARGE == 0 {
-        return Ok(Some((*entry & ADDRESS) as *mut PageTable));
+    let pd = page_directory(addr, spare_used)?;
+    let entry = &mut pd[((addr / LARGE_PAGE) % 512) as usize];
+    if !entry.is_unused() && !entry.flags().contains(Flags::HUGE_PAGE) {
+        return Ok(Some(entry.addr().as_u64() as *mut PageTable));
     }
     let Some(page) = SPARE_PAGE.lock().take() else {
         return Ok(None);
@@ -255,23 +274,24 @@ fn small_pages_for(
     // SAFETY: `page` is a page of the VM's memory handed out by `memory::allocate` for this
     // purpose only, identity mapped read-write; nothing else refers to it.
     let table = unsafe { &mut *(page as *mut PageTable) };
-    if *entry == 0 {
-        table.0 = [0; 512];
+    if entry.is_unused() {
+        table.zero();
     } else {
         // Split: the same memory, the same permissions, in 4 KiB pages.
-        let base = *entry & ADDRESS & !(LARGE_PAGE - 1);
-        let flags = *entry & !ADDRESS & !LARGE;
-        for (i, small) in table.0.iter_mut().enumerate() {
-            *small = (base + (i * PAGE) as u64) | flags;
+        let base = entry.addr().as_u64();
+        let flags = entry.flags() - Flags::HUGE_PAGE;
+        for (i, small) in table.iter_mut().enumerate() {
+            small.set_addr(PhysAddr::new_truncate(base + (i * PAGE) as u64), flags);
         }
     }
-    *entry = page | PRESENT | WRITABLE;
+    entry.set_addr(table_address(table), TABLE);
     flush_all();
     Ok(Some(page as *mut PageTable))
 }
 
-/// Sets the 4 KiB page at `addr` to `entry` (a full page-table entry, or 0 to unmap it).
-fn set_small_page(addr: u64, entry: impl Fn(u64) -> u64) -> Result<(), MemoryError> {
+/// Sets the 4 KiB page at `addr` to `flags` (empty: unmapped), mapping it at its own
+/// address.
+fn set_small_page(addr: u64, flags: Flags) -> Result<(), MemoryError> {
     loop {
         {
             let mut spare_used = TABLES.lock();
@@ -279,10 +299,13 @@ fn set_small_page(addr: u64, entry: impl Fn(u64) -> u64) -> Result<(), MemoryErr
                 let index = ((addr / PAGE as u64) % 512) as usize;
                 // SAFETY: `table` is a live page table, changed only under the TABLES lock,
                 // which is held. The caller vouches for what the new entry maps.
-                unsafe {
-                    (*table).0[index] = entry(addr);
-                    core::arch::asm!("invlpg [{0}]", in(reg) addr, options(nostack));
+                let entry = unsafe { &mut (&mut *table)[index] };
+                if flags.is_empty() {
+                    entry.set_unused();
+                } else {
+                    entry.set_addr(PhysAddr::new_truncate(addr & !(PAGE as u64 - 1)), flags);
                 }
+                tlb::flush(VirtAddr::new_truncate(addr));
                 return Ok(());
             }
         }
@@ -291,22 +314,17 @@ fn set_small_page(addr: u64, entry: impl Fn(u64) -> u64) -> Result<(), MemoryErr
     }
 }
 
-fn flush_all() {
-    // SAFETY: reloading CR3 with its own value only flushes the TLB.
-    unsafe { core::arch::asm!("mov {0}, cr3", "mov cr3, {0}", out(reg) _, options(nostack)) };
-}
-
 /// Unmaps the 4 KiB page at `addr` (a stack's guard page): any access to it faults.
 pub(crate) fn unmap_page(addr: u64) -> Result<(), MemoryError> {
-    set_small_page(addr, |_| 0)
+    set_small_page(addr, Flags::empty())
 }
 
 /// Maps `[start, end)` (device registers) read-write, uncached and not executable, at the
 /// same addresses.
 pub(crate) fn map_device(start: u64, end: u64) -> Result<(), MemoryError> {
-    let flags = PRESENT | WRITABLE | CACHE_DISABLE | WRITE_THROUGH | no_execute();
+    let flags = TABLE | Flags::NO_CACHE | Flags::WRITE_THROUGH | no_execute();
     for addr in (start & !(PAGE as u64 - 1)..end).step_by(PAGE) {
-        set_small_page(addr, |addr| addr | flags)?;
+        set_small_page(addr, flags)?;
     }
     Ok(())
 }
