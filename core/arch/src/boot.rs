@@ -207,17 +207,34 @@ impl BootInfo {
         if addr == 0 {
             return Ok(());
         }
+        // Eight bytes a step, finding the terminating NUL with a word trick: the boot path
+        // reads the whole line, and each of its instructions may be emulated. Reads up to
+        // seven bytes past the NUL, which loaders leave well inside mapped memory.
+        const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+        const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
         let mut len = 0;
         loop {
-            let byte = mem.read_u8(addr + len as u64);
-            if byte == 0 {
-                break;
-            }
-            if len == MAX_CMDLINE {
+            let word = mem.read_u64(addr + len as u64);
+            let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+            let bytes = if zeros == 0 {
+                8
+            } else {
+                zeros.trailing_zeros() as usize / 8
+            };
+            if len + bytes > MAX_CMDLINE {
                 return Err(BootInfoError::CmdlineTooLong);
             }
-            self.cmdline[len] = byte;
-            len += 1;
+            // The whole word where it fits (one store; what follows the NUL is ignored).
+            match self.cmdline.get_mut(len..len + 8) {
+                Some(slot) => slot.copy_from_slice(&word.to_le_bytes()),
+                None => {
+                    self.cmdline[len..len + bytes].copy_from_slice(&word.to_le_bytes()[..bytes])
+                }
+            }
+            len += bytes;
+            if bytes < 8 {
+                break;
+            }
         }
         core::str::from_utf8(&self.cmdline[..len]).map_err(|_| BootInfoError::CmdlineNotUtf8)?;
         self.cmdline_len = len;
@@ -368,6 +385,40 @@ mod tests {
                     usable: true
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn reads_command_lines_of_every_length() {
+        let text = b"unikernel.log=debug -- a b";
+        for len in 0..=text.len() {
+            let mut m = pvh_memory();
+            m.put(0x2000, &[0xff; 64]);
+            m.put(0x2000, &text[..len]);
+            m.put(0x2000 + len as u64, b"\0");
+            let info = BootInfo::from_pvh(&m, 0x1000).unwrap();
+            assert_eq!(info.cmdline().as_bytes(), &text[..len]);
+        }
+    }
+
+    #[test]
+    fn accepts_the_longest_command_line() {
+        let mut m = Memory(std::vec![b'x'; 0x8000]);
+        m.put_u32(0x1000, PVH_MAGIC);
+        m.put_u32(0x1004, 1);
+        m.put_u64(0x1000 + 24, 0x2000);
+        m.put_u64(0x1000 + 40, 0x7000);
+        m.put_u32(0x1000 + 48, 1);
+        m.put(0x7000, &[0; 24]);
+        m.put_u64(0x7008, 0x1000);
+        m.put_u32(0x7010, 1);
+        m.put(0x2000 + MAX_CMDLINE as u64, b"\0");
+        let info = BootInfo::from_pvh(&m, 0x1000).unwrap();
+        assert_eq!(info.cmdline().len(), MAX_CMDLINE);
+        m.put(0x2000 + MAX_CMDLINE as u64, b"y\0");
+        assert_eq!(
+            BootInfo::from_pvh(&m, 0x1000).unwrap_err(),
+            BootInfoError::CmdlineTooLong
         );
     }
 
