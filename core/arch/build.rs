@@ -18,7 +18,7 @@ fn main() {
             panic!(
                 "unikernel images must be linked with unikernel's linker script: add\n\
                  \n    [target.x86_64-unknown-none]\n    rustflags = [\"-C\", \"link-arg=-Tunikernel.ld\", \"-C\", \"relocation-model=static\"]\n\n\
-                 to the app's .cargo/config.toml (`runner new` writes it for you)"
+                 to the app's .cargo/config.toml (`cargo uk new` writes it for you)"
             );
         }
     }

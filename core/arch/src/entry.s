@@ -105,7 +105,7 @@ boot_gdt_pointer:
 
 /*
  * CPU exception entry. Each stub pushes a zero where the CPU pushes no error code, then
- * the vector, so that every frame has the same layout (TrapFrame in src/exceptions.rs).
+ * the vector, so that every frame has the same layout (TrapFrame in src/fault.rs).
  */
 .section .text
 .macro EXCEPTION_STUB vector, has_error_code

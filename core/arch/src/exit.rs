@@ -11,7 +11,7 @@ pub mod status {
 }
 
 /// The kernel flag that turns a successful exit into an idle halt: `unikernel.idle` on the
-/// command line. `runner density` uses it to keep many booted VMs alive without work.
+/// command line. `cargo uk density` uses it to keep many booted VMs alive without work.
 pub const IDLE_FLAG: &str = "idle";
 
 /// Ends the VM with `status`.

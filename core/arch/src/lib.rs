@@ -1,6 +1,7 @@
-//! The x86_64 layer of a unikernel: boot entry (PVH and multiboot), the memory map, paging
-//! with the image mapped W^X, GDT/TSS/IDT, CPU exception reports, the raw serial port, the
-//! boot timeline and the VM's exit.
+//! The x86_64 layer of a unikernel, the bottom of the kernel: boot entry (PVH and
+//! multiboot), the memory map, paging with the image mapped W^X, GDT/TSS/IDT, CPU exception
+//! reports, interrupt entry, thread contexts, the raw serial port, the kernel command line,
+//! the boot timeline and the VM's exit. `README.md` says where to start reading.
 //!
 //! Everything `unsafe` in the kernel lives here or in a driver. The parts that are plain
 //! logic (boot-info parsing, memory-map carving, fault decoding) also build on the host and

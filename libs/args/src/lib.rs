@@ -1,5 +1,5 @@
 //! The `args` subsystem: the app's part of the kernel command line, split into arguments
-//! the way a shell would (quotes and backslashes), so `runner run app -- "a b" c` gives
+//! the way a shell would (quotes and backslashes), so `cargo uk run app -- "a b" c` gives
 //! `["a b", "c"]`.
 //!
 //! The command line is `[kernel flags] [-- app arguments]`, cut where
