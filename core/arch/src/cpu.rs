@@ -109,10 +109,14 @@ unsafe extern "C" {
 }
 
 /// Loads the GDT, the TSS and the IDT. From here on a CPU exception is reported.
-pub(crate) fn init() {
-    // SAFETY: `init` runs once, first thing on the only CPU, with interrupts off: nothing
-    // else reads or writes the tables while they are filled, and after `init` they are
-    // only read by the CPU.
+///
+/// # Safety
+/// Call once, first thing on the boot path, with interrupts off: the tables are rebuilt
+/// in place, so no other code may be using them.
+pub(crate) unsafe fn init() {
+    // SAFETY: the caller runs this once, first thing on the only CPU, with interrupts off:
+    // nothing else reads or writes the tables while they are filled, and after `init` they
+    // are only read by the CPU.
     let (tss, gdt, idt) = unsafe {
         (
             &mut *(&raw mut TSS),

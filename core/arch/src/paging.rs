@@ -96,7 +96,11 @@ fn no_execute() -> Flags {
 }
 
 /// Replaces the boot mapping of the first 2 MiB with the W^X one.
-pub(crate) fn init(nx: bool) {
+///
+/// # Safety
+/// Call once, on the boot path, before anything maps memory (`map_identity`,
+/// `set_small_page`) and with `nx` only where EFER.NXE is set (else the bit is reserved).
+pub(crate) unsafe fn init(nx: bool) {
     let nx = if nx {
         Flags::NO_EXECUTE
     } else {
@@ -111,8 +115,8 @@ pub(crate) fn init(nx: bool) {
     } = layout();
     let guards = crate::cpu::stack_guards();
 
-    // SAFETY: LOW_PT is not yet referenced by any live table, so nothing else reads or
-    // writes it while it is filled.
+    // SAFETY: LOW_PT is not yet referenced by any live table (the caller runs this before
+    // anything maps memory), so nothing else reads or writes it while it is filled.
     let table = unsafe { &mut *(&raw mut LOW_PT) };
     fill_low(table, text, data, Flags::empty());
     fill_low(table, data, rodata, Flags::WRITABLE | no_execute());

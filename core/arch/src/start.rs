@@ -71,7 +71,9 @@ fn boot_failure(reason: core::fmt::Arguments<'_>) -> ! {
 }
 
 extern "C" fn rust_start(loader: u32, info_addr: u32) -> ! {
-    cpu::init();
+    // SAFETY: the first Rust code on the only CPU, entered once from entry.s with
+    // interrupts off.
+    unsafe { cpu::init() };
     let nx = cpu::enable_nx();
     // SAFETY: this is the boot path: nothing has read the boot information yet, and the
     // reference ends with this statement.
@@ -83,7 +85,8 @@ extern "C" fn rust_start(loader: u32, info_addr: u32) -> ! {
     if let Err(error) = read {
         boot_failure(format_args!("{error}"));
     }
-    paging::init(nx);
+    // SAFETY: nothing has mapped memory yet; `nx` is what `enable_nx` set in EFER.
+    unsafe { paging::init(nx) };
     timeline::mark("arch");
     __unikernel_boot()
 }
