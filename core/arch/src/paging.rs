@@ -129,7 +129,7 @@ pub(crate) unsafe fn init(nx: bool) {
     // SAFETY: the new table maps everything the kernel touches from here on (its image,
     // stacks and the memory above it) at the same addresses as the boot large page, so
     // switching to it changes permissions only. Reloading CR3 flushes the old translation.
-    // A plain store rather than `set_addr`: LOW_PT is page aligned by its type.
+    // (A plain store rather than `set_addr`, whose alignment check LOW_PT's type makes moot.)
     unsafe {
         as_words(&mut *(&raw mut PD))[0] = &raw const LOW_PT as u64 | TABLE.bits();
     }
@@ -156,7 +156,7 @@ fn table_address(table: *const PageTable) -> PhysAddr {
 /// `flags`. Writes the entries as plain words, four a step, rather than through
 /// `PageTableEntry::set_addr`, whose alignment assertion costs instructions per page: on a
 /// software-assisted KVM every instruction of the boot path costs about a microsecond, and
-/// the image has about a hundred pages (a 1 MiB heap below 2 MiB, 256 more).
+/// the image has about a hundred pages (and a heap that starts below 2 MiB up to 400 more).
 fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: Flags) {
     const STEP: u64 = PAGE as u64;
     let words = as_words(table);
@@ -282,7 +282,7 @@ fn small_pages_for(
         table.zero();
     } else {
         // Split: the same memory, the same permissions, in 4 KiB pages.
-        let base = entry.addr().as_u64();
+        let base = entry.addr().align_down(LARGE_PAGE).as_u64();
         let flags = entry.flags() - Flags::HUGE_PAGE;
         for (i, small) in table.iter_mut().enumerate() {
             small.set_addr(PhysAddr::new_truncate(base + (i * PAGE) as u64), flags);
