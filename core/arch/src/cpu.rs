@@ -142,7 +142,7 @@ pub(crate) unsafe fn init() {
         (*(&raw const TSS)).assume_init_ref()
     }));
     // Loaded by hand like the IDT below: `GlobalDescriptorTable::load` checks that the
-    // table's address is canonical, and that check's panic costs the image 160 bytes.
+    // table's address is canonical, and that check's panic costs the image about 160 bytes.
     let gdt_pointer = DescriptorTablePointer {
         limit: gdt.limit(),
         base: VirtAddr::new_truncate(gdt.entries().as_ptr() as u64),
