@@ -138,8 +138,9 @@ mod target {
     /// Reads a local APIC register. 0 before [`enable`].
     pub fn read(register: Register) -> u32 {
         match MODE.load(Ordering::Relaxed) {
-            // SAFETY: in x2APIC mode the MSRs of the architectural registers exist, and
-            // reading the ones in `reg` has no side effect.
+            // SAFETY: in x2APIC mode a register of `reg` is an MSR; reading one has no side
+            // effect (one that x2APIC lacks or that is write-only, like the EOI, raises a
+            // general protection fault, which is reported, and touches nothing).
             X2APIC => unsafe { read_msr(x2apic_msr(register)) as u32 },
             XAPIC => {
                 let addr = BASE.load(Ordering::Relaxed) + u64::from(register.offset());
@@ -155,8 +156,9 @@ mod target {
     /// Writes a local APIC register. Ignored before [`enable`].
     pub fn write(register: Register, value: u32) {
         match MODE.load(Ordering::Relaxed) {
-            // SAFETY: in x2APIC mode the register's MSR exists; APIC registers configure
-            // interrupt delivery and do not touch memory.
+            // SAFETY: in x2APIC mode a register of `reg` is an MSR (one x2APIC lacks, like
+            // the ICR's high half, faults as in `read`); APIC registers configure interrupt
+            // delivery and do not touch memory.
             X2APIC => unsafe { write_msr(x2apic_msr(register), u64::from(value)) },
             XAPIC => {
                 let addr = BASE.load(Ordering::Relaxed) + u64::from(register.offset());
