@@ -52,7 +52,7 @@ pub fn pins_from_version(version: u32) -> u32 {
     ((version >> 16) & 0xff) + 1
 }
 
-/// One I/O APIC, found by [`IoApic::probe`]. The fields are private: a value exists only
+/// One I/O APIC, found by `IoApic::probe`. The fields are private: a value exists only
 /// for a register window that was probed and mapped, which is what makes the volatile
 /// accesses of `read` and `write` sound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

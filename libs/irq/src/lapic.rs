@@ -3,7 +3,7 @@
 //! timer, which the `timer` subsystem drives.
 
 /// A local APIC register, by its offset in the xAPIC page. Only the architectural
-/// registers in [`reg`] exist as values, so [`read`] and [`write`] stay inside the page (and
+/// registers in [`reg`] exist as values, so `read` and `write` stay inside the page (and
 /// inside the x2APIC MSR range) whatever the caller passes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Register(u32);
