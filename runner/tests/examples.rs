@@ -88,10 +88,14 @@ fn a_stack_overflow_is_reported_as_such() {
 }
 
 #[test]
-fn running_out_of_heap_is_a_panic_naming_the_size() {
+fn running_out_of_heap_is_reported_as_out_of_memory_with_the_fix() {
     boot("faults", &["alloc-fail"])
         .assert_status(101)
-        .assert_serial_contains("memory allocation of 1048576 bytes failed");
+        .assert_serial_contains(
+            "out of memory: the app asked for 1048576 bytes, but the heap of 64 KiB has",
+        )
+        .assert_serial_contains("largest free block is ")
+        .assert_serial_contains("`heap = \"2 MiB\"`");
 }
 
 #[test]

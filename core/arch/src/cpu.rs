@@ -256,6 +256,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
             "panicked while panicking: {}\n",
             info.message()
         ));
+    } else if let Some(failure) = crate::oom::failure_behind(info.location()) {
+        crate::serial::print(format_args!("panicked: {failure}\n"));
     } else if let Some(location) = info.location() {
         crate::serial::print(format_args!(
             "panicked at {location}:\n{}\n",

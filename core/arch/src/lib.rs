@@ -17,6 +17,7 @@ pub mod fault;
 pub mod hypervisor;
 pub mod interrupts;
 pub mod memory;
+pub mod oom;
 pub mod serial;
 pub mod timeline;
 pub mod wait;

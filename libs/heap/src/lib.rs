@@ -71,6 +71,45 @@ impl Heap {
     }
 }
 
+impl Inner {
+    /// The heap's state at a failed allocation of `layout`, for the out-of-memory report.
+    fn failure(&mut self, layout: Layout) -> unikernel_arch::oom::AllocFailure {
+        unikernel_arch::oom::AllocFailure {
+            request: layout.size(),
+            align: layout.align(),
+            heap_size: self.free_list.size(),
+            used: self.free_list.used(),
+            largest_free: self.largest_free(layout.align()),
+        }
+    }
+
+    /// The largest block at `align` the free list can hand out now. The allocator keeps no
+    /// such figure, so this asks it: a binary search of trial allocations, each given back
+    /// at once (about 30 tries, only on the failure path).
+    fn largest_free(&mut self, align: usize) -> usize {
+        let (mut fits, mut fails) = (0, self.free_list.free() + 1);
+        while fails - fits > 1 {
+            let size = fits + (fails - fits) / 2;
+            let Ok(layout) = Layout::from_size_align(size, align) else {
+                fails = size;
+                continue;
+            };
+            match self.free_list.allocate_first_fit(layout) {
+                Ok(block) => {
+                    // SAFETY: `block` was just allocated from this free list with `layout`.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        self.free_list.deallocate(block, layout)
+                    };
+                    fits = size;
+                }
+                Err(()) => fails = size,
+            }
+        }
+        fits
+    }
+}
+
 #[allow(unsafe_code)]
 // SAFETY: allocation and deallocation are delegated to the free list under a lock; the free
 // list returns blocks that fit `layout` and that it does not hand out again until freed.
@@ -82,7 +121,10 @@ unsafe impl GlobalAlloc for Heap {
                 inner.high_water = inner.high_water.max(inner.free_list.used());
                 block.as_ptr()
             }
-            Err(()) => ptr::null_mut(),
+            Err(()) => {
+                unikernel_arch::oom::note_alloc_failure(inner.failure(layout));
+                ptr::null_mut()
+            }
         }
     }
 
@@ -151,6 +193,27 @@ mod tests {
         // SAFETY: as above.
         let block = unsafe { heap.alloc(Layout::from_size_align(8192, 8).unwrap()) };
         assert!(block.is_null());
+    }
+
+    #[test]
+    fn a_failure_notes_the_request_and_the_largest_free_block() {
+        let heap = heap_of(64 * 1024);
+        let half = Layout::from_size_align(30 * 1024, 8).unwrap();
+        // SAFETY: as above; `kept` stays allocated, so the free space is what is left.
+        let kept = unsafe { heap.alloc(half) };
+        assert!(!kept.is_null());
+        let mut inner = heap.inner.lock();
+        let failure = inner.failure(Layout::from_size_align(1 << 20, 8).unwrap());
+        assert_eq!(failure.request, 1 << 20);
+        assert_eq!(failure.heap_size, 64 * 1024);
+        assert_eq!(failure.used, 30 * 1024);
+        let free = 64 * 1024 - 30 * 1024;
+        assert!(
+            failure.largest_free <= free && failure.largest_free > free - 64,
+            "{failure:?}"
+        );
+        // The probe gave back every trial block.
+        assert_eq!(inner.free_list.used(), 30 * 1024);
     }
 
     #[test]
