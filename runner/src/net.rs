@@ -59,11 +59,7 @@ impl FromStr for Forward {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::new(format!(
-                "--forward {s}: expected [tcp:|udp:]HOST_PORT:GUEST_PORT, such as 8080:80"
-            ))
-        };
+        let bad = || Error::new("expected [tcp:|udp:]HOST_PORT:GUEST_PORT, such as 8080:80");
         let (protocol, ports) = match s.split_once(':') {
             Some(("tcp", rest)) => (Protocol4::Tcp, rest),
             Some(("udp", rest)) => (Protocol4::Udp, rest),

@@ -177,3 +177,53 @@ pub fn create(path: &Path, name: Option<&str>) -> Result<(PathBuf, String)> {
     }
     Ok((path, name))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::new::{check_crate_name, crate_name_for, template};
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            crate_name_for(Path::new("/tmp/My App")),
+            Some("my-app".into())
+        );
+        assert_eq!(crate_name_for(Path::new("/tmp/9lives")), None);
+        assert!(check_crate_name("hello_world-2").is_ok());
+        assert!(check_crate_name("hé").is_err());
+        assert!(check_crate_name("").is_err());
+    }
+
+    #[test]
+    fn files() {
+        let files = template("demo", Path::new("/repo"), "x86_64-unknown-linux-gnu");
+        let get = |name: &str| {
+            files
+                .iter()
+                .find(|(path, _)| path == Path::new(name))
+                .map(|(_, text)| text.clone())
+                .unwrap()
+        };
+        let manifest = get("Cargo.toml");
+        assert!(manifest.contains("name = \"demo\""));
+        assert!(manifest.contains("unikernel = { path = \"/repo/core\" }"));
+        assert!(manifest.contains("\n[workspace]\n"));
+        assert!(
+            manifest
+                .contains("panic = \"abort\"\nopt-level = \"s\"\nlto = true\ncodegen-units = 1")
+        );
+        let config = get(".cargo/config.toml");
+        assert!(config.contains("target = \"x86_64-unknown-none\""));
+        assert!(config.contains(
+            r#"rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static"]"#
+        ));
+        assert!(config.contains(
+            r#"runner = ["cargo", "run", "-q", "--manifest-path", "/repo/runner/Cargo.toml", "--target", "x86_64-unknown-linux-gnu", "--", "boot"]"#
+        ));
+        let main = get("src/main.rs");
+        assert!(main.contains("#[unikernel(console, heap = \"1 MiB\")]"));
+        assert!(main.contains("println!(\"hello from demo\");"));
+    }
+}

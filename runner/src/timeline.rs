@@ -134,3 +134,103 @@ pub fn render(stamps: &[Stamp], tsc_hz: f64) -> String {
     }
     out
 }
+
+/// The stamps as guest instructions per stage, for boots under `-icount shift=0`, where the
+/// guest's TSC counts one tick per instruction: `entry->arch 412, ->console 120, ...;
+/// entry->main 1,103 instructions`. `None` with fewer than two stamps.
+pub fn instructions_line(stamps: &[Stamp]) -> Option<String> {
+    let (first, rest) = stamps.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut previous = first.tsc;
+    let steps: Vec<String> = rest
+        .iter()
+        .enumerate()
+        .map(|(index, stamp)| {
+            let step = grouped(stamp.tsc.saturating_sub(previous));
+            previous = stamp.tsc;
+            if index == 0 {
+                format!("{}->{} {step}", first.stage, stamp.stage)
+            } else {
+                format!("->{} {step}", stamp.stage)
+            }
+        })
+        .collect();
+    let last = rest.last()?;
+    Some(format!(
+        "{}; {}->{} {} instructions",
+        steps.join(", "),
+        first.stage,
+        last.stage,
+        grouped(last.tsc.saturating_sub(first.tsc))
+    ))
+}
+
+/// `1103` as `1,103`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::timeline::{Stamp, entry_to_main_us, parse_line, render, rows};
+
+    fn stamp(stage: &str, tsc: u64) -> Stamp {
+        Stamp {
+            stage: stage.into(),
+            tsc,
+        }
+    }
+
+    #[test]
+    fn parse() {
+        assert_eq!(
+            parse_line("unikernel.timeline pvh 12345"),
+            Some(stamp("pvh", 12345))
+        );
+        assert_eq!(
+            parse_line("unikernel.timeline main 0x10\r\n"),
+            Some(stamp("main", 16))
+        );
+        assert_eq!(parse_line("unikernel.timeline main"), None);
+        assert_eq!(parse_line("unikernel.timeline main 12 extra"), None);
+        assert_eq!(parse_line("unikernel.timeline main x"), None);
+        assert_eq!(parse_line("hello unikernel.timeline main 1"), None);
+    }
+
+    #[test]
+    fn conversion() {
+        // 2 GHz: 2000 ticks per microsecond.
+        let stamps = [
+            stamp("pvh", 1_000_000),
+            stamp("heap", 1_004_000),
+            stamp("main", 1_010_000),
+        ];
+        let rows = rows(&stamps, 2e9);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].since_first_us, 0.0);
+        assert_eq!(rows[1].since_first_us, 2.0);
+        assert_eq!(rows[2].since_first_us, 5.0);
+        assert_eq!(rows[2].delta_us, 3.0);
+        assert_eq!(entry_to_main_us(&stamps, 2e9), Some(5.0));
+        assert_eq!(entry_to_main_us(&stamps[..2], 2e9), None);
+        let table = render(&stamps, 2e9);
+        assert!(table.contains("main"), "{table}");
+        assert!(table.contains("5.0 us"), "{table}");
+    }
+
+    #[test]
+    fn host_tsc_is_measured() {
+        let hz = crate::timeline::measure_tsc_hz().expect("x86_64 has a TSC");
+        assert!((1e8..1e11).contains(&hz), "{hz}");
+    }
+}
