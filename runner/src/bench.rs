@@ -13,7 +13,7 @@ use crate::timeline;
 
 /// Options of `cargo uk bench`.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// Boots per image (default 20).
     pub runs: usize,
     /// The floor kernel (default [`crate::build::floor_path`]: examples/floor, built).
@@ -43,14 +43,14 @@ const ICOUNT: &str = "shift=0";
 
 /// Median, minimum and 90th percentile of a sample, in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub median_ms: f64,
     pub min_ms: f64,
     pub p90_ms: f64,
 }
 
 /// The statistics of `samples` (ms); `None` when empty.
-pub fn stats(samples: &[f64]) -> Option<Stats> {
+pub(crate) fn stats(samples: &[f64]) -> Option<Stats> {
     if samples.is_empty() {
         return None;
     }
@@ -73,7 +73,7 @@ pub fn stats(samples: &[f64]) -> Option<Stats> {
 
 /// The order of the images in round `round`: forwards, then backwards, alternately, so that
 /// no image always follows the same one.
-pub fn round_order(images: usize, round: usize) -> Vec<usize> {
+pub(crate) fn round_order(images: usize, round: usize) -> Vec<usize> {
     if round.is_multiple_of(2) {
         (0..images).collect()
     } else {
@@ -83,7 +83,7 @@ pub fn round_order(images: usize, round: usize) -> Vec<usize> {
 
 /// The size of `elf` after `objcopy --strip-all` (or `strip`), in bytes; the error says why
 /// it could not be measured.
-pub fn stripped_size(elf: &Path) -> Result<u64, String> {
+pub(crate) fn stripped_size(elf: &Path) -> Result<u64, String> {
     let copy = std::env::temp_dir().join(format!(
         "runner-strip-{}-{}",
         std::process::id(),
@@ -122,7 +122,7 @@ struct Image {
 }
 
 /// Runs the benchmark and prints its table; returns the text it printed.
-pub fn run(options: &BenchOptions) -> Result<String> {
+pub(crate) fn run(options: &BenchOptions) -> Result<String> {
     let floor = match &options.floor {
         Some(path) => path.clone(),
         None => crate::build::floor_path(true)?,
@@ -325,7 +325,7 @@ pub fn run(options: &BenchOptions) -> Result<String> {
 
 /// Which VMMs `cargo uk bench --vmm` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PairedVmms {
+pub(crate) enum PairedVmms {
     /// The monitor only.
     Monitor,
     /// The monitor and QEMU microvm + KVM, boot for boot.
@@ -334,7 +334,7 @@ pub enum PairedVmms {
 
 /// Options of the paired benchmark (`cargo uk bench --vmm monitor|both`).
 #[derive(Debug, Clone)]
-pub struct PairedOptions {
+pub(crate) struct PairedOptions {
     pub runs: usize,
     pub floor: Option<PathBuf>,
     pub memory_mib: u32,
@@ -362,7 +362,7 @@ impl Default for PairedOptions {
 
 /// One measured process: wall time from spawn to reaped, its exit status, its peak RSS.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub wall: Duration,
     pub code: Option<i32>,
     pub max_rss_kib: u64,
@@ -371,7 +371,7 @@ pub struct Measured {
 
 /// Spawns `command` (stdout discarded, stderr captured) and reaps it with wait4, for its
 /// peak RSS.
-pub fn measure(command: &mut Command) -> Result<Measured> {
+pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     use std::io::Read;
     let start = std::time::Instant::now();
     let mut child = command
@@ -416,7 +416,7 @@ struct Side {
 /// Boot-to-exit of the floor kernel and the examples on the monitor and on QEMU microvm
 /// with KVM, alternating boot for boot in one run, each as a process measured from spawn
 /// to exit. Prints the table and returns it.
-pub fn run_paired(options: &PairedOptions) -> Result<String> {
+pub(crate) fn run_paired(options: &PairedOptions) -> Result<String> {
     let runner = match &options.runner_exe {
         Some(exe) => exe.clone(),
         None => std::env::current_exe()

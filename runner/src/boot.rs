@@ -55,7 +55,7 @@ pub enum Exit {
 /// isa-debug-exit makes QEMU exit with `(S << 1) | 1`, so an odd status carries the guest's
 /// `S`. Status 1 is ambiguous: the guest's 0, or QEMU's own error exit; QEMU's errors print
 /// `qemu-system-x86_64: <message>` (not a `warning:`) on stderr, which tells them apart.
-pub fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
+pub(crate) fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
     match code {
         Some(0) => Exit::Reset,
         Some(1) if qemu_error_line(stderr).is_some() => Exit::QemuFailed { code, signal },
@@ -65,7 +65,7 @@ pub fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
 }
 
 /// The first line of QEMU's stderr that is an error (not a warning), if any.
-pub fn qemu_error_line(stderr: &str) -> Option<&str> {
+pub(crate) fn qemu_error_line(stderr: &str) -> Option<&str> {
     stderr.lines().find(|line| {
         line.starts_with(qemu::QEMU)
             && !line.contains("warning:")
@@ -348,7 +348,7 @@ impl Boot {
     }
 
     /// The monitor's description of this boot, for messages (as a command line would be).
-    pub fn monitor_display(&self) -> String {
+    pub(crate) fn monitor_display(&self) -> String {
         let mut out = format!(
             "cargo uk boot --vmm monitor --memory {} {}",
             self.memory_mib,
@@ -603,7 +603,7 @@ fn format_secs(duration: Duration) -> String {
 /// Takes the serial byte stream: keeps a copy, echoes it live and, when the timeline is on,
 /// takes out the timeline lines.
 #[derive(Debug)]
-pub struct SerialSink {
+pub(crate) struct SerialSink {
     timeline: bool,
     echo: bool,
     captured: Vec<u8>,

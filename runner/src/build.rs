@@ -10,7 +10,7 @@ use crate::setup::TARGET;
 
 /// What `cargo uk run` boots.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunTarget {
+pub(crate) enum RunTarget {
     /// `examples/<name>`.
     Example(String),
     /// A built ELF.
@@ -20,7 +20,7 @@ pub enum RunTarget {
 }
 
 /// An existing file, or anything that looks like a path, is an ELF; otherwise an example.
-pub fn classify_target(target: &str) -> RunTarget {
+pub(crate) fn classify_target(target: &str) -> RunTarget {
     let path = PathBuf::from(target);
     if path.is_file() || target.contains('/') || target.ends_with(".elf") {
         RunTarget::Elf(path)
@@ -35,13 +35,8 @@ pub fn repo_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
-/// The examples workspace's manifest.
-pub fn examples_manifest() -> PathBuf {
-    repo_root().join("examples").join("Cargo.toml")
-}
-
 /// The names of the examples (folders of `examples/` with a Cargo.toml), sorted.
-pub fn example_names() -> Vec<String> {
+pub(crate) fn example_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
         .into_iter()
         .flatten()
@@ -63,7 +58,7 @@ pub fn floor_elf() -> PathBuf {
 }
 
 /// The floor kernel: `$RUNNER_FLOOR` if set, else `examples/floor` built like any example.
-pub fn floor_path(quiet: bool) -> Result<PathBuf> {
+pub(crate) fn floor_path(quiet: bool) -> Result<PathBuf> {
     match floor_source() {
         FloorSource::Example => build_example_with(FLOOR, quiet),
         FloorSource::File(path) => Ok(path),
@@ -117,7 +112,7 @@ pub fn example_elf(name: &str) -> PathBuf {
 }
 
 /// [`build_example`], with cargo's progress shown or not.
-pub fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
+pub(crate) fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
     let examples = repo_root().join("examples");
     if !examples.join(name).join("Cargo.toml").is_file() {
         let names = example_names();
@@ -213,14 +208,14 @@ impl CargoBuild {
 
 /// A binary cargo reported building.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// The target's name (a binary's name).
     pub target_name: String,
     pub executable: PathBuf,
 }
 
 /// The `compiler-artifact` messages that name an executable, from cargo's JSON output.
-pub fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
+pub(crate) fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
     Message::parse_stream(stdout.as_bytes())
         .filter_map(|message| match message.ok()? {
             Message::CompilerArtifact(artifact) => Some(Artifact {
@@ -233,7 +228,10 @@ pub fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
 }
 
 /// The one executable of the build: the one named after `package` when there are several.
-pub fn pick_executable(artifacts: &[Artifact], package: Option<&str>) -> Result<PathBuf, String> {
+pub(crate) fn pick_executable(
+    artifacts: &[Artifact],
+    package: Option<&str>,
+) -> Result<PathBuf, String> {
     match artifacts {
         [] => Err("cargo built no binary (is there a `src/main.rs`?)".into()),
         [one] => Ok(one.executable.clone()),

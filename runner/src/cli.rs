@@ -69,7 +69,7 @@ enum Commands {
 
 /// Options shared by `run` and `boot`.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub struct BootOptions {
+pub(crate) struct BootOptions {
     /// qemu: every machine and accelerator; monitor: the project's own KVM monitor (PVH
     /// images, needs /dev/kvm)
     #[arg(long, value_enum, default_value_t)]

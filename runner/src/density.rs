@@ -114,7 +114,7 @@ pub struct DensityReport {
 }
 
 /// Reads a `Key: <n> kB` field of a /proc file, in KiB.
-pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn proc_kib(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(key)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()
@@ -178,7 +178,7 @@ impl Slots {
 
 /// Options of one worker (`cargo uk density-worker`, started by `density`).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
-pub struct WorkerOptions {
+pub(crate) struct WorkerOptions {
     #[arg(long)]
     pub image: PathBuf,
     #[arg(long)]
@@ -229,7 +229,7 @@ struct Running {
 /// `idle <us>` or `failed <reason>` per VM, `limit <reason>` if it stopped early,
 /// `ready <n>`), holds them until `stop` (or the end of stdin), stops them all and prints
 /// `stopped <ms>`.
-pub fn worker(options: &WorkerOptions) -> Result<()> {
+pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     // Die with the coordinator, however it ends.
     // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal.
     unsafe {
@@ -652,7 +652,7 @@ fn resolve_image(image: &str, quiet: bool) -> Result<PathBuf> {
 }
 
 /// The report as printed.
-pub fn render(report: &DensityReport, options: &DensityOptions, processes: usize) -> String {
+pub(crate) fn render(report: &DensityReport, options: &DensityOptions, processes: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

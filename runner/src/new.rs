@@ -13,7 +13,7 @@ use crate::setup::TARGET;
 /// `<repo>/runner`); `host` is the host's target triple: the runner is built for it
 /// explicitly, because cargo reads `.cargo/config.toml` from where it runs, and the app's
 /// config says `target = "x86_64-unknown-none"`.
-pub fn template(name: &str, repo: &Path, host: &str) -> Vec<(PathBuf, String)> {
+pub(crate) fn template(name: &str, repo: &Path, host: &str) -> Vec<(PathBuf, String)> {
     let repo = repo.display().to_string();
     let core = toml_string(&format!("{repo}/core"));
     let runner_manifest = toml_string(&format!("{repo}/runner/Cargo.toml"));
@@ -92,7 +92,7 @@ fn toml_string(text: &str) -> String {
 }
 
 /// The crate name for a folder: its name, lower-cased, with `-` for anything else.
-pub fn crate_name_for(path: &Path) -> Option<String> {
+pub(crate) fn crate_name_for(path: &Path) -> Option<String> {
     let base = path.file_name()?.to_str()?;
     let name: String = base
         .chars()
@@ -107,7 +107,7 @@ pub fn crate_name_for(path: &Path) -> Option<String> {
 }
 
 /// Whether `name` can be a package name.
-pub fn check_crate_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_crate_name(name: &str) -> Result<(), String> {
     let first = name.chars().next().ok_or("the name is empty")?;
     if !first.is_ascii_alphabetic() {
         return Err(format!("`{name}` must start with a letter"));
@@ -124,7 +124,7 @@ pub fn check_crate_name(name: &str) -> Result<(), String> {
 }
 
 /// The host's target triple, from `rustc -vV`.
-pub fn host_triple() -> Result<String> {
+pub(crate) fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")

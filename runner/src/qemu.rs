@@ -78,7 +78,7 @@ impl Machine {
 }
 
 /// Whether `/proc/cpuinfo` text shows hardware virtualisation (a `vmx` or `svm` flag).
-pub fn cpuinfo_has_virtualisation(cpuinfo: &str) -> bool {
+pub(crate) fn cpuinfo_has_virtualisation(cpuinfo: &str) -> bool {
     cpuinfo.lines().any(|line| {
         let Some((key, value)) = line.split_once(':') else {
             return false;
@@ -113,7 +113,7 @@ pub fn probe_dev_kvm() -> Result<(), String> {
 /// `dev_kvm` is the result of opening `/dev/kvm` read-write; `cpuinfo` the text of
 /// `/proc/cpuinfo`. Auto picks KVM only when both say yes: a `/dev/kvm` without `vmx`/`svm`
 /// is a nested, emulated KVM that runs guest code far slower than TCG.
-pub fn choose_accel(
+pub(crate) fn choose_accel(
     request: AccelRequest,
     dev_kvm: &Result<(), String>,
     cpuinfo: &str,
@@ -239,7 +239,7 @@ impl QemuConfig {
 /// space, a quote or a backslash is single-quoted so that it arrives as one argument. The
 /// `--` is always there: QEMU's multiboot loader puts the kernel's file name first on the
 /// command line, and the `--` keeps it out of the app's arguments.
-pub fn kernel_cmdline(args: &[String], timeline: bool) -> String {
+pub(crate) fn kernel_cmdline(args: &[String], timeline: bool) -> String {
     let mut words: Vec<String> = Vec::new();
     if timeline {
         words.push(crate::timeline::CMDLINE_FLAG.to_string());
