@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::boot::Boot;
 use crate::build::{self, CargoBuild, RunTarget};
@@ -17,6 +17,7 @@ use crate::net::{Forward, NetChoice};
 use crate::qemu::{AccelRequest, Machine, Protocol};
 use crate::setup::{self, Needs};
 use crate::timeline;
+use crate::values::{defaults, parse_secs, positive};
 
 /// What `--help` adds after the options: the exit statuses.
 const EXIT_STATUS: &str = "\
@@ -25,9 +26,6 @@ Exit status:
   103 boot error), 124 the guest did not exit in time, 125 the guest reset without
   reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
   stop the guest, 1 the runner could not build or boot, 2 a usage error.";
-
-/// The longest `--timeout`, `--time-limit` or `--hold`: a year.
-const MAX_SECS: f64 = 365.0 * 24.0 * 3600.0;
 
 /// `cargo uk`: builds unikernel images and boots them in QEMU or on the project's KVM monitor.
 #[derive(Debug, Parser)]
@@ -170,15 +168,6 @@ impl BootOptions {
     }
 }
 
-/// What an `Args` struct holds when no option is given.
-pub(crate) fn defaults<T: Args + FromArgMatches>() -> T {
-    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
-    let matches = command
-        .try_get_matches_from(std::iter::empty::<OsString>())
-        .expect("every option has a default");
-    T::from_arg_matches(&matches).expect("the defaults parse")
-}
-
 #[derive(Debug, Args)]
 struct RunArgs {
     /// An example's name (examples/<name>) or the path of a built ELF
@@ -265,28 +254,6 @@ struct SetupArgs {
     /// No messages
     #[arg(short, long)]
     quiet: bool,
-}
-
-/// A number of seconds: positive, finite, at most a year (so a deadline cannot overflow).
-pub(crate) fn parse_secs(text: &str) -> std::result::Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| "expected a number of seconds".to_string())?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err("expected a positive number of seconds".into());
-    }
-    if secs > MAX_SECS {
-        return Err(format!("expected at most {MAX_SECS:.0} seconds (a year)"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// A positive whole number.
-pub(crate) fn positive(text: &str) -> std::result::Result<usize, String> {
-    text.parse::<usize>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| "expected a positive whole number".to_string())
 }
 
 /// Runs `cargo uk` with `args` (the program name first); returns the exit status.

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use unikernel_vmm::{self as monitor, Control, Image, Vm, VmConfig, VmExit};
 
-use crate::cli::{parse_secs, positive};
 use crate::error::{Error, Result};
+use crate::values::{parse_secs, positive};
 
 /// Options of `cargo uk density`.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -82,7 +82,7 @@ fn default_processes() -> usize {
 impl Default for DensityOptions {
     /// clap's defaults, from the one definition above.
     fn default() -> Self {
-        crate::cli::defaults()
+        crate::values::defaults()
     }
 }
 

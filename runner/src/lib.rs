@@ -27,6 +27,7 @@ pub mod new;
 pub mod qemu;
 pub mod setup;
 pub mod timeline;
+mod values;
 
 /// The one ELF reader of the host tools (validation, segments, notes, symbols).
 pub use unikernel_vmm::elf;

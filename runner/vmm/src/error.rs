@@ -42,8 +42,8 @@ pub enum Error {
         end: u64,
         mib: u64,
     },
-    #[error("the kernel command line is {0} bytes; the kernel takes at most {max}", max = crate::image::CMDLINE_MAX)]
-    CommandLineTooLong(usize),
+    #[error("the kernel command line is {len} bytes; the kernel takes at most {max}")]
+    CommandLineTooLong { len: usize, max: usize },
     /// Writing into guest memory failed (`what` says what was written).
     #[error("writing {what} into guest memory: {detail}")]
     GuestMemory { what: &'static str, detail: String },

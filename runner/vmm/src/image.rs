@@ -148,7 +148,10 @@ pub fn memory_map(size: u64) -> Vec<hvm_memmap_table_entry> {
 /// points at both; returns the start info's address (the vCPU's EBX).
 pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
     if cmdline.len() > CMDLINE_MAX {
-        return Err(Error::CommandLineTooLong(cmdline.len()));
+        return Err(Error::CommandLineTooLong {
+            len: cmdline.len(),
+            max: CMDLINE_MAX,
+        });
     }
     let mut start_info = hvm_start_info {
         magic: PVH_MAGIC,
