@@ -1,5 +1,5 @@
 //! Which VMM the kernel runs under, and the fast paths of the project's own KVM monitor
-//! (`runner --vmm monitor`, see `runner/src/monitor/`).
+//! (`cargo uk run --vmm monitor`, the `unikernel-vmm` crate in `runner/vmm/`).
 //!
 //! The same image boots under QEMU and under the monitor. At its first console write (or
 //! first clock read) the kernel asks CPUID whether the monitor is there; QEMU never
