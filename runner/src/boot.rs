@@ -77,7 +77,7 @@ pub(crate) fn qemu_error_line(stderr: &str) -> Option<&str> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// let outcome = runner::Boot::new("/work/shared/floor/floor.elf")
+/// let outcome = runner::Boot::new(runner::floor_elf())
 ///     .timeout(Duration::from_secs(10))
 ///     .run()
 ///     .unwrap();
@@ -129,7 +129,7 @@ impl Boot {
         self
     }
 
-    /// The kernel command line: the flags, then what [`qemu::kernel_cmdline`] makes.
+    /// The kernel command line: the flags, then what `qemu::kernel_cmdline` makes.
     pub fn cmdline(&self) -> String {
         let line = qemu::kernel_cmdline(&self.args, self.timeline);
         if self.flags.is_empty() {
@@ -262,7 +262,7 @@ impl Boot {
             config.kernel = copy.path.clone();
         }
         if self.verbose {
-            eprintln!("runner: {}", config.display());
+            eprintln!("cargo uk: {}", config.display());
         }
 
         let start = Instant::now();
@@ -366,7 +366,7 @@ impl Boot {
             ));
         }
         if self.verbose {
-            eprintln!("runner: {}", self.monitor_display());
+            eprintln!("cargo uk: {}", self.monitor_display());
         }
         let config = vmm::VmConfig {
             memory_mib: self.memory_mib,

@@ -49,7 +49,7 @@ pub(crate) fn example_names() -> Vec<String> {
 }
 
 /// The floor kernel, the reference every boot figure is a ratio to, for tests: as
-/// [`floor_path`], once per process; panics if the build fails, as [`example_elf`] does.
+/// `floor_path`, once per process; panics if the build fails, as [`example_elf`] does.
 pub fn floor_elf() -> PathBuf {
     match floor_source() {
         FloorSource::Example => example_elf(FLOOR),

@@ -19,7 +19,7 @@
 //! left behind however the coordinator ends (Ctrl-C, SIGKILL). There are no files to remove.
 //!
 //! Host memory per VM, measured three ways:
-//! - PSS growth: the workers' proportional set size (/proc/<pid>/smaps_rollup) while
+//! - PSS growth: the workers' proportional set size (`/proc/<pid>/smaps_rollup`) while
 //!   holding, minus the same before their first VM, divided by the VMs;
 //! - total PSS / VMs: the workers' whole PSS (binary, heap and all) divided by the VMs;
 //! - MemAvailable: the host's drop in /proc/meminfo MemAvailable divided by the VMs, which
@@ -459,7 +459,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     let shares = shares(options.max, options.processes);
     if !options.quiet {
         eprintln!(
-            "runner: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
+            "cargo uk: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
             options.max,
             kernel.display(),
             options.memory_mib,
@@ -539,7 +539,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
                 boot_times.push(rest.parse::<f64>().unwrap_or(0.0) / 1e3);
                 if !options.quiet && booted >= next_progress {
                     eprintln!(
-                        "runner: density: {booted} VMs idle after {:.1} s",
+                        "cargo uk: density: {booted} VMs idle after {:.1} s",
                         start.elapsed().as_secs_f64()
                     );
                     next_progress += 100;

@@ -86,7 +86,7 @@ impl fmt::Display for Forward {
 }
 
 /// What the command line asked for (`--forward`, `--tap`, `--no-net`); `None` in
-/// [`BootOptions`](crate::cli::BootOptions) means "as the image needs".
+/// `BootOptions` (the `run` and `boot` options) means "as the image needs".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetChoice {
     /// User-mode networking with these forwards.

@@ -1,4 +1,4 @@
-//! `runner new`: a user app outside the repository, ready for `cargo run`.
+//! `cargo uk new`: a user app outside the repository, ready for `cargo run`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

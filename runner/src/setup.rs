@@ -1,4 +1,4 @@
-//! Prerequisites: the `x86_64-unknown-none` target and QEMU. `runner setup` installs what
+//! Prerequisites: the `x86_64-unknown-none` target and QEMU. `cargo uk setup` installs what
 //! is missing (QEMU only as root); `run`, `boot` and `test` call it first.
 
 use std::path::PathBuf;
@@ -105,7 +105,7 @@ fn ensure_target(quiet: bool) -> Result<()> {
         None => Ok(()),
         Some(false) => {
             if !quiet {
-                eprintln!("runner: installing the {TARGET} target (rustup target add {TARGET})");
+                eprintln!("cargo uk: installing the {TARGET} target (rustup target add {TARGET})");
             }
             let status = Command::new("rustup")
                 .args(["target", "add", TARGET])
@@ -131,7 +131,7 @@ fn ensure_qemu(quiet: bool) -> Result<()> {
         return Err(qemu_missing());
     }
     if !quiet {
-        eprintln!("runner: {QEMU} is missing; installing {QEMU_PACKAGE} with apt-get");
+        eprintln!("cargo uk: {QEMU} is missing; installing {QEMU_PACKAGE} with apt-get");
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")

@@ -29,8 +29,8 @@ pub const MULTIBOOT_SEARCH: usize = 8192;
 const EI_CLASS: usize = 4;
 const EI_DATA: usize = 5;
 
-/// Why a file is not a bootable image: the second half of "<path> is not a bootable
-/// unikernel image: <reason>".
+/// Why a file is not a bootable image: the second half of "`<path>` is not a bootable
+/// unikernel image: `<reason>`".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ElfError {
     #[error("it is not an ELF file")]

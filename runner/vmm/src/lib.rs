@@ -12,7 +12,7 @@
 //!   off, EBX = the start info, EIP = the PVH note's entry;
 //! - a short CPUID table (KVM's own values for a few leaves, trimmed) with the monitor's
 //!   leaves at 0x4000_0000 (signature `UnikernelVMM`, features, TSC kHz);
-//! - devices on I/O ports only ([`devices`]): the exit port 0xf4 (a write of `S` ends the
+//! - devices on I/O ports only (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
 //!   VM with status `S`, as isa-debug-exit does for QEMU), a paravirtual console (one exit
 //!   per write of any length), a clock page the guest reads without exits, a minimal COM1
 //!   for guests that do not know the monitor, and the i8042 reset.
@@ -26,18 +26,18 @@
 //! does not handle stops the guest with one paragraph that says what happened and shows
 //! the registers.
 //!
-//! Where to start reading: [`boot`] (one VM, start to end), then [`vm::Vm::run`] (the exit
+//! Where to start reading: [`boot`] (one VM, start to end), then [`Vm::run`] (the exit
 //! loop), [`image`] (loading) and [`elf`] (the one ELF reader of the host tools, which the
 //! runner uses too).
 
 pub mod control;
-pub mod cpu;
-pub mod devices;
+mod cpu;
+mod devices;
 pub mod elf;
 mod error;
 pub mod image;
-pub mod report;
-pub mod vm;
+mod report;
+mod vm;
 
 use std::path::Path;
 use std::sync::Arc;
