@@ -120,27 +120,6 @@ pub fn host_main() -> ! {
     )
 }
 
-/// The ELF note `#[unikernel]` puts in every image: name `Unikernel`, type 1, and as its
-/// description the names of the subsystems the image starts, separated by spaces and
-/// padded with zeros to a multiple of 4 bytes. VMMs read it (runner/src/elf.rs).
-#[repr(C)]
-#[derive(Debug)]
-pub struct Manifest<const N: usize> {
-    name_size: u32,
-    desc_size: u32,
-    kind: u32,
-    name: [u8; 12],
-    desc: [u8; N],
-}
-
-impl<const N: usize> Manifest<N> {
-    pub const fn new(desc: [u8; N]) -> Self {
-        Self {
-            name_size: 10,
-            desc_size: N as u32,
-            kind: 1,
-            name: *b"Unikernel\0\0\0",
-            desc,
-        }
-    }
-}
+/// The ELF note `#[unikernel]` puts in every image: the subsystems it starts, which VMMs
+/// read (layout in `unikernel_abi::manifest`).
+pub type Manifest<const N: usize> = unikernel_arch::abi::manifest::Note<N>;

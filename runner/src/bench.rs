@@ -1,4 +1,4 @@
-//! `runner bench`: boot figures of the floor kernel and of the `empty` and `hello` examples,
+//! `cargo uk bench`: boot figures of the floor kernel and of the `empty` and `hello` examples,
 //! measured in one run and given as ratios to the floor.
 
 use std::fmt::Write as _;
@@ -11,13 +11,13 @@ use crate::error::Result;
 use crate::qemu::{AccelRequest, Machine};
 use crate::timeline;
 
-/// Options of `runner bench`.
+/// Options of `cargo uk bench`.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// Boots per image (default 20).
     pub runs: usize,
-    /// The floor kernel (default [`crate::build::floor_elf`]).
-    pub floor: PathBuf,
+    /// The floor kernel (default [`crate::build::floor_path`]: examples/floor, built).
+    pub floor: Option<PathBuf>,
     /// Guest memory for every image, MiB (default 32: hello's heap needs more than 8).
     pub memory_mib: u32,
     /// The examples to compare with the floor.
@@ -29,7 +29,7 @@ impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
             runs: 20,
-            floor: crate::build::floor_elf(),
+            floor: None,
             memory_mib: 32,
             examples: vec!["empty".into(), "hello".into()],
             quiet: false,
@@ -37,16 +37,20 @@ impl Default for BenchOptions {
     }
 }
 
+/// QEMU's `-icount` setting for the deterministic figure: each guest instruction advances
+/// the virtual clock, and so the TSC the guest stamps its timeline with, by 2^0 ns.
+const ICOUNT: &str = "shift=0";
+
 /// Median, minimum and 90th percentile of a sample, in ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub median_ms: f64,
     pub min_ms: f64,
     pub p90_ms: f64,
 }
 
 /// The statistics of `samples` (ms); `None` when empty.
-pub fn stats(samples: &[f64]) -> Option<Stats> {
+pub(crate) fn stats(samples: &[f64]) -> Option<Stats> {
     if samples.is_empty() {
         return None;
     }
@@ -69,7 +73,7 @@ pub fn stats(samples: &[f64]) -> Option<Stats> {
 
 /// The order of the images in round `round`: forwards, then backwards, alternately, so that
 /// no image always follows the same one.
-pub fn round_order(images: usize, round: usize) -> Vec<usize> {
+pub(crate) fn round_order(images: usize, round: usize) -> Vec<usize> {
     if round.is_multiple_of(2) {
         (0..images).collect()
     } else {
@@ -79,7 +83,7 @@ pub fn round_order(images: usize, round: usize) -> Vec<usize> {
 
 /// The size of `elf` after `objcopy --strip-all` (or `strip`), in bytes; the error says why
 /// it could not be measured.
-pub fn stripped_size(elf: &Path) -> Result<u64, String> {
+pub(crate) fn stripped_size(elf: &Path) -> Result<u64, String> {
     let copy = std::env::temp_dir().join(format!(
         "runner-strip-{}-{}",
         std::process::id(),
@@ -118,17 +122,21 @@ struct Image {
 }
 
 /// Runs the benchmark and prints its table; returns the text it printed.
-pub fn run(options: &BenchOptions) -> Result<String> {
-    crate::elf::validate(&options.floor)?;
+pub(crate) fn run(options: &BenchOptions) -> Result<String> {
+    let floor = match &options.floor {
+        Some(path) => path.clone(),
+        None => crate::build::floor_path(true)?,
+    };
+    unikernel_vmm::elf::validate(&floor)?;
     let mut images = vec![Image {
         name: "floor".into(),
-        path: Ok(options.floor.clone()),
+        path: Ok(floor.clone()),
         samples: Vec::new(),
         failure: None,
     }];
     for name in &options.examples {
         if !options.quiet {
-            eprintln!("runner: building example `{name}` (release)");
+            eprintln!("cargo uk: building example `{name}` (release)");
         }
         images.push(Image {
             name: name.clone(),
@@ -155,7 +163,7 @@ pub fn run(options: &BenchOptions) -> Result<String> {
 
     if !options.quiet {
         eprintln!(
-            "runner: booting {} image(s) {} times each under microvm + TCG",
+            "cargo uk: booting {} image(s) {} times each under microvm + TCG",
             images.iter().filter(|i| i.path.is_ok()).count(),
             options.runs
         );
@@ -200,6 +208,26 @@ pub fn run(options: &BenchOptions) -> Result<String> {
                 Some(us) => format!("{us:.0} us"),
                 None => "no stamps".into(),
             })
+        })
+        .collect();
+
+    // The deterministic figure: guest instructions per boot stage, under -icount shift=0.
+    let instructions: Vec<String> = images
+        .iter()
+        .filter(|image| image.failure.is_none())
+        .filter_map(|image| {
+            let path = image.path.as_ref().ok()?;
+            let outcome = boot(path)
+                .timeline(true)
+                .qemu_arg("-icount")
+                .qemu_arg(ICOUNT)
+                .run();
+            let line = match outcome {
+                Ok(outcome) => timeline::instructions_line(&outcome.timeline)
+                    .unwrap_or_else(|| "no boot timeline".into()),
+                Err(err) => format!("failed: {err}"),
+            };
+            Some(format!("{}: {line}", image.name))
         })
         .collect();
 
@@ -249,7 +277,7 @@ pub fn run(options: &BenchOptions) -> Result<String> {
     if let Some(floor) = floor_median {
         let _ = writeln!(out, "floor: {:.1} boots/s (1000 / median)", 1000.0 / floor);
     }
-    if stripped_size(&options.floor).is_err() {
+    if stripped_size(&floor).is_err() {
         let _ = writeln!(
             out,
             "stripped sizes: objcopy and strip are unavailable (apt-get install -y binutils)"
@@ -257,6 +285,13 @@ pub fn run(options: &BenchOptions) -> Result<String> {
     }
     if tsc_hz.is_none() {
         let _ = writeln!(out, "entry->main: no TSC on this host");
+    }
+    let _ = writeln!(
+        out,
+        "guest instructions per boot stage (TCG, -icount {ICOUNT}: one instruction is one ns of guest time; the same on every run):"
+    );
+    for line in &instructions {
+        let _ = writeln!(out, "  {line}");
     }
 
     // One boot under KVM, forced.
@@ -288,20 +323,20 @@ pub fn run(options: &BenchOptions) -> Result<String> {
     Ok(out)
 }
 
-/// Which VMMs `runner bench --vmm` compares.
+/// Which VMMs `cargo uk bench --vmm` compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PairedVmms {
+pub(crate) enum PairedVmms {
     /// The monitor only.
     Monitor,
     /// The monitor and QEMU microvm + KVM, boot for boot.
     Both,
 }
 
-/// Options of the paired benchmark (`runner bench --vmm monitor|both`).
+/// Options of the paired benchmark (`cargo uk bench --vmm monitor|both`).
 #[derive(Debug, Clone)]
-pub struct PairedOptions {
+pub(crate) struct PairedOptions {
     pub runs: usize,
-    pub floor: PathBuf,
+    pub floor: Option<PathBuf>,
     pub memory_mib: u32,
     pub examples: Vec<String>,
     pub vmms: PairedVmms,
@@ -327,7 +362,7 @@ impl Default for PairedOptions {
 
 /// One measured process: wall time from spawn to reaped, its exit status, its peak RSS.
 #[derive(Debug, Clone)]
-pub struct Measured {
+pub(crate) struct Measured {
     pub wall: Duration,
     pub code: Option<i32>,
     pub max_rss_kib: u64,
@@ -336,7 +371,7 @@ pub struct Measured {
 
 /// Spawns `command` (stdout discarded, stderr captured) and reaps it with wait4, for its
 /// peak RSS.
-pub fn measure(command: &mut Command) -> Result<Measured> {
+pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     use std::io::Read;
     let start = std::time::Instant::now();
     let mut child = command
@@ -381,7 +416,7 @@ struct Side {
 /// Boot-to-exit of the floor kernel and the examples on the monitor and on QEMU microvm
 /// with KVM, alternating boot for boot in one run, each as a process measured from spawn
 /// to exit. Prints the table and returns it.
-pub fn run_paired(options: &PairedOptions) -> Result<String> {
+pub(crate) fn run_paired(options: &PairedOptions) -> Result<String> {
     let runner = match &options.runner_exe {
         Some(exe) => exe.clone(),
         None => std::env::current_exe()
@@ -392,18 +427,22 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
     if both && qemu.is_none() {
         return Err(crate::setup::qemu_missing());
     }
-    crate::monitor::open_kvm()?;
-    let mut images: Vec<(String, PathBuf)> = vec![("floor".into(), options.floor.clone())];
+    unikernel_vmm::open_kvm()?;
+    let floor = match &options.floor {
+        Some(path) => path.clone(),
+        None => crate::build::floor_path(true)?,
+    };
+    let mut images: Vec<(String, PathBuf)> = vec![("floor".into(), floor)];
     for name in &options.examples {
         if !options.quiet {
-            eprintln!("runner: building example `{name}` (release)");
+            eprintln!("cargo uk: building example `{name}` (release)");
         }
         images.push((name.clone(), crate::build::build_example_with(name, true)?));
     }
-    // QEMU boots a copy with the multiboot magic masked, as `runner boot` does (PVH).
+    // QEMU boots a copy with the multiboot magic masked, as `cargo uk boot` does (PVH).
     let mut qemu_kernels = Vec::new();
     for (name, path) in &images {
-        let info = crate::elf::validate(path)?;
+        let info = unikernel_vmm::elf::validate(path)?;
         let mut bytes = std::fs::read(path)
             .map_err(|err| crate::Error::new(format!("cannot read {}: {err}", path.display())))?;
         if let Some(at) = info.multiboot_header {
@@ -415,13 +454,23 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
             .map_err(|err| crate::Error::new(format!("cannot write {}: {err}", copy.display())))?;
         qemu_kernels.push(copy);
     }
+    let stats_file =
+        std::env::temp_dir().join(format!("runner-paired-{}.stats.json", std::process::id()));
     let monitor_command = |path: &Path| {
         let mut command = Command::new(&runner);
         command
-            .args(["boot", "--vmm", "monitor", "--stats", "--quiet", "--memory"])
+            .args(["boot", "--vmm", "monitor", "--quiet", "--stats-json"])
+            .arg(&stats_file)
+            .arg("--memory")
             .arg(options.memory_mib.to_string())
             .arg(path);
         command
+    };
+    // The stats the monitor process wrote, typed.
+    let read_stats = || -> Option<unikernel_vmm::Stats> {
+        let json = std::fs::read(&stats_file).ok()?;
+        let _ = std::fs::remove_file(&stats_file);
+        serde_json::from_slice(&json).ok()
     };
     let qemu_command = |path: &Path| {
         let mut config = crate::qemu::QemuConfig::new(path, crate::qemu::Accel::Kvm);
@@ -435,7 +484,7 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
     let mut qemu_side: Vec<Side> = images.iter().map(|_| Side::default()).collect();
     if !options.quiet {
         eprintln!(
-            "runner: {} boots of each image on the monitor{}",
+            "cargo uk: {} boots of each image on the monitor{}",
             options.runs,
             if both {
                 " and on QEMU microvm + KVM, alternating"
@@ -451,14 +500,15 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
             let side = &mut monitor[index];
             if side.failure.is_none() {
                 let m = measure(&mut monitor_command(&images[index].1))?;
-                match (m.code, crate::monitor::Stats::parse_line(&m.stderr)) {
-                    (Some(0), Some((setup, guest, teardown))) => {
+                match (m.code, read_stats()) {
+                    (Some(0), Some(stats)) => {
                         if timed {
-                            side.walls.push(m.wall.as_secs_f64() * 1e3);
+                            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                            side.walls.push(ms(m.wall));
                             side.rss.push(m.max_rss_kib as f64);
-                            side.setup.push(setup);
-                            side.guest.push(guest);
-                            side.teardown.push(teardown);
+                            side.setup.push(ms(stats.setup));
+                            side.guest.push(ms(stats.guest));
+                            side.teardown.push(ms(stats.teardown));
                         }
                     }
                     _ => {
@@ -493,7 +543,7 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "paired boot benchmark: {} boots per image and VMM, alternating; -m {} MiB; wall time from spawning the process to reaping it (`runner boot --vmm monitor` vs `{} -M microvm -enable-kvm`); peak RSS from wait4",
+        "paired boot benchmark: {} boots per image and VMM, alternating; -m {} MiB; wall time from spawning the process to reaping it (`cargo uk boot --vmm monitor` vs `{} -M microvm -enable-kvm`); peak RSS from wait4",
         options.runs,
         options.memory_mib,
         crate::qemu::QEMU
@@ -553,10 +603,32 @@ pub fn run_paired(options: &PairedOptions) -> Result<String> {
     if let Some(base) = stats(&baseline) {
         let _ = writeln!(
             out,
-            "process baseline: `runner help` takes {:.1} ms (median) from spawn to reaped; guest = first KVM_RUN to the exit port, i.e. the guest's own instructions and its exits",
+            "process baseline: `cargo uk help` takes {:.1} ms (median) from spawn to reaped; guest = first KVM_RUN to the exit port, i.e. the guest's own instructions and its exits",
             base.median_ms
         );
     }
     print!("{out}");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bench::{round_order, stats};
+
+    #[test]
+    fn statistics() {
+        assert_eq!(stats(&[]), None);
+        let s = stats(&[5.0, 1.0, 3.0]).unwrap();
+        assert_eq!((s.median_ms, s.min_ms, s.p90_ms), (3.0, 1.0, 5.0));
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        let s = stats(&ten).unwrap();
+        assert_eq!((s.median_ms, s.min_ms, s.p90_ms), (5.5, 1.0, 9.0));
+    }
+
+    #[test]
+    fn alternating_order() {
+        assert_eq!(round_order(3, 0), vec![0, 1, 2]);
+        assert_eq!(round_order(3, 1), vec![2, 1, 0]);
+        assert_eq!(round_order(3, 2), vec![0, 1, 2]);
+    }
 }

@@ -8,23 +8,27 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use unikernel_abi::status;
+use unikernel_vmm as vmm;
+
 use crate::error::{Error, Result};
-use crate::monitor::{self, FaultKind, Vmm};
+use crate::monitor::{FaultKind, Vmm};
 use crate::qemu::{self, Accel, AccelRequest, Machine, Protocol, QemuConfig};
 use crate::timeline::{self, Stamp};
 
-/// The kernel's status for a panic.
-pub const STATUS_PANIC: i32 = 101;
-/// The kernel's status for a CPU exception.
-pub const STATUS_EXCEPTION: i32 = 102;
-/// The kernel's status for an error during boot.
-pub const STATUS_BOOT_ERROR: i32 = 103;
-/// The runner's status when the guest did not exit in time (as `timeout(1)`).
-pub const STATUS_TIMEOUT: i32 = 124;
-/// The runner's status when the guest reset without reporting a status.
-pub const STATUS_RESET: i32 = 125;
-/// The runner's status when QEMU itself failed.
-pub const STATUS_QEMU_FAILED: i32 = 126;
+// The statuses of `unikernel_abi::status` as the `i32`s [`BootOutcome::exit_code`] returns.
+/// [`status::PANIC`].
+pub const STATUS_PANIC: i32 = status::PANIC as i32;
+/// [`status::EXCEPTION`].
+pub const STATUS_EXCEPTION: i32 = status::EXCEPTION as i32;
+/// [`status::BOOT_ERROR`].
+pub const STATUS_BOOT_ERROR: i32 = status::BOOT_ERROR as i32;
+/// [`status::TIMEOUT`].
+pub const STATUS_TIMEOUT: i32 = status::TIMEOUT as i32;
+/// [`status::RESET`].
+pub const STATUS_RESET: i32 = status::RESET as i32;
+/// [`status::VMM_FAILED`]: QEMU failed, or the monitor had to stop the guest.
+pub const STATUS_QEMU_FAILED: i32 = status::VMM_FAILED as i32;
 
 /// How a boot ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +55,7 @@ pub enum Exit {
 /// isa-debug-exit makes QEMU exit with `(S << 1) | 1`, so an odd status carries the guest's
 /// `S`. Status 1 is ambiguous: the guest's 0, or QEMU's own error exit; QEMU's errors print
 /// `qemu-system-x86_64: <message>` (not a `warning:`) on stderr, which tells them apart.
-pub fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
+pub(crate) fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
     match code {
         Some(0) => Exit::Reset,
         Some(1) if qemu_error_line(stderr).is_some() => Exit::QemuFailed { code, signal },
@@ -61,7 +65,7 @@ pub fn map_exit(code: Option<i32>, signal: Option<i32>, stderr: &str) -> Exit {
 }
 
 /// The first line of QEMU's stderr that is an error (not a warning), if any.
-pub fn qemu_error_line(stderr: &str) -> Option<&str> {
+pub(crate) fn qemu_error_line(stderr: &str) -> Option<&str> {
     stderr.lines().find(|line| {
         line.starts_with(qemu::QEMU)
             && !line.contains("warning:")
@@ -73,7 +77,7 @@ pub fn qemu_error_line(stderr: &str) -> Option<&str> {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// let outcome = runner::Boot::new("/work/shared/floor/floor.elf")
+/// let outcome = runner::Boot::new(runner::floor_elf())
 ///     .timeout(Duration::from_secs(10))
 ///     .run()
 ///     .unwrap();
@@ -125,7 +129,7 @@ impl Boot {
         self
     }
 
-    /// The kernel command line: the flags, then what [`qemu::kernel_cmdline`] makes.
+    /// The kernel command line: the flags, then what `qemu::kernel_cmdline` makes.
     pub fn cmdline(&self) -> String {
         let line = qemu::kernel_cmdline(&self.args, self.timeline);
         if self.flags.is_empty() {
@@ -234,7 +238,7 @@ impl Boot {
         if self.vmm == Vmm::Monitor {
             return self.run_monitor();
         }
-        let image = crate::elf::validate(&self.kernel)?;
+        let image = vmm::elf::validate(&self.kernel)?;
         let accel = qemu::detect_accel(self.accel)?;
         let qemu_path = crate::setup::qemu_path().ok_or_else(crate::setup::qemu_missing)?;
         let mut config = self.qemu_config(accel);
@@ -258,7 +262,7 @@ impl Boot {
             config.kernel = copy.path.clone();
         }
         if self.verbose {
-            eprintln!("runner: {}", config.display());
+            eprintln!("cargo uk: {}", config.display());
         }
 
         let start = Instant::now();
@@ -344,9 +348,9 @@ impl Boot {
     }
 
     /// The monitor's description of this boot, for messages (as a command line would be).
-    pub fn monitor_display(&self) -> String {
+    pub(crate) fn monitor_display(&self) -> String {
         let mut out = format!(
-            "runner boot --vmm monitor --memory {} {}",
+            "cargo uk boot --vmm monitor --memory {} {}",
             self.memory_mib,
             self.kernel.display()
         );
@@ -362,29 +366,27 @@ impl Boot {
             ));
         }
         if self.verbose {
-            eprintln!("runner: {}", self.monitor_display());
+            eprintln!("cargo uk: {}", self.monitor_display());
         }
-        let config = monitor::VmConfig {
+        let config = vmm::VmConfig {
             memory_mib: self.memory_mib,
             cmdline: self.cmdline(),
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);
-        let run = monitor::boot(&self.kernel, &config, self.timeout, &mut |bytes| {
+        let run = vmm::boot(&self.kernel, &config, self.timeout, &mut |bytes| {
             sink.push(bytes)
         })?;
         let wall = start.elapsed();
         let (serial, stamps) = sink.finish();
         let exit = match &run.exit {
-            monitor::VmExit::Status(status) => Exit::Status(*status),
-            monitor::VmExit::Reset => Exit::Reset,
-            monitor::VmExit::Fault { kind, report } => Exit::Fault {
+            vmm::VmExit::Status(status) => Exit::Status(*status),
+            vmm::VmExit::Reset => Exit::Reset,
+            vmm::VmExit::Fault { kind, report } => Exit::Fault {
                 kind: *kind,
                 report: report.clone(),
             },
-            monitor::VmExit::Stopped | monitor::VmExit::Halted { .. } => {
-                Exit::TimedOut(self.timeout)
-            }
+            vmm::VmExit::Stopped | vmm::VmExit::Halted { .. } => Exit::TimedOut(self.timeout),
         };
         let mut notes = String::new();
         if let Some((interrupts, rip)) = run.halted {
@@ -482,7 +484,7 @@ pub struct BootOutcome {
     /// The VMM that booted it.
     pub vmm: Vmm,
     /// The monitor's counters and times (`None` under QEMU).
-    pub monitor: Option<monitor::Run>,
+    pub monitor: Option<vmm::Run>,
 }
 
 impl BootOutcome {
@@ -495,7 +497,7 @@ impl BootOutcome {
             Exit::TimedOut(_) => STATUS_TIMEOUT,
             Exit::Reset => STATUS_RESET,
             Exit::QemuFailed { .. } => STATUS_QEMU_FAILED,
-            Exit::Fault { kind, .. } => kind.exit_code(),
+            Exit::Fault { kind, .. } => i32::from(kind.exit_code()),
         }
     }
 
@@ -505,12 +507,12 @@ impl BootOutcome {
             Exit::Status(0) => None,
             Exit::Status(status) => Some(format!(
                 "the guest exited with status {status}{}",
-                match *status {
-                    STATUS_PANIC => " (it panicked)",
-                    STATUS_EXCEPTION => " (a CPU exception)",
-                    STATUS_BOOT_ERROR => " (an error during boot)",
-                    _ => "",
-                }
+                u8::try_from(*status)
+                    .ok()
+                    .filter(|&status| status <= status::BOOT_ERROR)
+                    .and_then(status::meaning)
+                    .map(|meaning| format!(" ({meaning})"))
+                    .unwrap_or_default()
             )),
             Exit::TimedOut(timeout) => Some(format!(
                 "the guest did not exit within {} s; it was stopped (raise --timeout if it needs longer)",
@@ -601,7 +603,7 @@ fn format_secs(duration: Duration) -> String {
 /// Takes the serial byte stream: keeps a copy, echoes it live and, when the timeline is on,
 /// takes out the timeline lines.
 #[derive(Debug)]
-pub struct SerialSink {
+pub(crate) struct SerialSink {
     timeline: bool,
     echo: bool,
     captured: Vec<u8>,
@@ -713,5 +715,189 @@ impl SerialSink {
             String::from_utf8_lossy(&self.captured).replace("\r\n", "\n"),
             self.stamps,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod exit {
+        use crate::boot::{Exit, map_exit};
+
+        #[test]
+        fn odd_statuses_carry_the_guests_status() {
+            assert_eq!(map_exit(Some(1), None, ""), Exit::Status(0));
+            assert_eq!(map_exit(Some(15), None, ""), Exit::Status(7));
+            assert_eq!(map_exit(Some((101 << 1) | 1), None, ""), Exit::Status(101));
+            assert_eq!(map_exit(Some((102 << 1) | 1), None, ""), Exit::Status(102));
+            assert_eq!(map_exit(Some(255), None, ""), Exit::Status(127));
+        }
+
+        #[test]
+        fn qemu_warnings_do_not_hide_status_zero() {
+            let stderr = "qemu-system-x86_64: warning: host doesn't support requested feature\n";
+            assert_eq!(map_exit(Some(1), None, stderr), Exit::Status(0));
+        }
+
+        #[test]
+        fn qemu_errors_are_not_status_zero() {
+            let stderr = "qemu-system-x86_64: -bogus: invalid option\n";
+            assert_eq!(
+                map_exit(Some(1), None, stderr),
+                Exit::QemuFailed {
+                    code: Some(1),
+                    signal: None
+                }
+            );
+        }
+
+        #[test]
+        fn zero_is_a_reset() {
+            assert_eq!(map_exit(Some(0), None, ""), Exit::Reset);
+        }
+
+        #[test]
+        fn even_statuses_and_signals_are_qemu_failures() {
+            assert!(matches!(
+                map_exit(Some(2), None, ""),
+                Exit::QemuFailed { .. }
+            ));
+            assert_eq!(
+                map_exit(None, Some(9), ""),
+                Exit::QemuFailed {
+                    code: None,
+                    signal: Some(9)
+                }
+            );
+        }
+    }
+
+    mod serial {
+        use crate::boot::SerialSink;
+        use crate::timeline::Stamp;
+
+        fn feed(timeline: bool, chunks: &[&[u8]]) -> (String, Vec<Stamp>) {
+            let mut sink = SerialSink::new(timeline, false);
+            for chunk in chunks {
+                sink.push(chunk);
+            }
+            sink.finish()
+        }
+
+        #[test]
+        fn timeline_lines_are_taken_out_across_chunks() {
+            let (text, stamps) = feed(
+                true,
+                &[
+                    b"boot\nunikernel.time",
+                    b"line pvh 10\r\nhel",
+                    b"lo\nunikernel.timeline main 30\n",
+                    b"bye",
+                ],
+            );
+            assert_eq!(text, "boot\nhello\nbye");
+            let (text, _) = feed(false, &[b"a\r", b"\nb\r\n"]);
+            assert_eq!(text, "a\nb\n");
+            assert_eq!(stamps.len(), 2);
+            assert_eq!(stamps[1].stage, "main");
+            assert_eq!(stamps[1].tsc, 30);
+        }
+
+        #[test]
+        fn look_alikes_stay() {
+            let (text, stamps) = feed(
+                true,
+                &[
+                    b"unikernel.timeline is on\nunikernel.\n",
+                    b"unikernel.timeline x 1",
+                ],
+            );
+            assert_eq!(text, "unikernel.timeline is on\nunikernel.\n");
+            assert_eq!(stamps.len(), 1);
+        }
+
+        #[test]
+        fn without_timeline_everything_stays() {
+            let (text, stamps) = feed(false, &[b"unikernel.timeline pvh 1\n"]);
+            assert_eq!(text, "unikernel.timeline pvh 1\n");
+            assert!(stamps.is_empty());
+        }
+    }
+
+    mod outcome {
+        use std::time::Duration;
+
+        use crate::boot::{BootOutcome, Exit};
+        use crate::qemu::Accel;
+
+        fn outcome(exit: Exit, stderr: &str) -> BootOutcome {
+            BootOutcome {
+                status: match exit {
+                    Exit::Status(s) => Some(s),
+                    _ => None,
+                },
+                timed_out: matches!(exit, Exit::TimedOut(_)),
+                exit,
+                serial: "so far\n".into(),
+                stderr: stderr.into(),
+                timeline: Vec::new(),
+                wall: Duration::from_millis(30),
+                accel: Accel::Tcg,
+                command: "qemu-system-x86_64 ...".into(),
+                vmm: crate::monitor::Vmm::Qemu,
+                monitor: None,
+            }
+        }
+
+        #[test]
+        fn sentences_and_codes() {
+            let ok = outcome(Exit::Status(0), "");
+            assert_eq!(ok.exit_code(), 0);
+            assert_eq!(ok.summary(), None);
+            let seven = outcome(Exit::Status(7), "");
+            assert_eq!(seven.exit_code(), 7);
+            assert_eq!(seven.summary().unwrap(), "the guest exited with status 7");
+            assert_eq!(
+                outcome(Exit::Status(101), "").summary().unwrap(),
+                "the guest exited with status 101 (it panicked)"
+            );
+            let hung = outcome(Exit::TimedOut(Duration::from_secs(30)), "");
+            assert_eq!(hung.exit_code(), 124);
+            assert_eq!(
+                hung.summary().unwrap(),
+                "the guest did not exit within 30 s; it was stopped (raise --timeout if it needs longer)"
+            );
+            let reset = outcome(Exit::Reset, "");
+            assert_eq!(reset.exit_code(), 125);
+            assert_eq!(
+                reset.summary().unwrap(),
+                "the guest reset (a triple fault?) before reporting an exit status"
+            );
+            let failed = outcome(
+                Exit::QemuFailed {
+                    code: Some(1),
+                    signal: None,
+                },
+                "qemu-system-x86_64: -bogus: invalid option\n",
+            );
+            assert_eq!(failed.exit_code(), 126);
+            assert_eq!(
+                failed.summary().unwrap(),
+                "QEMU failed with status 1: qemu-system-x86_64: -bogus: invalid option"
+            );
+            let killed = outcome(
+                Exit::QemuFailed {
+                    code: None,
+                    signal: Some(9),
+                },
+                "",
+            );
+            assert_eq!(killed.summary().unwrap(), "QEMU was killed by signal 9");
+        }
+
+        #[test]
+        #[should_panic(expected = "--- serial output ---\nso far\n")]
+        fn assert_status_shows_the_serial_output() {
+            outcome(Exit::TimedOut(Duration::from_secs(1)), "").assert_status(0);
+        }
     }
 }

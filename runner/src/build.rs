@@ -3,9 +3,31 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use cargo_metadata::Message;
+
 use crate::error::{Error, Result};
-use crate::json;
 use crate::setup::TARGET;
+
+/// What `cargo uk run` boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunTarget {
+    /// `examples/<name>`.
+    Example(String),
+    /// A built ELF.
+    Elf(PathBuf),
+    /// The app at this manifest (`--manifest-path`), with `-p <package>`.
+    Manifest(PathBuf, Option<String>),
+}
+
+/// An existing file, or anything that looks like a path, is an ELF; otherwise an example.
+pub(crate) fn classify_target(target: &str) -> RunTarget {
+    let path = PathBuf::from(target);
+    if path.is_file() || target.contains('/') || target.ends_with(".elf") {
+        RunTarget::Elf(path)
+    } else {
+        RunTarget::Example(target.to_string())
+    }
+}
 
 /// The repository root (the runner's parent folder, fixed when the runner is compiled).
 pub fn repo_root() -> PathBuf {
@@ -13,13 +35,8 @@ pub fn repo_root() -> PathBuf {
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
 
-/// The examples workspace's manifest.
-pub fn examples_manifest() -> PathBuf {
-    repo_root().join("examples").join("Cargo.toml")
-}
-
 /// The names of the examples (folders of `examples/` with a Cargo.toml), sorted.
-pub fn example_names() -> Vec<String> {
+pub(crate) fn example_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo_root().join("examples"))
         .into_iter()
         .flatten()
@@ -31,17 +48,44 @@ pub fn example_names() -> Vec<String> {
     names
 }
 
-/// The floor kernel: `$RUNNER_FLOOR`, else `<repo>/../shared/floor/floor.elf`.
+/// The floor kernel, the reference every boot figure is a ratio to, for tests: as
+/// `floor_path`, once per process; panics if the build fails, as [`example_elf`] does.
 pub fn floor_elf() -> PathBuf {
-    std::env::var_os("RUNNER_FLOOR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            repo_root()
-                .join("..")
-                .join("shared")
-                .join("floor")
-                .join("floor.elf")
-        })
+    match floor_source() {
+        FloorSource::Example => example_elf(FLOOR),
+        FloorSource::File(path) => path,
+    }
+}
+
+/// The floor kernel: `$RUNNER_FLOOR` if set, else `examples/floor` built like any example.
+pub(crate) fn floor_path(quiet: bool) -> Result<PathBuf> {
+    match floor_source() {
+        FloorSource::Example => build_example_with(FLOOR, quiet),
+        FloorSource::File(path) => Ok(path),
+    }
+}
+
+const FLOOR: &str = "floor";
+
+enum FloorSource {
+    Example,
+    File(PathBuf),
+}
+
+fn floor_source() -> FloorSource {
+    if let Some(path) = std::env::var_os("RUNNER_FLOOR") {
+        return FloorSource::File(PathBuf::from(path));
+    }
+    if repo_root()
+        .join("examples")
+        .join(FLOOR)
+        .join("Cargo.toml")
+        .is_file()
+    {
+        return FloorSource::Example;
+    }
+    // Until the floor example is in the tree: the reference copy beside the repository.
+    FloorSource::File(repo_root().join("../shared/floor/floor.elf"))
 }
 
 /// Builds `examples/<name>` in release mode and returns its ELF.
@@ -68,7 +112,7 @@ pub fn example_elf(name: &str) -> PathBuf {
 }
 
 /// [`build_example`], with cargo's progress shown or not.
-pub fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
+pub(crate) fn build_example_with(name: &str, quiet: bool) -> Result<PathBuf> {
     let examples = repo_root().join("examples");
     if !examples.join(name).join("Cargo.toml").is_file() {
         let names = example_names();
@@ -164,39 +208,30 @@ impl CargoBuild {
 
 /// A binary cargo reported building.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// The target's name (a binary's name).
     pub target_name: String,
-    /// cargo's package id.
-    pub package_id: String,
     pub executable: PathBuf,
 }
 
 /// The `compiler-artifact` messages that name an executable, from cargo's JSON output.
-pub fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
-    stdout
-        .lines()
-        .filter(|line| line.starts_with('{'))
-        .filter_map(json::parse)
-        .filter(|msg| msg.get("reason").and_then(json::Value::as_str) == Some("compiler-artifact"))
-        .filter_map(|msg| {
-            let executable = msg.get("executable")?.as_str()?;
-            let target = msg.get("target")?;
-            Some(Artifact {
-                target_name: target.get("name")?.as_str()?.to_string(),
-                package_id: msg
-                    .get("package_id")
-                    .and_then(json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                executable: PathBuf::from(executable),
-            })
+pub(crate) fn parse_artifacts(stdout: &str) -> Vec<Artifact> {
+    Message::parse_stream(stdout.as_bytes())
+        .filter_map(|message| match message.ok()? {
+            Message::CompilerArtifact(artifact) => Some(Artifact {
+                target_name: artifact.target.name,
+                executable: artifact.executable?.into_std_path_buf(),
+            }),
+            _ => None,
         })
         .collect()
 }
 
 /// The one executable of the build: the one named after `package` when there are several.
-pub fn pick_executable(artifacts: &[Artifact], package: Option<&str>) -> Result<PathBuf, String> {
+pub(crate) fn pick_executable(
+    artifacts: &[Artifact],
+    package: Option<&str>,
+) -> Result<PathBuf, String> {
     match artifacts {
         [] => Err("cargo built no binary (is there a `src/main.rs`?)".into()),
         [one] => Ok(one.executable.clone()),
@@ -212,5 +247,58 @@ pub fn pick_executable(artifacts: &[Artifact], package: Option<&str>) -> Result<
                 names.join(", ")
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::build::{Artifact, parse_artifacts, pick_executable};
+
+    #[test]
+    fn artifacts() {
+        let stdout = r#"{"reason":"compiler-artifact","package_id":"path+file:///r/core#unikernel@0.1.0","manifest_path":"/r/core/Cargo.toml","target":{"kind":["lib"],"crate_types":["lib"],"name":"unikernel","src_path":"/r/core/src/lib.rs","edition":"2024","doc":true,"doctest":true,"test":true},"profile":{"opt_level":"s","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/r/examples/target/x86_64-unknown-none/release/libunikernel.rlib"],"executable":null,"fresh":true}
+{"reason":"compiler-artifact","package_id":"path+file:///r/examples/hello#0.1.0","manifest_path":"/r/examples/hello/Cargo.toml","target":{"kind":["bin"],"crate_types":["bin"],"name":"hello","src_path":"/r/examples/hello/src/main.rs","edition":"2024","doc":true,"doctest":false,"test":true},"profile":{"opt_level":"s","debuginfo":0,"debug_assertions":false,"overflow_checks":false,"test":false},"features":[],"filenames":["/r/examples/target/x86_64-unknown-none/release/hello"],"executable":"/r/examples/target/x86_64-unknown-none/release/hello","fresh":false}
+{"reason":"build-finished","success":true}
+not json: a line cargo's own output may hold
+"#;
+        let artifacts = parse_artifacts(stdout);
+        assert_eq!(artifacts.len(), 1);
+        assert_eq!(artifacts[0].target_name, "hello");
+        assert_eq!(
+            pick_executable(&artifacts, Some("hello")),
+            Ok(PathBuf::from(
+                "/r/examples/target/x86_64-unknown-none/release/hello"
+            ))
+        );
+        assert!(pick_executable(&[], None).is_err());
+        let two = [
+            Artifact {
+                target_name: "a".into(),
+                executable: "/a".into(),
+            },
+            Artifact {
+                target_name: "b".into(),
+                executable: "/b".into(),
+            },
+        ];
+        assert_eq!(pick_executable(&two, Some("b")), Ok(PathBuf::from("/b")));
+        assert!(pick_executable(&two, None).unwrap_err().contains("a, b"));
+    }
+
+    #[test]
+    fn cargo_arguments() {
+        let build = crate::build::CargoBuild {
+            manifest_path: "/r/examples/Cargo.toml".into(),
+            package: Some("hello".into()),
+            release: true,
+            quiet: true,
+        };
+        assert_eq!(
+            build.args().join(" "),
+            "build --manifest-path /r/examples/Cargo.toml --target x86_64-unknown-none \
+             --message-format=json-render-diagnostics --release -p hello -q"
+        );
     }
 }

@@ -1,536 +1,372 @@
-//! The command line: `runner run | boot | test | new | setup | bench | help`.
+//! The command line, `cargo uk <command>`: one clap definition for every command, the
+//! hidden `density-worker` included.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
 use crate::boot::Boot;
-use crate::build::{self, CargoBuild};
+use crate::build::{self, CargoBuild, RunTarget};
 use crate::error::{Error, Result};
 use crate::monitor::Vmm;
+use crate::net::{Forward, NetChoice};
 use crate::qemu::{AccelRequest, Machine, Protocol};
 use crate::setup::{self, Needs};
 use crate::timeline;
+use crate::values::{defaults, parse_secs, positive};
 
-/// The help text.
-pub const HELP: &str = "\
-runner: builds unikernel images and boots them in QEMU or on its own KVM monitor
+/// What `--help` adds after the options: the exit statuses.
+const EXIT_STATUS: &str = "\
+Exit status:
+  the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
+  103 boot error), 124 the guest did not exit in time, 125 the guest reset without
+  reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
+  stop the guest, 1 the runner could not build or boot, 2 a usage error.";
 
-USAGE:
-    runner run <example | path/to/kernel.elf> [options] [-- kernel args]
-    runner run --manifest-path <app/Cargo.toml> [-p <package>] [options] [-- kernel args]
-    runner boot [options] <kernel.elf> [kernel args]
-    runner test [-- cargo test args]
-    runner new <path> [--name <crate>]
-    runner bench [--runs N] [--floor <floor.elf>] [--vmm qemu|monitor|both]
-    runner density [--max N] [--time-limit <secs>] [--hold <secs>] [--memory <MiB>]
-                   [--processes N] [--parallel N] [--reserve <MiB>] [--image <example | elf>]
-    runner setup
+/// `cargo uk`: builds unikernel images and boots them in QEMU or on the project's KVM monitor.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo uk",
+    bin_name = "cargo uk",
+    version,
+    after_help = EXIT_STATUS,
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
 
-COMMANDS:
-    run      build examples/<name> (release), or the app at --manifest-path, and boot it
-    boot     boot a built ELF; every argument after the ELF goes to the kernel (this is
-             what cargo's `runner` setting calls, with `cargo run -- <args>` after the ELF)
-    test     setup, then `cargo test --workspace` in the repository
-    new      create an app outside the repository; `cargo run` in it builds and boots
-    bench    boot figures of the floor kernel and the empty and hello examples, as ratios;
-             --vmm both: the monitor and QEMU microvm + KVM paired in one run
-    density  start idle VMs on the monitor until --max, the time limit or host memory
-             runs out; report how many it held, host memory per VM and boots per second
-    setup    install the x86_64-unknown-none target and QEMU where missing
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Build examples/<name> (release), or the app at --manifest-path, and boot it
+    Run(RunArgs),
+    /// Boot a built ELF; every argument after the ELF goes to the kernel (what cargo's
+    /// `runner` setting calls, with `cargo run -- <args>` after the ELF)
+    Boot(BootArgs),
+    /// Set up, check formatting and lints of both workspaces, then `cargo test --workspace`
+    Test(TestArgs),
+    /// Create an app outside the repository; `cargo run` in it builds and boots
+    New(NewArgs),
+    /// Boot figures of the floor kernel and the empty and hello examples, as ratios to the
+    /// floor, and their boot timelines in guest instructions
+    Bench(BenchArgs),
+    /// Start idle VMs on the monitor until --max, the time limit or host memory runs out;
+    /// report how many it held, host memory per VM and boots per second
+    Density(crate::density::DensityOptions),
+    /// Install the x86_64-unknown-none target and QEMU where missing
+    Setup(SetupArgs),
+    /// One worker process of `density` (started by it, not by people)
+    #[command(hide = true)]
+    DensityWorker(crate::density::WorkerOptions),
+}
 
-BOOT OPTIONS (run, boot):
-    --vmm qemu|monitor     qemu: every machine and accelerator; monitor: the runner's own
-                           KVM monitor (PVH images, needs /dev/kvm) [default: qemu]
-    --accel auto|kvm|tcg   auto: KVM only where /dev/kvm works and the CPU shows vmx/svm,
-                           else TCG (-cpu max) [default: auto]
-    --machine microvm|pc|q35                          [default: microvm]
-    --memory <MiB>                                    [default: 32]
-    --timeout <secs>       stop a guest that has not exited by then [default: 30]
-    --boot pvh|multiboot   the image's boot header QEMU uses [default: pvh]
-    --timeline             ask the guest for its boot timeline and print it as a table
-    --qemu-arg <arg>       pass an argument to QEMU (repeatable)
-    --forward [tcp:|udp:]HOST:GUEST
-                           user-mode network (QEMU's NAT; the guest is 10.0.2.15/24,
-                           gateway 10.0.2.2) with 127.0.0.1:HOST forwarded to the guest's
-                           port (repeatable) [default for an image that links `net`:
-                           --forward 8080:80; an image without it gets no network]
-    --tap                  (root) a tap device in a network namespace the runner creates
-                           (uk-<pid>, host side 10.0.2.2/24) and deletes at exit; reach
-                           the guest with `ip netns exec uk-<pid> curl http://10.0.2.15/`
-    --no-net               no network device
-    -q, --quiet            no progress messages, no cargo output
-    -v, --verbose          print the QEMU command line
-    --stats                (monitor) print setup, guest and teardown times and exit counts
+/// Options shared by `run` and `boot`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub(crate) struct BootOptions {
+    /// qemu: every machine and accelerator; monitor: the project's own KVM monitor (PVH
+    /// images, needs /dev/kvm)
+    #[arg(long, value_enum, default_value_t)]
+    pub vmm: Vmm,
+    /// auto: KVM only where /dev/kvm works and the CPU shows vmx/svm, else TCG (-cpu max)
+    #[arg(long, value_enum, default_value_t)]
+    pub accel: AccelRequest,
+    #[arg(long, value_enum, default_value_t)]
+    pub machine: Machine,
+    /// Guest memory
+    #[arg(long = "memory", value_name = "MiB", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub memory_mib: u32,
+    /// Stop a guest that has not exited by then
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    pub timeout: Duration,
+    /// The image's boot header QEMU uses
+    #[arg(long = "boot", value_enum, default_value_t)]
+    pub protocol: Protocol,
+    /// Ask the guest for its boot timeline and print it as a table
+    #[arg(long)]
+    pub timeline: bool,
+    /// Pass an argument to QEMU (repeatable)
+    #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub qemu_args: Vec<String>,
+    /// User-mode network (QEMU's NAT; the guest is 10.0.2.15/24, gateway 10.0.2.2) with
+    /// 127.0.0.1:HOST forwarded to the guest's port (repeatable) [default for an image that
+    /// links `net`: 8080:80; an image without it gets no network]
+    #[arg(long = "forward", value_name = "[tcp:|udp:]HOST:GUEST")]
+    pub forwards: Vec<Forward>,
+    /// (root) A tap device in a network namespace the runner creates (uk-<pid>, host side
+    /// 10.0.2.2/24) and deletes at exit; reach the guest with
+    /// `ip netns exec uk-<pid> curl http://10.0.2.15/`
+    #[arg(long, conflicts_with_all = ["forwards", "no_net"])]
+    pub tap: bool,
+    /// No network device
+    #[arg(long, conflicts_with = "forwards")]
+    pub no_net: bool,
+    /// No progress messages, no cargo output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the QEMU command line
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// (monitor) Print setup, guest and teardown times and exit counts
+    #[arg(long)]
+    pub stats: bool,
+    /// (monitor) Write the stats as JSON into this file, for the paired benchmark
+    #[arg(long, hide = true, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Arguments for the app (after `--` for `run`)
+    #[arg(skip)]
+    pub kernel_args: Vec<String>,
+}
 
-EXIT STATUS:
-    the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
-    103 boot error), 124 the guest did not exit in time, 125 the guest reset without
-    reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
-    stop the guest, 1 the runner could not build or boot, 2 a usage error.
-";
+impl Default for BootOptions {
+    /// The options of a bare `cargo uk boot`: clap's defaults, from the one definition.
+    fn default() -> Self {
+        defaults::<BootOptions>()
+    }
+}
 
-/// Runs the runner with `args` (without the program name); returns the exit status.
+impl BootOptions {
+    /// `--forward`, `--tap`, `--no-net`; `None`: as the image needs (see `net::plan`).
+    pub fn network(&self) -> Option<NetChoice> {
+        if self.tap {
+            Some(NetChoice::Tap)
+        } else if self.no_net {
+            Some(NetChoice::Off)
+        } else if !self.forwards.is_empty() {
+            Some(NetChoice::Forward(self.forwards.clone()))
+        } else {
+            None
+        }
+    }
+
+    /// The combinations the monitor cannot honour, as one sentence.
+    fn monitor_conflict(&self) -> Option<String> {
+        if self.vmm != Vmm::Monitor {
+            return None;
+        }
+        if self.accel == AccelRequest::Tcg {
+            return Some(
+                "--vmm monitor runs on KVM: it cannot take --accel tcg (use --vmm qemu for TCG)"
+                    .into(),
+            );
+        }
+        if self.machine != Machine::Microvm {
+            return Some(format!(
+                "--vmm monitor has one machine model: it cannot take --machine {} (use --vmm qemu for pc and q35)",
+                self.machine
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default()
+            ));
+        }
+        None
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// An example's name (examples/<name>) or the path of a built ELF
+    #[arg(
+        required_unless_present = "manifest_path",
+        conflicts_with = "manifest_path"
+    )]
+    target: Option<String>,
+    /// The app to build, outside examples/
+    #[arg(long, value_name = "Cargo.toml")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build, with --manifest-path
+    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
+    package: Option<String>,
+    #[command(flatten)]
+    boot: BootOptions,
+    /// Arguments for the app
+    #[arg(last = true, value_name = "KERNEL ARGS")]
+    kernel_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct BootArgs {
+    #[command(flatten)]
+    boot: BootOptions,
+    /// The kernel ELF, then the app's arguments: everything after the ELF, options too
+    #[arg(
+        value_name = "ELF [KERNEL ARGS]",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    command_line: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// Skip `cargo fmt --check` and `cargo clippy` (tests only)
+    #[arg(long)]
+    no_lint: bool,
+    /// Passed to `cargo test`
+    #[arg(last = true, value_name = "CARGO TEST ARGS")]
+    cargo_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct NewArgs {
+    /// Where to create the app (a new folder)
+    path: PathBuf,
+    /// The crate's name [default: the folder's name]
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Which VMMs `cargo uk bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+enum BenchVmm {
+    /// QEMU microvm under TCG: wall times as ratios to the floor, and boot timelines
+    #[default]
+    Qemu,
+    /// The monitor alone, boot for boot
+    Monitor,
+    /// The monitor and QEMU microvm + KVM, paired in one run
+    Both,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Boots per image
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = positive)]
+    runs: usize,
+    /// The floor kernel [default: examples/floor, built]
+    #[arg(long, value_name = "ELF")]
+    floor: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    vmm: BenchVmm,
+    /// No progress messages
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct SetupArgs {
+    /// No messages
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `cargo uk` with `args` (the program name first); returns the exit status.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let args: Result<Vec<String>> = args
-        .into_iter()
-        .map(|arg| {
-            arg.into_string()
-                .map_err(|arg| Error::new(format!("{} is not valid UTF-8", arg.to_string_lossy())))
-        })
-        .collect();
-    let command = match args.and_then(|args| parse(&args)) {
-        Ok(command) => command,
+    if args.len() <= 1 {
+        // A bare `cargo uk` is a question, not a mistake.
+        let _ = Cli::command().print_help();
+        return 0;
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
         Err(err) => {
-            eprintln!("runner: {err}\n(see `runner help`)");
-            return 2;
+            let _ = err.print();
+            return err.exit_code();
         }
     };
-    match execute(command) {
+    let boot_options = match &cli.command {
+        Commands::Run(RunArgs { boot, .. }) => Some(("run", boot)),
+        Commands::Boot(BootArgs { boot, .. }) => Some(("boot", boot)),
+        _ => None,
+    };
+    if let Some((name, boot)) = boot_options
+        && let Some(conflict) = boot.monitor_conflict()
+    {
+        let mut command = Cli::command();
+        command.build();
+        let subcommand = command
+            .find_subcommand_mut(name)
+            .expect("run and boot are subcommands");
+        let err = subcommand.error(ErrorKind::ArgumentConflict, conflict);
+        let _ = err.print();
+        return err.exit_code();
+    }
+    match execute(cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("runner: {err}");
+            eprintln!("cargo uk: {err}");
             1
         }
     }
 }
 
-/// Options shared by `run` and `boot`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootOptions {
-    pub accel: AccelRequest,
-    pub machine: Machine,
-    pub memory_mib: u32,
-    pub timeout: Duration,
-    pub timeline: bool,
-    pub protocol: Protocol,
-    pub qemu_args: Vec<String>,
-    pub quiet: bool,
-    pub verbose: bool,
-    pub kernel_args: Vec<String>,
-    pub vmm: Vmm,
-    pub stats: bool,
-    /// `--forward`, `--tap`, `--no-net`; `None`: as the image needs (see `net::plan`).
-    pub network: Option<crate::net::NetChoice>,
-}
-
-impl Default for BootOptions {
-    fn default() -> Self {
-        BootOptions {
-            accel: AccelRequest::Auto,
-            machine: Machine::Microvm,
-            memory_mib: 32,
-            timeout: Duration::from_secs(30),
-            timeline: false,
-            protocol: Protocol::Pvh,
-            qemu_args: Vec::new(),
-            quiet: false,
-            verbose: false,
-            kernel_args: Vec::new(),
-            vmm: Vmm::Qemu,
-            stats: false,
-            network: None,
-        }
-    }
-}
-
-/// What `runner run` boots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunTarget {
-    /// `examples/<name>`.
-    Example(String),
-    /// A built ELF.
-    Elf(PathBuf),
-    /// An app's manifest, with `-p` if given.
-    Manifest(PathBuf, Option<String>),
-}
-
-/// A parsed command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cli {
-    Run(RunTarget, BootOptions),
-    Boot(PathBuf, BootOptions),
-    Test(Vec<String>),
-    New {
-        path: PathBuf,
-        name: Option<String>,
-    },
-    Bench {
-        runs: usize,
-        floor: Option<PathBuf>,
-        quiet: bool,
-    },
-    Setup {
-        quiet: bool,
-    },
-    Density(crate::density::DensityOptions),
-    /// `bench --vmm monitor|both`: the monitor, or the monitor and QEMU + KVM, paired.
-    BenchPaired {
-        runs: usize,
-        floor: Option<PathBuf>,
-        vmms: crate::bench::PairedVmms,
-        quiet: bool,
-    },
-    /// One worker process of `density` (not for people).
-    DensityWorker(crate::density::WorkerOptions),
-    Help,
-}
-
-/// Splits `--name=value` into its parts.
-fn split_flag(arg: &str) -> (&str, Option<&str>) {
-    match arg.split_once('=') {
-        Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
-        _ => (arg, None),
-    }
-}
-
-struct Args<'a> {
-    items: &'a [String],
-    pos: usize,
-}
-
-impl<'a> Args<'a> {
-    fn next(&mut self) -> Option<&'a str> {
-        let item = self.items.get(self.pos)?;
-        self.pos += 1;
-        Some(item)
-    }
-
-    fn rest(&mut self) -> Vec<String> {
-        let rest = self.items[self.pos..].to_vec();
-        self.pos = self.items.len();
-        rest
-    }
-
-    fn value(&mut self, flag: &str, inline: Option<&'a str>) -> Result<&'a str> {
-        inline
-            .or_else(|| self.next())
-            .ok_or_else(|| Error::new(format!("{flag} needs a value")))
-    }
-}
-
-/// Takes one boot option; `Ok(false)` if `flag` is not one.
-fn boot_option<'a>(
-    opts: &mut BootOptions,
-    flag: &str,
-    inline: Option<&'a str>,
-    args: &mut Args<'a>,
-) -> Result<bool> {
-    match flag {
-        "--accel" => opts.accel = args.value(flag, inline)?.parse()?,
-        "--machine" => opts.machine = args.value(flag, inline)?.parse()?,
-        "--memory" => {
-            let value = args.value(flag, inline)?;
-            opts.memory_mib = value.parse().ok().filter(|&mib| mib >= 2).ok_or_else(|| {
-                Error::new(format!(
-                    "--memory {value}: expected a size in MiB (at least 2)"
-                ))
-            })?;
-        }
-        "--timeout" => {
-            let value = args.value(flag, inline)?;
-            let secs: f64 = value
-                .parse()
-                .ok()
-                .filter(|secs: &f64| secs.is_finite() && *secs > 0.0)
-                .ok_or_else(|| {
-                    Error::new(format!("--timeout {value}: expected a number of seconds"))
-                })?;
-            opts.timeout = Duration::from_secs_f64(secs);
-        }
-        "--qemu-arg" => opts.qemu_args.push(args.value(flag, inline)?.to_string()),
-        "--forward" => {
-            let forward = args.value(flag, inline)?.parse()?;
-            match &mut opts.network {
-                Some(crate::net::NetChoice::Forward(forwards)) => forwards.push(forward),
-                None => opts.network = Some(crate::net::NetChoice::Forward(vec![forward])),
-                Some(_) => {
-                    return Err(Error::new(
-                        "--forward, --tap and --no-net exclude each other",
-                    ));
-                }
-            }
-        }
-        "--tap" | "--no-net" if inline.is_some() => {
-            return Err(Error::new(format!("{flag} takes no value")));
-        }
-        "--tap" | "--no-net" => {
-            if opts.network.is_some() {
-                return Err(Error::new(
-                    "--forward, --tap and --no-net exclude each other",
-                ));
-            }
-            opts.network = Some(if flag == "--tap" {
-                crate::net::NetChoice::Tap
-            } else {
-                crate::net::NetChoice::Off
-            });
-        }
-        "--boot" => opts.protocol = args.value(flag, inline)?.parse()?,
-        "--vmm" => opts.vmm = args.value(flag, inline)?.parse()?,
-        "--timeline" | "--quiet" | "-q" | "--verbose" | "-v" | "--stats" if inline.is_some() => {
-            return Err(Error::new(format!("{flag} takes no value")));
-        }
-        "--timeline" => opts.timeline = true,
-        "--quiet" | "-q" => opts.quiet = true,
-        "--verbose" | "-v" => opts.verbose = true,
-        "--stats" => opts.stats = true,
-        _ => return Ok(false),
-    }
-    Ok(true)
-}
-
-/// Parses the arguments after the program name.
-pub fn parse(items: &[String]) -> Result<Cli> {
-    let mut args = Args { items, pos: 0 };
-    let Some(command) = args.next() else {
-        return Ok(Cli::Help);
-    };
+fn execute(command: Commands) -> Result<i32> {
     match command {
-        "help" | "--help" | "-h" => Ok(Cli::Help),
-        "run" => {
-            let mut opts = BootOptions::default();
-            let mut target = None;
-            let mut manifest = None;
-            let mut package = None;
-            while let Some(arg) = args.next() {
-                if arg == "--" {
-                    opts.kernel_args = args.rest();
-                    break;
-                }
-                let (flag, inline) = split_flag(arg);
-                if boot_option(&mut opts, flag, inline, &mut args)? {
-                    continue;
-                }
-                match flag {
-                    "--manifest-path" => manifest = Some(PathBuf::from(args.value(flag, inline)?)),
-                    "-p" | "--package" => package = Some(args.value(flag, inline)?.to_string()),
-                    _ if flag.starts_with('-') => {
-                        return Err(Error::new(format!("runner run: unknown option {flag}")));
-                    }
-                    _ if target.is_some() => {
-                        return Err(Error::new(format!(
-                            "runner run: unexpected {arg}; kernel arguments go after `--`"
-                        )));
-                    }
-                    _ => target = Some(arg.to_string()),
-                }
-            }
-            let target = match (target, manifest) {
-                (Some(_), Some(_)) => {
-                    return Err(Error::new(
-                        "runner run: give an example, an ELF or --manifest-path, not several",
-                    ));
-                }
-                (None, Some(manifest)) => RunTarget::Manifest(manifest, package),
-                (Some(_), None) if package.is_some() => {
-                    return Err(Error::new("runner run: -p goes with --manifest-path"));
-                }
-                (Some(target), None) => classify_target(&target),
-                (None, None) => {
-                    return Err(Error::new(
-                        "runner run: which example or ELF? (e.g. `runner run hello`)",
-                    ));
-                }
-            };
-            Ok(Cli::Run(target, opts))
-        }
-        "boot" => {
-            let mut opts = BootOptions::default();
-            while let Some(arg) = args.next() {
-                let (flag, inline) = split_flag(arg);
-                if boot_option(&mut opts, flag, inline, &mut args)? {
-                    continue;
-                }
-                if flag.starts_with('-') {
-                    return Err(Error::new(format!("runner boot: unknown option {flag}")));
-                }
-                let mut rest = args.rest();
-                if rest.first().is_some_and(|first| first == "--") {
-                    rest.remove(0);
-                }
-                opts.kernel_args = rest;
-                return Ok(Cli::Boot(PathBuf::from(arg), opts));
-            }
-            Err(Error::new("runner boot: which ELF?"))
-        }
-        "test" => {
-            let mut rest = args.rest();
-            if rest.first().is_some_and(|first| first == "--") {
-                rest.remove(0);
-            }
-            Ok(Cli::Test(rest))
-        }
-        "new" => {
-            let mut path = None;
-            let mut name = None;
-            while let Some(arg) = args.next() {
-                let (flag, inline) = split_flag(arg);
-                match flag {
-                    "--name" => name = Some(args.value(flag, inline)?.to_string()),
-                    _ if flag.starts_with('-') => {
-                        return Err(Error::new(format!("runner new: unknown option {flag}")));
-                    }
-                    _ if path.is_some() => {
-                        return Err(Error::new(format!("runner new: unexpected {arg}")));
-                    }
-                    _ => path = Some(PathBuf::from(arg)),
-                }
-            }
-            let path =
-                path.ok_or_else(|| Error::new("runner new: where? (e.g. `runner new ../my-app`)"))?;
-            Ok(Cli::New { path, name })
-        }
-        "bench" => {
-            let mut runs = 20;
-            let mut floor = None;
-            let mut quiet = false;
-            let mut vmms = None;
-            while let Some(arg) = args.next() {
-                let (flag, inline) = split_flag(arg);
-                match flag {
-                    "--runs" => {
-                        let value = args.value(flag, inline)?;
-                        runs = value.parse().ok().filter(|&runs| runs > 0).ok_or_else(|| {
-                            Error::new(format!("--runs {value}: expected a positive number"))
-                        })?;
-                    }
-                    "--floor" => floor = Some(PathBuf::from(args.value(flag, inline)?)),
-                    "--quiet" | "-q" => quiet = true,
-                    "--vmm" => {
-                        vmms = match args.value(flag, inline)? {
-                            "qemu" => None,
-                            "monitor" => Some(crate::bench::PairedVmms::Monitor),
-                            "both" => Some(crate::bench::PairedVmms::Both),
-                            other => {
-                                return Err(Error::new(format!(
-                                    "--vmm {other}: expected qemu, monitor or both"
-                                )));
-                            }
-                        }
-                    }
-                    _ => return Err(Error::new(format!("runner bench: unexpected {arg}"))),
-                }
-            }
-            Ok(match vmms {
-                None => Cli::Bench { runs, floor, quiet },
-                Some(vmms) => Cli::BenchPaired {
-                    runs,
-                    floor,
-                    vmms,
-                    quiet,
-                },
-            })
-        }
-        "density-worker" => Ok(Cli::DensityWorker(crate::density::WorkerOptions::parse(
-            &args.rest(),
-        )?)),
-        "density" => {
-            let mut options = crate::density::DensityOptions::default();
-            while let Some(arg) = args.next() {
-                let (flag, inline) = split_flag(arg);
-                let mut number = |what: &str| -> Result<f64> {
-                    let value = args.value(flag, inline)?;
-                    value
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|n| n.is_finite() && *n > 0.0)
-                        .ok_or_else(|| Error::new(format!("{flag} {value}: expected {what}")))
-                };
-                match flag {
-                    "--max" => options.max = number("a positive number of VMs")? as usize,
-                    "--time-limit" => {
-                        options.time_limit = Duration::from_secs_f64(number("a number of seconds")?)
-                    }
-                    "--hold" => {
-                        options.hold = Duration::from_secs_f64(number("a number of seconds")?)
-                    }
-                    "--memory" => {
-                        options.memory_mib = number("a size in MiB (at least 2)")?.max(2.0) as u32
-                    }
-                    "--parallel" => options.parallel = number("a positive number")? as usize,
-                    "--processes" => options.processes = number("a positive number")? as usize,
-                    "--reserve" => options.reserve_mib = number("a size in MiB")? as u64,
-                    "--image" => options.image = args.value(flag, inline)?.to_string(),
-                    "--quiet" | "-q" => options.quiet = true,
-                    _ => return Err(Error::new(format!("runner density: unexpected {arg}"))),
-                }
-            }
-            Ok(Cli::Density(options))
-        }
-        "setup" => {
-            let mut quiet = false;
-            for arg in args.rest() {
-                match arg.as_str() {
-                    "--quiet" | "-q" => quiet = true,
-                    _ => return Err(Error::new(format!("runner setup: unexpected {arg}"))),
-                }
-            }
-            Ok(Cli::Setup { quiet })
-        }
-        other => Err(Error::new(format!(
-            "unknown command `{other}` (commands: run, boot, test, new, bench, density, setup, help)"
-        ))),
-    }
-}
-
-/// An existing file, or anything that looks like a path, is an ELF; otherwise an example.
-pub fn classify_target(target: &str) -> RunTarget {
-    let path = PathBuf::from(target);
-    if path.is_file() || target.contains('/') || target.ends_with(".elf") {
-        RunTarget::Elf(path)
-    } else {
-        RunTarget::Example(target.to_string())
-    }
-}
-
-fn execute(cli: Cli) -> Result<i32> {
-    match cli {
-        Cli::Help => {
-            print!("{HELP}");
-            Ok(0)
-        }
-        Cli::Setup { quiet } => {
+        Commands::Setup(SetupArgs { quiet }) => {
             setup::ensure(Needs::ALL, quiet)?;
             if !quiet {
                 eprintln!(
-                    "runner: ready (the {} target and {} are installed)",
+                    "cargo uk: ready (the {} target and {} are installed)",
                     setup::TARGET,
                     crate::qemu::QEMU
                 );
             }
             Ok(0)
         }
-        Cli::Run(target, opts) => {
+        Commands::Run(RunArgs {
+            target,
+            manifest_path,
+            package,
+            mut boot,
+            kernel_args,
+        }) => {
+            boot.kernel_args = kernel_args;
+            let target = match (target, manifest_path) {
+                (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
+                (Some(target), None) => build::classify_target(&target),
+                (None, None) => unreachable!("clap requires a target or --manifest-path"),
+            };
             let elf = match target {
                 RunTarget::Elf(path) => {
-                    setup::ensure(boot_needs(&opts, false), opts.quiet)?;
+                    setup::ensure(boot_needs(&boot, false), boot.quiet)?;
                     path
                 }
                 RunTarget::Example(name) => {
-                    setup::ensure(boot_needs(&opts, true), opts.quiet)?;
-                    build::build_example_with(&name, opts.quiet)?
+                    setup::ensure(boot_needs(&boot, true), boot.quiet)?;
+                    build::build_example_with(&name, boot.quiet)?
                 }
                 RunTarget::Manifest(manifest, package) => {
-                    setup::ensure(boot_needs(&opts, true), opts.quiet)?;
+                    setup::ensure(boot_needs(&boot, true), boot.quiet)?;
                     CargoBuild {
                         manifest_path: manifest,
                         package,
                         release: true,
-                        quiet: opts.quiet,
+                        quiet: boot.quiet,
                     }
                     .run()?
                 }
             };
-            boot(elf, &opts)
+            self::boot(elf, &boot)
         }
-        Cli::Boot(elf, opts) => {
-            setup::ensure(boot_needs(&opts, false), opts.quiet)?;
-            boot(elf, &opts)
+        Commands::Boot(BootArgs {
+            mut boot,
+            command_line,
+        }) => {
+            let mut words = command_line.into_iter();
+            let elf = PathBuf::from(words.next().expect("clap requires the ELF"));
+            let mut kernel_args: Vec<String> = words.collect();
+            if kernel_args.first().is_some_and(|first| first == "--") {
+                kernel_args.remove(0);
+            }
+            boot.kernel_args = kernel_args;
+            setup::ensure(boot_needs(&boot, false), boot.quiet)?;
+            self::boot(elf, &boot)
         }
-        Cli::Test(cargo_args) => {
+        Commands::Test(TestArgs {
+            no_lint,
+            cargo_args,
+        }) => {
             setup::ensure(Needs::ALL, false)?;
+            if !no_lint && let Some(failed) = crate::lint::run()? {
+                eprintln!("cargo uk: {failed}");
+                return Ok(1);
+            }
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = Command::new(cargo)
                 .args(["test", "--workspace"])
@@ -541,56 +377,57 @@ fn execute(cli: Cli) -> Result<i32> {
                 .map_err(|err| Error::new(format!("cannot run cargo: {err}")))?;
             Ok(status.code().unwrap_or(1))
         }
-        Cli::New { path, name } => {
+        Commands::New(NewArgs { path, name }) => {
             let (path, name) = crate::new::create(&path, name.as_deref())?;
             println!("created `{name}` in {}", path.display());
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
-        Cli::Density(options) => {
+        Commands::Density(options) => {
             crate::density::run(&options)?;
             Ok(0)
         }
-        Cli::BenchPaired {
-            runs,
-            floor,
-            vmms,
-            quiet,
-        } => {
-            setup::ensure(
-                Needs {
-                    target: true,
-                    qemu: vmms == crate::bench::PairedVmms::Both,
-                },
-                quiet,
-            )?;
-            let mut options = crate::bench::PairedOptions {
-                runs,
-                vmms,
-                quiet,
-                ..Default::default()
-            };
-            if let Some(floor) = floor {
-                options.floor = floor;
-            }
-            crate::bench::run_paired(&options)?;
-            Ok(0)
-        }
-        Cli::DensityWorker(options) => {
+        Commands::DensityWorker(options) => {
             crate::density::worker(&options)?;
             Ok(0)
         }
-        Cli::Bench { runs, floor, quiet } => {
-            setup::ensure(Needs::ALL, quiet)?;
-            let mut options = crate::bench::BenchOptions {
-                runs,
-                quiet,
-                ..Default::default()
+        Commands::Bench(BenchArgs {
+            runs,
+            floor,
+            vmm,
+            quiet,
+        }) => {
+            let paired = match vmm {
+                BenchVmm::Qemu => None,
+                BenchVmm::Monitor => Some(crate::bench::PairedVmms::Monitor),
+                BenchVmm::Both => Some(crate::bench::PairedVmms::Both),
             };
-            if let Some(floor) = floor {
-                options.floor = floor;
+            let needs = Needs {
+                target: true,
+                qemu: paired != Some(crate::bench::PairedVmms::Monitor),
+            };
+            setup::ensure(needs, quiet)?;
+            match paired {
+                Some(vmms) => {
+                    let mut options = crate::bench::PairedOptions {
+                        runs,
+                        vmms,
+                        quiet,
+                        ..Default::default()
+                    };
+                    options.floor = floor;
+                    crate::bench::run_paired(&options)?;
+                }
+                None => {
+                    let mut options = crate::bench::BenchOptions {
+                        runs,
+                        quiet,
+                        ..Default::default()
+                    };
+                    options.floor = floor;
+                    crate::bench::run(&options)?;
+                }
             }
-            crate::bench::run(&options)?;
             Ok(0)
         }
     }
@@ -605,9 +442,10 @@ fn boot_needs(opts: &BootOptions, build: bool) -> Needs {
 }
 
 fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
-    use crate::net::{self, NetChoice};
-    let network = match (net::plan(opts.network.as_ref(), &elf), opts.vmm) {
-        (Some(_), Vmm::Monitor) if opts.network.is_some() => {
+    use crate::net;
+    let choice = opts.network();
+    let network = match (net::plan(choice.as_ref(), &elf), opts.vmm) {
+        (Some(_), Vmm::Monitor) if choice.is_some() => {
             return Err(Error::new(
                 "the monitor has no network device: use --vmm qemu for --forward or --tap",
             ));
@@ -649,7 +487,7 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
                 })
                 .collect();
             eprintln!(
-                "runner: network: QEMU user mode, {} (the guest stops after --timeout {} s)",
+                "cargo uk: network: QEMU user mode, {} (the guest stops after --timeout {} s)",
                 list.join(", "),
                 opts.timeout.as_secs_f64()
             );
@@ -668,11 +506,11 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
         match hz {
             _ if outcome.timeline.is_empty() => eprintln!(
-                "runner: the guest printed no timeline (does its kernel know `{}`?)",
+                "cargo uk: the guest printed no timeline (does its kernel know `{}`?)",
                 timeline::CMDLINE_FLAG
             ),
             Some(hz) => eprint!("{}", timeline::render(&outcome.timeline, hz)),
-            None => eprintln!("runner: cannot convert the timeline: this host has no TSC"),
+            None => eprintln!("cargo uk: cannot convert the timeline: this host has no TSC"),
         }
         match opts.vmm {
             Vmm::Qemu => eprintln!(
@@ -688,15 +526,21 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     }
     if opts.stats {
         match &outcome.monitor {
-            Some(run) => eprintln!("runner: {}", run.stats.line(run.teardown)),
+            Some(run) => eprintln!("cargo uk: {}", run.stats.line()),
             None => eprintln!(
-                "runner: --stats: QEMU ran for {:.2} ms",
+                "cargo uk: --stats: QEMU ran for {:.2} ms",
                 outcome.wall.as_secs_f64() * 1e3
             ),
         }
     }
+    if let (Some(path), Some(run)) = (&opts.stats_json, &outcome.monitor) {
+        let json = serde_json::to_vec(&run.stats)
+            .map_err(|err| Error::new(format!("cannot encode the stats: {err}")))?;
+        std::fs::write(path, json)
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+    }
     if let Some(summary) = outcome.summary() {
-        eprintln!("runner: {summary}");
+        eprintln!("cargo uk: {summary}");
         let stderr_lines = outcome
             .stderr
             .lines()
@@ -711,7 +555,7 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     }
     if opts.vmm == Vmm::Monitor {
         for note in outcome.stderr.lines().filter(|l| !l.trim().is_empty()) {
-            eprintln!("runner: {note}");
+            eprintln!("cargo uk: {note}");
         }
     }
     Ok(outcome.exit_code())
@@ -724,7 +568,7 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     let netns = Netns::create(&name, "tap0")?;
     if !opts.quiet {
         eprintln!(
-            "runner: network: tap0 in namespace {name} (host side {}/24); the guest is {}: \
+            "cargo uk: network: tap0 in namespace {name} (host side {}/24); the guest is {}: \
              ip netns exec {name} curl http://{}/",
             net::HOST_IP,
             net::GUEST_IP,
@@ -736,7 +580,7 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .args(opts.kernel_args.iter().cloned());
     let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
     if opts.verbose {
-        eprintln!("runner: {}", guest.command);
+        eprintln!("cargo uk: {}", guest.command);
     }
     let status = guest.echo_until_exit(opts.timeout);
     drop(guest);
@@ -745,10 +589,260 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         Some(status) => status,
         None => {
             eprintln!(
-                "runner: the guest did not exit within {} s; it was stopped",
+                "cargo uk: the guest did not exit within {} s; it was stopped",
                 opts.timeout.as_secs_f64()
             );
             crate::boot::STATUS_TIMEOUT
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> std::result::Result<Commands, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cargo-uk").chain(line.split_whitespace()))
+            .map(|cli| cli.command)
+    }
+
+    fn error_kind(line: &str) -> ErrorKind {
+        parse(line).expect_err(line).kind()
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_an_example_with_options_and_kernel_args() {
+        let Ok(Commands::Run(run)) = parse(
+            "run hello --accel tcg --machine=q35 --memory 64 --timeout 5 --timeline --boot multiboot --qemu-arg -smp --qemu-arg 2 -q -- a -b",
+        ) else {
+            panic!("run parses")
+        };
+        assert_eq!(run.target.as_deref(), Some("hello"));
+        assert_eq!(run.kernel_args, ["a", "-b"]);
+        let expected = BootOptions {
+            accel: AccelRequest::Tcg,
+            machine: Machine::Q35,
+            memory_mib: 64,
+            timeout: Duration::from_secs(5),
+            timeline: true,
+            protocol: Protocol::Multiboot,
+            qemu_args: vec!["-smp".into(), "2".into()],
+            quiet: true,
+            ..BootOptions::default()
+        };
+        assert_eq!(run.boot, expected);
+    }
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let options = BootOptions::default();
+        assert_eq!(
+            (
+                options.vmm,
+                options.accel,
+                options.machine,
+                options.protocol
+            ),
+            (
+                Vmm::Qemu,
+                AccelRequest::Auto,
+                Machine::Microvm,
+                Protocol::Pvh
+            )
+        );
+        assert_eq!(options.memory_mib, 32);
+        assert_eq!(options.timeout, Duration::from_secs(30));
+        assert_eq!(options.network(), None);
+    }
+
+    #[test]
+    fn network_options() {
+        let network = |line: &str| match parse(line).unwrap() {
+            Commands::Run(run) => run.boot.network(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(network("run http"), None);
+        assert_eq!(
+            network("run http --forward 8080:80 --forward=udp:7007:7"),
+            Some(NetChoice::Forward(vec![
+                "8080:80".parse::<Forward>().unwrap(),
+                "udp:7007:7".parse().unwrap()
+            ]))
+        );
+        assert_eq!(network("run http --tap"), Some(NetChoice::Tap));
+        assert_eq!(network("run http --no-net"), Some(NetChoice::Off));
+        assert_eq!(
+            error_kind("run http --tap --no-net"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            error_kind("run http --forward 1:2 --tap"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            error_kind("run http --forward 80"),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(error_kind("run http --tap=1"), ErrorKind::TooManyValues);
+    }
+
+    #[test]
+    fn run_targets() {
+        let Ok(Commands::Run(run)) = parse("run --manifest-path app/Cargo.toml -p app") else {
+            panic!("run parses")
+        };
+        assert_eq!(run.manifest_path, Some(PathBuf::from("app/Cargo.toml")));
+        assert_eq!(run.package.as_deref(), Some("app"));
+        assert_eq!(error_kind("run"), ErrorKind::MissingRequiredArgument);
+        assert_eq!(error_kind("run a b"), ErrorKind::UnknownArgument);
+        assert_eq!(error_kind("run hello --frob"), ErrorKind::UnknownArgument);
+        assert_eq!(error_kind("run hello -p x"), ErrorKind::ArgumentConflict);
+        assert_eq!(error_kind("run -p x"), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            error_kind("run hello --manifest-path a/Cargo.toml"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(
+            error_kind("run hello --accel fast"),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(error_kind("run hello --timeout"), ErrorKind::InvalidValue);
+        assert_eq!(
+            error_kind("run hello --memory 1"),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn a_timeout_is_a_positive_number_of_seconds_up_to_a_year() {
+        for bad in ["-1", "0", "nan", "inf", "1e30", "18446744073709551615", "x"] {
+            assert!(parse_secs(bad).is_err(), "{bad}");
+            let Ok(Commands::Boot(boot)) = parse(&format!("boot k.elf --timeout={bad}")) else {
+                panic!("everything after the ELF is the kernel's")
+            };
+            assert_eq!(
+                boot.command_line,
+                ["k.elf".to_string(), format!("--timeout={bad}")]
+            );
+            assert_eq!(
+                error_kind(&format!("boot --timeout={bad} k.elf")),
+                ErrorKind::ValueValidation,
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_secs("31536000"), Ok(Duration::from_secs(31_536_000)));
+    }
+
+    #[test]
+    fn boot_passes_everything_after_the_elf_to_the_kernel() {
+        // What cargo's runner setting produces for `cargo run -- --x y`.
+        let Ok(Commands::Boot(boot)) = parse("boot --timeout 3 target/app --x y") else {
+            panic!("boot parses")
+        };
+        assert_eq!(boot.command_line, ["target/app", "--x", "y"]);
+        assert_eq!(boot.boot.timeout, Duration::from_secs(3));
+        let Ok(Commands::Boot(boot)) = parse("boot k.elf --timeout 5 a") else {
+            panic!("boot parses")
+        };
+        assert_eq!(boot.command_line, ["k.elf", "--timeout", "5", "a"]);
+        assert_eq!(boot.boot.timeout, Duration::from_secs(30));
+        assert_eq!(error_kind("boot"), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn the_monitor_refuses_tcg_and_the_pc_machines_in_one_sentence() {
+        let conflict = |line: &str| match parse(line).unwrap() {
+            Commands::Run(run) => run.boot.monitor_conflict(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(conflict("run hello --vmm monitor"), None);
+        assert_eq!(conflict("run hello --accel tcg"), None);
+        let tcg = conflict("run hello --vmm monitor --accel tcg").unwrap();
+        assert!(tcg.contains("--accel tcg") && !tcg.contains('\n'), "{tcg}");
+        let q35 = conflict("run hello --machine q35 --vmm monitor").unwrap();
+        assert!(q35.contains("--machine q35"), "{q35}");
+        assert!(conflict("run hello --machine pc --vmm monitor").is_some());
+    }
+
+    #[test]
+    fn other_commands() {
+        let Ok(Commands::Test(test)) = parse("test -- -p runner") else {
+            panic!("test parses")
+        };
+        assert_eq!(
+            (test.no_lint, test.cargo_args),
+            (false, vec!["-p".into(), "runner".into()])
+        );
+        let Ok(Commands::New(new)) = parse("new ../app --name=my-app") else {
+            panic!("new parses")
+        };
+        assert_eq!(
+            (new.path, new.name),
+            ("../app".into(), Some("my-app".into()))
+        );
+        let Ok(Commands::Bench(bench)) = parse("bench --runs 3 --floor f.elf --vmm both") else {
+            panic!("bench parses")
+        };
+        assert_eq!(
+            (bench.runs, bench.floor, bench.vmm),
+            (3, Some("f.elf".into()), BenchVmm::Both)
+        );
+        assert_eq!(error_kind("bench --runs 0"), ErrorKind::ValueValidation);
+        assert!(matches!(
+            parse("setup -q"),
+            Ok(Commands::Setup(SetupArgs { quiet: true }))
+        ));
+        assert_eq!(error_kind("frob"), ErrorKind::InvalidSubcommand);
+        assert_eq!(error_kind("--version"), ErrorKind::DisplayVersion);
+        assert_eq!(error_kind("run --help"), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn a_near_miss_gets_a_suggestion_and_the_name_users_type() {
+        let message = parse("bot k.elf").unwrap_err().render().to_string();
+        assert!(
+            message.contains("similar subcommand exists: 'boot'"),
+            "{message}"
+        );
+        let usage = Cli::command().render_usage().to_string();
+        assert!(usage.contains("cargo uk <COMMAND>"), "{usage}");
+    }
+
+    #[test]
+    fn density_and_its_workers_share_one_definition() {
+        let Ok(Commands::Density(options)) = parse("density --max 5 --hold 0.5 --memory 8 -q")
+        else {
+            panic!("density parses")
+        };
+        assert_eq!(options.max, 5);
+        assert_eq!(options.hold, Duration::from_millis(500));
+        assert_eq!(options.memory_mib, 8);
+        assert!(options.quiet);
+        assert_eq!(options.image, "empty");
+        assert_eq!(error_kind("density --max 0"), ErrorKind::ValueValidation);
+        assert_eq!(
+            error_kind("density --time-limit 1e30"),
+            ErrorKind::ValueValidation
+        );
+
+        let worker = crate::density::WorkerOptions {
+            image: "/tmp/k.elf".into(),
+            count: 7,
+            memory_mib: 4,
+            parallel: 2,
+            time_limit: Duration::from_millis(1500),
+            reserve_mib: 512,
+        };
+        let line = format!("density-worker {}", worker.args().join(" "));
+        let Ok(Commands::DensityWorker(parsed)) = parse(&line) else {
+            panic!("{line} parses")
+        };
+        assert_eq!(parsed, worker);
+    }
 }

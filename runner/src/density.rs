@@ -1,11 +1,11 @@
-//! `runner density`: how many idle VMs this host holds on the monitor.
+//! `cargo uk density`: how many idle VMs this host holds on the monitor.
 //!
 //! Starts VMs of one image (default `examples/empty`) with the kernel flag
 //! `unikernel.idle`, under which the kernel halts with interrupts masked instead of
 //! exiting: the VM has booted and sits idle. A halted vCPU's thread sleeps on a condition
 //! variable (the monitor has nothing that could wake the guest), so idle VMs cost no CPU.
 //!
-//! The VMs live in a few worker processes (`--processes`, each `runner density-worker`),
+//! The VMs live in a few worker processes (`--processes`, each `cargo uk density-worker`),
 //! each VM a thread with its own KVM VM, vCPU and guest memory. Several processes rather
 //! than one: KVM's per-VM work slows down as VMs share one address space (here, booting
 //! the 300th VM of a process took about 3x the first), while VMs in separate processes
@@ -19,7 +19,7 @@
 //! left behind however the coordinator ends (Ctrl-C, SIGKILL). There are no files to remove.
 //!
 //! Host memory per VM, measured three ways:
-//! - PSS growth: the workers' proportional set size (/proc/<pid>/smaps_rollup) while
+//! - PSS growth: the workers' proportional set size (`/proc/<pid>/smaps_rollup`) while
 //!   holding, minus the same before their first VM, divided by the VMs;
 //! - total PSS / VMs: the workers' whole PSS (binary, heap and all) divided by the VMs;
 //! - MemAvailable: the host's drop in /proc/meminfo MemAvailable divided by the VMs, which
@@ -34,48 +34,55 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
-use crate::monitor::{self, Control, Image, Vm, VmConfig, VmExit};
+use unikernel_vmm::{self as monitor, Control, Image, Vm, VmConfig, VmExit};
 
-/// Options of `runner density`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::error::{Error, Result};
+use crate::values::{parse_secs, positive};
+
+/// Options of `cargo uk density`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct DensityOptions {
-    /// The most VMs to start.
+    /// The most VMs to start
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = positive)]
     pub max: usize,
-    /// How long adding VMs may take in all.
+    /// How long adding VMs may take in all
+    #[arg(long, value_name = "SECS", default_value = "120", value_parser = parse_secs)]
     pub time_limit: Duration,
-    /// How long to hold them all, measuring, before stopping them.
+    /// How long to hold them all, measuring, before stopping them
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_secs)]
     pub hold: Duration,
-    /// Guest memory per VM, MiB (only what the guest touches is allocated).
+    /// Guest memory per VM (only what the guest touches is allocated)
+    #[arg(long = "memory", value_name = "MiB", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(2..))]
     pub memory_mib: u32,
-    /// Worker processes the VMs are spread over.
+    /// Worker processes the VMs are spread over [default: twice the cores]
+    #[arg(long, value_name = "N", default_value_t = default_processes(), value_parser = positive)]
     pub processes: usize,
-    /// How many VMs boot at the same time in each worker.
+    /// How many VMs boot at the same time in each worker
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
     pub parallel: usize,
-    /// Stop adding VMs when the host's MemAvailable falls below this, MiB.
+    /// Stop adding VMs when the host's MemAvailable falls below this
+    #[arg(long = "reserve", value_name = "MiB", default_value_t = 1024)]
     pub reserve_mib: u64,
-    /// The image: an example's name or an ELF.
+    /// The image: an example's name or an ELF
+    #[arg(long, value_name = "EXAMPLE|ELF", default_value = "empty")]
     pub image: String,
-    /// The runner binary that runs the workers (default: this executable).
+    /// The runner binary that runs the workers [default: this executable]
+    #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
+    /// No progress messages
+    #[arg(short, long)]
     pub quiet: bool,
 }
 
+fn default_processes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
 impl Default for DensityOptions {
+    /// clap's defaults, from the one definition above.
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        DensityOptions {
-            max: 1000,
-            time_limit: Duration::from_secs(120),
-            hold: Duration::from_secs(2),
-            memory_mib: 4,
-            processes: cores * 2,
-            parallel: 1,
-            reserve_mib: 1024,
-            image: "empty".into(),
-            worker_exe: None,
-            quiet: false,
-        }
+        crate::values::defaults()
     }
 }
 
@@ -107,7 +114,7 @@ pub struct DensityReport {
 }
 
 /// Reads a `Key: <n> kB` field of a /proc file, in KiB.
-pub fn proc_kib(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn proc_kib(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(key)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()
@@ -169,19 +176,26 @@ impl Slots {
     }
 }
 
-/// Options of one worker (`runner density-worker`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerOptions {
+/// Options of one worker (`cargo uk density-worker`, started by `density`).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub(crate) struct WorkerOptions {
+    #[arg(long)]
     pub image: PathBuf,
+    #[arg(long)]
     pub count: usize,
+    #[arg(long = "memory")]
     pub memory_mib: u32,
+    #[arg(long)]
     pub parallel: usize,
+    #[arg(long, value_parser = parse_secs)]
     pub time_limit: Duration,
+    #[arg(long = "reserve")]
     pub reserve_mib: u64,
 }
 
 impl WorkerOptions {
-    /// The worker's command-line arguments (after `density-worker`).
+    /// The worker's command-line arguments (after `density-worker`), which the one clap
+    /// definition parses back.
     pub fn args(&self) -> Vec<String> {
         vec![
             "--image".into(),
@@ -197,37 +211,6 @@ impl WorkerOptions {
             "--reserve".into(),
             self.reserve_mib.to_string(),
         ]
-    }
-
-    /// Parses [`WorkerOptions::args`].
-    pub fn parse(args: &[String]) -> Result<WorkerOptions> {
-        let mut options = WorkerOptions {
-            image: PathBuf::new(),
-            count: 0,
-            memory_mib: 4,
-            parallel: 1,
-            time_limit: Duration::from_secs(60),
-            reserve_mib: 1024,
-        };
-        let mut items = args.iter();
-        while let Some(flag) = items.next() {
-            let value = items
-                .next()
-                .ok_or_else(|| Error::new(format!("density-worker: {flag} needs a value")))?;
-            let bad = || Error::new(format!("density-worker: {flag} {value}: not a number"));
-            match flag.as_str() {
-                "--image" => options.image = PathBuf::from(value),
-                "--count" => options.count = value.parse().map_err(|_| bad())?,
-                "--memory" => options.memory_mib = value.parse().map_err(|_| bad())?,
-                "--parallel" => options.parallel = value.parse().map_err(|_| bad())?,
-                "--time-limit" => {
-                    options.time_limit = Duration::from_secs_f64(value.parse().map_err(|_| bad())?)
-                }
-                "--reserve" => options.reserve_mib = value.parse().map_err(|_| bad())?,
-                _ => return Err(Error::new(format!("density-worker: unexpected {flag}"))),
-            }
-        }
-        Ok(options)
     }
 }
 
@@ -246,7 +229,7 @@ struct Running {
 /// `idle <us>` or `failed <reason>` per VM, `limit <reason>` if it stopped early,
 /// `ready <n>`), holds them until `stop` (or the end of stdin), stops them all and prints
 /// `stopped <ms>`.
-pub fn worker(options: &WorkerOptions) -> Result<()> {
+pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     // Die with the coordinator, however it ends.
     // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal.
     unsafe {
@@ -397,7 +380,7 @@ fn say(line: String) {
 /// One VM's thread: boot, report, sleep while idle, tear down when stopped.
 fn run_vm(
     index: usize,
-    kvm: &kvm_ioctls::Kvm,
+    kvm: &monitor::Kvm,
     image: &Image,
     config: &VmConfig,
     control: &Control,
@@ -476,7 +459,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     let shares = shares(options.max, options.processes);
     if !options.quiet {
         eprintln!(
-            "runner: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
+            "cargo uk: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
             options.max,
             kernel.display(),
             options.memory_mib,
@@ -556,7 +539,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
                 boot_times.push(rest.parse::<f64>().unwrap_or(0.0) / 1e3);
                 if !options.quiet && booted >= next_progress {
                     eprintln!(
-                        "runner: density: {booted} VMs idle after {:.1} s",
+                        "cargo uk: density: {booted} VMs idle after {:.1} s",
                         start.elapsed().as_secs_f64()
                     );
                     next_progress += 100;
@@ -653,8 +636,8 @@ fn describe(exit: &VmExit, output: &[u8]) -> String {
 
 /// The image to boot: an existing file, or an example built in release mode.
 fn resolve_image(image: &str, quiet: bool) -> Result<PathBuf> {
-    match crate::cli::classify_target(image) {
-        crate::cli::RunTarget::Elf(path) => Ok(path),
+    match crate::build::classify_target(image) {
+        crate::build::RunTarget::Elf(path) => Ok(path),
         _ => {
             crate::setup::ensure(
                 crate::setup::Needs {
@@ -669,7 +652,7 @@ fn resolve_image(image: &str, quiet: bool) -> Result<PathBuf> {
 }
 
 /// The report as printed.
-pub fn render(report: &DensityReport, options: &DensityOptions, processes: usize) -> String {
+pub(crate) fn render(report: &DensityReport, options: &DensityOptions, processes: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

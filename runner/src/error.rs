@@ -32,3 +32,15 @@ impl std::error::Error for Error {}
 
 /// The runner's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<unikernel_vmm::Error> for Error {
+    fn from(err: unikernel_vmm::Error) -> Self {
+        Error::new(err.to_string())
+    }
+}
+
+impl From<unikernel_vmm::elf::ValidateError> for Error {
+    fn from(err: unikernel_vmm::elf::ValidateError) -> Self {
+        Error::new(err.to_string())
+    }
+}

@@ -1,6 +1,7 @@
-//! The runner: builds unikernel images, boots them in QEMU, tests and benchmarks them.
+//! The runner, `cargo uk`: builds unikernel images, boots them in QEMU or on the
+//! project's KVM monitor (the `unikernel-vmm` crate), tests and benchmarks them.
 //!
-//! The command line is in [`cli`]; tests use the library:
+//! The command line is in `cli`; tests use the library:
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -13,22 +14,26 @@
 //! outcome.assert_status(0).assert_serial_contains("hello");
 //! ```
 
-pub mod bench;
+mod bench;
 pub mod boot;
 pub mod build;
 pub mod cli;
 pub mod density;
-pub mod elf;
-pub mod error;
-pub mod json;
+mod error;
+mod lint;
 pub mod monitor;
 pub mod net;
 pub mod new;
 pub mod qemu;
 pub mod setup;
 pub mod timeline;
+mod values;
+
+/// The one ELF reader of the host tools (validation, segments, notes, symbols).
+pub use unikernel_vmm::elf;
 
 pub use boot::{Boot, BootOutcome, Exit};
 pub use build::{build_example, example_elf, floor_elf, repo_root};
 pub use error::{Error, Result};
 pub use qemu::{Accel, AccelRequest, Machine, Protocol};
+pub use unikernel_abi::status;

@@ -59,11 +59,7 @@ impl FromStr for Forward {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::new(format!(
-                "--forward {s}: expected [tcp:|udp:]HOST_PORT:GUEST_PORT, such as 8080:80"
-            ))
-        };
+        let bad = || Error::new("expected [tcp:|udp:]HOST_PORT:GUEST_PORT, such as 8080:80");
         let (protocol, ports) = match s.split_once(':') {
             Some(("tcp", rest)) => (Protocol4::Tcp, rest),
             Some(("udp", rest)) => (Protocol4::Udp, rest),
@@ -90,7 +86,7 @@ impl fmt::Display for Forward {
 }
 
 /// What the command line asked for (`--forward`, `--tap`, `--no-net`); `None` in
-/// [`BootOptions`](crate::cli::BootOptions) means "as the image needs".
+/// `BootOptions` (the `run` and `boot` options) means "as the image needs".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetChoice {
     /// User-mode networking with these forwards.

@@ -1,4 +1,4 @@
-//! `runner new`: a user app outside the repository, ready for `cargo run`.
+//! `cargo uk new`: a user app outside the repository, ready for `cargo run`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -13,7 +13,7 @@ use crate::setup::TARGET;
 /// `<repo>/runner`); `host` is the host's target triple: the runner is built for it
 /// explicitly, because cargo reads `.cargo/config.toml` from where it runs, and the app's
 /// config says `target = "x86_64-unknown-none"`.
-pub fn template(name: &str, repo: &Path, host: &str) -> Vec<(PathBuf, String)> {
+pub(crate) fn template(name: &str, repo: &Path, host: &str) -> Vec<(PathBuf, String)> {
     let repo = repo.display().to_string();
     let core = toml_string(&format!("{repo}/core"));
     let runner_manifest = toml_string(&format!("{repo}/runner/Cargo.toml"));
@@ -92,7 +92,7 @@ fn toml_string(text: &str) -> String {
 }
 
 /// The crate name for a folder: its name, lower-cased, with `-` for anything else.
-pub fn crate_name_for(path: &Path) -> Option<String> {
+pub(crate) fn crate_name_for(path: &Path) -> Option<String> {
     let base = path.file_name()?.to_str()?;
     let name: String = base
         .chars()
@@ -107,7 +107,7 @@ pub fn crate_name_for(path: &Path) -> Option<String> {
 }
 
 /// Whether `name` can be a package name.
-pub fn check_crate_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_crate_name(name: &str) -> Result<(), String> {
     let first = name.chars().next().ok_or("the name is empty")?;
     if !first.is_ascii_alphabetic() {
         return Err(format!("`{name}` must start with a letter"));
@@ -124,7 +124,7 @@ pub fn check_crate_name(name: &str) -> Result<(), String> {
 }
 
 /// The host's target triple, from `rustc -vV`.
-pub fn host_triple() -> Result<String> {
+pub(crate) fn host_triple() -> Result<String> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
@@ -176,4 +176,54 @@ pub fn create(path: &Path, name: Option<&str>) -> Result<(PathBuf, String)> {
             .map_err(|err| Error::new(format!("cannot write {}: {err}", file.display())))?;
     }
     Ok((path, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::new::{check_crate_name, crate_name_for, template};
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            crate_name_for(Path::new("/tmp/My App")),
+            Some("my-app".into())
+        );
+        assert_eq!(crate_name_for(Path::new("/tmp/9lives")), None);
+        assert!(check_crate_name("hello_world-2").is_ok());
+        assert!(check_crate_name("hé").is_err());
+        assert!(check_crate_name("").is_err());
+    }
+
+    #[test]
+    fn files() {
+        let files = template("demo", Path::new("/repo"), "x86_64-unknown-linux-gnu");
+        let get = |name: &str| {
+            files
+                .iter()
+                .find(|(path, _)| path == Path::new(name))
+                .map(|(_, text)| text.clone())
+                .unwrap()
+        };
+        let manifest = get("Cargo.toml");
+        assert!(manifest.contains("name = \"demo\""));
+        assert!(manifest.contains("unikernel = { path = \"/repo/core\" }"));
+        assert!(manifest.contains("\n[workspace]\n"));
+        assert!(
+            manifest
+                .contains("panic = \"abort\"\nopt-level = \"s\"\nlto = true\ncodegen-units = 1")
+        );
+        let config = get(".cargo/config.toml");
+        assert!(config.contains("target = \"x86_64-unknown-none\""));
+        assert!(config.contains(
+            r#"rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static"]"#
+        ));
+        assert!(config.contains(
+            r#"runner = ["cargo", "run", "-q", "--manifest-path", "/repo/runner/Cargo.toml", "--target", "x86_64-unknown-linux-gnu", "--", "boot"]"#
+        ));
+        let main = get("src/main.rs");
+        assert!(main.contains("#[unikernel(console, heap = \"1 MiB\")]"));
+        assert!(main.contains("println!(\"hello from demo\");"));
+    }
 }

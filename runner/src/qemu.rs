@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use crate::error::{Error, Result};
 
@@ -11,7 +10,7 @@ use crate::error::{Error, Result};
 pub const QEMU: &str = "qemu-system-x86_64";
 
 /// The accelerator the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum AccelRequest {
     /// KVM where it is real hardware virtualisation, TCG otherwise.
     #[default]
@@ -20,20 +19,6 @@ pub enum AccelRequest {
     Kvm,
     /// QEMU's binary translator.
     Tcg,
-}
-
-impl FromStr for AccelRequest {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "auto" => Ok(AccelRequest::Auto),
-            "kvm" => Ok(AccelRequest::Kvm),
-            "tcg" => Ok(AccelRequest::Tcg),
-            _ => Err(Error::new(format!(
-                "--accel {s}: expected auto, kvm or tcg"
-            ))),
-        }
-    }
 }
 
 /// The accelerator a boot uses.
@@ -59,7 +44,7 @@ impl fmt::Display for Accel {
 /// Images carry both a PVH note and a multiboot header. QEMU's `-kernel` loader tries
 /// multiboot first, which on microvm costs about 4 ms of option-ROM work per boot; so for
 /// PVH the runner boots a copy of the image whose multiboot magic is masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Protocol {
     /// The Xen PVH direct boot: the fast path, as Firecracker and Cloud Hypervisor boot.
     #[default]
@@ -68,19 +53,8 @@ pub enum Protocol {
     Multiboot,
 }
 
-impl FromStr for Protocol {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "pvh" => Ok(Protocol::Pvh),
-            "multiboot" => Ok(Protocol::Multiboot),
-            _ => Err(Error::new(format!("--boot {s}: expected pvh or multiboot"))),
-        }
-    }
-}
-
 /// The machine model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Machine {
     /// `-M microvm,pit=on,pic=on,rtc=on`: no firmware, the fastest boot.
     #[default]
@@ -90,20 +64,6 @@ pub enum Machine {
     Pc,
     /// `-M q35`: SeaBIOS runs first (the floor: about 75 ms).
     Q35,
-}
-
-impl FromStr for Machine {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "microvm" => Ok(Machine::Microvm),
-            "pc" => Ok(Machine::Pc),
-            "q35" => Ok(Machine::Q35),
-            _ => Err(Error::new(format!(
-                "--machine {s}: expected microvm, pc or q35"
-            ))),
-        }
-    }
 }
 
 impl Machine {
@@ -118,7 +78,7 @@ impl Machine {
 }
 
 /// Whether `/proc/cpuinfo` text shows hardware virtualisation (a `vmx` or `svm` flag).
-pub fn cpuinfo_has_virtualisation(cpuinfo: &str) -> bool {
+pub(crate) fn cpuinfo_has_virtualisation(cpuinfo: &str) -> bool {
     cpuinfo.lines().any(|line| {
         let Some((key, value)) = line.split_once(':') else {
             return false;
@@ -153,7 +113,7 @@ pub fn probe_dev_kvm() -> Result<(), String> {
 /// `dev_kvm` is the result of opening `/dev/kvm` read-write; `cpuinfo` the text of
 /// `/proc/cpuinfo`. Auto picks KVM only when both say yes: a `/dev/kvm` without `vmx`/`svm`
 /// is a nested, emulated KVM that runs guest code far slower than TCG.
-pub fn choose_accel(
+pub(crate) fn choose_accel(
     request: AccelRequest,
     dev_kvm: &Result<(), String>,
     cpuinfo: &str,
@@ -279,7 +239,7 @@ impl QemuConfig {
 /// space, a quote or a backslash is single-quoted so that it arrives as one argument. The
 /// `--` is always there: QEMU's multiboot loader puts the kernel's file name first on the
 /// command line, and the `--` keeps it out of the app's arguments.
-pub fn kernel_cmdline(args: &[String], timeline: bool) -> String {
+pub(crate) fn kernel_cmdline(args: &[String], timeline: bool) -> String {
     let mut words: Vec<String> = Vec::new();
     if timeline {
         words.push(crate::timeline::CMDLINE_FLAG.to_string());
@@ -298,5 +258,134 @@ fn shell_quote(arg: &str) -> String {
         arg.to_string()
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    mod accel {
+        use crate::qemu::{Accel, AccelRequest, choose_accel, cpuinfo_has_virtualisation};
+        use clap::ValueEnum;
+
+        const INTEL: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme de pse tsc msr vmx ssse3\n";
+        const AMD: &str = "processor\t: 0\nflags\t\t: fpu svm sse2\n";
+        const NESTED: &str =
+            "processor\t: 0\nflags\t\t: fpu vme hypervisor sse2 lahf_lm\nvmx flags\t: none\n";
+
+        #[test]
+        fn cpuinfo_flags() {
+            assert!(cpuinfo_has_virtualisation(INTEL));
+            assert!(cpuinfo_has_virtualisation(AMD));
+            assert!(!cpuinfo_has_virtualisation(NESTED));
+            assert!(!cpuinfo_has_virtualisation(""));
+            // A flag that merely contains the letters does not count.
+            assert!(!cpuinfo_has_virtualisation("flags : vmxnet svmx\n"));
+        }
+
+        #[test]
+        fn auto_picks_kvm_only_with_both() {
+            let ok = Ok(());
+            let no = Err("it does not exist".to_string());
+            assert_eq!(choose_accel(AccelRequest::Auto, &ok, INTEL), Ok(Accel::Kvm));
+            assert_eq!(choose_accel(AccelRequest::Auto, &ok, AMD), Ok(Accel::Kvm));
+            assert_eq!(
+                choose_accel(AccelRequest::Auto, &ok, NESTED),
+                Ok(Accel::Tcg)
+            );
+            assert_eq!(choose_accel(AccelRequest::Auto, &no, INTEL), Ok(Accel::Tcg));
+        }
+
+        #[test]
+        fn forced_choices() {
+            let ok = Ok(());
+            let no = Err("permission denied: add yourself to the kvm group".to_string());
+            assert_eq!(choose_accel(AccelRequest::Tcg, &ok, INTEL), Ok(Accel::Tcg));
+            // Forced KVM is allowed without vmx/svm (a nested KVM, for VMM overhead figures).
+            assert_eq!(choose_accel(AccelRequest::Kvm, &ok, NESTED), Ok(Accel::Kvm));
+            let err = choose_accel(AccelRequest::Kvm, &no, INTEL).unwrap_err();
+            assert_eq!(
+                err.message(),
+                "--accel kvm: /dev/kvm is not usable here (permission denied: add yourself to the kvm group)"
+            );
+        }
+
+        #[test]
+        fn parse_requests() {
+            assert_eq!(
+                AccelRequest::from_str("auto", false),
+                Ok(AccelRequest::Auto)
+            );
+            assert_eq!(AccelRequest::from_str("kvm", false), Ok(AccelRequest::Kvm));
+            assert_eq!(AccelRequest::from_str("tcg", false), Ok(AccelRequest::Tcg));
+            assert!(AccelRequest::from_str("hvf", false).is_err());
+        }
+    }
+
+    mod command {
+        use crate::qemu::{Accel, Machine, QemuConfig, kernel_cmdline};
+        use clap::ValueEnum;
+
+        fn strings(config: &QemuConfig) -> Vec<String> {
+            config
+                .args()
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap())
+                .collect()
+        }
+
+        #[test]
+        fn default_tcg_microvm() {
+            let config = QemuConfig::new("/k.elf", Accel::Tcg);
+            assert_eq!(
+                strings(&config).join(" "),
+                "-M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults \
+                 -no-user-config -nographic -display none -serial stdio \
+                 -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel /k.elf"
+            );
+        }
+
+        #[test]
+        fn kvm_pc_with_append_and_extra() {
+            let mut config = QemuConfig::new("/k.elf", Accel::Kvm);
+            config.machine = Machine::Q35;
+            config.memory_mib = 64;
+            config.cmdline = kernel_cmdline(&["a=1".into(), "b".into()], true);
+            config.extra = vec!["-smp".into(), "2".into()];
+            let args = strings(&config);
+            let joined = args.join(" ");
+            assert!(joined.starts_with("-M q35 -enable-kvm -cpu host,-arch-capabilities -m 64 "));
+            // SeaBIOS keeps off the serial port.
+            assert!(joined.contains("-fw_cfg name=etc/sercon-port,string=0"));
+            assert!(joined.ends_with("-kernel /k.elf -append unikernel.timeline -- a=1 b -smp 2"));
+            // The command line is one argument, quoted as nothing.
+            assert!(args.contains(&"unikernel.timeline -- a=1 b".to_string()));
+            assert!(
+                config
+                    .display()
+                    .contains("-append 'unikernel.timeline -- a=1 b'")
+            );
+        }
+
+        #[test]
+        fn cmdline() {
+            assert_eq!(kernel_cmdline(&[], false), "--");
+            assert_eq!(kernel_cmdline(&[], true), "unikernel.timeline --");
+            assert_eq!(
+                kernel_cmdline(&["x y".into(), "z".into(), "it's".into(), "".into()], false),
+                r"-- 'x y' z 'it'\''s' ''"
+            );
+            assert_eq!(
+                kernel_cmdline(&["--n=1".into(), "a/b:c".into()], false),
+                "-- --n=1 a/b:c"
+            );
+        }
+
+        #[test]
+        fn machines() {
+            assert_eq!(Machine::from_str("microvm", false), Ok(Machine::Microvm));
+            assert_eq!(Machine::from_str("pc", false), Ok(Machine::Pc));
+            assert_eq!(Machine::from_str("q35", false), Ok(Machine::Q35));
+            assert!(Machine::from_str("virt", false).is_err());
+        }
     }
 }

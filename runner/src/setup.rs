@@ -1,4 +1,4 @@
-//! Prerequisites: the `x86_64-unknown-none` target and QEMU. `runner setup` installs what
+//! Prerequisites: the `x86_64-unknown-none` target and QEMU. `cargo uk setup` installs what
 //! is missing (QEMU only as root); `run`, `boot` and `test` call it first.
 
 use std::path::PathBuf;
@@ -10,11 +10,11 @@ use crate::qemu::QEMU;
 /// The target the images are built for.
 pub const TARGET: &str = "x86_64-unknown-none";
 /// The Debian package that has `qemu-system-x86_64`.
-pub const QEMU_PACKAGE: &str = "qemu-system-x86";
+pub(crate) const QEMU_PACKAGE: &str = "qemu-system-x86";
 
 /// What a command needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Needs {
+pub(crate) struct Needs {
     /// The Rust target, to build images.
     pub target: bool,
     /// QEMU, to boot them.
@@ -25,11 +25,6 @@ impl Needs {
     /// Everything.
     pub const ALL: Needs = Needs {
         target: true,
-        qemu: true,
-    };
-    /// QEMU only (booting a built image).
-    pub const BOOT: Needs = Needs {
-        target: false,
         qemu: true,
     };
 }
@@ -58,14 +53,14 @@ fn is_executable(path: &std::path::Path) -> bool {
 }
 
 /// The error for a missing QEMU.
-pub fn qemu_missing() -> Error {
+pub(crate) fn qemu_missing() -> Error {
     Error::new(format!(
         "{QEMU} is not installed: run `apt-get install -y {QEMU_PACKAGE}` (as root)"
     ))
 }
 
 /// Whether the runner runs as root (`id -u` prints 0).
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .stderr(Stdio::null())
@@ -74,7 +69,7 @@ pub fn is_root() -> bool {
 }
 
 /// Whether `rustup target list --installed` output lists the target.
-pub fn target_listed(installed: &str) -> bool {
+pub(crate) fn target_listed(installed: &str) -> bool {
     installed.lines().any(|line| line.trim() == TARGET)
 }
 
@@ -92,7 +87,7 @@ fn target_installed() -> Option<bool> {
 }
 
 /// Makes sure what `needs` asks for is there, installing what is missing where it can.
-pub fn ensure(needs: Needs, quiet: bool) -> Result<()> {
+pub(crate) fn ensure(needs: Needs, quiet: bool) -> Result<()> {
     if needs.target {
         ensure_target(quiet)?;
     }
@@ -110,7 +105,7 @@ fn ensure_target(quiet: bool) -> Result<()> {
         None => Ok(()),
         Some(false) => {
             if !quiet {
-                eprintln!("runner: installing the {TARGET} target (rustup target add {TARGET})");
+                eprintln!("cargo uk: installing the {TARGET} target (rustup target add {TARGET})");
             }
             let status = Command::new("rustup")
                 .args(["target", "add", TARGET])
@@ -136,7 +131,7 @@ fn ensure_qemu(quiet: bool) -> Result<()> {
         return Err(qemu_missing());
     }
     if !quiet {
-        eprintln!("runner: {QEMU} is missing; installing {QEMU_PACKAGE} with apt-get");
+        eprintln!("cargo uk: {QEMU} is missing; installing {QEMU_PACKAGE} with apt-get");
     }
     let apt = |args: &[&str]| {
         Command::new("apt-get")

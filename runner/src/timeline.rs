@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 /// What the runner appends to the kernel command line.
-pub const CMDLINE_FLAG: &str = "unikernel.timeline";
+pub(crate) const CMDLINE_FLAG: &str = "unikernel.timeline";
 /// How a timeline line starts (the flag and one space).
-pub const LINE_PREFIX: &str = "unikernel.timeline ";
+pub(crate) const LINE_PREFIX: &str = "unikernel.timeline ";
 
 /// One stamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Stamp {
 }
 
 /// Parses `unikernel.timeline <stage> <tsc>` (trailing `\r` and spaces allowed).
-pub fn parse_line(line: &str) -> Option<Stamp> {
+pub(crate) fn parse_line(line: &str) -> Option<Stamp> {
     let rest = line.trim_end().strip_prefix(LINE_PREFIX)?;
     let mut words = rest.split_whitespace();
     let stage = words.next()?;
@@ -54,7 +54,7 @@ fn rdtsc() -> Option<u64> {
 
 /// Measures the host's TSC frequency in Hz: RDTSC around a sleep of about `sleep`, divided
 /// by the monotonic time that really passed. `None` where there is no TSC to read.
-pub fn measure_tsc_hz_over(sleep: Duration) -> Option<f64> {
+pub(crate) fn measure_tsc_hz_over(sleep: Duration) -> Option<f64> {
     let t0 = Instant::now();
     let c0 = rdtsc()?;
     std::thread::sleep(sleep);
@@ -64,13 +64,13 @@ pub fn measure_tsc_hz_over(sleep: Duration) -> Option<f64> {
 }
 
 /// Measures the host's TSC frequency over about 20 ms.
-pub fn measure_tsc_hz() -> Option<f64> {
+pub(crate) fn measure_tsc_hz() -> Option<f64> {
     measure_tsc_hz_over(Duration::from_millis(20))
 }
 
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub stage: String,
     /// Microseconds since the first stamp.
     pub since_first_us: f64,
@@ -79,7 +79,7 @@ pub struct Row {
 }
 
 /// Converts stamps to microseconds since the first one, with TSC ticks at `tsc_hz`.
-pub fn rows(stamps: &[Stamp], tsc_hz: f64) -> Vec<Row> {
+pub(crate) fn rows(stamps: &[Stamp], tsc_hz: f64) -> Vec<Row> {
     let Some(first) = stamps.first() else {
         return Vec::new();
     };
@@ -101,7 +101,7 @@ pub fn rows(stamps: &[Stamp], tsc_hz: f64) -> Vec<Row> {
 
 /// Microseconds from the first stamp (the PVH entry) to the stage named `main` (or, failing
 /// that, the first stage whose name contains "main").
-pub fn entry_to_main_us(stamps: &[Stamp], tsc_hz: f64) -> Option<f64> {
+pub(crate) fn entry_to_main_us(stamps: &[Stamp], tsc_hz: f64) -> Option<f64> {
     let rows = rows(stamps, tsc_hz);
     rows.iter()
         .find(|row| row.stage == "main")
@@ -110,7 +110,7 @@ pub fn entry_to_main_us(stamps: &[Stamp], tsc_hz: f64) -> Option<f64> {
 }
 
 /// The table the runner prints.
-pub fn render(stamps: &[Stamp], tsc_hz: f64) -> String {
+pub(crate) fn render(stamps: &[Stamp], tsc_hz: f64) -> String {
     let rows = rows(stamps, tsc_hz);
     let width = rows
         .iter()
@@ -133,4 +133,126 @@ pub fn render(stamps: &[Stamp], tsc_hz: f64) -> String {
         );
     }
     out
+}
+
+/// The stamps as guest instructions per stage, for boots under `-icount shift=0`, where the
+/// guest's TSC counts one tick per instruction: `entry->arch 412, ->console 120, ...;
+/// entry->main 1,103 instructions`. `None` with fewer than two stamps.
+pub(crate) fn instructions_line(stamps: &[Stamp]) -> Option<String> {
+    let (first, rest) = stamps.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut previous = first.tsc;
+    let steps: Vec<String> = rest
+        .iter()
+        .enumerate()
+        .map(|(index, stamp)| {
+            let step = grouped(stamp.tsc.saturating_sub(previous));
+            previous = stamp.tsc;
+            if index == 0 {
+                format!("{}->{} {step}", first.stage, stamp.stage)
+            } else {
+                format!("->{} {step}", stamp.stage)
+            }
+        })
+        .collect();
+    let last = rest.last()?;
+    Some(format!(
+        "{}; {}->{} {} instructions",
+        steps.join(", "),
+        first.stage,
+        last.stage,
+        grouped(last.tsc.saturating_sub(first.tsc))
+    ))
+}
+
+/// `1103` as `1,103`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::timeline::{Stamp, entry_to_main_us, parse_line, render, rows};
+
+    fn stamp(stage: &str, tsc: u64) -> Stamp {
+        Stamp {
+            stage: stage.into(),
+            tsc,
+        }
+    }
+
+    #[test]
+    fn parse() {
+        assert_eq!(
+            parse_line("unikernel.timeline pvh 12345"),
+            Some(stamp("pvh", 12345))
+        );
+        assert_eq!(
+            parse_line("unikernel.timeline main 0x10\r\n"),
+            Some(stamp("main", 16))
+        );
+        assert_eq!(parse_line("unikernel.timeline main"), None);
+        assert_eq!(parse_line("unikernel.timeline main 12 extra"), None);
+        assert_eq!(parse_line("unikernel.timeline main x"), None);
+        assert_eq!(parse_line("hello unikernel.timeline main 1"), None);
+    }
+
+    #[test]
+    fn conversion() {
+        // 2 GHz: 2000 ticks per microsecond.
+        let stamps = [
+            stamp("pvh", 1_000_000),
+            stamp("heap", 1_004_000),
+            stamp("main", 1_010_000),
+        ];
+        let rows = rows(&stamps, 2e9);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].since_first_us, 0.0);
+        assert_eq!(rows[1].since_first_us, 2.0);
+        assert_eq!(rows[2].since_first_us, 5.0);
+        assert_eq!(rows[2].delta_us, 3.0);
+        assert_eq!(entry_to_main_us(&stamps, 2e9), Some(5.0));
+        assert_eq!(entry_to_main_us(&stamps[..2], 2e9), None);
+        let table = render(&stamps, 2e9);
+        assert!(table.contains("main"), "{table}");
+        assert!(table.contains("5.0 us"), "{table}");
+    }
+
+    #[test]
+    fn host_tsc_is_measured() {
+        let hz = crate::timeline::measure_tsc_hz().expect("x86_64 has a TSC");
+        assert!((1e8..1e11).contains(&hz), "{hz}");
+    }
+
+    #[test]
+    fn instructions_per_stage_with_grouped_digits() {
+        use crate::timeline::{grouped, instructions_line};
+        let stamp = |stage: &str, tsc: u64| Stamp {
+            stage: stage.into(),
+            tsc,
+        };
+        let stamps = [
+            stamp("entry", 5_000),
+            stamp("arch", 5_412),
+            stamp("console", 5_532),
+            stamp("main", 6_103),
+        ];
+        assert_eq!(
+            instructions_line(&stamps).unwrap(),
+            "entry->arch 412, ->console 120, ->main 571; entry->main 1,103 instructions"
+        );
+        assert_eq!(instructions_line(&stamps[..1]), None);
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(999), "999");
+    }
 }

@@ -1,14 +1,8 @@
 //! Ending the VM with a status the host sees.
 
-/// Status codes the kernel itself reports; an app's own codes should stay below 100.
-pub mod status {
-    /// The app panicked.
-    pub const PANIC: u8 = 101;
-    /// A CPU exception the kernel cannot recover from.
-    pub const EXCEPTION: u8 = 102;
-    /// Boot failed before `main` (bad boot information, not enough memory, ...).
-    pub const BOOT_ERROR: u8 = 103;
-}
+/// Status codes the kernel itself reports (shared with the runner); an app's own codes
+/// should stay at or below 100.
+pub use unikernel_abi::status;
 
 /// The kernel flag that turns a successful exit into an idle halt: `unikernel.idle` on the
 /// command line. `cargo uk density` uses it to keep many booted VMs alive without work.

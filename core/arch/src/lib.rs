@@ -8,6 +8,10 @@
 //! are unit-tested there; the parts that touch the CPU exist only on `target_os = "none"`.
 #![no_std]
 
+/// What the kernel shares with its host tools: the hypervisor interface, the exit statuses,
+/// the manifest note.
+pub use unikernel_abi as abi;
+
 pub mod boot;
 pub mod cmdline;
 pub mod context;

@@ -10,7 +10,7 @@
 //! - Port 0x80 (POST codes) and every other port: writes ignored, reads all ones (an empty
 //!   bus), and counted, so a guest probing hardware does not stop.
 
-use super::abi;
+use unikernel_abi::hypervisor as abi;
 
 const COM1: u16 = 0x3f8;
 /// isa-debug-exit spans four ports; a write to any of them ends the VM.

@@ -20,12 +20,13 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    /// The runner's exit status for it: 125 for a triple fault (as a QEMU guest reset),
-    /// 126 for the rest (the VMM could not run the guest).
-    pub fn exit_code(self) -> i32 {
+    /// The exit status for it: [`RESET`](unikernel_abi::status::RESET) for a triple fault
+    /// (as a QEMU guest reset), [`VMM_FAILED`](unikernel_abi::status::VMM_FAILED) for the
+    /// rest (the VMM could not run the guest).
+    pub fn exit_code(self) -> u8 {
         match self {
-            FaultKind::TripleFault => crate::boot::STATUS_RESET,
-            _ => crate::boot::STATUS_QEMU_FAILED,
+            FaultKind::TripleFault => unikernel_abi::status::RESET,
+            _ => unikernel_abi::status::VMM_FAILED,
         }
     }
 }

@@ -13,6 +13,7 @@ use linux_loader::loader::elf::Elf;
 use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
+use crate::elf::{self, Segment};
 use crate::error::{Error, Result};
 
 /// Where the `hvm_start_info` goes (below the image, in the first MiB; as Firecracker).
@@ -31,15 +32,6 @@ pub const HIGH_MEMORY: u64 = 0x10_0000;
 const PVH_MAGIC: u32 = 0x336e_c578;
 const E820_RAM: u32 = 1;
 const E820_RESERVED: u32 = 2;
-const PT_LOAD: u32 = 1;
-
-/// One loadable segment: `memsz` bytes at `paddr`, the first `filesz` from the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
-    pub paddr: u64,
-    pub filesz: u64,
-    pub memsz: u64,
-}
 
 /// A PVH image read once, ready to be loaded into any number of VMs.
 #[derive(Debug, Clone)]
@@ -57,37 +49,26 @@ pub struct Image {
 impl Image {
     /// Reads and checks the ELF at `path`; it needs a PVH note.
     pub fn open(path: &Path) -> Result<Image> {
-        let info = crate::elf::validate(path)?;
-        let bytes = std::fs::read(path)
-            .map_err(|err| Error::new(format!("cannot read {}: {err}", path.display())))?;
-        let entry = info.pvh_entry.ok_or_else(|| {
-            Error::new(format!(
-                "{} has no PVH note (XEN_ELFNOTE_PHYS32_ENTRY): the monitor boots PVH images only; boot it with --vmm qemu",
-                path.display()
-            ))
+        let bytes = elf::read(path)?;
+        let info = elf::inspect(&bytes).map_err(|reason| elf::ValidateError::NotBootable {
+            path: path.to_path_buf(),
+            reason,
         })?;
-        let segments = segments(&bytes).map_err(|reason| {
-            Error::new(format!(
-                "{} is not a bootable unikernel image: {reason}",
-                path.display()
-            ))
-        })?;
+        let entry = info
+            .pvh_entry
+            .ok_or_else(|| Error::NoPvhNote(path.to_path_buf()))?;
         Ok(Image {
             interrupts: info.declares("irq"),
             path: path.to_path_buf(),
             bytes: bytes.into(),
             entry,
-            segments,
+            segments: info.segments,
         })
     }
 
     /// The first byte past the highest segment.
     pub fn end(&self) -> u64 {
-        self.segments
-            .iter()
-            .map(|s| s.paddr + s.memsz)
-            .max()
-            .unwrap_or(0)
+        self.segments.iter().map(Segment::end).max().unwrap_or(0)
     }
 
     /// Loads the segments into `mem`. `fresh` memory is known to be zero (a new anonymous
@@ -98,18 +79,21 @@ impl Image {
         if let Some(segment) = self
             .segments
             .iter()
-            .find(|s| s.paddr + s.memsz > size || s.paddr < HIGH_MEMORY)
+            .find(|s| s.end() > size || s.paddr < HIGH_MEMORY)
         {
-            return Err(Error::new(format!(
-                "{}: a segment at {:#x}..{:#x} does not fit in the VM's {} MiB above 1 MiB; give it more --memory",
-                self.path.display(),
-                segment.paddr,
-                segment.paddr + segment.memsz,
-                size >> 20
-            )));
+            return Err(Error::SegmentDoesNotFit {
+                path: self.path.clone(),
+                start: segment.paddr,
+                end: segment.end(),
+                mib: size >> 20,
+            });
         }
-        Elf::load(mem, None, &mut Cursor::new(&self.bytes[..]), None)
-            .map_err(|err| Error::new(format!("loading {}: {err}", self.path.display())))?;
+        Elf::load(mem, None, &mut Cursor::new(&self.bytes[..]), None).map_err(|err| {
+            Error::GuestMemory {
+                what: "the image",
+                detail: err.to_string(),
+            }
+        })?;
         if !fresh {
             for segment in &self.segments {
                 zero(
@@ -121,51 +105,6 @@ impl Image {
         }
         Ok(())
     }
-}
-
-/// The PT_LOAD segments of an ELF64 image (already validated by [`crate::elf`]).
-pub fn segments(bytes: &[u8]) -> Result<Vec<Segment>, String> {
-    let u16_at = |at: usize| {
-        bytes
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
-    let u32_at = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-    };
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    };
-    let truncated = || "it is truncated".to_string();
-    let phoff = usize::try_from(u64_at(32).ok_or_else(truncated)?).map_err(|_| truncated())?;
-    let phentsize = usize::from(u16_at(54).ok_or_else(truncated)?);
-    let phnum = usize::from(u16_at(56).ok_or_else(truncated)?);
-    let mut out = Vec::new();
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        if u32_at(at).ok_or_else(truncated)? != PT_LOAD {
-            continue;
-        }
-        let segment = Segment {
-            paddr: u64_at(at + 24).ok_or_else(truncated)?,
-            filesz: u64_at(at + 32).ok_or_else(truncated)?,
-            memsz: u64_at(at + 40).ok_or_else(truncated)?,
-        };
-        if segment.filesz > segment.memsz {
-            return Err(format!(
-                "a segment at {:#x} has more file bytes than memory",
-                segment.paddr
-            ));
-        }
-        if segment.memsz > 0 {
-            out.push(segment);
-        }
-    }
-    Ok(out)
 }
 
 /// The size of the (single-region) guest memory.
@@ -181,7 +120,10 @@ fn zero(mem: &GuestMemoryMmap, start: u64, len: u64) -> Result<()> {
     while at < end {
         let n = (end - at).min(CHUNK.len() as u64) as usize;
         mem.write_slice(&CHUNK[..n], GuestAddress(at))
-            .map_err(|err| Error::new(format!("zeroing guest memory at {at:#x}: {err}")))?;
+            .map_err(|err| Error::GuestMemory {
+                what: "zeros over a segment's .bss",
+                detail: err.to_string(),
+            })?;
         at += n as u64;
     }
     Ok(())
@@ -206,10 +148,10 @@ pub fn memory_map(size: u64) -> Vec<hvm_memmap_table_entry> {
 /// points at both; returns the start info's address (the vCPU's EBX).
 pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
     if cmdline.len() > CMDLINE_MAX {
-        return Err(Error::new(format!(
-            "the kernel command line is {} bytes; the kernel takes at most {CMDLINE_MAX}",
-            cmdline.len()
-        )));
+        return Err(Error::CommandLineTooLong {
+            len: cmdline.len(),
+            max: CMDLINE_MAX,
+        });
     }
     let mut start_info = hvm_start_info {
         magic: PVH_MAGIC,
@@ -220,7 +162,10 @@ pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
         let mut bytes = cmdline.as_bytes().to_vec();
         bytes.push(0);
         mem.write_slice(&bytes, GuestAddress(CMDLINE))
-            .map_err(|err| Error::new(format!("writing the command line: {err}")))?;
+            .map_err(|err| Error::GuestMemory {
+                what: "the command line",
+                detail: err.to_string(),
+            })?;
         start_info.cmdline_paddr = CMDLINE;
     }
     let map = memory_map(mem_size(mem));
@@ -228,8 +173,12 @@ pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
     start_info.memmap_entries = map.len() as u32;
     let mut params = BootParams::new::<hvm_start_info>(&start_info, GuestAddress(START_INFO));
     params.set_sections::<hvm_memmap_table_entry>(&map, GuestAddress(MEMMAP));
-    PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem)
-        .map_err(|err| Error::new(format!("writing the PVH start info: {err}")))?;
+    PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem).map_err(|err| {
+        Error::GuestMemory {
+            what: "the PVH start info",
+            detail: err.to_string(),
+        }
+    })?;
     Ok(START_INFO)
 }
 
@@ -271,11 +220,14 @@ mod tests {
 
     #[test]
     fn reused_memory_gets_its_bss_zeroed() {
-        let floor = crate::build::floor_elf();
-        if !floor.is_file() {
-            return;
-        }
-        let image = Image::open(&floor).unwrap();
+        let path = std::env::temp_dir().join(format!("vmm-bss-{}.elf", std::process::id()));
+        std::fs::write(
+            &path,
+            crate::elf::test_image(&[(HIGH_MEMORY, 0x100, 0x3000)], Some(0x10_0000)),
+        )
+        .unwrap();
+        let image = Image::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
         // Dirty the whole image range, as a previous guest would have.
         let junk = vec![0xa5u8; (image.end() - HIGH_MEMORY) as usize];
@@ -289,7 +241,7 @@ mod tests {
         }
         assert!(
             image.segments.iter().any(|s| s.memsz > s.filesz),
-            "the floor kernel has a .bss: {:?}",
+            "the test image has a .bss: {:?}",
             image.segments
         );
     }

@@ -6,7 +6,8 @@ use kvm_bindings::{
     CpuId, KVM_CPUID_FLAG_SIGNIFCANT_INDEX, kvm_cpuid_entry2, kvm_regs, kvm_segment, kvm_sregs,
 };
 
-use super::abi;
+use unikernel_abi::hypervisor as abi;
+
 use crate::error::{Error, Result};
 
 /// The leaves the guest gets, with the bits our kernels do not use taken out. A short table
@@ -50,8 +51,7 @@ pub fn cpuid(tsc_khz: u32) -> Result<CpuId> {
     static TABLE: OnceLock<Vec<kvm_cpuid_entry2>> = OnceLock::new();
     let mut entries = TABLE.get_or_init(|| select(&host_leaves())).clone();
     entries.extend(hypervisor_leaves(tsc_khz));
-    CpuId::from_entries(&entries)
-        .map_err(|err| Error::new(format!("building the CPUID table: {err:?}")))
+    CpuId::from_entries(&entries).map_err(|err| Error::Cpuid(format!("{err:?}")))
 }
 
 /// The host's answers for the leaves the guest may get (sub-leaf 0 each).

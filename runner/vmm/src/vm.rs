@@ -8,13 +8,13 @@ use kvm_bindings::{Msrs, kvm_msr_entry, kvm_sregs, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
-use super::abi::{self, ClockPage};
 use super::control::Control;
 use super::cpu;
 use super::devices::{Action, Ports};
 use super::image::{self, Image};
 use super::report::{self, FaultKind};
-use crate::error::{Error, Result};
+use crate::error::{self, Error, Result};
+use unikernel_abi::hypervisor::{self as abi, ClockPage, ConsoleWrite};
 
 /// The largest console write the monitor copies out in one exit.
 const CONSOLE_MAX: u64 = 1 << 20;
@@ -31,13 +31,15 @@ pub struct VmConfig {
 }
 
 /// Counters and times of one VM, for `--stats`, the benchmark and density.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     /// From the start of [`Vm::new`] until the vCPU is ready to run.
     pub setup: Duration,
     /// From the first KVM_RUN to the exit that ended the run (the guest's share, with the
     /// exits it made).
     pub guest: Duration,
+    /// Dropping the VM (KVM tears it down); zero until [`crate::boot`] has done it.
+    pub teardown: Duration,
     /// VM exits that came back to the monitor.
     pub exits: u64,
     /// Paravirtual console writes, and the bytes they carried.
@@ -67,12 +69,10 @@ pub enum VmExit {
 
 /// Opens `/dev/kvm`; the error says what to do.
 pub fn open_kvm() -> Result<Kvm> {
-    Kvm::new().map_err(|err| {
-        Error::new(match err.errno() {
-            libc::ENOENT => "the monitor needs KVM, and /dev/kvm does not exist here (boot with --vmm qemu)".to_string(),
-            libc::EACCES | libc::EPERM => "the monitor needs KVM: permission denied on /dev/kvm (add yourself to the kvm group)".to_string(),
-            _ => format!("cannot open /dev/kvm: {err}"),
-        })
+    Kvm::new().map_err(|err| match err.errno() {
+        libc::ENOENT => Error::NoKvm,
+        libc::EACCES | libc::EPERM => Error::KvmDenied,
+        _ => Error::OpenKvm(err),
     })
 }
 
@@ -84,10 +84,6 @@ struct HostFacts {
 }
 
 static FACTS: OnceLock<HostFacts> = OnceLock::new();
-
-fn kvm_error(what: &str) -> impl Fn(kvm_ioctls::Error) -> Error + '_ {
-    move |err| Error::new(format!("{what} failed: {err}"))
-}
 
 /// A VM ready to run, or running.
 #[derive(Debug)]
@@ -113,29 +109,27 @@ impl Vm {
         let created_wall = SystemTime::now();
         let size = u64::from(config.memory_mib) << 20;
         if !(image::HIGH_MEMORY + (1 << 20)..=(1 << 40)).contains(&size) {
-            return Err(Error::new(format!(
-                "--memory {}: the monitor needs 2 MiB to 1 TiB",
-                config.memory_mib
-            )));
+            return Err(Error::MemorySize(config.memory_mib));
         }
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), size as usize)]).map_err(
-            |err| {
-                Error::new(format!(
-                    "cannot map {} MiB of guest memory: {err}",
-                    config.memory_mib
-                ))
+            |err| Error::MapMemory {
+                mib: config.memory_mib,
+                detail: err.to_string(),
             },
         )?;
-        let vm = kvm.create_vm().map_err(kvm_error("KVM_CREATE_VM"))?;
+        let vm = kvm.create_vm().map_err(error::kvm("KVM_CREATE_VM"))?;
         if image.interrupts {
             // KVM's own local APIC, IOAPIC and PIC: timers and interrupts without a
             // round trip to this process. Created before the vCPU, as KVM requires.
             vm.create_irq_chip()
-                .map_err(kvm_error("KVM_CREATE_IRQCHIP"))?;
+                .map_err(error::kvm("KVM_CREATE_IRQCHIP"))?;
         }
         let host = mem
             .get_host_address(GuestAddress(0))
-            .map_err(|err| Error::new(format!("guest memory: {err}")))?;
+            .map_err(|err| Error::MapMemory {
+                mib: config.memory_mib,
+                detail: err.to_string(),
+            })?;
         let region = kvm_userspace_memory_region {
             slot: 0,
             flags: 0,
@@ -147,26 +141,26 @@ impl Vm {
         // `Vm` keeps and drops after the VM file descriptor (field order), so KVM never
         // uses the range after it is unmapped; nothing else is mapped into the VM there.
         unsafe { vm.set_user_memory_region(region) }
-            .map_err(kvm_error("KVM_SET_USER_MEMORY_REGION"))?;
+            .map_err(error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
 
         image.load(&mem, true)?;
         let start_info = image::write_start_info(&mem, &config.cmdline)?;
 
-        let vcpu = vm.create_vcpu(0).map_err(kvm_error("KVM_CREATE_VCPU"))?;
+        let vcpu = vm.create_vcpu(0).map_err(error::kvm("KVM_CREATE_VCPU"))?;
         let facts = match FACTS.get() {
             Some(facts) => facts,
             None => {
                 let tsc_khz = vcpu.get_tsc_khz().unwrap_or(0);
-                let sregs = vcpu.get_sregs().map_err(kvm_error("KVM_GET_SREGS"))?;
+                let sregs = vcpu.get_sregs().map_err(error::kvm("KVM_GET_SREGS"))?;
                 FACTS.get_or_init(|| HostFacts { tsc_khz, sregs })
             }
         };
         vcpu.set_cpuid2(&cpu::cpuid(facts.tsc_khz)?)
-            .map_err(kvm_error("KVM_SET_CPUID2"))?;
+            .map_err(error::kvm("KVM_SET_CPUID2"))?;
         vcpu.set_sregs(&cpu::pvh_sregs(facts.sregs))
-            .map_err(kvm_error("KVM_SET_SREGS"))?;
+            .map_err(error::kvm("KVM_SET_SREGS"))?;
         vcpu.set_regs(&cpu::pvh_regs(image.entry, start_info))
-            .map_err(kvm_error("KVM_SET_REGS"))?;
+            .map_err(error::kvm("KVM_SET_REGS"))?;
         Ok(Vm {
             vcpu,
             _vm: vm,
@@ -302,8 +296,7 @@ impl Vm {
         self.mem
             .read_slice(&mut request, GuestAddress(address))
             .map_err(|_| format!("its console request at {address:#x} lies outside its memory"))?;
-        let buffer = u64::from_le_bytes(request[0..8].try_into().expect("8 bytes"));
-        let length = u64::from_le_bytes(request[8..16].try_into().expect("8 bytes"));
+        let ConsoleWrite { buffer, length } = ConsoleWrite::from_bytes(request);
         if length > CONSOLE_MAX {
             return Err(format!(
                 "it asked to print {length} bytes at once (at most {CONSOLE_MAX})"
@@ -417,8 +410,12 @@ impl Vm {
 /// What an MMIO address probably is.
 fn mmio_hint(address: u64) -> &'static str {
     match address {
-        0xfee0_0000..=0xfee0_0fff => " (the local APIC: the monitor has no interrupt controller)",
-        0xfec0_0000..=0xfec0_0fff => " (the I/O APIC: the monitor has no interrupt controller)",
+        0xfee0_0000..=0xfee0_0fff => {
+            " (the local APIC: an image whose manifest does not list `irq` gets no interrupt controller)"
+        }
+        0xfec0_0000..=0xfec0_0fff => {
+            " (the I/O APIC: an image whose manifest does not list `irq` gets no interrupt controller)"
+        }
         _ => "",
     }
 }
