@@ -1,16 +1,36 @@
 //! The contract between `#[unikernel]`'s generated code and the kernel. Not a public API:
 //! the names here change whenever the macro changes.
 //!
-//! Generated code calls, in the boot order the macro resolved:
-//! `init_console(level)`, `init_heap(&HEAP, size)`, `init_args()`, each followed by
-//! `mark("<subsystem>")`, then `mark("main")`, then `exit(Termination::report(main(..)))`.
+//! The generated boot function is the wiring diagram: it calls these functions in the boot
+//! order the macro resolved, each subsystem's init taking the handles of the subsystems it
+//! needs, and each followed by `mark("<subsystem>")`:
+//!
+//! ```ignore
+//! let __unikernel_console = init_console(LevelFilter::Info);
+//! init_heap(&__UNIKERNEL_HEAP, 16777216usize);
+//! let __unikernel_args = init_args();
+//! let __unikernel_irq = init_irq();
+//! let __unikernel_clock = init_clock(&__unikernel_irq);
+//! let __unikernel_sched = init_sched(&__unikernel_clock, SchedConfig { .. });
+//! hook_clock_to_sched(&__unikernel_clock, &__unikernel_sched);
+//! hook_interrupts_to_sched(&__unikernel_sched);
+//! hook_waits_to_sched(&__unikernel_sched);
+//! start_sched(&__unikernel_sched);
+//! let __unikernel_net = init_net(&__unikernel_irq, &__unikernel_clock, NetConfig::Static { .. });
+//! mark("main");
+//! exit(Termination::report(main(..)))
+//! ```
+//!
+//! Values arrive checked: the macro validated sizes, addresses and options at compile time,
+//! and nothing here checks them again.
 
 pub use crate::exit::{Termination, exit};
 pub use log::LevelFilter;
 pub use unikernel_heap::{Heap, NoHeap};
+pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Console};
+use crate::{Args, Clock, Console, Irq, Net, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -35,46 +55,67 @@ pub fn init_args() -> Args {
 }
 
 /// Sets up the interrupt controllers and enables interrupts.
-pub fn init_irq() -> crate::Irq {
+pub fn init_irq() -> Irq {
     unikernel_irq::init(unikernel_arch::boot::info().cmdline())
 }
 
-/// Starts the clock and the one-shot timer (after `init_irq`).
-pub fn init_timer() -> crate::Clock {
-    match unikernel_time::init(unikernel_arch::boot::info().cmdline()) {
+/// Starts the clock and the one-shot timer, whose interrupt `irq` routes.
+pub fn init_clock(irq: &Irq) -> Clock {
+    match unikernel_clock::init(irq, unikernel_arch::boot::info().cmdline()) {
         Ok(clock) => clock,
-        Err(error) => crate::exit::boot_error(format_args!("timer: {error}")),
+        Err(error) => crate::exit::boot_error(format_args!("clock: {error}")),
     }
 }
 
-/// Brings up the network: `net(ipv4 = "a.b.c.d/len", gateway = "e.f.g.h")` passes the
-/// address and gateway, `net(dhcp)` passes `dhcp = true`.
-pub fn init_net(ipv4: Option<([u8; 4], u8)>, gateway: Option<[u8; 4]>, dhcp: bool) -> crate::Net {
-    let config = match ipv4 {
-        Some((address, prefix_len)) if !dhcp => unikernel_net::Config::Static {
-            cidr: unikernel_net::Ipv4Cidr::new(address.into(), prefix_len).unwrap_or_else(|| {
-                crate::exit::boot_error(format_args!("net: prefix /{prefix_len}"))
-            }),
-            gateway: gateway.map(Into::into),
-        },
-        _ => unikernel_net::Config::Dhcp,
-    };
+/// Makes the scheduler, on `clock`'s time; it runs nothing until [`start_sched`].
+pub fn init_sched(clock: &Clock, config: SchedConfig) -> Sched {
+    match unikernel_sched::init(clock, config) {
+        Ok(sched) => sched,
+        Err(error) => crate::exit::boot_error(format_args!("sched: {error}")),
+    }
+}
+
+/// The clock's alarm handler, next-alarm predictor and `sleep` become the scheduler's.
+pub fn hook_clock_to_sched(clock: &Clock, sched: &Sched) {
+    clock.set_hooks(sched.clock_hooks());
+}
+
+/// After every interrupt handler, the scheduler may switch to a thread the interrupt woke.
+pub fn hook_interrupts_to_sched(sched: &Sched) {
+    unikernel_arch::interrupts::set_after_interrupt(sched.after_interrupt());
+}
+
+/// Drivers' blocking calls (the network's) block the calling thread, not the CPU.
+pub fn hook_waits_to_sched(sched: &Sched) {
+    unikernel_arch::wait::set_blocker(sched.blocker());
+}
+
+/// Lets the scheduler run its tasks and threads (after its hooks are in place).
+pub fn start_sched(sched: &Sched) {
+    sched.start();
+}
+
+/// Brings up the network with `config`: the device's interrupt is routed through `irq`,
+/// and the stack's time and waits run on `clock`.
+/// (`Platform` holds plain functions: the clock they read is the one `_clock` stands for.)
+pub fn init_net(irq: &Irq, _clock: &Clock, config: NetConfig) -> Net {
     let platform = unikernel_net::Platform {
-        now: || unikernel_time::Instant::now().duration_since(unikernel_time::Instant::BOOT),
+        now: || unikernel_clock::Instant::now().duration_since(unikernel_clock::Instant::BOOT),
         wait: net_wait,
-        route_irq: |gsi, level, handler| {
-            let line = match level {
-                false => unikernel_irq::Line::gsi(gsi),
-                true => unikernel_irq::Line::Gsi {
-                    gsi,
-                    trigger: unikernel_irq::Trigger::Level,
-                    polarity: unikernel_irq::Polarity::High,
-                },
-            };
-            unikernel_irq::handle().is_some_and(|irq| irq.register(line, handler).is_ok())
-        },
     };
-    match unikernel_net::init(config, platform, unikernel_arch::boot::info().cmdline()) {
+    let route_irq = |gsi, level, handler| {
+        let line = match level {
+            false => unikernel_irq::Line::gsi(gsi),
+            true => unikernel_irq::Line::Gsi {
+                gsi,
+                trigger: unikernel_irq::Trigger::Level,
+                polarity: unikernel_irq::Polarity::High,
+            },
+        };
+        irq.register(line, handler).is_ok()
+    };
+    let cmdline = unikernel_arch::boot::info().cmdline();
+    match unikernel_net::init(config, platform, route_irq, cmdline) {
         Ok(net) => net,
         Err(error) => crate::exit::boot_error(format_args!("net: {error}")),
     }
@@ -83,7 +124,7 @@ pub fn init_net(ipv4: Option<([u8; 4], u8)>, gateway: Option<[u8; 4]>, dhcp: boo
 /// The network's wait: halts until an interrupt, with the timer's one alarm moved earlier
 /// to `deadline` if that comes first (and put back after, unless it changed meanwhile).
 fn net_wait(deadline: Option<core::time::Duration>) {
-    use unikernel_time::{Instant, alarm, set_alarm};
+    use unikernel_clock::{Instant, alarm, set_alarm};
     let previous = alarm();
     let ours = deadline
         .map(|deadline| Instant::BOOT + deadline)
@@ -97,14 +138,6 @@ fn net_wait(deadline: Option<core::time::Duration>) {
         && alarm().is_none_or(|current| current == ours)
     {
         set_alarm(previous);
-    }
-}
-
-/// Starts the scheduler (after `init_timer`): `main` goes on as its lowest-priority thread.
-pub fn init_sched(config: SchedConfig) -> crate::Sched {
-    match unikernel_sched::init(config) {
-        Ok(sched) => sched,
-        Err(error) => crate::exit::boot_error(format_args!("sched: {error}")),
     }
 }
 
@@ -122,7 +155,8 @@ pub fn host_main() -> ! {
 
 /// The ELF note `#[unikernel]` puts in every image: name `Unikernel`, type 1, and as its
 /// description the names of the subsystems the image starts, separated by spaces and
-/// padded with zeros to a multiple of 4 bytes. VMMs read it (runner/src/elf.rs).
+/// padded with zeros to a multiple of 4 bytes. VMMs read it (runner/src/elf.rs) to provide
+/// only what the image starts: an interrupt controller for `irq`, a network device for `net`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Manifest<const N: usize> {

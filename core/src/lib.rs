@@ -4,6 +4,7 @@
 //!
 //! ```ignore
 //! #![no_std]
+#![forbid(unsafe_code)]
 //! #![no_main]
 //! use unikernel::prelude::*;
 //!
@@ -28,13 +29,13 @@ pub use unikernel_net::Net;
 /// The network: sockets shaped like `std::net`'s, over virtio-net and smoltcp.
 pub mod net {
     pub use unikernel_net::{
-        Config, Error, Ipv4Cidr, ListenOptions, Net, NetStats, NicStats, Shutdown, TcpListener,
-        TcpStream, UdpSocket,
+        Config, Error, Ipv4Address, Ipv4Cidr, ListenOptions, Net, NetStats, NicStats, Shutdown,
+        TcpListener, TcpStream, UdpSocket,
     };
 }
+pub use unikernel_clock::{Clock, Duration, Instant};
 pub use unikernel_irq::Irq;
 pub use unikernel_sched::Sched;
-pub use unikernel_time::{Clock, Duration, Instant};
 
 /// Threads, a mutex and a channel, and the figures of the real-time tasks.
 pub mod sched {
@@ -45,10 +46,10 @@ pub mod sched {
     };
 }
 
-/// Time: instants, the wall clock, the timer's figures, and histograms of durations.
-pub mod time {
-    pub use unikernel_time::histogram::{Histogram, Short, Summary};
-    pub use unikernel_time::{
+/// The clock: instants, the wall clock, the timer's figures, and histograms of durations.
+pub mod clock {
+    pub use unikernel_clock::histogram::{Histogram, Short, Summary};
+    pub use unikernel_clock::{
         Clock, Duration, EventTimer, FrequencySource, Instant, TimerStats, WallTime,
     };
 }

@@ -19,6 +19,8 @@
 //! Every error found is reported in the same build; the user's function is still emitted
 //! next to them, so that the rest of the crate and the IDE keep working.
 
+#![forbid(unsafe_code)]
+
 use proc_macro2::TokenStream;
 
 mod analysis;
@@ -31,6 +33,7 @@ mod registry;
 mod resolve;
 mod size;
 mod tasks;
+mod value;
 
 #[cfg(test)]
 mod tests;

@@ -21,9 +21,9 @@ use syn::ext::IdentExt;
 
 use crate::analysis::{self, Policy};
 use crate::duration;
+use crate::hint::or_list;
 use crate::parse::{Entry, Written};
 use crate::registry::Subsystem;
-use crate::resolve::or_list;
 use crate::{Errors, hint};
 
 /// The name of a task entry in the attribute.

@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use unikernel::prelude::*;
 use unikernel::sched::{self, Mutex};
-use unikernel::time::Short;
+use unikernel::clock::Short;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static SPINS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];

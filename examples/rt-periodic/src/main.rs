@@ -11,7 +11,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use unikernel::prelude::*;
-use unikernel::time::Short;
+use unikernel::clock::Short;
 
 /// The share of their work the `telemetry` and `logger` jobs do, in percent.
 static LOAD: AtomicU32 = AtomicU32::new(100);

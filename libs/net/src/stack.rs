@@ -15,9 +15,8 @@ use core::time::Duration;
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{IpCidr, Ipv4Cidr as WireCidr};
+use smoltcp::wire::{IpCidr, Ipv4Cidr};
 
-use crate::config::Ipv4Cidr;
 use crate::nic::Nic;
 use crate::platform::Platform;
 
@@ -141,7 +140,7 @@ impl Stack {
     pub(crate) fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Addr>) {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
-            let _ = addrs.push(IpCidr::Ipv4(WireCidr::new(cidr.address, cidr.prefix_len)));
+            let _ = addrs.push(IpCidr::Ipv4(cidr));
         });
         let routes = self.iface.routes_mut();
         routes.remove_default_ipv4_route();
@@ -157,9 +156,13 @@ impl Stack {
 
     /// The interface's address, once it has one.
     pub(crate) fn address(&self) -> Option<Ipv4Cidr> {
-        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
-            IpCidr::Ipv4(cidr) => Ipv4Cidr::new(cidr.address(), cidr.prefix_len()),
-        })
+        self.iface
+            .ip_addrs()
+            .iter()
+            .map(|cidr| match cidr {
+                IpCidr::Ipv4(cidr) => *cidr,
+            })
+            .next()
     }
 
     pub(crate) fn gateway(&mut self) -> Option<Ipv4Addr> {
@@ -219,8 +222,7 @@ impl Stack {
         };
         match event {
             Some((address, router)) => {
-                let cidr = Ipv4Cidr::new(address.address(), address.prefix_len())
-                    .expect("smoltcp's prefixes are at most 32");
+                let cidr = address;
                 log::info!(
                     "net: leased {cidr}{} by DHCP",
                     match router {
