@@ -27,6 +27,7 @@
 //! };
 //!
 //! #[cfg(not(target_os = "none"))]
+//! #[allow(dead_code)]
 //! fn main() { ::unikernel::__private::host_main() }
 //! ```
 //!
@@ -128,7 +129,9 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
             }
         };
 
+        // Unused where the entry is not at the crate root (a trybuild pass case's module).
         #[cfg(not(target_os = "none"))]
+        #[allow(dead_code)]
         fn main() {
             ::unikernel::__private::host_main()
         }

@@ -97,6 +97,16 @@ fn a_renamed_subsystem_names_its_new_name() {
         errors(quote!(console, timer), main_fn()),
         ["`timer` is now `clock`; write `clock`"]
     );
+    // Read as `clock` after the error: `main` may take its handle, nothing else is reported.
+    assert_eq!(
+        errors(
+            quote!(timer),
+            quote!(
+                fn main(clock: Clock) {}
+            )
+        ),
+        ["`timer` is now `clock`; write `clock`"]
+    );
 }
 
 #[test]

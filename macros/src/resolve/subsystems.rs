@@ -47,12 +47,23 @@ pub fn declared<'t, 'a>(
             task_entries.push(entry);
             continue;
         }
-        let Some((rank, spec)) = lookup(table, &name) else {
-            let message = match RENAMED.iter().find(|(old, _)| *old == name) {
-                Some((old, new)) => format!("`{old}` is now `{new}`; write `{new}`"),
-                None => format!("unknown subsystem `{name}`{}", hint::suffix(&name, &names)),
-            };
-            errors.push(syn::Error::new(entry.name.span(), message));
+        // An old name is an error, and is then read as the new one, so that nothing
+        // else (`main`'s handle of it) is reported as undeclared.
+        let renamed = RENAMED
+            .iter()
+            .find(|(old, _)| *old == name && lookup(table, old).is_none());
+        if let Some((old, new)) = renamed {
+            errors.push(syn::Error::new(
+                entry.name.span(),
+                format!("`{old}` is now `{new}`; write `{new}`"),
+            ));
+        }
+        let Some((rank, spec)) = lookup(table, renamed.map_or(name.as_str(), |(_, new)| new))
+        else {
+            errors.push(syn::Error::new(
+                entry.name.span(),
+                format!("unknown subsystem `{name}`{}", hint::suffix(&name, &names)),
+            ));
             continue;
         };
         if let Some(first) = &chosen[rank] {
