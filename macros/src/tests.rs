@@ -80,13 +80,31 @@ fn console_log_level() {
     assert_eq!(plan.boot[0].options, [trace]);
 }
 
+/// "expected one of: " and every name the attribute takes, in table order (so that a new
+/// subsystem changes no test here).
+fn every_name() -> String {
+    let names: Vec<String> = SUBSYSTEMS
+        .iter()
+        .map(|s| s.name)
+        .chain([crate::tasks::KEYWORD])
+        .map(|name| format!("`{name}`"))
+        .collect();
+    format!("expected one of: {}", names.join(", "))
+}
+
+#[test]
+fn every_name_lists_the_table() {
+    assert!(every_name().starts_with("expected one of: `console`, `heap`, "));
+    assert!(every_name().ends_with(", `task`"));
+}
+
 #[test]
 fn unknown_subsystems() {
     assert_eq!(
         errors(quote!(consle, gpu), main_fn()),
         [
             "unknown subsystem `consle`; did you mean `console`?",
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `clock`, `sched`, `net`, `task`",
+            format!("unknown subsystem `gpu`; {}", every_name()).as_str(),
         ]
     );
 }
@@ -245,9 +263,7 @@ fn options() {
     // An unknown subsystem's options are not looked at.
     assert_eq!(
         errors(quote!(gpu(1)), main_fn()),
-        [
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `clock`, `sched`, `net`, `task`"
-        ]
+        [format!("unknown subsystem `gpu`; {}", every_name()).as_str()]
     );
 }
 
@@ -468,7 +484,7 @@ fn all_errors_are_reported_together() {
             "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it",
             "`heap` is declared twice (first as entry 2 of `#[unikernel(...)]`); declare each subsystem once",
             "unknown option `x` for `args`; it takes none",
-            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`, `irq`, `clock`, `sched`, `net`, `task`",
+            format!("unknown subsystem `bogus`; {}", every_name()).as_str(),
             "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
             "`Net` is the handle of `net`, which is not declared; add `net(dhcp)` to `#[unikernel(...)]`",
         ]
