@@ -4,7 +4,6 @@
 //!
 //! ```ignore
 //! #![no_std]
-#![forbid(unsafe_code)]
 //! #![no_main]
 //! use unikernel::prelude::*;
 //!
@@ -16,9 +15,15 @@
 //! ```
 //!
 //! The attribute expands into the boot entry: it initialises exactly the declared
-//! subsystems, in the fixed order documented in `macros/src/registry.rs`, calls `main` with
-//! the handles it asked for, and ends the VM with the status `main` returned.
+//! subsystems, in the fixed order documented in `macros/src/registry/mod.rs`, each init
+//! taking the handles of what it needs, calls `main` with the handles it asked for, and
+//! ends the VM with the status `main` returned.
+//!
+//! This crate is the facade on top of `core/arch` (the bottom layer: boot, paging,
+//! interrupts, exit) and the subsystem crates in `libs/`; the generated code names only
+//! paths under it. It holds no `unsafe` code.
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub use unikernel_macros::unikernel;
 

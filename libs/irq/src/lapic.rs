@@ -1,6 +1,6 @@
 //! The local APIC: in x2APIC mode (registers are MSRs) where CPUID reports it, else in
 //! xAPIC mode (registers in a 4 KiB MMIO page, 0xfee00000 by default). Also the LAPIC
-//! timer, which the `timer` subsystem drives.
+//! timer, which the `clock` subsystem drives.
 
 /// Register offsets in the xAPIC page; the x2APIC MSR is `0x800 + offset / 16`.
 pub mod reg {

@@ -413,7 +413,7 @@ pub(crate) fn on_alarm() {
 }
 
 /// The alarm that will follow the one due at `at`, once everything due then is handled:
-/// the timer interrupt programs it while it waits out its advance (see the `time` crate).
+/// the timer interrupt programs it while it waits out its advance (see the `clock` crate).
 /// A guess: `program_alarm` sets what is really needed, which costs nothing more when the
 /// guess was right.
 pub(crate) fn predict(at: Instant) -> Option<Instant> {
