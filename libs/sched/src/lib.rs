@@ -193,11 +193,6 @@ fn idle() -> ! {
 #[derive(Clone, Copy, Debug)]
 pub struct Sched(());
 
-/// The handle, once [`init`] ran.
-pub fn handle() -> Option<Sched> {
-    state::is_running().then_some(Sched(()))
-}
-
 impl Sched {
     /// What the clock calls for the scheduler: its alarm handler (releases, deadlines,
     /// sleepers, time slices), its prediction of the next alarm, and its `sleep_until`
