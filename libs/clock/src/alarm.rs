@@ -1,6 +1,6 @@
 //! The one alarm: a deadline at which the timer interrupt calls the scheduler's handler.
 //!
-//! A VMM delivers timer interrupts late, so the hardware is programmed [`ADVANCE`] ahead of
+//! A VMM delivers timer interrupts late, so the hardware is programmed `ADVANCE` ahead of
 //! the deadline and the interrupt waits out the rest on the TSC (see the crate's
 //! documentation). The state here is changed only with interrupts disabled, on the one CPU.
 

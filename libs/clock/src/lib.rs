@@ -31,9 +31,10 @@
 //!
 //! # Where to read
 //!
-//! [`instant`]: monotonic time; [`wall`]: the date and time of day; [`alarm`]: the one
-//! deadline and the interrupt that meets it; this file: [`init`], which finds the TSC's
-//! frequency and sets up the event timer, and the [`Clock`] handle.
+//! [`instant`]: monotonic time; [`wall`]: the date and time of day;
+//! [`alarm`](mod@alarm): the one deadline and the interrupt that meets it; this file:
+//! [`init`], which finds the TSC's frequency and sets up the event timer, and the
+//! [`Clock`] handle.
 #![no_std]
 // Host builds (unit tests) compile the hardware paths out; what only they use is unused there.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
