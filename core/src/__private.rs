@@ -97,12 +97,9 @@ pub fn start_sched(sched: &Sched) {
 
 /// Brings up the network with `config`: the device's interrupt is routed through `irq`,
 /// and the stack's time and waits run on `clock`.
-/// (`Platform` holds plain functions: the clock they read is the one `_clock` stands for.)
-pub fn init_net(irq: &Irq, _clock: &Clock, config: NetConfig) -> Net {
-    let platform = unikernel_net::Platform {
-        now: || unikernel_clock::Instant::now().duration_since(unikernel_clock::Instant::BOOT),
-        wait: net_wait,
-    };
+pub fn init_net(irq: &Irq, clock: &Clock, config: NetConfig) -> Net {
+    static PLATFORM: spin::Once<NetPlatform> = spin::Once::new();
+    let platform = PLATFORM.call_once(|| NetPlatform { clock: *clock });
     let route_irq = |gsi, level, handler| {
         let line = match level {
             false => unikernel_irq::Line::gsi(gsi),
@@ -121,23 +118,34 @@ pub fn init_net(irq: &Irq, _clock: &Clock, config: NetConfig) -> Net {
     }
 }
 
-/// The network's wait: halts until an interrupt, with the timer's one alarm moved earlier
-/// to `deadline` if that comes first (and put back after, unless it changed meanwhile).
-fn net_wait(deadline: Option<core::time::Duration>) {
-    use unikernel_clock::{Instant, alarm, set_alarm};
-    let previous = alarm();
-    let ours = deadline
-        .map(|deadline| Instant::BOOT + deadline)
-        .filter(|&ours| previous.is_none_or(|previous| ours < previous));
-    if let Some(ours) = ours {
-        set_alarm(Some(ours));
+/// The network stack's time and waits, on the clock.
+struct NetPlatform {
+    clock: Clock,
+}
+
+impl unikernel_net::Platform for NetPlatform {
+    fn now(&self) -> core::time::Duration {
+        self.clock.since_boot()
     }
-    unikernel_arch::interrupts::enable_and_wait();
-    unikernel_arch::interrupts::disable();
-    if let Some(ours) = ours
-        && alarm().is_none_or(|current| current == ours)
-    {
-        set_alarm(previous);
+
+    /// Halts until an interrupt, with the clock's one alarm moved earlier to `deadline` if
+    /// that comes first (and put back after, unless it changed meanwhile).
+    fn wait(&self, deadline: Option<core::time::Duration>) {
+        use unikernel_clock::{Instant, alarm, set_alarm};
+        let previous = alarm();
+        let ours = deadline
+            .map(|deadline| Instant::BOOT + deadline)
+            .filter(|&ours| previous.is_none_or(|previous| ours < previous));
+        if let Some(ours) = ours {
+            set_alarm(Some(ours));
+        }
+        unikernel_arch::interrupts::enable_and_wait();
+        unikernel_arch::interrupts::disable();
+        if let Some(ours) = ours
+            && alarm().is_none_or(|current| current == ours)
+        {
+            set_alarm(previous);
+        }
     }
 }
 

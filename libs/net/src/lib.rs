@@ -159,7 +159,7 @@ pub const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
 /// did; when not, the stack polls the device. With DHCP, waits for a lease.
 pub fn init(
     config: Config,
-    platform: Platform,
+    platform: &'static dyn Platform,
     route_irq: impl FnOnce(u32, bool, fn()) -> bool,
     cmdline: &str,
 ) -> Result<Net, InitError> {
@@ -180,7 +180,7 @@ mod target {
 
     pub(super) fn init(
         config: Config,
-        platform: Platform,
+        platform: &'static dyn Platform,
         route_irq: impl FnOnce(u32, bool, fn()) -> bool,
         cmdline: &str,
     ) -> Result<Net, InitError> {
@@ -188,7 +188,7 @@ mod target {
         let raw = nic::Raw::new(transport).map_err(InitError::Device)?;
         let mut nic = nic::Nic::new(raw).map_err(InitError::Device)?;
         let mac = nic.mac();
-        let now = stack::instant((platform.now)());
+        let now = stack::instant(platform.now());
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         iface_config.random_seed = unikernel_arch::timeline::tsc();
         let iface = Interface::new(iface_config, &mut nic, now);
@@ -210,9 +210,9 @@ mod target {
 
         let net = Net { _private: () };
         if config == Config::Dhcp {
-            let start = (platform.now)();
+            let start = platform.now();
             while stack::with(|stack| stack.address()).is_none() {
-                if (platform.now)() - start > DHCP_TIMEOUT {
+                if platform.now() - start > DHCP_TIMEOUT {
                     return Err(InitError::DhcpTimeout(DHCP_TIMEOUT));
                 }
                 net.wait(Some(Duration::from_millis(100)));
@@ -261,7 +261,7 @@ impl Net {
 
     /// The stack's clock: time since boot.
     pub fn now(&self) -> Duration {
-        stack::with(|stack| (stack.platform.now)())
+        stack::with(|stack| stack.platform.now())
     }
 
     /// Processes what arrived and sends what is queued, without waiting. Returns whether a
@@ -301,7 +301,7 @@ pub(crate) fn block<T>(
             stack.poll();
             (
                 attempt(stack),
-                Some((stack.platform.now)()),
+                Some(stack.platform.now()),
                 stack::progress(),
             )
         });
@@ -337,11 +337,15 @@ mod tests {
         assert!(InitError::NoDevice.to_string().contains("virtio-net"));
     }
 
-    fn platform() -> Platform {
-        Platform {
-            now: || Duration::ZERO,
-            wait: |_| {},
+    /// A platform whose time stands still.
+    struct Stopped;
+
+    impl Platform for Stopped {
+        fn now(&self) -> Duration {
+            Duration::ZERO
         }
+
+        fn wait(&self, _: Option<Duration>) {}
     }
 
     #[test]
@@ -353,7 +357,7 @@ mod tests {
         let mut routed = false;
         let result = init(
             config,
-            platform(),
+            &Stopped,
             |_, _, _| {
                 routed = true;
                 true

@@ -33,7 +33,7 @@ pub(crate) struct Stack {
     pub(crate) iface: Interface,
     pub(crate) sockets: SocketSet<'static>,
     pub(crate) nic: Nic,
-    pub(crate) platform: Platform,
+    pub(crate) platform: &'static dyn Platform,
     dhcp: Option<SocketHandle>,
     pub(crate) listeners: Vec<Option<Listener>>,
     /// Streams the app has dropped, still closing, with when they were dropped.
@@ -119,7 +119,7 @@ pub(crate) fn instant(since_boot: Duration) -> Instant {
 }
 
 impl Stack {
-    pub(crate) fn new(iface: Interface, nic: Nic, platform: Platform) -> Self {
+    pub(crate) fn new(iface: Interface, nic: Nic, platform: &'static dyn Platform) -> Self {
         Self {
             iface,
             sockets: SocketSet::new(Vec::new()),
@@ -134,7 +134,7 @@ impl Stack {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        instant((self.platform.now)())
+        instant(self.platform.now())
     }
 
     pub(crate) fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Addr>) {
@@ -493,7 +493,7 @@ pub(crate) fn wait(deadline: Option<Duration>, seen: u64) {
         // hlt`), so the interrupt that ends the wait cannot slip in between.
         WAITERS.fetch_add(1, Ordering::Relaxed);
         if !unikernel_arch::wait::block(until) {
-            (platform.wait)(until);
+            platform.wait(until);
         }
         WAITERS.fetch_sub(1, Ordering::Relaxed);
     }
