@@ -108,7 +108,7 @@ pub fn set_alarm(deadline: Option<Instant>) {
             DEADLINE.store(NONE, Ordering::Relaxed);
             PROGRAMMED.store(NONE, Ordering::Relaxed);
             #[cfg(target_os = "none")]
-            crate::target::disarm();
+            crate::event::disarm();
         }
         Some(deadline) => {
             let at = tsc_of(deadline);
@@ -135,7 +135,7 @@ pub fn alarm() -> Option<Instant> {
 fn program(at: u64) {
     PROGRAMMED.store(at, Ordering::Relaxed);
     #[cfg(target_os = "none")]
-    crate::target::arm(at);
+    crate::event::arm(at);
 }
 
 /// The adaptive advance: a streaming estimate of the 99.5th percentile of the latency

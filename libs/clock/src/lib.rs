@@ -32,14 +32,15 @@
 //! # Where to read
 //!
 //! [`instant`]: monotonic time; [`wall`]: the date and time of day;
-//! [`alarm`](mod@alarm): the one deadline and the interrupt that meets it; this file:
-//! [`init`], which finds the TSC's frequency and sets up the event timer, and the
-//! [`Clock`] handle.
+//! [`alarm`](mod@alarm): the one deadline and the interrupt that meets it;
+//! [`event`]: the TSC's frequency and the hardware that raises the timer interrupt; this
+//! file: [`init`], which starts them in order, and the [`Clock`] handle.
 #![no_std]
 // Host builds (unit tests) compile the hardware paths out; what only they use is unused there.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
 pub mod alarm;
+pub mod event;
 pub mod histogram;
 pub mod instant;
 pub mod kvmclock;
@@ -48,98 +49,16 @@ pub mod rtc;
 pub mod scale;
 pub mod wall;
 
-use core::fmt;
 use core::sync::atomic::Ordering;
 pub use core::time::Duration;
 
 pub use alarm::{Hooks, MAX_ADVANCE_NS, TimerStats, alarm, set_alarm};
+pub use event::{EventTimer, FrequencySource, TimerError};
 pub use instant::Instant;
 pub use wall::{WallTime, civil_from_days};
 
 use alarm::{ADAPTIVE, ADVANCE};
 use instant::{BASE_TSC, READY, now_ns, scale};
-use scale::Scale;
-
-/// Where the TSC frequency came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FrequencySource {
-    Kvmclock,
-    /// CPUID leaf 0x15, the crystal ratio.
-    CpuidCrystal,
-    /// CPUID leaf 0x40000010, the hypervisor's timing leaf.
-    HypervisorLeaf,
-    /// CPUID leaf 0x16, the processor's base frequency.
-    CpuidBase,
-    /// Measured against the PIT, in this long.
-    Pit {
-        took: Duration,
-    },
-}
-
-impl fmt::Display for FrequencySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Kvmclock => f.write_str("kvmclock"),
-            Self::CpuidCrystal => f.write_str("CPUID leaf 0x15"),
-            Self::HypervisorLeaf => f.write_str("CPUID leaf 0x40000010"),
-            Self::CpuidBase => f.write_str("CPUID leaf 0x16"),
-            Self::Pit { took } => write!(f, "the PIT, measured in {took:?}"),
-        }
-    }
-}
-
-/// What raises the one-shot timer interrupt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EventTimer {
-    /// The local APIC timer in TSC-deadline mode.
-    TscDeadline,
-    /// The local APIC timer in one-shot mode, counting at this rate.
-    LapicOneShot { hz: u64 },
-    /// The PIT in mode 0, on IRQ 0.
-    Pit,
-}
-
-impl fmt::Display for EventTimer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TscDeadline => f.write_str("LAPIC timer, TSC-deadline mode"),
-            Self::LapicOneShot { hz } => {
-                write!(f, "LAPIC timer, one-shot mode at {} kHz", hz / 1000)
-            }
-            Self::Pit => f.write_str("PIT, mode 0"),
-        }
-    }
-}
-
-/// Why the timer could not start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimerError {
-    /// Nothing reports the TSC's frequency and there is no PIT to measure it against.
-    NoFrequency,
-    /// The timer's interrupt could not be registered.
-    Irq(unikernel_irq::IrqError),
-}
-
-impl fmt::Display for TimerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoFrequency => f.write_str(
-                "the TSC frequency is unknown: no kvmclock, no CPUID leaf 0x15/0x16 and no PIT to measure it",
-            ),
-            Self::Irq(error) => write!(f, "the timer interrupt: {error}"),
-        }
-    }
-}
-
-/// Where the TSC's frequency came from; set once by `init`.
-static SOURCE: spin::Once<FrequencySource> = spin::Once::new();
-/// What raises the timer interrupt; set once by `init`.
-static EVENT: spin::Once<EventTimer> = spin::Once::new();
-/// For the LAPIC timer in one-shot mode: LAPIC counts per TSC tick, as a scale from TSC
-/// ticks (in "ns"); set once by `init`.
-static LAPIC_PER_TSC: spin::Once<Scale> = spin::Once::new();
-/// For the PIT: PIT counts per TSC tick, as a scale from TSC ticks; set once by `init`.
-static PIT_PER_TSC: spin::Once<Scale> = spin::Once::new();
 
 /// The kernel flag `unikernel.<key>=<value>`, before any `--`.
 fn flag<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
@@ -153,7 +72,6 @@ fn flag<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
         })
 }
 
-/// The handle `main` takes for time.
 /// The handle `main` takes for time.
 #[derive(Clone, Copy, Debug)]
 pub struct Clock(());
@@ -192,12 +110,12 @@ impl Clock {
 
     /// Where the TSC frequency came from.
     pub fn frequency_source(&self) -> FrequencySource {
-        *SOURCE.get().unwrap_or(&FrequencySource::CpuidBase)
+        *event::SOURCE.get().unwrap_or(&FrequencySource::CpuidBase)
     }
 
     /// What raises the timer interrupt.
     pub fn event_timer(&self) -> EventTimer {
-        *EVENT.get().unwrap_or(&EventTimer::Pit)
+        *event::EVENT.get().unwrap_or(&EventTimer::Pit)
     }
 
     /// The raw latency of timer interrupts and the advance in use.
@@ -230,11 +148,11 @@ pub fn init(irq: &unikernel_irq::Irq, cmdline: &str) -> Result<Clock, TimerError
         ADVANCE.store(advance, Ordering::Relaxed);
     }
     #[cfg(target_os = "none")]
-    target::init(*irq, flag(cmdline, "timer"))?;
+    event::init(*irq, flag(cmdline, "timer"), alarm::on_timer)?;
     #[cfg(not(target_os = "none"))]
     {
         let _ = irq;
-        instant::SCALE.call_once(|| Scale::from_hz(1_000_000_000));
+        instant::SCALE.call_once(|| scale::Scale::from_hz(1_000_000_000));
     }
     if !ADAPTIVE.load(Ordering::Relaxed) {
         let ns = ADVANCE.load(Ordering::Relaxed).min(MAX_ADVANCE_NS);
@@ -242,189 +160,6 @@ pub fn init(irq: &unikernel_irq::Irq, cmdline: &str) -> Result<Clock, TimerError
     }
     READY.store(true, Ordering::Release);
     Ok(Clock(()))
-}
-
-#[cfg(target_os = "none")]
-mod target {
-    use super::*;
-    use crate::alarm::on_timer;
-    use crate::instant::{SCALE, tsc};
-    use core::arch::x86_64::__cpuid;
-    use unikernel_irq::lapic;
-
-    /// The frequency CPUID reports, and which leaf said so.
-    fn cpuid_frequency() -> Option<(u64, FrequencySource)> {
-        let max_leaf = __cpuid(0).eax;
-        if max_leaf >= 0x15 {
-            let leaf = __cpuid(0x15);
-            if leaf.eax != 0 && leaf.ebx != 0 && leaf.ecx != 0 {
-                let hz = u64::from(leaf.ecx) * u64::from(leaf.ebx) / u64::from(leaf.eax);
-                return Some((hz, FrequencySource::CpuidCrystal));
-            }
-        }
-        let hypervisor = __cpuid(1).ecx & (1 << 31) != 0;
-        if hypervisor && __cpuid(0x4000_0000).eax >= 0x4000_0010 {
-            let khz = __cpuid(0x4000_0010).eax;
-            if khz != 0 {
-                return Some((u64::from(khz) * 1000, FrequencySource::HypervisorLeaf));
-            }
-        }
-        if max_leaf >= 0x16 {
-            let mhz = __cpuid(0x16).eax & 0xffff;
-            if mhz != 0 {
-                return Some((u64::from(mhz) * 1_000_000, FrequencySource::CpuidBase));
-            }
-        }
-        None
-    }
-
-    fn lapic_current() -> u32 {
-        lapic::read(lapic::reg::TIMER_CURRENT)
-    }
-
-    /// Starts the LAPIC timer counting down from the top, masked, to measure its rate.
-    fn lapic_free_run() {
-        lapic::write(lapic::reg::TIMER_DIVIDE, lapic::DIVIDE_BY_1);
-        lapic::write(lapic::reg::LVT_TIMER, lapic::LVT_MASKED);
-        lapic::write(lapic::reg::TIMER_INITIAL, u32::MAX);
-    }
-
-    pub(super) fn init(irq: unikernel_irq::Irq, forced: Option<&str>) -> Result<(), TimerError> {
-        let apic = matches!(irq.controller(), unikernel_irq::Controller::Apic { .. });
-        let deadline_mode = apic && __cpuid(1).ecx & (1 << 24) != 0;
-        let event = match forced {
-            Some("pit") => EventTimer::Pit,
-            Some("oneshot") if apic => EventTimer::LapicOneShot { hz: 0 },
-            Some("deadline") if deadline_mode => EventTimer::TscDeadline,
-            _ if deadline_mode => EventTimer::TscDeadline,
-            _ if apic => EventTimer::LapicOneShot { hz: 0 },
-            _ => EventTimer::Pit,
-        };
-        let one_shot = matches!(event, EventTimer::LapicOneShot { .. });
-
-        // The TSC's frequency (and, measured alongside, the LAPIC timer's rate).
-        let mut lapic_hz = None;
-        let (tsc_hz, source) = if kvmclock::present() {
-            let info = kvmclock::enable();
-            let scale = Scale::from_pvclock(info.tsc_to_system_mul, info.tsc_shift);
-            SCALE.call_once(|| scale);
-            (scale.hz(), FrequencySource::Kvmclock)
-        } else if let Some(found) = cpuid_frequency() {
-            found
-        } else {
-            if one_shot {
-                lapic_free_run();
-            }
-            let extra = one_shot.then_some(lapic_current as fn() -> u32);
-            // A few ticks first, so that a binary translator (QEMU TCG) has translated
-            // the code before it is timed; then 600 PIT ticks: 503 us, plus at most one
-            // tick waiting for the first edge. Each end is off by at most one loop
-            // iteration (a fraction of a microsecond), so the frequency is known to within
-            // about 0.05%.
-            pit::measure(2, 100_000_000, extra).ok_or(TimerError::NoFrequency)?;
-            let measured = pit::measure(600, 100_000_000, extra).ok_or(TimerError::NoFrequency)?;
-            let hz = pit::tsc_hz(measured.tsc, measured.pit);
-            lapic_hz = measured.extra.map(|counts| {
-                (u128::from(counts) * u128::from(hz) / u128::from(measured.tsc)) as u64
-            });
-            unikernel_arch::timeline::mark("pit-calibration");
-            let took = Duration::from_nanos(Scale::from_hz(hz).to_ns(measured.took));
-            (hz, FrequencySource::Pit { took })
-        };
-        SCALE.call_once(|| Scale::from_hz(tsc_hz));
-        SOURCE.call_once(|| source);
-        let tsc_scale = scale();
-
-        // The PIT starts out periodic; stop it so that it costs the VMM nothing.
-        pit::stop();
-        let event = match event {
-            EventTimer::LapicOneShot { .. } => {
-                let hz = match lapic_hz {
-                    Some(hz) => hz,
-                    None => {
-                        // 50 us against the TSC.
-                        lapic_free_run();
-                        let (c0, t0) = (lapic_current(), tsc());
-                        while tsc() - t0 < tsc_scale.to_ticks(50_000) {}
-                        let (c1, t1) = (lapic_current(), tsc());
-                        (u128::from(c0 - c1) * u128::from(tsc_hz) / u128::from(t1 - t0)) as u64
-                    }
-                };
-                // LAPIC counts per TSC tick, as a "scale" from TSC ticks; 1% low, more than
-                // the rate's measurement error, so that the count runs out early (and the
-                // interrupt handler waits out the rest) rather than late.
-                let counts_per_s = hz - hz / 100;
-                LAPIC_PER_TSC.call_once(|| {
-                    Scale::from_hz(
-                        ((u128::from(tsc_hz) * 1_000_000_000) / u128::from(counts_per_s)) as u64,
-                    )
-                });
-                EventTimer::LapicOneShot { hz }
-            }
-            other => other,
-        };
-        PIT_PER_TSC.call_once(|| {
-            Scale::from_hz(
-                ((u128::from(tsc_hz) * u128::from(pit::HZ_DEN) * 1_000_000_000)
-                    / u128::from(pit::HZ_NUM)) as u64,
-            )
-        });
-        EVENT.call_once(|| event);
-
-        match event {
-            EventTimer::Pit => {
-                irq.register(unikernel_irq::Line::Isa(0), on_timer)
-                    .map_err(TimerError::Irq)?;
-            }
-            EventTimer::TscDeadline => {
-                let vector = irq.register_local(on_timer).map_err(TimerError::Irq)?;
-                lapic::write(
-                    lapic::reg::LVT_TIMER,
-                    u32::from(vector) | lapic::TIMER_TSC_DEADLINE,
-                );
-            }
-            EventTimer::LapicOneShot { .. } => {
-                let vector = irq.register_local(on_timer).map_err(TimerError::Irq)?;
-                lapic::write(lapic::reg::TIMER_INITIAL, 0);
-                lapic::write(lapic::reg::TIMER_DIVIDE, lapic::DIVIDE_BY_1);
-                lapic::write(
-                    lapic::reg::LVT_TIMER,
-                    u32::from(vector) | lapic::TIMER_ONE_SHOT,
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Programs the event timer to interrupt at TSC value `at` (at once if it has passed).
-    pub(super) fn arm(at: u64) {
-        match EVENT.get() {
-            Some(EventTimer::TscDeadline) => lapic::set_tsc_deadline(at.max(1)),
-            Some(EventTimer::LapicOneShot { .. }) => {
-                let ticks = at.saturating_sub(tsc());
-                let counts = LAPIC_PER_TSC.get().map_or(ticks, |s| s.to_ns(ticks));
-                lapic::write(
-                    lapic::reg::TIMER_INITIAL,
-                    counts.clamp(1, u64::from(u32::MAX)) as u32,
-                );
-            }
-            Some(EventTimer::Pit) => {
-                let ticks = at.saturating_sub(tsc());
-                let counts = PIT_PER_TSC.get().map_or(ticks, |s| s.to_ns(ticks));
-                pit::arm(counts.clamp(1, 0xffff) as u16);
-            }
-            None => {}
-        }
-    }
-
-    pub(super) fn disarm() {
-        match EVENT.get() {
-            Some(EventTimer::TscDeadline) => lapic::set_tsc_deadline(0),
-            Some(EventTimer::LapicOneShot { .. }) => lapic::write(lapic::reg::TIMER_INITIAL, 0),
-            // Mode 0 fires once at most; the handler ignores it with no deadline set.
-            Some(EventTimer::Pit) | None => {}
-        }
-    }
 }
 
 #[cfg(test)]

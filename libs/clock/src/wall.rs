@@ -3,9 +3,11 @@
 
 use core::fmt;
 
+#[cfg(target_os = "none")]
+use crate::event::{FrequencySource, SOURCE};
 use crate::instant::now_ns;
 #[cfg(target_os = "none")]
-use crate::{FrequencySource, SOURCE, kvmclock, rtc};
+use crate::{kvmclock, rtc};
 
 /// The wall-clock time at the first reading (ns since the Unix epoch, or `None` where no
 /// source has one) and the monotonic time of that reading (ns since boot).
