@@ -28,8 +28,11 @@
 
 use proc_macro2::TokenStream;
 
+use errors::Errors;
+
 mod analysis;
 mod duration;
+mod errors;
 mod generate;
 mod hint;
 mod parse;
@@ -89,43 +92,5 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     match errors.into_error() {
         None => generate::entry(&plan, main),
         Some(errors) => generate::fallback(main, errors),
-    }
-}
-
-/// Every error found so far, combined into one `syn::Error` (which renders as one
-/// `compile_error!` per message, each at its own span).
-#[derive(Debug, Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(errors) => errors.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    fn append(&mut self, other: Errors) {
-        if let Some(error) = other.0 {
-            self.push(error);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn into_error(self) -> Option<syn::Error> {
-        self.0
-    }
-
-    #[cfg(test)]
-    fn messages(&self) -> Vec<String> {
-        self.0
-            .clone()
-            .into_iter()
-            .flatten()
-            .map(|error| error.to_string())
-            .collect()
     }
 }

@@ -8,10 +8,11 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::errors::Errors;
 use crate::registry::{InitArg, Kind, SUBSYSTEMS, Subsystem, ValueSpec};
 use crate::resolve::Plan;
 use crate::value::Value;
-use crate::{Errors, parse, resolve};
+use crate::{parse, resolve};
 
 fn resolve_with(
     table: &'static [Subsystem],

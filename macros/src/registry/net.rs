@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Declared, OptionSpec};
+use super::spec::{Declared, OptionSpec};
 use crate::value::{Kind, Value, within};
 
 pub const OPTIONS: &[OptionSpec] = &[

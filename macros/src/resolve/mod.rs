@@ -27,13 +27,13 @@ mod values;
 
 use proc_macro2::Span;
 
-use crate::Errors;
+use crate::errors::Errors;
 use crate::parse::Attr;
 use crate::registry::Subsystem;
 use crate::tasks::{self, Scheduler, Tasks};
-use crate::value::Value;
 
 pub use signature::{is_unikernel_attr, not_a_fn};
+pub use subsystems::Resolved;
 use subsystems::{Chosen, written_name};
 
 /// What the generated code does.
@@ -49,18 +49,6 @@ pub struct Plan<'t> {
     /// The periodic tasks, with their priorities and the analysis' verdict (none unless a
     /// real-time scheduler is declared).
     pub tasks: Tasks,
-}
-
-/// One subsystem to initialise.
-#[derive(Debug)]
-pub struct Resolved<'t> {
-    pub spec: &'t Subsystem,
-    /// The value (`name = value`, or its default) when the subsystem takes one.
-    pub value: Option<Value>,
-    /// The value of every option, in the order of `spec.options` (defaults filled in).
-    pub options: Vec<Value>,
-    /// The declared subsystem this one was added for, when it was not declared itself.
-    pub added_for: Option<&'t str>,
 }
 
 /// Resolves the attribute and `main` against `table`. The plan is only meaningful when no

@@ -5,8 +5,9 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 
 use super::subsystems::Chosen;
+use crate::errors::Errors;
+use crate::hint;
 use crate::registry::Subsystem;
-use crate::{Errors, hint};
 
 /// Checks `main`'s signature and matches its parameters to subsystems.
 pub fn check<'t>(

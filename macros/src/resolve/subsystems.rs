@@ -4,12 +4,24 @@
 
 use proc_macro2::Span;
 
-use super::Resolved;
 use super::values::check;
+use crate::errors::Errors;
 use crate::parse::{Attr, Entry, Options, Written};
 use crate::registry::{Declared, Kind, Policy, RENAMED, Subsystem, lookup};
 use crate::value::{Value, check_text};
-use crate::{Errors, hint, tasks};
+use crate::{hint, tasks};
+
+/// One subsystem to initialise.
+#[derive(Debug)]
+pub struct Resolved<'t> {
+    pub spec: &'t Subsystem,
+    /// The value (`name = value`, or its default) when the subsystem takes one.
+    pub value: Option<Value>,
+    /// The value of every option, in the order of `spec.options` (defaults filled in).
+    pub options: Vec<Value>,
+    /// The declared subsystem this one was added for, when it was not declared itself.
+    pub added_for: Option<&'t str>,
+}
 
 /// A subsystem while resolving: declared, or added as a dependency.
 pub struct Chosen<'t> {

@@ -3,7 +3,7 @@
 
 use syn::ext::IdentExt;
 
-use crate::Errors;
+use crate::errors::Errors;
 use crate::hint;
 use crate::parse::Written;
 use crate::value::{Kind, Value, check_text};
