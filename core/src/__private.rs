@@ -61,18 +61,12 @@ pub fn init_irq() -> Irq {
 
 /// Starts the clock and the one-shot timer, whose interrupt `irq` routes.
 pub fn init_clock(irq: &Irq) -> Clock {
-    match unikernel_clock::init(irq, unikernel_arch::boot::info().cmdline()) {
-        Ok(clock) => clock,
-        Err(error) => crate::exit::boot_error(format_args!("clock: {error}")),
-    }
+    started("clock", unikernel_clock::init(irq, crate::cmdline()))
 }
 
 /// Makes the scheduler, on `clock`'s time; it runs nothing until [`start_sched`].
 pub fn init_sched(clock: &Clock, config: SchedConfig) -> Sched {
-    match unikernel_sched::init(clock, config) {
-        Ok(sched) => sched,
-        Err(error) => crate::exit::boot_error(format_args!("sched: {error}")),
-    }
+    started("sched", unikernel_sched::init(clock, config))
 }
 
 /// The clock's alarm handler, next-alarm predictor and `sleep` become the scheduler's.
@@ -111,11 +105,10 @@ pub fn init_net(irq: &Irq, clock: &Clock, config: NetConfig) -> Net {
         };
         irq.register(line, handler).is_ok()
     };
-    let cmdline = unikernel_arch::boot::info().cmdline();
-    match unikernel_net::init(config, platform, route_irq, cmdline) {
-        Ok(net) => net,
-        Err(error) => crate::exit::boot_error(format_args!("net: {error}")),
-    }
+    started(
+        "net",
+        unikernel_net::init(config, platform, route_irq, crate::cmdline()),
+    )
 }
 
 /// The network stack's time and waits, on the clock.
@@ -147,6 +140,11 @@ impl unikernel_net::Platform for NetPlatform {
             set_alarm(previous);
         }
     }
+}
+
+/// The handle a subsystem's init returned, or the end of the boot with its error.
+fn started<H>(subsystem: &str, result: Result<H, impl core::fmt::Display>) -> H {
+    result.unwrap_or_else(|error| crate::exit::boot_error(format_args!("{subsystem}: {error}")))
 }
 
 /// Records that boot reached `stage` (a subsystem's name, or `main`).
