@@ -1,16 +1,36 @@
 //! The contract between `#[unikernel]`'s generated code and the kernel. Not a public API:
 //! the names here change whenever the macro changes.
 //!
-//! Generated code calls, in the boot order the macro resolved:
-//! `init_console(level)`, `init_heap(&HEAP, size)`, `init_args()`, each followed by
-//! `mark("<subsystem>")`, then `mark("main")`, then `exit(Termination::report(main(..)))`.
+//! The generated boot function is the wiring diagram: it calls these functions in the boot
+//! order the macro resolved, each subsystem's init taking the handles of the subsystems it
+//! needs, and each followed by `mark("<subsystem>")`:
+//!
+//! ```ignore
+//! let __unikernel_console = init_console(LevelFilter::Info);
+//! init_heap(&__UNIKERNEL_HEAP, 16777216usize);
+//! let __unikernel_args = init_args();
+//! let __unikernel_irq = init_irq();
+//! let __unikernel_clock = init_clock(&__unikernel_irq);
+//! let __unikernel_sched = init_sched(&__unikernel_clock, SchedConfig { .. });
+//! hook_clock_to_sched(&__unikernel_clock, &__unikernel_sched);
+//! hook_interrupts_to_sched(&__unikernel_sched);
+//! hook_waits_to_sched(&__unikernel_sched);
+//! start_sched(&__unikernel_sched);
+//! let __unikernel_net = init_net(&__unikernel_irq, &__unikernel_clock, NetConfig::Static { .. });
+//! mark("main");
+//! exit(Termination::report(main(..)))
+//! ```
+//!
+//! Values arrive checked: the macro validated sizes, addresses and options at compile time,
+//! and nothing here checks them again.
 
 pub use crate::exit::{Termination, exit};
 pub use log::LevelFilter;
 pub use unikernel_heap::{Heap, NoHeap};
+pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Console};
+use crate::{Args, Clock, Console, Irq, Net, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -35,77 +55,96 @@ pub fn init_args() -> Args {
 }
 
 /// Sets up the interrupt controllers and enables interrupts.
-pub fn init_irq() -> crate::Irq {
+pub fn init_irq() -> Irq {
     unikernel_irq::init(unikernel_arch::boot::info().cmdline())
 }
 
-/// Starts the clock and the one-shot timer (after `init_irq`).
-pub fn init_timer() -> crate::Clock {
-    match unikernel_time::init(unikernel_arch::boot::info().cmdline()) {
-        Ok(clock) => clock,
-        Err(error) => crate::exit::boot_error(format_args!("timer: {error}")),
-    }
+/// Starts the clock and the one-shot timer, whose interrupt `irq` routes.
+pub fn init_clock(irq: &Irq) -> Clock {
+    started("clock", unikernel_clock::init(irq, crate::cmdline()))
 }
 
-/// Brings up the network: `net(ipv4 = "a.b.c.d/len", gateway = "e.f.g.h")` passes the
-/// address and gateway, `net(dhcp)` passes `dhcp = true`.
-pub fn init_net(ipv4: Option<([u8; 4], u8)>, gateway: Option<[u8; 4]>, dhcp: bool) -> crate::Net {
-    let config = match ipv4 {
-        Some((address, prefix_len)) if !dhcp => unikernel_net::Config::Static {
-            cidr: unikernel_net::Ipv4Cidr::new(address.into(), prefix_len).unwrap_or_else(|| {
-                crate::exit::boot_error(format_args!("net: prefix /{prefix_len}"))
-            }),
-            gateway: gateway.map(Into::into),
-        },
-        _ => unikernel_net::Config::Dhcp,
+/// Makes the scheduler, on `clock`'s time; it runs nothing until [`start_sched`].
+pub fn init_sched(clock: &Clock, config: SchedConfig) -> Sched {
+    started("sched", unikernel_sched::init(clock, config))
+}
+
+/// The clock's alarm handler, next-alarm predictor and `sleep` become the scheduler's.
+pub fn hook_clock_to_sched(clock: &Clock, sched: &Sched) {
+    clock.set_hooks(sched.clock_hooks());
+}
+
+/// After every interrupt handler, the scheduler may switch to a thread the interrupt woke.
+pub fn hook_interrupts_to_sched(sched: &Sched) {
+    unikernel_arch::interrupts::set_after_interrupt(sched.after_interrupt());
+}
+
+/// Drivers' blocking calls (the network's) block the calling thread, not the CPU.
+pub fn hook_waits_to_sched(sched: &Sched) {
+    unikernel_arch::wait::set_blocker(sched.blocker());
+}
+
+/// Lets the scheduler run its tasks and threads (after its hooks are in place).
+pub fn start_sched(sched: &Sched) {
+    sched.start();
+}
+
+/// Brings up the network with `config`: the device's interrupt is routed through `irq`,
+/// and the stack's time and waits run on `clock`.
+pub fn init_net(irq: &Irq, clock: &Clock, config: NetConfig) -> Net {
+    static PLATFORM: spin::Once<NetPlatform> = spin::Once::new();
+    let platform = PLATFORM.call_once(|| NetPlatform { clock: *clock });
+    let route_irq = |gsi, level, handler| {
+        let line = match level {
+            false => unikernel_irq::Line::gsi(gsi),
+            true => unikernel_irq::Line::Gsi {
+                gsi,
+                trigger: unikernel_irq::Trigger::Level,
+                polarity: unikernel_irq::Polarity::High,
+            },
+        };
+        irq.register(line, handler).is_ok()
     };
-    let platform = unikernel_net::Platform {
-        now: || unikernel_time::Instant::now().duration_since(unikernel_time::Instant::BOOT),
-        wait: net_wait,
-        route_irq: |gsi, level, handler| {
-            let line = match level {
-                false => unikernel_irq::Line::gsi(gsi),
-                true => unikernel_irq::Line::Gsi {
-                    gsi,
-                    trigger: unikernel_irq::Trigger::Level,
-                    polarity: unikernel_irq::Polarity::High,
-                },
-            };
-            unikernel_irq::handle().is_some_and(|irq| irq.register(line, handler).is_ok())
-        },
-    };
-    match unikernel_net::init(config, platform, unikernel_arch::boot::info().cmdline()) {
-        Ok(net) => net,
-        Err(error) => crate::exit::boot_error(format_args!("net: {error}")),
+    started(
+        "net",
+        unikernel_net::init(config, platform, route_irq, crate::cmdline()),
+    )
+}
+
+/// The network stack's time and waits, on the clock.
+struct NetPlatform {
+    clock: Clock,
+}
+
+impl unikernel_net::Platform for NetPlatform {
+    fn now(&self) -> core::time::Duration {
+        self.clock.since_boot()
+    }
+
+    /// Halts until an interrupt, with the clock's one alarm moved earlier to `deadline` if
+    /// that comes first (and put back after, unless it changed meanwhile).
+    fn wait(&self, deadline: Option<core::time::Duration>) {
+        use unikernel_clock::{Instant, alarm, set_alarm};
+        let previous = alarm();
+        let ours = deadline
+            .map(|deadline| Instant::BOOT + deadline)
+            .filter(|&ours| previous.is_none_or(|previous| ours < previous));
+        if let Some(ours) = ours {
+            set_alarm(Some(ours));
+        }
+        unikernel_arch::interrupts::enable_and_wait();
+        unikernel_arch::interrupts::disable();
+        if let Some(ours) = ours
+            && alarm().is_none_or(|current| current == ours)
+        {
+            set_alarm(previous);
+        }
     }
 }
 
-/// The network's wait: halts until an interrupt, with the timer's one alarm moved earlier
-/// to `deadline` if that comes first (and put back after, unless it changed meanwhile).
-fn net_wait(deadline: Option<core::time::Duration>) {
-    use unikernel_time::{Instant, alarm, set_alarm};
-    let previous = alarm();
-    let ours = deadline
-        .map(|deadline| Instant::BOOT + deadline)
-        .filter(|&ours| previous.is_none_or(|previous| ours < previous));
-    if let Some(ours) = ours {
-        set_alarm(Some(ours));
-    }
-    unikernel_arch::interrupts::enable_and_wait();
-    unikernel_arch::interrupts::disable();
-    if let Some(ours) = ours
-        && alarm().is_none_or(|current| current == ours)
-    {
-        set_alarm(previous);
-    }
-}
-
-/// Starts the scheduler (after `init_timer`): `main` goes on as its lowest-priority thread.
-pub fn init_sched(config: SchedConfig) -> crate::Sched {
-    match unikernel_sched::init(config) {
-        Ok(sched) => sched,
-        Err(error) => crate::exit::boot_error(format_args!("sched: {error}")),
-    }
+/// The handle a subsystem's init returned, or the end of the boot with its error.
+fn started<H>(subsystem: &str, result: Result<H, impl core::fmt::Display>) -> H {
+    result.unwrap_or_else(|error| crate::exit::boot_error(format_args!("{subsystem}: {error}")))
 }
 
 /// Records that boot reached `stage` (a subsystem's name, or `main`).

@@ -15,9 +15,15 @@
 //! ```
 //!
 //! The attribute expands into the boot entry: it initialises exactly the declared
-//! subsystems, in the fixed order documented in `macros/src/registry.rs`, calls `main` with
-//! the handles it asked for, and ends the VM with the status `main` returned.
+//! subsystems, in the fixed order documented in `macros/src/registry/mod.rs`, each init
+//! taking the handles of what it needs, calls `main` with the handles it asked for, and
+//! ends the VM with the status `main` returned.
+//!
+//! This crate is the facade on top of `core/arch` (the bottom layer: boot, paging,
+//! interrupts, exit) and the subsystem crates in `libs/`; the generated code names only
+//! paths under it. It holds no `unsafe` code.
 #![no_std]
+#![forbid(unsafe_code)]
 
 pub use unikernel_macros::unikernel;
 
@@ -28,13 +34,13 @@ pub use unikernel_net::Net;
 /// The network: sockets shaped like `std::net`'s, over virtio-net and smoltcp.
 pub mod net {
     pub use unikernel_net::{
-        Config, Error, Ipv4Cidr, ListenOptions, Net, NetStats, NicStats, Shutdown, TcpListener,
-        TcpStream, UdpSocket,
+        Config, Error, Ipv4Address, Ipv4Cidr, ListenOptions, Net, NetStats, NicStats, Shutdown,
+        TcpListener, TcpStream, UdpSocket,
     };
 }
+pub use unikernel_clock::{Clock, Duration, Instant};
 pub use unikernel_irq::Irq;
 pub use unikernel_sched::Sched;
-pub use unikernel_time::{Clock, Duration, Instant};
 
 /// Threads, a mutex and a channel, and the figures of the real-time tasks.
 pub mod sched {
@@ -45,10 +51,10 @@ pub mod sched {
     };
 }
 
-/// Time: instants, the wall clock, the timer's figures, and histograms of durations.
-pub mod time {
-    pub use unikernel_time::histogram::{Histogram, Short, Summary};
-    pub use unikernel_time::{
+/// The clock: instants, the wall clock, the timer's figures, and histograms of durations.
+pub mod clock {
+    pub use unikernel_clock::histogram::{Histogram, Short, Summary};
+    pub use unikernel_clock::{
         Clock, Duration, EventTimer, FrequencySource, Instant, TimerStats, WallTime,
     };
 }

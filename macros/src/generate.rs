@@ -27,6 +27,7 @@
 //! };
 //!
 //! #[cfg(not(target_os = "none"))]
+//! #[allow(dead_code)]
 //! fn main() { ::unikernel::__private::host_main() }
 //! ```
 //!
@@ -56,8 +57,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::registry::InitArg;
-use crate::resolve::{self, Plan, Resolved, Value};
+use crate::registry::{Declared, InitArg};
+use crate::resolve::{self, Plan, Resolved};
 use crate::tasks::Task;
 
 /// The name `main` gets in the expansion.
@@ -128,7 +129,9 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
             }
         };
 
+        // Unused where the entry is not at the crate root (a trybuild pass case's module).
         #[cfg(not(target_os = "none"))]
+        #[allow(dead_code)]
         fn main() {
             ::unikernel::__private::host_main()
         }
@@ -209,42 +212,59 @@ fn nanoseconds(ns: u64) -> syn::LitInt {
     syn::LitInt::new(&grouped, Span::call_site())
 }
 
-/// `let __unikernel_<name> = init_<name>(args..); mark("<name>");`
+/// `let __unikernel_<name> = init_<name>(args..);`, the calls that follow it (hooks handed
+/// over, a start), and `mark("<name>");`.
 fn init(resolved: &Resolved) -> TokenStream {
     let spec = resolved.spec;
-    let function = format_ident!("{}", spec.init);
-    let args = spec.init_args.iter().map(|arg| init_arg(resolved, arg));
-    let call = quote!(::unikernel::__private::#function(#(#args),*));
+    let init = call(resolved, spec.init, spec.init_args);
     let name = spec.name;
     let statement = match spec.handle {
         Some(_) => {
             let handle = format_ident!("__unikernel_{}", name);
-            quote!(let #handle = #call;)
+            quote!(let #handle = #init;)
         }
-        None => quote!(#call;),
+        None => quote!(#init;),
     };
+    let then = spec
+        .then
+        .iter()
+        .map(|then| call(resolved, then.function, then.args));
     quote! {
         #statement
+        #(#then;)*
         ::unikernel::__private::mark(#name);
     }
+}
+
+/// `::unikernel::__private::<function>(<args>)`
+fn call(resolved: &Resolved, function: &str, args: &[InitArg]) -> TokenStream {
+    let function = format_ident!("{}", function);
+    let args = args.iter().map(|arg| init_arg(resolved, arg));
+    quote!(::unikernel::__private::#function(#(#args),*))
 }
 
 fn init_arg(resolved: &Resolved, arg: &InitArg) -> TokenStream {
     let spec = resolved.spec;
     match arg {
-        InitArg::Value => value(
-            resolved
+        InitArg::Value => {
+            let value = resolved
                 .value
                 .as_ref()
-                .expect("resolve fills in every value"),
-        ),
+                .expect("resolve fills in every value");
+            quote!(#value)
+        }
         InitArg::Option(key) => {
             let index = spec
                 .options
                 .iter()
                 .position(|option| option.key == *key)
                 .expect("the registry's init arguments name its options");
-            value(&resolved.options[index])
+            let value = &resolved.options[index];
+            quote!(#value)
+        }
+        InitArg::Handle(name) => {
+            let handle = format_ident!("__unikernel_{}", name);
+            quote!(&#handle)
         }
         InitArg::GlobalAllocator => quote!(&__UNIKERNEL_HEAP),
         InitArg::Tasks => quote!(&__UNIKERNEL_TASKS),
@@ -257,32 +277,12 @@ fn init_arg(resolved: &Resolved, arg: &InitArg) -> TokenStream {
             });
             quote!(::unikernel::__private::#ty { #(#fields),* })
         }
-    }
-}
-
-fn value(value: &Value) -> TokenStream {
-    match value {
-        Value::Bytes(bytes) => {
-            let literal = syn::LitInt::new(&format!("{bytes}usize"), Span::call_site());
-            quote!(#literal)
-        }
-        Value::Variant { ty, variant } => {
-            let ty = format_ident!("{}", ty);
-            let variant = format_ident!("{}", variant);
-            quote!(::unikernel::__private::#ty::#variant)
-        }
-        Value::Ipv4 { octets, prefix } => {
-            let octets = octets.map(proc_macro2::Literal::u8_suffixed);
-            match prefix {
-                Some(prefix) => {
-                    let prefix = proc_macro2::Literal::u8_suffixed(*prefix);
-                    quote!(::core::option::Option::Some(([#(#octets),*], #prefix)))
-                }
-                None => quote!(::core::option::Option::Some([#(#octets),*])),
-            }
-        }
-        Value::Absent => quote!(::core::option::Option::None),
-        Value::Bool(on) => quote!(#on),
+        InitArg::Build(build) => build(&Declared {
+            name: Span::call_site(),
+            spec,
+            values: &resolved.options,
+            spans: Vec::new(),
+        }),
     }
 }
 

@@ -11,18 +11,28 @@
 //! all on `proc_macro2` so that each is unit-tested on the host:
 //!
 //! - [`parse`]: the attribute's syntax (names, `= value`, `(options)`), with spans;
-//! - [`resolve`]: meaning, against the table in [`registry`]: unknown and duplicate
-//!   subsystems, values, options, dependencies, boot order, `main`'s signature, and the
-//!   periodic tasks ([`tasks`]), whose schedulability [`analysis`] decides;
-//! - [`generate`]: the expansion.
+//! - [`resolve`]: meaning, against the table in [`registry`] (each entry with its own
+//!   validator, such as `net`'s address rules): unknown and duplicate subsystems, values
+//!   ([`value`]), options, dependencies, boot order, `main`'s signature, and the periodic
+//!   tasks ([`tasks`]), whose schedulability [`analysis`] decides;
+//! - [`generate`]: the expansion, the wiring diagram of the kernel: each init call takes
+//!   the handles of the subsystems it needs, and every hook one subsystem hands another is
+//!   a call of its own.
+//!
+//! `macros/README.md` says how to add a subsystem.
 //!
 //! Every error found is reported in the same build; the user's function is still emitted
 //! next to them, so that the rest of the crate and the IDE keep working.
 
+#![forbid(unsafe_code)]
+
 use proc_macro2::TokenStream;
+
+use errors::Errors;
 
 mod analysis;
 mod duration;
+mod errors;
 mod generate;
 mod hint;
 mod parse;
@@ -31,6 +41,7 @@ mod registry;
 mod resolve;
 mod size;
 mod tasks;
+mod value;
 
 #[cfg(test)]
 mod tests;
@@ -39,9 +50,11 @@ mod tests;
 ///
 /// Subsystems (in boot order): `console` (option `log = info`: one of `off`, `error`,
 /// `warn`, `info`, `debug`, `trace`), `heap = "<size>"` (units `B`, `KiB`, `MiB`, `GiB`; from
-/// 4 KiB to 64 GiB, a multiple of 4 KiB), `args` (needs `heap`), `irq`, `timer` (needs
+/// 4 KiB to 64 GiB, a multiple of 4 KiB), `args` (needs `heap`), `irq`, `clock` (needs
 /// `irq`, added for you), `sched = <policy>` (`coop`, the default, `fixed`, `edf` or `rm`;
-/// option `on_miss = log | panic` for `edf` and `rm`; needs `timer`, added for you).
+/// option `on_miss = log | panic` for `edf` and `rm`; needs `clock`, added for you), `net`
+/// (`net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")` with the gateway optional, or
+/// `net(dhcp)`; needs `heap`, which you declare, and `irq` and `clock`, added for you).
 ///
 /// Real-time periodic tasks, under `sched = edf` or `sched = rm`, are declared as
 /// `task(<fn>, period = "1 ms", wcet = "200 us", deadline = "800 us")` (`deadline` optional,
@@ -49,8 +62,8 @@ mod tests;
 /// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, run once per
 /// release.
 ///
-/// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`)
-/// and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
+/// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`,
+/// `Net`) and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
 /// full documentation.
 #[proc_macro_attribute]
 pub fn unikernel(
@@ -79,43 +92,5 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     match errors.into_error() {
         None => generate::entry(&plan, main),
         Some(errors) => generate::fallback(main, errors),
-    }
-}
-
-/// Every error found so far, combined into one `syn::Error` (which renders as one
-/// `compile_error!` per message, each at its own span).
-#[derive(Debug, Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(errors) => errors.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    fn append(&mut self, other: Errors) {
-        if let Some(error) = other.0 {
-            self.push(error);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    fn into_error(self) -> Option<syn::Error> {
-        self.0
-    }
-
-    #[cfg(test)]
-    fn messages(&self) -> Vec<String> {
-        self.0
-            .clone()
-            .into_iter()
-            .flatten()
-            .map(|error| error.to_string())
-            .collect()
     }
 }

@@ -21,7 +21,7 @@
 use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 
-use crate::Errors;
+use crate::errors::Errors;
 
 /// `#[unikernel(...)]`'s arguments.
 #[derive(Debug)]

@@ -21,10 +21,11 @@ use syn::ext::IdentExt;
 
 use crate::analysis::{self, Policy};
 use crate::duration;
+use crate::errors::Errors;
+use crate::hint;
+use crate::hint::or_list;
 use crate::parse::{Entry, Written};
 use crate::registry::Subsystem;
-use crate::resolve::or_list;
-use crate::{Errors, hint};
 
 /// The name of a task entry in the attribute.
 pub const KEYWORD: &str = "task";

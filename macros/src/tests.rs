@@ -1,15 +1,18 @@
 //! Host tests of resolution (against the real table and a test-only one) and snapshots of
 //! whole expansions. Parsing, sizes, hints and the table have their own tests next to them.
 //!
-//! The expansion snapshots live in `macros/tests/snapshots/`; regenerate them with
-//! `UPDATE_SNAPSHOTS=1 cargo test -p unikernel-macros` and read the diff before committing.
+//! The expansion snapshots (insta) live in `macros/tests/snapshots/`; after a change, review
+//! them with `cargo insta review` (or regenerate with `INSTA_UPDATE=always cargo test -p
+//! unikernel-macros`) and read every diff before committing.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::errors::Errors;
 use crate::registry::{InitArg, Kind, SUBSYSTEMS, Subsystem, ValueSpec};
-use crate::resolve::{Plan, Value};
-use crate::{Errors, parse, resolve};
+use crate::resolve::Plan;
+use crate::value::Value;
+use crate::{parse, resolve};
 
 fn resolve_with(
     table: &'static [Subsystem],
@@ -78,14 +81,50 @@ fn console_log_level() {
     assert_eq!(plan.boot[0].options, [trace]);
 }
 
+/// "expected one of: " and every name the attribute takes, in table order (so that a new
+/// subsystem changes no test here).
+fn every_name() -> String {
+    let names: Vec<String> = SUBSYSTEMS
+        .iter()
+        .map(|s| s.name)
+        .chain([crate::tasks::KEYWORD])
+        .map(|name| format!("`{name}`"))
+        .collect();
+    format!("expected one of: {}", names.join(", "))
+}
+
+#[test]
+fn every_name_lists_the_table() {
+    assert!(every_name().starts_with("expected one of: `console`, `heap`, "));
+    assert!(every_name().ends_with(", `task`"));
+}
+
 #[test]
 fn unknown_subsystems() {
     assert_eq!(
         errors(quote!(consle, gpu), main_fn()),
         [
             "unknown subsystem `consle`; did you mean `console`?",
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`",
+            format!("unknown subsystem `gpu`; {}", every_name()).as_str(),
         ]
+    );
+}
+
+#[test]
+fn a_renamed_subsystem_names_its_new_name() {
+    assert_eq!(
+        errors(quote!(console, timer), main_fn()),
+        ["`timer` is now `clock`; write `clock`"]
+    );
+    // Read as `clock` after the error: `main` may take its handle, nothing else is reported.
+    assert_eq!(
+        errors(
+            quote!(timer),
+            quote!(
+                fn main(clock: Clock) {}
+            )
+        ),
+        ["`timer` is now `clock`; write `clock`"]
     );
 }
 
@@ -225,9 +264,7 @@ fn options() {
     // An unknown subsystem's options are not looked at.
     assert_eq!(
         errors(quote!(gpu(1)), main_fn()),
-        [
-            "unknown subsystem `gpu`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`"
-        ]
+        [format!("unknown subsystem `gpu`; {}", every_name()).as_str()]
     );
 }
 
@@ -258,9 +295,12 @@ static TEST_TABLE: &[Subsystem] = &[
             },
         }),
         options: &[],
+        declare_as: None,
+        validate: |_| Vec::new(),
         needs: &[],
         init: "init_heap",
         init_args: &[InitArg::GlobalAllocator, InitArg::Value],
+        then: &[],
         global_allocator: true,
         realtime: &[],
     },
@@ -269,9 +309,12 @@ static TEST_TABLE: &[Subsystem] = &[
         handle: None,
         value: None,
         options: &[],
+        declare_as: None,
+        validate: |_| Vec::new(),
         needs: &[],
         init: "init_irq",
         init_args: &[],
+        then: &[],
         global_allocator: false,
         realtime: &[],
     },
@@ -289,9 +332,12 @@ static TEST_TABLE: &[Subsystem] = &[
             },
         }),
         options: &[],
+        declare_as: None,
+        validate: |_| Vec::new(),
         needs: &["irq"],
         init: "init_timer",
         init_args: &[InitArg::Value],
+        then: &[],
         global_allocator: false,
         realtime: &[],
     },
@@ -300,9 +346,12 @@ static TEST_TABLE: &[Subsystem] = &[
         handle: Some("Net"),
         value: None,
         options: &[],
+        declare_as: None,
+        validate: |_| Vec::new(),
         needs: &["timer", "heap"],
         init: "init_net",
         init_args: &[],
+        then: &[],
         global_allocator: false,
         realtime: &[],
     },
@@ -436,7 +485,7 @@ fn all_errors_are_reported_together() {
             "`heap` size is zero; expected between 4 KiB and 64 GiB, or remove `heap` to run without it",
             "`heap` is declared twice (first as entry 2 of `#[unikernel(...)]`); declare each subsystem once",
             "unknown option `x` for `args`; it takes none",
-            "unknown subsystem `bogus`; expected one of: `console`, `heap`, `args`, `irq`, `timer`, `sched`, `net`, `task`",
+            format!("unknown subsystem `bogus`; {}", every_name()).as_str(),
             "`#[unikernel]` main must be a plain `fn main(..)`, not `async`",
             "`Net` is the handle of `net`, which is not declared; add `net(dhcp)` to `#[unikernel(...)]`",
         ]
@@ -462,21 +511,21 @@ fn variant(ty: &'static str, variant: &'static str) -> Value {
 }
 
 #[test]
-fn sched_adds_timer_and_irq() {
+fn sched_adds_clock_and_irq() {
     let plan = ok(
         quote!(console, sched),
         quote!(
             fn main(clock: Clock, sched: Sched, irq: Irq) {}
         ),
     );
-    assert_eq!(boot_order(&plan), ["console", "irq", "timer", "sched"]);
+    assert_eq!(boot_order(&plan), ["console", "irq", "clock", "sched"]);
     assert_eq!(plan.boot[1].added_for, Some("sched"));
     assert_eq!(plan.boot[2].added_for, Some("sched"));
     assert_eq!(plan.boot[3].value, Some(variant("Policy", "Coop")));
     assert_eq!(plan.boot[3].options, [variant("OnMiss", "Log")]);
     assert!(plan.tasks.tasks.is_empty());
-    let plan = ok(quote!(timer), main_fn());
-    assert_eq!(boot_order(&plan), ["irq", "timer"]);
+    let plan = ok(quote!(clock), main_fn());
+    assert_eq!(boot_order(&plan), ["irq", "clock"]);
 }
 
 #[test]
@@ -486,7 +535,7 @@ fn sched_policies() {
     assert_eq!(policy(quote!(sched = fixed)), variant("Policy", "Fixed"));
     assert_eq!(policy(quote!(sched = edf)), variant("Policy", "Edf"));
     assert_eq!(policy(quote!(sched = "rm")), variant("Policy", "Rm"));
-    let plan = ok(quote!(sched = rm(on_miss = panic), timer, irq), main_fn());
+    let plan = ok(quote!(sched = rm(on_miss = panic), clock, irq), main_fn());
     assert_eq!(plan.boot[2].options, [variant("OnMiss", "Panic")]);
     assert!(plan.boot.iter().all(|r| r.added_for.is_none()));
     assert_eq!(
@@ -538,7 +587,7 @@ fn tasks_get_checked_durations_and_priorities() {
         ),
         main_fn(),
     );
-    assert_eq!(boot_order(&plan), ["console", "irq", "timer", "sched"]);
+    assert_eq!(boot_order(&plan), ["console", "irq", "clock", "sched"]);
     let tasks: Vec<_> = plan
         .tasks
         .tasks
@@ -688,57 +737,13 @@ fn render(attr: &str, item: &str) -> String {
 }
 
 fn check_snapshot(name: &str, actual: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.rs"));
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    if expected != actual {
-        panic!(
-            "the expansion differs from {} (- expected, + actual); \
-             rerun with UPDATE_SNAPSHOTS=1 to accept it:\n{}",
-            path.display(),
-            diff(&expected, actual)
-        );
-    }
-}
-
-/// A line diff (longest common subsequence), enough to read a snapshot change.
-fn diff(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out += &format!("  {}\n", a[i]);
-            (i, j) = (i + 1, j + 1);
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out += &format!("+ {}\n", b[j]);
-            j += 1;
-        } else {
-            out += &format!("- {}\n", a[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-#[test]
-fn diff_marks_changed_lines() {
-    assert_eq!(diff("a\nb\nc", "a\nx\nc"), "  a\n+ x\n- b\n  c\n");
+    insta::with_settings!({
+        snapshot_path => "../tests/snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, actual);
+    });
 }
 
 #[test]
@@ -754,21 +759,41 @@ fn main() -> ExitCode {
     check_snapshot("hello", &actual);
 }
 
+/// Every subsystem of the registry, each with options, and a task: the whole wiring.
 #[test]
 fn snapshot_all_subsystems() {
     let actual = render(
-        r#"args, console(log = "debug"), heap = "4MiB""#,
+        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")"#,
         r#"
 /// The app.
 #[inline(never)]
-fn main(console: Console, args: unikernel::Args) -> Result<(), Error> {
+fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, net: Net) -> Result<(), Error> {
     for arg in args.iter() {
         println!("{arg}");
     }
     Ok(())
 }"#,
     );
+    let declared: Vec<&str> = SUBSYSTEMS.iter().map(|s| s.name).collect();
+    for name in declared {
+        assert!(
+            actual.contains(&format!("mark(\"{name}\")")),
+            "the all_subsystems snapshot leaves out `{name}`"
+        );
+    }
     check_snapshot("all_subsystems", &actual);
+}
+
+#[test]
+fn snapshot_args() {
+    let actual = render(
+        r#"args, console(log = "debug"), heap = "4MiB""#,
+        r#"
+fn main(console: Console, args: unikernel::Args) -> Result<(), Error> {
+    Ok(())
+}"#,
+    );
+    check_snapshot("args", &actual);
 }
 
 #[test]
@@ -810,7 +835,7 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
 }
 
 #[test]
-fn snapshot_sched_adds_timer_and_irq() {
+fn snapshot_sched_adds_clock_and_irq() {
     let actual = render(
         "console, sched",
         r#"
@@ -818,7 +843,7 @@ fn main(sched: Sched) {
     sched.spawn(|| println!("hello from a thread"));
 }"#,
     );
-    check_snapshot("sched_adds_timer_and_irq", &actual);
+    check_snapshot("sched_adds_clock_and_irq", &actual);
 }
 
 #[test]
@@ -832,19 +857,16 @@ fn net_static_address_or_dhcp() {
             fn main(net: Net) {}
         ),
     );
-    assert_eq!(boot_order(&plan), ["heap", "irq", "timer", "net"]);
+    assert_eq!(boot_order(&plan), ["heap", "irq", "clock", "net"]);
     let net = plan.boot.last().unwrap();
     assert_eq!(
         net.options,
         [
-            Value::Ipv4 {
+            Value::Ipv4Cidr {
                 octets: [10, 0, 2, 15],
-                prefix: Some(24)
+                prefix: 24
             },
-            Value::Ipv4 {
-                octets: [10, 0, 2, 2],
-                prefix: None
-            },
+            Value::Ipv4Address([10, 0, 2, 2]),
             Value::Bool(false),
         ]
     );
@@ -945,4 +967,16 @@ fn main(net: Net) -> ExitCode {
 }"#,
     );
     check_snapshot("net", &actual);
+}
+
+#[test]
+fn snapshot_net_dhcp() {
+    let actual = render(
+        r#"console, heap = "16 MiB", net(dhcp)"#,
+        r#"
+fn main(net: Net) -> ExitCode {
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("net_dhcp", &actual);
 }

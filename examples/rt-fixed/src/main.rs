@@ -6,9 +6,9 @@
 #![no_main]
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use unikernel::clock::Short;
 use unikernel::prelude::*;
 use unikernel::sched::{self, Mutex};
-use unikernel::time::Short;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static SPINS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];

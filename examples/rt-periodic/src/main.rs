@@ -10,8 +10,8 @@
 #![no_main]
 
 use core::sync::atomic::{AtomicU32, Ordering};
+use unikernel::clock::Short;
 use unikernel::prelude::*;
-use unikernel::time::Short;
 
 /// The share of their work the `telemetry` and `logger` jobs do, in percent.
 static LOAD: AtomicU32 = AtomicU32::new(100);

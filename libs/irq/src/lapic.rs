@@ -1,6 +1,6 @@
 //! The local APIC: in x2APIC mode (registers are MSRs) where CPUID reports it, else in
 //! xAPIC mode (registers in a 4 KiB MMIO page, 0xfee00000 by default). Also the LAPIC
-//! timer, which the `timer` subsystem drives.
+//! timer, which the `clock` subsystem drives.
 
 /// A local APIC register, by its offset in the xAPIC page. Only the architectural
 /// registers in [`reg`] exist as values, so `read` and `write` stay inside the page (and

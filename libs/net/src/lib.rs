@@ -60,7 +60,7 @@ use core::fmt;
 use core::net::Ipv4Addr;
 use core::time::Duration;
 
-pub use config::{Config, ConfigError, Ipv4Cidr};
+pub use config::{Config, Ipv4Address, Ipv4Cidr};
 pub use nic::NicStats;
 pub use platform::Platform;
 pub use tcp::{ListenOptions, Shutdown, TcpListener, TcpStream};
@@ -118,8 +118,6 @@ pub enum InitError {
     NoDevice,
     /// The device did not initialise.
     Device(virtio_drivers::Error),
-    /// The configuration is inconsistent.
-    Config(ConfigError),
     /// No DHCP server answered in time.
     DhcpTimeout(Duration),
 }
@@ -132,7 +130,6 @@ impl fmt::Display for InitError {
                  `virtio-net-pci` on pc/q35; the runner adds one with --forward or --tap)",
             ),
             Self::Device(error) => write!(f, "the virtio-net device failed to start: {error}"),
-            Self::Config(error) => write!(f, "{error}"),
             Self::DhcpTimeout(after) => {
                 write!(f, "no DHCP server answered within {} s", after.as_secs())
             }
@@ -161,14 +158,21 @@ pub struct NetStats {
 pub const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Finds the device, brings up the interface with `config` and returns the handle. The
-/// command line is searched for virtio-mmio windows. With DHCP, waits for a lease.
-pub fn init(config: Config, platform: Platform, cmdline: &str) -> Result<Net, InitError> {
-    config.check().map_err(InitError::Config)?;
+/// command line is searched for virtio-mmio windows. `route_irq(line, level, handler)`
+/// asks the interrupt controller to call `handler` on every interrupt of `line` (a GSI;
+/// edge-triggered, or level-triggered and active high when `level`) and says whether it
+/// did; when not, the stack polls the device. With DHCP, waits for a lease.
+pub fn init(
+    config: Config,
+    platform: &'static dyn Platform,
+    route_irq: impl FnOnce(u32, bool, fn()) -> bool,
+    cmdline: &str,
+) -> Result<Net, InitError> {
     #[cfg(target_os = "none")]
-    return target::init(config, platform, cmdline);
+    return target::init(config, platform, route_irq, cmdline);
     #[cfg(not(target_os = "none"))]
     {
-        let _ = (platform, cmdline);
+        let _ = (config, platform, route_irq, cmdline);
         Err(InitError::NoDevice)
     }
 }
@@ -181,14 +185,15 @@ mod target {
 
     pub(super) fn init(
         config: Config,
-        platform: Platform,
+        platform: &'static dyn Platform,
+        route_irq: impl FnOnce(u32, bool, fn()) -> bool,
         cmdline: &str,
     ) -> Result<Net, InitError> {
         let (transport, location) = device::find(cmdline).ok_or(InitError::NoDevice)?;
         let raw = nic::Raw::new(transport).map_err(InitError::Device)?;
         let mut nic = nic::Nic::new(raw).map_err(InitError::Device)?;
         let mac = nic.mac();
-        let now = stack::instant((platform.now)());
+        let now = stack::instant(platform.now());
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
         iface_config.random_seed = unikernel_arch::timeline::tsc();
         let iface = Interface::new(iface_config, &mut nic, now);
@@ -205,15 +210,14 @@ mod target {
             device::Location::Mmio { irq, .. } => Some((irq, false)),
             device::Location::Pci { irq, .. } => irq.map(|line| (u32::from(line), true)),
         };
-        let routed =
-            irq.is_some_and(|(line, level)| (platform.route_irq)(line, level, stack::on_interrupt));
+        let routed = irq.is_some_and(|(line, level)| route_irq(line, level, stack::on_interrupt));
         stack::set_interrupt_driven(routed);
 
         let net = Net { _private: () };
         if config == Config::Dhcp {
-            let start = (platform.now)();
+            let start = platform.now();
             while stack::with(|stack| stack.address()).is_none() {
-                if (platform.now)() - start > DHCP_TIMEOUT {
+                if platform.now() - start > DHCP_TIMEOUT {
                     return Err(InitError::DhcpTimeout(DHCP_TIMEOUT));
                 }
                 net.wait(Some(Duration::from_millis(100)));
@@ -262,7 +266,7 @@ impl Net {
 
     /// The stack's clock: time since boot.
     pub fn now(&self) -> Duration {
-        stack::with(|stack| (stack.platform.now)())
+        stack::with(|stack| stack.platform.now())
     }
 
     /// Processes what arrived and sends what is queued, without waiting. Returns whether a
@@ -302,7 +306,7 @@ pub(crate) fn block<T>(
             stack.poll();
             (
                 attempt(stack),
-                Some((stack.platform.now)()),
+                Some(stack.platform.now()),
                 stack::progress(),
             )
         });
@@ -338,31 +342,34 @@ mod tests {
         assert!(InitError::NoDevice.to_string().contains("virtio-net"));
     }
 
-    fn platform() -> Platform {
-        Platform {
-            now: || Duration::ZERO,
-            wait: |_| {},
-            route_irq: |_, _, _| false,
+    /// A platform whose time stands still.
+    struct Stopped;
+
+    impl Platform for Stopped {
+        fn now(&self) -> Duration {
+            Duration::ZERO
         }
+
+        fn wait(&self, _: Option<Duration>) {}
     }
 
     #[test]
     fn init_on_the_host_finds_no_device() {
         let config = Config::Static {
-            cidr: "10.0.2.15/24".parse().unwrap(),
-            gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+            cidr: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
+            gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
         };
-        assert_eq!(
-            init(config, platform(), "").unwrap_err(),
-            InitError::NoDevice
+        let mut routed = false;
+        let result = init(
+            config,
+            &Stopped,
+            |_, _, _| {
+                routed = true;
+                true
+            },
+            "",
         );
-        let bad = Config::Static {
-            cidr: "10.0.2.15/24".parse().unwrap(),
-            gateway: Some(Ipv4Addr::new(10, 0, 3, 2)),
-        };
-        assert!(matches!(
-            init(bad, platform(), "").unwrap_err(),
-            InitError::Config(_)
-        ));
+        assert_eq!(result.unwrap_err(), InitError::NoDevice);
+        assert!(!routed, "no device, no interrupt to route");
     }
 }

@@ -15,9 +15,8 @@ use core::time::Duration;
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
-use smoltcp::wire::{IpCidr, Ipv4Cidr as WireCidr};
+use smoltcp::wire::{IpCidr, Ipv4Cidr};
 
-use crate::config::Ipv4Cidr;
 use crate::nic::Nic;
 use crate::platform::Platform;
 
@@ -34,7 +33,7 @@ pub(crate) struct Stack {
     pub(crate) iface: Interface,
     pub(crate) sockets: SocketSet<'static>,
     pub(crate) nic: Nic,
-    pub(crate) platform: Platform,
+    pub(crate) platform: &'static dyn Platform,
     dhcp: Option<SocketHandle>,
     pub(crate) listeners: Vec<Option<Listener>>,
     /// Streams the app has dropped, still closing, with when they were dropped.
@@ -120,7 +119,7 @@ pub(crate) fn instant(since_boot: Duration) -> Instant {
 }
 
 impl Stack {
-    pub(crate) fn new(iface: Interface, nic: Nic, platform: Platform) -> Self {
+    pub(crate) fn new(iface: Interface, nic: Nic, platform: &'static dyn Platform) -> Self {
         Self {
             iface,
             sockets: SocketSet::new(Vec::new()),
@@ -135,13 +134,13 @@ impl Stack {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        instant((self.platform.now)())
+        instant(self.platform.now())
     }
 
     pub(crate) fn set_address(&mut self, cidr: Ipv4Cidr, gateway: Option<Ipv4Addr>) {
         self.iface.update_ip_addrs(|addrs| {
             addrs.clear();
-            let _ = addrs.push(IpCidr::Ipv4(WireCidr::new(cidr.address, cidr.prefix_len)));
+            let _ = addrs.push(IpCidr::Ipv4(cidr));
         });
         let routes = self.iface.routes_mut();
         routes.remove_default_ipv4_route();
@@ -157,9 +156,13 @@ impl Stack {
 
     /// The interface's address, once it has one.
     pub(crate) fn address(&self) -> Option<Ipv4Cidr> {
-        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
-            IpCidr::Ipv4(cidr) => Ipv4Cidr::new(cidr.address(), cidr.prefix_len()),
-        })
+        self.iface
+            .ip_addrs()
+            .iter()
+            .map(|cidr| match cidr {
+                IpCidr::Ipv4(cidr) => *cidr,
+            })
+            .next()
     }
 
     pub(crate) fn gateway(&mut self) -> Option<Ipv4Addr> {
@@ -219,8 +222,7 @@ impl Stack {
         };
         match event {
             Some((address, router)) => {
-                let cidr = Ipv4Cidr::new(address.address(), address.prefix_len())
-                    .expect("smoltcp's prefixes are at most 32");
+                let cidr = address;
                 log::info!(
                     "net: leased {cidr}{} by DHCP",
                     match router {
@@ -491,7 +493,7 @@ pub(crate) fn wait(deadline: Option<Duration>, seen: u64) {
         // hlt`), so the interrupt that ends the wait cannot slip in between.
         WAITERS.fetch_add(1, Ordering::Relaxed);
         if !unikernel_arch::wait::block(until) {
-            (platform.wait)(until);
+            platform.wait(until);
         }
         WAITERS.fetch_sub(1, Ordering::Relaxed);
     }

@@ -88,7 +88,7 @@ impl TcpListener {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         let ip = stack::with(|stack| stack.address())
-            .map(|cidr| cidr.address)
+            .map(|cidr| cidr.address())
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.port)))
     }

@@ -98,7 +98,7 @@ impl UdpSocket {
     /// The port the socket is bound to, with the interface's address.
     pub fn local_addr(&self) -> Result<SocketAddr, Error> {
         let ip = stack::with(|stack| stack.address())
-            .map(|cidr| cidr.address)
+            .map(|cidr| cidr.address())
             .unwrap_or(core::net::Ipv4Addr::UNSPECIFIED);
         Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.port)))
     }

@@ -29,7 +29,8 @@ use alloc::sync::Arc;
 use core::fmt;
 use unikernel_arch::context::{Context, Stack, StackError};
 use unikernel_arch::interrupts;
-use unikernel_time::{Duration, Instant};
+use unikernel_arch::wait::Blocker;
+use unikernel_clock::{Clock, Duration, Hooks, Instant};
 
 pub use report::{Report, SchedStats, TaskStats};
 pub use state::{MAX_THREADS, SLICE};
@@ -81,8 +82,6 @@ pub struct SchedConfig {
 /// Why the scheduler could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchedError {
-    /// `timer` is not initialised.
-    NoTimer,
     /// More tasks than threads.
     TooManyTasks(usize),
     Stack(StackError),
@@ -92,7 +91,6 @@ pub enum SchedError {
 impl fmt::Display for SchedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoTimer => f.write_str("the scheduler needs the timer, initialised first"),
             Self::TooManyTasks(n) => write!(
                 f,
                 "{n} tasks: at most {} fit beside main and the idle context",
@@ -117,16 +115,16 @@ const IDLE_STACK: usize = 16 * 1024;
 /// How long after `init` the tasks release their first jobs (together).
 pub const FIRST_RELEASE: Duration = Duration::from_millis(1);
 
-/// Starts the scheduler: `main` becomes a thread, the idle context and one thread per
-/// task are made, and the tasks' first jobs are released [`FIRST_RELEASE`] from now.
-pub fn init(config: SchedConfig) -> Result<Sched, SchedError> {
-    if unikernel_time::handle().is_none() {
-        return Err(SchedError::NoTimer);
-    }
+/// Makes the scheduler: `main` becomes a thread, the idle context and one thread per task
+/// are made, and the tasks' first jobs are due [`FIRST_RELEASE`] from now. Nothing runs
+/// on them until the hooks are in place and [`Sched::start`] is called: the generated
+/// boot code hands the scheduler [`Sched::clock_hooks`], [`Sched::after_interrupt`] and
+/// [`Sched::blocker`], then starts it.
+pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
     if config.tasks.len() > MAX_THREADS - 2 {
         return Err(SchedError::TooManyTasks(config.tasks.len()));
     }
-    let start = Instant::now() + FIRST_RELEASE;
+    let start = clock.now() + FIRST_RELEASE;
     // Thread 0 is main, 1 the idle context, 2.. the tasks.
     let tasks: &'static mut [task::Task] = if config.tasks.is_empty() {
         &mut []
@@ -181,26 +179,6 @@ pub fn init(config: SchedConfig) -> Result<Sched, SchedError> {
             ..Default::default()
         },
     });
-    unikernel_time::set_alarm_handler(state::on_alarm);
-    unikernel_time::set_alarm_predictor(state::predict);
-    unikernel_time::set_sleeper(state::sleep_until);
-    interrupts::set_after_interrupt(state::after_interrupt);
-    // Drivers' blocking calls (the network's) block the calling thread, not the CPU.
-    unikernel_arch::wait::set_blocker(unikernel_arch::wait::Blocker {
-        block: state::block_io,
-        wake: state::wake_io,
-        relax: yield_now,
-    });
-    // Let the task threads reach their first wait (they are more urgent than main), and
-    // arm the timer for the first release.
-    interrupts::without(|| {
-        let mut state = state::lock();
-        state.program_alarm();
-        let best = state.pick();
-        if best != 0 && !state.threads[best].idle {
-            state::switch_to(state, best);
-        }
-    });
     Ok(Sched(()))
 }
 
@@ -215,12 +193,47 @@ fn idle() -> ! {
 #[derive(Clone, Copy, Debug)]
 pub struct Sched(());
 
-/// The handle, once [`init`] ran.
-pub fn handle() -> Option<Sched> {
-    state::is_running().then_some(Sched(()))
-}
-
 impl Sched {
+    /// What the clock calls for the scheduler: its alarm handler (releases, deadlines,
+    /// sleepers, time slices), its prediction of the next alarm, and its `sleep_until`
+    /// (blocks the calling thread instead of halting the CPU).
+    pub fn clock_hooks(&self) -> Hooks {
+        Hooks {
+            on_alarm: state::on_alarm,
+            predict: state::predict,
+            sleep_until: state::sleep_until,
+        }
+    }
+
+    /// What runs after every interrupt handler: switches to a thread the interrupt made
+    /// more urgent than the one it interrupted.
+    pub fn after_interrupt(&self) -> fn() {
+        state::after_interrupt
+    }
+
+    /// How drivers' blocking calls (the network's) block: the calling thread, not the CPU.
+    pub fn blocker(&self) -> Blocker {
+        Blocker {
+            block: state::block_io,
+            wake: state::wake_io,
+            relax: yield_now,
+        }
+    }
+
+    /// Starts scheduling, once the hooks are in place: lets the task threads reach their
+    /// first wait (they are more urgent than `main`) and arms the timer for the first
+    /// release.
+    pub fn start(&self) {
+        interrupts::without(|| {
+            let mut state = state::lock();
+            state.program_alarm();
+            let best = state.pick();
+            if best != 0 && !state.threads[best].idle {
+                state::switch_to(state, best);
+            }
+        });
+    }
+
     pub fn policy(&self) -> Policy {
         state::with(|state| state.policy)
     }

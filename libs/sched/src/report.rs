@@ -1,8 +1,8 @@
 //! What the app can read about its real-time tasks, and the report table.
 
 use core::fmt;
-use unikernel_time::Duration;
-use unikernel_time::histogram::{Short, Summary};
+use unikernel_clock::Duration;
+use unikernel_clock::histogram::{Short, Summary};
 
 /// One task's figures since boot (or since `Sched::reset_stats`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

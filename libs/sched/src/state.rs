@@ -13,7 +13,7 @@ use crate::task::Task;
 use crate::{OnMiss, Policy};
 use unikernel_arch::context::{Context, Resumed};
 use unikernel_arch::interrupts;
-use unikernel_time::{Duration, Instant};
+use unikernel_clock::{Duration, Instant};
 
 /// The most threads at once: `main`, the idle context and one per real-time task count.
 pub const MAX_THREADS: usize = 64;
@@ -202,7 +202,7 @@ impl State {
         let next = tasks.chain(sleepers).chain(self.slice_end).min();
         if next != self.armed {
             self.armed = next;
-            unikernel_time::set_alarm(next);
+            unikernel_clock::set_alarm(next);
         }
     }
 
@@ -413,7 +413,7 @@ pub(crate) fn on_alarm() {
 }
 
 /// The alarm that will follow the one due at `at`, once everything due then is handled:
-/// the timer interrupt programs it while it waits out its advance (see the `time` crate).
+/// the timer interrupt programs it while it waits out its advance (see the `clock` crate).
 /// A guess: `program_alarm` sets what is really needed, which costs nothing more when the
 /// guess was right.
 pub(crate) fn predict(at: Instant) -> Option<Instant> {

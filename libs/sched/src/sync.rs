@@ -7,7 +7,7 @@ use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use unikernel_arch::interrupts;
-use unikernel_time::{Duration, Instant};
+use unikernel_clock::{Duration, Instant};
 
 /// The threads blocked on something, as a bit set (`MAX_THREADS` is 64).
 pub(crate) struct WaitQueue(AtomicU64);

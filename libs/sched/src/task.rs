@@ -10,8 +10,8 @@
 use crate::rank::Rank;
 use crate::state::{self, State};
 use crate::{OnMiss, Policy, TaskSpec};
-use unikernel_time::histogram::Histogram;
-use unikernel_time::{Duration, Instant};
+use unikernel_clock::histogram::Histogram;
+use unikernel_clock::{Duration, Instant};
 
 /// What is measured of one task.
 pub(crate) struct Measured {

@@ -1,4 +1,4 @@
 use unikernel::prelude::*;
 
-#[unikernel(console, timer, task(control, period = "1 ms", wcet = "200 us"))]
+#[unikernel(console, clock, task(control, period = "1 ms", wcet = "200 us"))]
 fn main() {}
