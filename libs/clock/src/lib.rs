@@ -156,4 +156,3 @@ pub fn init(irq: &unikernel_irq::Irq, cmdline: &str) -> Result<Clock, TimerError
     READY.store(true, Ordering::Release);
     Ok(Clock(()))
 }
-
