@@ -1,5 +1,8 @@
 //! `runner density` in small: VMs boot, idle without CPU, cost little memory, and all stop.
-//! Needs a usable /dev/kvm; without one the test says so and passes.
+//! Needs a usable /dev/kvm; without one the test says so and passes, or fails under
+//! `UK_REQUIRE_KVM=1` (see `common`).
+
+mod common;
 
 use std::time::Duration;
 
@@ -14,8 +17,7 @@ fn vms_are_spread_evenly_over_the_workers() {
 
 #[test]
 fn idle_vms_are_held_cheaply_and_stopped() {
-    if let Err(reason) = runner::qemu::probe_dev_kvm() {
-        eprintln!("skipped: /dev/kvm is not usable here ({reason})");
+    if !common::kvm_usable() {
         return;
     }
     let image = runner::build_example("empty").expect("empty builds");

@@ -2,7 +2,10 @@
 //! example, the faults the monitor reports itself, its timeout, its paravirtual devices,
 //! and that the same image boots on QEMU and on the monitor.
 //!
-//! They need a usable /dev/kvm; where there is none each test says so and passes.
+//! They need a usable /dev/kvm; where there is none each test says so and passes, or fails
+//! under `UK_REQUIRE_KVM=1` (see `common`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,16 +15,6 @@ use runner::monitor::{FaultKind, Vmm};
 use runner::{Boot, BootOutcome};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn kvm_usable() -> bool {
-    match runner::qemu::probe_dev_kvm() {
-        Ok(()) => true,
-        Err(reason) => {
-            eprintln!("skipped: /dev/kvm is not usable here ({reason})");
-            false
-        }
-    }
-}
 
 fn example(name: &str) -> PathBuf {
     runner::example_elf(name)
@@ -48,7 +41,7 @@ fn stats(outcome: &BootOutcome) -> &runner::monitor::Stats {
 
 #[test]
 fn the_floor_kernel_boots_on_the_monitor() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let outcome = monitor(&runner::floor_elf())
@@ -61,7 +54,7 @@ fn the_floor_kernel_boots_on_the_monitor() {
 
 #[test]
 fn hello_prints_with_one_exit_per_line_and_exits_0() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let outcome = boot("hello", &[]);
@@ -82,7 +75,7 @@ fn hello_prints_with_one_exit_per_line_and_exits_0() {
 
 #[test]
 fn empty_exits_0_with_one_exit_and_prints_nothing() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let outcome = boot("empty", &[]);
@@ -93,7 +86,7 @@ fn empty_exits_0_with_one_exit_and_prints_nothing() {
 
 #[test]
 fn faults_report_the_same_on_the_monitor() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     boot("faults", &["exit", "7"]).assert_status(7);
@@ -127,7 +120,7 @@ fn faults_report_the_same_on_the_monitor() {
 
 #[test]
 fn a_heap_larger_than_the_vm_is_a_boot_error_on_the_monitor() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     monitor(&example("hello"))
@@ -140,7 +133,7 @@ fn a_heap_larger_than_the_vm_is_a_boot_error_on_the_monitor() {
 
 #[test]
 fn the_timeline_works_on_the_monitor() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let outcome = monitor(&example("hello"))
@@ -164,7 +157,7 @@ fn the_timeline_works_on_the_monitor() {
 /// the timeout stops it.
 #[test]
 fn a_halted_guest_sleeps_until_the_timeout() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let kernel = example("empty");
@@ -215,7 +208,7 @@ unsafe extern "C" {
 /// A guest that spins is stopped by the timeout (the vCPU is kicked out of KVM_RUN).
 #[test]
 fn a_spinning_guest_is_stopped_by_the_timeout() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     // jmp $
@@ -231,7 +224,7 @@ fn a_spinning_guest_is_stopped_by_the_timeout() {
 
 #[test]
 fn a_triple_fault_is_reported_with_the_registers() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     // mov eax, 0x1234; ud2 -- with no IDT the #UD becomes a triple fault.
@@ -259,7 +252,7 @@ fn a_triple_fault_is_reported_with_the_registers() {
 /// ring 0 and its emulator lacks `int3`, a KVM internal error. Either way one paragraph.
 #[test]
 fn an_instruction_kvm_cannot_run_is_reported() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let kernel = tiny_pvh_elf("int3", &[0xcc, 0xeb, 0xfe]);
@@ -281,7 +274,7 @@ fn an_instruction_kvm_cannot_run_is_reported() {
 
 #[test]
 fn mmio_without_a_device_is_reported() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     // mov dword ptr [0xfee000b0], 0 -- the local APIC's EOI register, which is not there.
@@ -303,7 +296,7 @@ fn mmio_without_a_device_is_reported() {
 
 #[test]
 fn a_console_write_outside_memory_is_reported() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     // mov eax, 0x7fff0000; mov dx, 0x0fe0; out dx, eax
@@ -326,7 +319,7 @@ fn a_console_write_outside_memory_is_reported() {
 
 #[test]
 fn the_exit_port_gives_the_status_as_written() {
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     // mov eax, 42; out 0xf4, eax
@@ -371,7 +364,7 @@ fn the_probe_finds_the_monitor_and_reads_its_clock_without_exits() {
     qemu.assert_status(0)
         .assert_serial_contains("vmm: Other\n")
         .assert_serial_contains("clock: none\n");
-    if !kvm_usable() {
+    if !common::kvm_usable() {
         return;
     }
     let host_before = unix_ns();

@@ -5,6 +5,8 @@
 //! The boots of this file run one at a time (`SERIAL`): two guests at once on a small host
 //! would disturb each other's timing.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -355,8 +357,7 @@ fn rt_periodic_reports_every_task() {
 /// in software, about 1300 times slower than TCG, so only a short run.)
 #[test]
 fn threads_and_timer_boot_under_kvm() {
-    if let Err(reason) = runner::qemu::probe_dev_kvm() {
-        println!("skipped: /dev/kvm cannot be used: {reason}");
+    if !common::kvm_usable() {
         return;
     }
     let elf = build("rt-threads");
