@@ -31,17 +31,11 @@ pub fn example_names() -> Vec<String> {
     names
 }
 
-/// The floor kernel: `$RUNNER_FLOOR`, else `<repo>/../shared/floor/floor.elf`.
+/// The floor kernel: `$RUNNER_FLOOR`, else examples/floor, built once per process.
 pub fn floor_elf() -> PathBuf {
     std::env::var_os("RUNNER_FLOOR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            repo_root()
-                .join("..")
-                .join("shared")
-                .join("floor")
-                .join("floor.elf")
-        })
+        .unwrap_or_else(|| example_elf("floor"))
 }
 
 /// Builds `examples/<name>` in release mode and returns its ELF.

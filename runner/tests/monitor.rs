@@ -44,9 +44,7 @@ fn the_floor_kernel_boots_on_the_monitor() {
     if !common::kvm_usable() {
         return;
     }
-    let outcome = monitor(&runner::floor_elf())
-        .run()
-        .expect("the boot starts");
+    let outcome = monitor(&example("floor")).run().expect("the boot starts");
     outcome.assert_status(0).assert_serial_contains("floor");
     // The floor kernel knows nothing of the monitor: it talks to COM1, a byte per exit.
     assert!(stats(&outcome).serial_bytes >= 5, "{:?}", stats(&outcome));
