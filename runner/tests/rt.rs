@@ -73,10 +73,10 @@ fn number_after(serial: &str, prefix: &str) -> Option<f64> {
     digits.parse().ok()
 }
 
-/// How long sleep `i` lasted as the guest measured it, from its `sleep {i}: end after N us`
-/// line; asserts that it was not cut short and that its alarm ended it (a sleep that only
-/// a later event ended would last far longer than this bound).
-fn assert_slept_50_ms(serial: &str, i: u32) -> Duration {
+/// Asserts that sleep `i`, as the guest measured it (its `sleep {i}: end after N us` line),
+/// was not cut short and that its alarm ended it (a sleep that only a later event ended
+/// would last far longer than this bound).
+fn assert_slept_50_ms(serial: &str, i: u32) {
     let slept = number_after(serial, &format!("sleep {i}: end after"))
         .map(|us| Duration::from_secs_f64(us / 1e6))
         .unwrap_or_else(|| panic!("no `sleep {i}: end` line:\n{serial}"));
@@ -84,7 +84,6 @@ fn assert_slept_50_ms(serial: &str, i: u32) -> Duration {
         slept >= Duration::from_millis(50) && slept < Duration::from_secs(1),
         "sleep {i} lasted {slept:?}:\n{serial}"
     );
-    slept
 }
 
 /// `sleep(50 ms)` against the host's clock: the guest prints a line before and after each
