@@ -152,30 +152,42 @@ fn the_timeline_works_on_the_monitor() {
 }
 
 /// A guest that halts for good (the `unikernel.idle` flag) is held, not run again, until
-/// the timeout stops it: its one exit is the halt, and the monitor reports where it sat.
-/// (What a halted VM costs in CPU and memory is a figure of `cargo uk density`.)
+/// the timeout stops it: its one exit is the halt, the monitor reports where it sat, and
+/// the vCPU's thread (this one) sleeps meanwhile instead of spinning. (What a halted VM
+/// costs in CPU and memory is a figure of `cargo uk density`.)
 #[test]
-fn a_halted_guest_is_held_until_the_timeout() {
+fn a_halted_guest_sleeps_until_the_timeout() {
     if !common::kvm_usable() {
         return;
     }
+    const TIMEOUT: Duration = Duration::from_secs(3);
     let kernel = example("empty");
+    let vcpu_thread = this_thread_id();
     let start = Instant::now();
+    // Looks at the vCPU's thread late in the run, when the guest has long halted (it
+    // halts within milliseconds of its start).
+    let watcher = std::thread::spawn(move || {
+        [2000, 2300, 2600].map(|ms| {
+            std::thread::sleep((start + Duration::from_millis(ms)) - Instant::now());
+            thread_state(&vcpu_thread)
+        })
+    });
     let outcome = monitor(&kernel)
         .kernel_flag("unikernel.idle")
-        .timeout(Duration::from_millis(1500))
+        .timeout(TIMEOUT)
         .run()
         .expect("the boot starts");
     let wall = start.elapsed();
+    let states = watcher.join().expect("the watcher ends");
     assert!(outcome.timed_out, "{}", outcome.report());
-    assert_eq!(outcome.exit, Exit::TimedOut(Duration::from_millis(1500)));
+    assert_eq!(outcome.exit, Exit::TimedOut(TIMEOUT));
     assert_eq!(outcome.exit_code(), runner::boot::STATUS_TIMEOUT);
     assert!(
         outcome.stderr.contains("halted") && outcome.stderr.contains("interrupts masked"),
         "{}",
         outcome.stderr
     );
-    assert!(wall >= Duration::from_millis(1500), "{wall:?}");
+    assert!(wall >= TIMEOUT, "{wall:?}");
     let monitor = outcome
         .monitor
         .as_ref()
@@ -191,6 +203,27 @@ fn a_halted_guest_is_held_until_the_timeout() {
         "only the halt: {:?}",
         stats(&outcome)
     );
+    assert_eq!(
+        states,
+        [Some('S'); 3],
+        "the vCPU thread's state while the guest was halted (S: asleep, R: running)"
+    );
+}
+
+/// The calling thread's id, from /proc/thread-self (`<pid>/task/<tid>`).
+fn this_thread_id() -> String {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    link.file_name()
+        .expect("<pid>/task/<tid>")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The scheduler's state of thread `tid` of this process (`R` running or runnable, `S`
+/// asleep, ...), the field after the command name in its /proc stat.
+fn thread_state(tid: &str) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 /// A guest that spins is stopped by the timeout (the vCPU is kicked out of KVM_RUN).
