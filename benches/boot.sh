@@ -1,16 +1,18 @@
 #!/bin/sh
 # Boot to exit under QEMU microvm + TCG, measured by hyperfine on the bare QEMU command:
-# the floor kernel, examples/empty and examples/hello, in one run, with the serial output
-# discarded (so the figure is the VM's, not a terminal's). Prints hyperfine's table and
-# the ratios to the floor.
+# the floor kernel (examples/floor), examples/empty and examples/hello, in one run, with the
+# serial output discarded (so the figure is the VM's, not a terminal's). Prints hyperfine's
+# table and the ratios to the floor.
 #
 #   benches/boot.sh [runs]        (default 100; needs hyperfine: apt-get install hyperfine)
+#
+# RUNNER_FLOOR=<elf> compares with another floor kernel (e.g. a reference build) instead.
 set -eu
 runs=${1:-100}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-floor=${RUNNER_FLOOR:-$repo/../shared/floor/floor.elf}
 command -v hyperfine >/dev/null || { echo "benches/boot.sh needs hyperfine: apt-get install -y hyperfine" >&2; exit 1; }
-(cd "$repo/examples" && cargo build -q --release -p empty -p hello)
+(cd "$repo/examples" && cargo build -q --release -p floor -p empty -p hello)
+floor=${RUNNER_FLOOR:-$repo/examples/target/x86_64-unknown-none/release/floor}
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

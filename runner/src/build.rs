@@ -73,19 +73,10 @@ enum FloorSource {
 }
 
 fn floor_source() -> FloorSource {
-    if let Some(path) = std::env::var_os("RUNNER_FLOOR") {
-        return FloorSource::File(PathBuf::from(path));
+    match std::env::var_os("RUNNER_FLOOR") {
+        Some(path) => FloorSource::File(PathBuf::from(path)),
+        None => FloorSource::Example,
     }
-    if repo_root()
-        .join("examples")
-        .join(FLOOR)
-        .join("Cargo.toml")
-        .is_file()
-    {
-        return FloorSource::Example;
-    }
-    // Until the floor example is in the tree: the reference copy beside the repository.
-    FloorSource::File(repo_root().join("../shared/floor/floor.elf"))
 }
 
 /// Builds `examples/<name>` in release mode and returns its ELF.

@@ -369,7 +369,7 @@ fn execute(command: Commands) -> Result<i32> {
             }
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let status = Command::new(cargo)
-                .args(["test", "--workspace"])
+                .args(["test", "--workspace", "--no-fail-fast"])
                 .args(&cargo_args)
                 .current_dir(build::repo_root())
                 .stdin(Stdio::null())

@@ -5,15 +5,9 @@ use std::time::Duration;
 
 use runner::Boot;
 
-/// The floor kernel, `<repo>/../shared/floor/floor.elf` (or `$RUNNER_FLOOR`).
+/// The floor kernel, built from examples/floor.
 fn floor() -> std::path::PathBuf {
-    let floor = runner::floor_elf();
-    assert!(
-        floor.is_file(),
-        "the floor kernel is not at {} (set RUNNER_FLOOR to its path)",
-        floor.display()
-    );
-    floor
+    runner::example_elf("floor")
 }
 
 /// The floor kernel prints `floor` and writes 0 to the exit port.
@@ -52,20 +46,3 @@ fn a_guest_out_of_time_is_stopped() {
     assert_eq!(outcome.status, None);
     assert_eq!(outcome.exit_code(), runner::boot::STATUS_TIMEOUT);
 }
-
-// ---------------------------------------------------------------------------------------
-// Example boot tests go here (the kernel engineer's): build with
-// `runner::build_example("<name>")`, boot with `Boot::new(&elf)...run()`, then
-// `outcome.assert_status(0).assert_serial_contains("...")`. For example:
-//
-// #[test]
-// fn hello_prints_its_line_and_exits_0() {
-//     let elf = runner::build_example("hello").expect("hello builds");
-//     Boot::new(&elf)
-//         .timeout(Duration::from_secs(30))
-//         .run()
-//         .expect("the boot starts")
-//         .assert_status(0)
-//         .assert_serial_contains("hello");
-// }
-// ---------------------------------------------------------------------------------------

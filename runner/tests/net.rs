@@ -227,7 +227,6 @@ fn http_serves_a_page_a_404_a_400_and_a_413() {
 fn http_answers_1000_keep_alive_requests_on_one_connection() {
     let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
     let mut c = connect(port);
-    let start = Instant::now();
     for i in 0..1000 {
         let path = if i % 10 == 9 { "/missing" } else { "/" };
         let response = request(
@@ -242,9 +241,6 @@ fn http_answers_1000_keep_alive_requests_on_one_connection() {
             "request {i} kept the connection"
         );
     }
-    let elapsed = start.elapsed();
-    eprintln!("1000 keep-alive requests in {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
     drop(guest);
 }
 
@@ -397,20 +393,23 @@ fn net_threads_block_only_their_thread_on_q35() {
     net_threads_on(Machine::Q35);
 }
 
-/// The CPU time (user and system) the process `pid` has used, from /proc.
-fn process_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("QEMU's /proc stat");
-    // The fields after the command name (in parentheses, which may hold spaces): utime and
-    // stime are the 14th and 15th fields of the line, in clock ticks of 1/100 s.
-    let after = &stat[stat.rfind(')').expect("(comm)") + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+/// The counters of http's `/stats` page, asked for on `c`.
+fn counters(c: &mut BufReader<TcpStream>) -> std::collections::HashMap<String, u64> {
+    let stats = request(c, "GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(stats.status, 200, "{stats:?}");
+    String::from_utf8_lossy(&stats.body)
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 /// On PCI machines the device interrupts (INTx, level-triggered, through the I/O APIC):
-/// the server answers, an idle guest costs QEMU little CPU (no busy polling), and the
-/// guest counted device interrupts.
+/// the server answers; left idle, it waits for the network rather than polling it (its
+/// event loop turns a few times, for its one-second timeout); and the request that ends
+/// the idle time reaches it through a device interrupt.
 fn http_is_interrupt_driven_on(machine: Machine) {
     let (guest, port) = start_on(machine, "http", Protocol4::Tcp, 80, "http: listening");
     assert!(
@@ -420,24 +419,20 @@ fn http_is_interrupt_driven_on(machine: Machine) {
     );
     let mut c = connect(port);
     assert_eq!(request(&mut c, "GET / HTTP/1.1\r\n\r\n").status, 200);
+    let before = counters(&mut c);
     // Idle: the keep-alive connection is open, nothing is sent.
-    std::thread::sleep(Duration::from_millis(500));
-    let (cpu, wall) = (process_cpu(guest.pid()), Instant::now());
     std::thread::sleep(Duration::from_secs(2));
-    let (cpu, wall) = (process_cpu(guest.pid()) - cpu, wall.elapsed());
-    eprintln!("{machine:?}: QEMU used {cpu:?} of CPU in {wall:?} of an idle guest");
+    let after = counters(&mut c);
+    let grew = |name: &str| after[name] - before[name];
     assert!(
-        cpu < wall / 3,
-        "QEMU used {cpu:?} of CPU in {wall:?} while the guest was idle: busy polling?"
+        grew("waits") < 20,
+        "the server waited {} times in 2 s of idle time: it polls ({before:?} then {after:?})",
+        grew("waits")
     );
-    let stats = request(&mut c, "GET /stats HTTP/1.1\r\n\r\n");
-    let body = String::from_utf8_lossy(&stats.body).into_owned();
-    let interrupts: u64 = body
-        .lines()
-        .find_map(|line| line.strip_prefix("interrupts "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no interrupts in {body}"));
-    assert!(interrupts > 0, "{body}");
+    assert!(
+        grew("interrupts") > 0,
+        "no device interrupt between two requests 2 s apart: the guest does not take the device's interrupts ({before:?} then {after:?})"
+    );
     drop(guest);
 }
 

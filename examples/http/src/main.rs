@@ -16,6 +16,7 @@ mod handler;
 
 use alloc::format;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use unikernel::net::{Error, ListenOptions, Shutdown, TcpListener, TcpStream};
@@ -28,6 +29,11 @@ const MAX_CONNECTIONS: usize = 1024;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 4096;
+
+/// Times the server found nothing to do and waited for the network: an idle server waits
+/// a few times a second (its one-second timeout, the stack's timers), a polling one would
+/// count thousands (`/stats`; runner/tests/net.rs checks it).
+static WAITS: AtomicU64 = AtomicU64::new(0);
 
 #[unikernel(
     console,
@@ -79,6 +85,7 @@ fn main(net: Net) -> ExitCode {
             }
         });
         if !progress {
+            WAITS.fetch_add(1, Ordering::Relaxed);
             net.wait(Some(Duration::from_secs(1)));
         }
     }
@@ -230,7 +237,7 @@ fn stats(net: &Net, path: &str) -> Option<Vec<u8>> {
     Some(
         format!(
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
-             tx_dropped {}\ninterrupts {}\nsockets {}\n",
+             tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\n",
             uptime.as_millis(),
             heap.size,
             heap.used,
@@ -240,6 +247,7 @@ fn stats(net: &Net, path: &str) -> Option<Vec<u8>> {
             net.nic.tx_dropped,
             net.interrupts,
             net.sockets,
+            WAITS.load(Ordering::Relaxed),
         )
         .into_bytes(),
     )

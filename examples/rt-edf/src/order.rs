@@ -16,6 +16,9 @@
 //! end it early and flip that hyperperiod. A stall shows as a jump in the CPU time between
 //! two turns of the busy loop, which take a few microseconds at most otherwise; hyperperiods
 //! whose deciding `x` job saw one are left out of the count.
+//!
+//! runner/tests/rt.rs boots it under `-icount`, where guest time is counted in instructions
+//! and no host stall shows: there every hyperperiod counts and shows the policy's order.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use unikernel::prelude::*;

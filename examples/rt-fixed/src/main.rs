@@ -2,6 +2,9 @@
 //! moment it wakes; two busy threads of equal priority share the CPU in time slices; and
 //! priority inheritance keeps a middle-priority thread from delaying an urgent one that
 //! waits for a lock held by a background thread.
+//!
+//! Each part prints what happened in which order (checked by runner/tests/rt.rs) and then
+//! how long it took (a figure for benches/rt.sh, not a check: a busy host stretches it).
 #![no_std]
 #![no_main]
 
@@ -11,6 +14,12 @@ use unikernel::prelude::*;
 use unikernel::sched::{self, Mutex};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the busy thread once it spins.
+static BUSY_SPINNING: AtomicBool = AtomicBool::new(false);
+/// Set by `middle` once it has woken and runs.
+static MIDDLE_RAN: AtomicBool = AtomicBool::new(false);
+/// How often the urgent thread wakes while the busy one spins.
+const WAKES: u32 = 20;
 static SPINS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -40,14 +49,20 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
     // therefore started by a director thread more urgent than the threads it starts.
 
     // 1. Preemption: a background thread never yields; an urgent one wakes every 10 ms.
+    // Each wake takes the CPU from the busy thread; without preemption the first would
+    // never come.
+    let preemptions_before = sched.stats().preemptions;
     let worst = director(move || {
         let urgent = sched::Builder::new()
             .name("urgent")
             .priority(10)
             .spawn(|| {
+                while !BUSY_SPINNING.load(Ordering::Relaxed) {
+                    sched::sleep(Duration::from_millis(1));
+                }
                 let mut worst = Duration::ZERO;
                 let mut next = Instant::now();
-                for _ in 0..20 {
+                for _ in 0..WAKES {
                     next += Duration::from_millis(10);
                     sched::sleep_until(next);
                     worst = worst.max(Instant::now() - next);
@@ -60,6 +75,7 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
             .name("busy")
             .priority(200)
             .spawn(|| {
+                BUSY_SPINNING.store(true, Ordering::Relaxed);
                 while !STOP.load(Ordering::Relaxed) {
                     core::hint::spin_loop();
                 }
@@ -69,6 +85,11 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
         busy.join();
         worst
     });
+    let preemptions = sched.stats().preemptions - preemptions_before;
+    println!(
+        "preemption: the urgent thread woke {WAKES} times while the busy thread spun \
+         ({preemptions} preemptions)"
+    );
     println!(
         "preemption: the urgent thread woke at most {} late",
         Short(worst)
@@ -101,9 +122,11 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
 
     // 3. Priority inheritance: `low` holds the lock for 20 ms of work; `high` wants it at
     // 5 ms; `middle` becomes ready at 6 ms and would run 100 ms. With inheritance `low`
-    // runs at `high`'s priority until it unlocks, and `high` gets the lock at about 20 ms.
+    // runs at `high`'s priority until it unlocks, and `high` gets the lock (at about
+    // 20 ms) before `middle` runs at all; without, `middle` would run first, and `high`
+    // would wait about 120 ms. The order holds however late the timers fire.
     let start = clock.now();
-    let got_lock = director(move || {
+    let (got_lock, before_middle) = director(move || {
         let low = sched::Builder::new().name("low").priority(200).spawn(|| {
             let _guard = LOCK.lock();
             work(Duration::from_millis(20));
@@ -114,13 +137,14 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
             .spawn(move || {
                 sched::sleep_until(start + Duration::from_millis(5));
                 let _guard = LOCK.lock();
-                start.elapsed()
+                (start.elapsed(), !MIDDLE_RAN.load(Ordering::Relaxed))
             });
         let middle = sched::Builder::new()
             .name("middle")
             .priority(100)
             .spawn(move || {
                 sched::sleep_until(start + Duration::from_millis(6));
+                MIDDLE_RAN.store(true, Ordering::Relaxed);
                 work(Duration::from_millis(100));
             });
         let got_lock = high.unwrap().join();
@@ -128,6 +152,7 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
         middle.unwrap().join();
         got_lock
     });
+    println!("priority inheritance: high got the lock before middle ran: {before_middle}");
     println!(
         "priority inheritance: high got the lock after {} (middle works 100 ms)",
         Short(got_lock)

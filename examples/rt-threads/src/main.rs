@@ -3,7 +3,8 @@
 //! through `join`, and a yield ping-pong measures the cost of a context switch.
 //!
 //! `--sleeps N` sleeps 50 ms N times (default 5), printing a line before and after each,
-//! so that the host can time them against its own clock (runner/tests/rt.rs). `--quick`
+//! so that the host can time them against its own clock (runner/tests/rt.rs,
+//! benches/sleep.sh). `--quick`
 //! makes the mutex and context-switch parts short (for KVM emulated in software).
 //! `--overflow` first runs a thread that overflows its 16 KiB stack: the guard page below
 //! it turns that into a report of a stack overflow.
