@@ -61,9 +61,10 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
                     sched::sleep(Duration::from_millis(1));
                 }
                 let mut worst = Duration::ZERO;
-                let mut next = Instant::now();
                 for _ in 0..WAKES {
-                    next += Duration::from_millis(10);
+                    // From now, not from the last deadline: a host stall that makes one wake
+                    // late must not turn the next sleep into none (every wake preempts).
+                    let next = Instant::now() + Duration::from_millis(10);
                     sched::sleep_until(next);
                     worst = worst.max(Instant::now() - next);
                 }
