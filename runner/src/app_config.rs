@@ -22,6 +22,9 @@ pub const FLAGS_VAR: &str = "UNIKERNEL_RUNNER_FLAGS";
 /// the table's, since they exclude each other.
 const NETWORK: &[&str] = &["forward", "tap", "no-net"];
 
+/// Options of `boot` that are not the app's to set.
+const NOT_SETTINGS: &[&str] = &["help", "version", "manifest-path"];
+
 /// The `[package.metadata.unikernel]` table of the package at `manifest` (empty if it
 /// has none).
 pub fn read_table(manifest: &Path) -> Result<Map<String, Value>> {
@@ -53,8 +56,8 @@ pub fn read_table(manifest: &Path) -> Result<Map<String, Value>> {
 }
 
 /// Command-line words for the table's settings that the command line does not give
-/// itself (`given` says, by argument id, which it gives), checked against `command`'s
-/// options; `Err` says in one sentence which key or value is wrong.
+/// itself (`given` says, by argument id, which it gives), checked against the options of
+/// `command` (`boot`'s); `Err` says in one sentence which key or value is wrong.
 pub fn words(
     table: &Map<String, Value>,
     command: &Command,
@@ -64,18 +67,18 @@ pub fn words(
         .get_arguments()
         .filter(|arg| arg.get_long().is_some_and(|long| NETWORK.contains(&long)))
         .any(|arg| given(arg.get_id().as_str()));
+    let settings = || {
+        command.get_arguments().filter(|arg| {
+            !arg.is_hide_set()
+                && arg
+                    .get_long()
+                    .is_some_and(|long| !NOT_SETTINGS.contains(&long))
+        })
+    };
     let mut words = Vec::new();
     for (key, value) in table {
-        let Some(arg) = command
-            .get_arguments()
-            .find(|arg| !arg.is_hide_set() && arg.get_long() == Some(key.as_str()))
-        else {
-            let known: Vec<&str> = command
-                .get_arguments()
-                .filter(|arg| !arg.is_hide_set())
-                .filter_map(|arg| arg.get_long())
-                .filter(|long| !matches!(*long, "help" | "version" | "manifest-path"))
-                .collect();
+        let Some(arg) = settings().find(|arg| arg.get_long() == Some(key.as_str())) else {
+            let known: Vec<&str> = settings().filter_map(|arg| arg.get_long()).collect();
             return Err(format!(
                 "`{key}` is not an option of the runner; expected one of: {}",
                 known.join(", ")
@@ -161,6 +164,7 @@ mod tests {
             .arg(Arg::new("tap").long("tap").action(ArgAction::SetTrue))
             .arg(Arg::new("no_net").long("no-net").action(ArgAction::SetTrue))
             .arg(Arg::new("stats").long("stats").action(ArgAction::SetTrue))
+            .arg(Arg::new("manifest_path").long("manifest-path"))
     }
 
     fn table(value: Value) -> serde_json::Map<String, Value> {
@@ -203,6 +207,12 @@ mod tests {
         );
         let switch = words(&table(json!({"tap": "yes"})), &command(), |_| false).unwrap_err();
         assert!(switch.contains("`tap = true`"), "{switch}");
+        let manifest = words(&table(json!({"manifest-path": "x"})), &command(), |_| false);
+        assert!(
+            manifest
+                .unwrap_err()
+                .contains("`manifest-path` is not an option")
+        );
         let nested = words(&table(json!({"timeout": {"a": 1}})), &command(), |_| false);
         assert!(nested.unwrap_err().contains("string or a number"));
     }

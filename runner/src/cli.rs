@@ -353,9 +353,10 @@ fn with_app_settings(cli: Cli, args: &[OsString]) -> Result<Cli> {
     } else {
         let mut command = Cli::command();
         command.build();
-        let subcommand = command
-            .find_subcommand(name)
-            .expect("run and boot are subcommands");
+        // `boot`'s options are the settings (`run` shares them, and has its own besides).
+        let boot = command
+            .find_subcommand("boot")
+            .expect("boot is a subcommand");
         let matches = Cli::command()
             .try_get_matches_from(args)
             .map_err(|err| Error::new(err.to_string()))?;
@@ -363,7 +364,7 @@ fn with_app_settings(cli: Cli, args: &[OsString]) -> Result<Cli> {
         let given =
             |id: &str| given.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
         let table_in = format!("{} in {}", crate::app_config::TABLE, manifest.display());
-        let words = crate::app_config::words(&table, subcommand, given)
+        let words = crate::app_config::words(&table, boot, given)
             .map_err(|reason| Error::new(format!("{table_in}: {reason}")))?;
         // The table's words alone first, so that a bad value is reported as the table's.
         let mut alone: Vec<OsString> = vec!["cargo uk".into(), "boot".into()];
@@ -947,5 +948,57 @@ mod tests {
             panic!("{line} parses")
         };
         assert_eq!(parsed, worker);
+    }
+
+    #[test]
+    fn an_apps_cargo_toml_sets_options_the_command_line_does_not() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::create_dir(app.path().join("src")).unwrap();
+        std::fs::write(app.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+        let manifest = app.path().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [package.metadata.unikernel]\ntimeout = 5\nmemory = 64\nforward = [\"9000:80\", \"udp:9001:7\"]\n\n\
+             [workspace]\n",
+        )
+        .unwrap();
+        let with_app = |line: &str| {
+            let args: Vec<OsString> = std::iter::once("cargo-uk")
+                .chain(line.split_whitespace())
+                .map(OsString::from)
+                .collect();
+            let cli = Cli::try_parse_from(&args).expect(line);
+            with_app_settings(cli, &args).map(|cli| cli.command)
+        };
+        let manifest = manifest.display();
+        let Ok(Commands::Boot(boot)) = with_app(&format!(
+            "boot --manifest-path {manifest} --timeout 7 k.elf --memory 1"
+        )) else {
+            panic!("boot parses")
+        };
+        // The command line wins; everything after the ELF is the app's.
+        assert_eq!(boot.boot.timeout, Duration::from_secs(7));
+        assert_eq!(boot.boot.memory_mib, 64);
+        assert_eq!(boot.boot.forwards.len(), 2);
+        assert_eq!(boot.command_line, ["k.elf", "--memory", "1"]);
+        assert!(boot.boot.app_manifest.is_some());
+        let Ok(Commands::Boot(boot)) =
+            with_app(&format!("boot --manifest-path {manifest} --no-net k.elf"))
+        else {
+            panic!("boot parses")
+        };
+        assert!(boot.boot.no_net && boot.boot.forwards.is_empty());
+        let Ok(Commands::Run(run)) = with_app(&format!("run --manifest-path {manifest}")) else {
+            panic!("run parses")
+        };
+        assert_eq!(run.boot.timeout, Duration::from_secs(5));
+        // Messages for `cargo uk run` speak of its own options.
+        assert_eq!(run.boot.app_manifest, None);
+        // Without the table, nothing changes.
+        let Ok(Commands::Boot(boot)) = with_app("boot k.elf") else {
+            panic!("boot parses")
+        };
+        assert_eq!(boot.boot, BootOptions::default());
     }
 }
