@@ -74,6 +74,8 @@ case $elf in /*) ;; *) elf=$PWD/$elf ;; esac
 app=$(cd "$(dirname "$0")/.." && pwd) || exit 1
 manifest=${{CARGO_MANIFEST_PATH:-$app/Cargo.toml}}
 cd {repo} || exit 1
+# The flags are split into words, without expanding `*` and the like.
+set -f
 # shellcheck disable=SC2086
 exec cargo run -q -p runner -- boot --manifest-path "$manifest" $UNIKERNEL_RUNNER_FLAGS "$elf" "$@"
 "#,
