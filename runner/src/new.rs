@@ -194,22 +194,32 @@ pub(crate) fn check_crate_name(name: &str) -> Result<(), String> {
 /// `path` resolved through its nearest existing ancestor, so that a folder yet to be
 /// made is compared with the repository as the file system sees it (links followed).
 fn resolved(path: &Path) -> PathBuf {
-    let mut existing = path;
+    let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     while !existing.exists() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => return path.to_path_buf(),
+        let Some(last) = existing.components().next_back() else {
+            return path.to_path_buf();
+        };
+        rest.push(last.as_os_str().to_os_string());
+        if !existing.pop() {
+            return path.to_path_buf();
         }
     }
-    let mut resolved = existing
-        .canonicalize()
-        .unwrap_or_else(|_| existing.to_path_buf());
-    resolved.extend(rest.iter().rev());
+    let mut resolved = existing.canonicalize().unwrap_or(existing);
+    for name in rest.iter().rev() {
+        // Not yet on disk, so `..` is taken as written: the folder above.
+        if name == ".." {
+            resolved.pop();
+        } else if name != "." {
+            resolved.push(name);
+        }
+    }
     resolved
+}
+
+/// Whether `path` (absolute) is `repo` (canonical) or inside it.
+fn is_inside(path: &Path, repo: &Path) -> bool {
+    resolved(path).starts_with(repo)
 }
 
 /// The app's `Cargo.lock`: the examples' lock, the versions the repository builds and tests
@@ -241,7 +251,7 @@ pub fn create(path: &Path, name: Option<&str>, quiet: bool) -> Result<(PathBuf, 
     let path = std::path::absolute(path).unwrap_or(path.to_path_buf());
     let repo = std::path::absolute(repo_root()).unwrap_or(repo_root());
     let repo = repo.canonicalize().unwrap_or(repo);
-    if resolved(&path).starts_with(&repo) {
+    if is_inside(&path, &repo) {
         return Err(Error::new(format!(
             "{} is inside the repository ({}): create the app outside it, e.g. `cargo uk new ~/{name}`",
             path.display(),
@@ -323,7 +333,7 @@ mod tests {
     use std::path::Path;
 
     use crate::build::repo_root;
-    use crate::new::{check_crate_name, crate_name_for, create, template};
+    use crate::new::{check_crate_name, crate_name_for, create, is_inside, template};
 
     #[test]
     fn names() {
@@ -395,20 +405,43 @@ mod tests {
 
     #[test]
     fn a_path_inside_the_repository_is_refused() {
+        // A stand-in repository, so that a failing check creates nothing in the real one.
+        let folder = tempfile::tempdir().unwrap();
+        let repo = folder.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir_all(repo.join("runner")).unwrap();
+        let outside = repo.parent().unwrap();
         for inside in [
-            repo_root().join("myapp"),
-            repo_root().join("examples/not-yet/deeper"),
-            repo_root().join("runner/../myapp"),
+            repo.clone(),
+            repo.join("myapp"),
+            repo.join("examples/not-yet/deeper"),
+            repo.join("runner/../myapp"),
+            // From outside, through a folder that does not exist yet.
+            outside.join("not-yet/../repo/myapp"),
+            outside.join("./repo/./myapp"),
         ] {
-            let err = create(&inside, None, true).unwrap_err();
-            assert!(
-                err.message().contains("is inside the repository")
-                    && err.message().contains("create the app outside it"),
-                "{}: {err}",
-                inside.display()
-            );
-            assert!(!inside.exists(), "{} was created", inside.display());
+            assert!(is_inside(&inside, &repo), "{}", inside.display());
         }
+        for elsewhere in [
+            outside.join("app"),
+            outside.join("repo-app"),
+            repo.join("../app"),
+            repo.join("not-yet/../../app"),
+        ] {
+            assert!(!is_inside(&elsewhere, &repo), "{}", elsewhere.display());
+        }
+        #[cfg(unix)]
+        {
+            // Through a link into the repository.
+            std::os::unix::fs::symlink(&repo, outside.join("link")).unwrap();
+            assert!(is_inside(&outside.join("link/myapp"), &repo));
+        }
+
+        let err = create(&repo_root().join("myapp"), None, true).unwrap_err();
+        assert!(
+            err.message().contains("is inside the repository")
+                && err.message().contains("create the app outside it"),
+            "{err}"
+        );
     }
 
     fn file(files: &[(std::path::PathBuf, String, bool)], name: &str) -> String {
