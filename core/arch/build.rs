@@ -15,10 +15,12 @@ fn main() {
         let flags: Vec<&str> = flags.split('\x1f').collect();
         let has = |wanted: &str| flags.iter().any(|flag| flag.ends_with(wanted));
         if !has("link-arg=-Tunikernel.ld") || !has("relocation-model=static") {
-            panic!(
-                "unikernel images must be linked with unikernel's linker script: add\n\
-                 \n    [target.x86_64-unknown-none]\n    rustflags = [\"-C\", \"link-arg=-Tunikernel.ld\", \"-C\", \"relocation-model=static\"]\n\n\
-                 to the app's .cargo/config.toml (`cargo uk new` writes it for you)"
+            // One line cargo shows as the error, without a build-script panic around it.
+            println!(
+                "cargo::error=an image must be linked with unikernel's linker script: add \
+                 `rustflags = [\"-C\", \"link-arg=-Tunikernel.ld\", \"-C\", \"relocation-model=static\"]` \
+                 under `[target.x86_64-unknown-none]` in the app's .cargo/config.toml \
+                 (`cargo uk new` writes it)"
             );
         }
     }

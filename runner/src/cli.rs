@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use clap::error::ErrorKind;
+use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::boot::Boot;
@@ -121,6 +122,10 @@ pub(crate) struct BootOptions {
     /// Arguments for the app (after `--` for `run`)
     #[arg(skip)]
     pub kernel_args: Vec<String>,
+    /// The app's Cargo.toml when the app's `cargo run` started the runner (`boot
+    /// --manifest-path`): messages then say how to change an option from there.
+    #[arg(skip)]
+    pub app_manifest: Option<PathBuf>,
 }
 
 impl Default for BootOptions {
@@ -193,6 +198,10 @@ struct RunArgs {
 struct BootArgs {
     #[command(flatten)]
     boot: BootOptions,
+    /// The app's Cargo.toml: its [package.metadata.unikernel] table sets options the
+    /// command line does not (what the app's `cargo run` passes)
+    #[arg(long, value_name = "Cargo.toml")]
+    manifest_path: Option<PathBuf>,
     /// The kernel ELF, then the app's arguments: everything after the ELF, options too
     #[arg(
         value_name = "ELF [KERNEL ARGS]",
@@ -263,11 +272,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
         let _ = Cli::command().print_help();
         return 0;
     }
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
             return err.exit_code();
+        }
+    };
+    let cli = match with_app_settings(cli, &args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            eprintln!("cargo uk: {err}");
+            return 2;
         }
     };
     let boot_options = match &cli.command {
@@ -294,6 +310,87 @@ pub fn main(args: Vec<OsString>) -> i32 {
             1
         }
     }
+}
+
+/// The app's Cargo.toml for `run` and `boot`, whose `[package.metadata.unikernel]` table
+/// holds its runner options.
+fn app_manifest(command: &Commands) -> Option<(&'static str, PathBuf)> {
+    match command {
+        Commands::Boot(BootArgs {
+            manifest_path: Some(manifest),
+            ..
+        }) => Some(("boot", manifest.clone())),
+        Commands::Run(RunArgs {
+            manifest_path: Some(manifest),
+            ..
+        }) => Some(("run", manifest.clone())),
+        Commands::Run(RunArgs {
+            target: Some(target),
+            ..
+        }) => match build::classify_target(target) {
+            RunTarget::Example(name) => {
+                let manifest = build::repo_root()
+                    .join("examples")
+                    .join(name)
+                    .join("Cargo.toml");
+                manifest.is_file().then_some(("run", manifest))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `cli` with the options of the app's `[package.metadata.unikernel]` that `args` does
+/// not give (see `app_config`); `args` parsed as `cli` already.
+fn with_app_settings(cli: Cli, args: &[OsString]) -> Result<Cli> {
+    let Some((name, manifest)) = app_manifest(&cli.command) else {
+        return Ok(cli);
+    };
+    let table = crate::app_config::read_table(&manifest)?;
+    let mut cli = if table.is_empty() {
+        cli
+    } else {
+        let mut command = Cli::command();
+        command.build();
+        // `boot`'s options are the settings (`run` shares them, and has its own besides).
+        let boot = command
+            .find_subcommand("boot")
+            .expect("boot is a subcommand");
+        let matches = Cli::command()
+            .try_get_matches_from(args)
+            .map_err(|err| Error::new(err.to_string()))?;
+        let given = matches.subcommand_matches(name);
+        let given =
+            |id: &str| given.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+        let table_in = format!("{} in {}", crate::app_config::TABLE, manifest.display());
+        let words = crate::app_config::words(&table, boot, given)
+            .map_err(|reason| Error::new(format!("{table_in}: {reason}")))?;
+        // The table's words alone first, so that a bad value is reported as the table's.
+        let mut alone: Vec<OsString> = vec!["cargo uk".into(), "boot".into()];
+        alone.extend(words.iter().map(OsString::from));
+        alone.push("image.elf".into());
+        if let Err(err) = Cli::try_parse_from(alone) {
+            let message = err.render().to_string();
+            let message = message.lines().next().unwrap_or_default();
+            return Err(Error::new(format!(
+                "{table_in}: {}",
+                message.trim_start_matches("error: ")
+            )));
+        }
+        let at = args
+            .iter()
+            .position(|arg| arg == name)
+            .expect("the subcommand is among the arguments");
+        let mut merged: Vec<OsString> = args[..=at].to_vec();
+        merged.extend(words.iter().map(OsString::from));
+        merged.extend(args[at + 1..].iter().cloned());
+        Cli::try_parse_from(merged).map_err(|err| Error::new(err.to_string()))?
+    };
+    if let Commands::Boot(boot) = &mut cli.command {
+        boot.boot.app_manifest = Some(manifest);
+    }
+    Ok(cli)
 }
 
 fn execute(command: Commands) -> Result<i32> {
@@ -347,6 +444,7 @@ fn execute(command: Commands) -> Result<i32> {
         Commands::Boot(BootArgs {
             mut boot,
             command_line,
+            ..
         }) => {
             let mut words = command_line.into_iter();
             let elf = PathBuf::from(words.next().expect("clap requires the ELF"));
@@ -378,7 +476,7 @@ fn execute(command: Commands) -> Result<i32> {
             Ok(status.code().unwrap_or(1))
         }
         Commands::New(NewArgs { path, name }) => {
-            let (path, name) = crate::new::create(&path, name.as_deref())?;
+            let (path, name) = crate::new::create(&path, name.as_deref(), false)?;
             println!("created `{name}` in {}", path.display());
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
@@ -541,6 +639,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     }
     if let Some(summary) = outcome.summary() {
         eprintln!("cargo uk: {summary}");
+        if let Some(manifest) = &opts.app_manifest
+            && let Some(hint) =
+                crate::app_config::hint(&outcome.exit, &outcome.serial, opts.memory_mib, manifest)
+        {
+            eprintln!("cargo uk: {hint}");
+        }
         let stderr_lines = outcome
             .stderr
             .lines()
@@ -844,5 +948,57 @@ mod tests {
             panic!("{line} parses")
         };
         assert_eq!(parsed, worker);
+    }
+
+    #[test]
+    fn an_apps_cargo_toml_sets_options_the_command_line_does_not() {
+        let app = tempfile::tempdir().unwrap();
+        std::fs::create_dir(app.path().join("src")).unwrap();
+        std::fs::write(app.path().join("src/main.rs"), "fn main() {}\n").unwrap();
+        let manifest = app.path().join("Cargo.toml");
+        std::fs::write(
+            &manifest,
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+             [package.metadata.unikernel]\ntimeout = 5\nmemory = 64\nforward = [\"9000:80\", \"udp:9001:7\"]\n\n\
+             [workspace]\n",
+        )
+        .unwrap();
+        let with_app = |line: &str| {
+            let args: Vec<OsString> = std::iter::once("cargo-uk")
+                .chain(line.split_whitespace())
+                .map(OsString::from)
+                .collect();
+            let cli = Cli::try_parse_from(&args).expect(line);
+            with_app_settings(cli, &args).map(|cli| cli.command)
+        };
+        let manifest = manifest.display();
+        let Ok(Commands::Boot(boot)) = with_app(&format!(
+            "boot --manifest-path {manifest} --timeout 7 k.elf --memory 1"
+        )) else {
+            panic!("boot parses")
+        };
+        // The command line wins; everything after the ELF is the app's.
+        assert_eq!(boot.boot.timeout, Duration::from_secs(7));
+        assert_eq!(boot.boot.memory_mib, 64);
+        assert_eq!(boot.boot.forwards.len(), 2);
+        assert_eq!(boot.command_line, ["k.elf", "--memory", "1"]);
+        assert!(boot.boot.app_manifest.is_some());
+        let Ok(Commands::Boot(boot)) =
+            with_app(&format!("boot --manifest-path {manifest} --no-net k.elf"))
+        else {
+            panic!("boot parses")
+        };
+        assert!(boot.boot.no_net && boot.boot.forwards.is_empty());
+        let Ok(Commands::Run(run)) = with_app(&format!("run --manifest-path {manifest}")) else {
+            panic!("run parses")
+        };
+        assert_eq!(run.boot.timeout, Duration::from_secs(5));
+        // Messages for `cargo uk run` speak of its own options.
+        assert_eq!(run.boot.app_manifest, None);
+        // Without the table, nothing changes.
+        let Ok(Commands::Boot(boot)) = with_app("boot k.elf") else {
+            panic!("boot parses")
+        };
+        assert_eq!(boot.boot, BootOptions::default());
     }
 }

@@ -14,6 +14,7 @@
 //! outcome.assert_status(0).assert_serial_contains("hello");
 //! ```
 
+pub mod app_config;
 mod bench;
 pub mod boot;
 pub mod build;
