@@ -384,21 +384,14 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     if let Some(mut pipe) = child.stderr.take() {
         let _ = pipe.read_to_string(&mut stderr);
     }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: wait4 reaps our own child `pid` and fills the zeroed rusage; the `Child` is
-    // not waited on afterwards.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::wait4(pid, &mut status, 0, &mut usage);
-        usage
-    };
+    // wait4 reaps the child with its resource usage (std's wait discards it).
+    let reaped = wait4::Wait4::wait4(&mut child)
+        .map_err(|err| crate::Error::new(format!("waiting for {command:?} failed: {err}")))?;
     let wall = start.elapsed();
-    drop(child);
     Ok(Measured {
         wall,
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        max_rss_kib: usage.ru_maxrss as u64,
+        code: reaped.status.code(),
+        max_rss_kib: reaped.rusage.maxrss / 1024,
         stderr,
     })
 }

@@ -137,22 +137,23 @@ fn mem_available_kib() -> Option<u64> {
 
 /// Raises the soft limit on open files to the hard one; returns the soft limit now.
 fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit read and write one rlimit value owned here.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return u64::MAX;
+    };
+    match limit.maximum {
+        Some(maximum) if current >= maximum => current,
+        maximum => {
+            let raised = Rlimit {
+                current: maximum,
+                maximum,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_max;
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => maximum.unwrap_or(u64::MAX),
+                Err(_) => current,
             }
         }
-        limit.rlim_cur
     }
 }
 
@@ -231,12 +232,8 @@ struct Running {
 /// `stopped <ms>`.
 pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     // Die with the coordinator, however it ends.
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-    }
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } == 1 {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|parent| parent.as_raw_nonzero().get() == 1) {
         return Err(Error::new("density-worker: the coordinator is gone"));
     }
     say(format!("baseline {}", self_pss_kib().unwrap_or(0)));
@@ -417,8 +414,7 @@ fn process_cpu(pid: u32) -> Option<Duration> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
 }
 

@@ -14,6 +14,10 @@
 //! outcome.assert_status(0).assert_serial_contains("hello");
 //! ```
 
+// Every system call goes through safe wrappers (rustix, std); the monitor crate holds the
+// `unsafe` KVM needs.
+#![forbid(unsafe_code)]
+
 mod bench;
 pub mod boot;
 pub mod build;

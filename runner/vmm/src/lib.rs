@@ -52,6 +52,15 @@ pub use report::FaultKind;
 pub use unikernel_abi::hypervisor as abi;
 pub use vm::{Stats, Vm, VmConfig, VmExit, open_kvm};
 
+/// The host's time-stamp counter, for the runner's timeline; `None` off x86_64.
+pub fn host_tsc() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: RDTSC reads a counter; it has no memory effects and every x86_64 CPU has it.
+    return Some(unsafe { core::arch::x86_64::_rdtsc() });
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 /// How one boot on the monitor went.
 #[derive(Debug, Clone)]
 pub struct Run {
