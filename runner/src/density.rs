@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use unikernel_vmm::{self as monitor, Control, Image, Vm, VmConfig, VmExit};
 
+use crate::boot::Tail;
 use crate::error::{Error, Result};
 use crate::values::{parse_secs, positive};
 
@@ -164,18 +165,61 @@ struct Slots {
 }
 
 impl Slots {
-    fn take(&self) {
+    fn new(count: usize) -> Self {
+        Slots {
+            free: Mutex::new(count),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Takes a slot, waiting until `deadline` at most; `None` if none came free.
+    fn take(self: &Arc<Self>, deadline: Instant) -> Option<Slot> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
-            free = self.changed.wait(free).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            free = self
+                .changed
+                .wait_timeout(free, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *free -= 1;
+        Some(Slot(Some(Arc::clone(self))))
     }
+
     fn give(&self) {
         *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         self.changed.notify_one();
     }
 }
+
+/// A taken boot slot: given back when released or dropped, so a VM thread that fails or
+/// panics never keeps it.
+struct Slot(Option<Arc<Slots>>);
+
+impl Slot {
+    fn release(&mut self) {
+        if let Some(slots) = self.0.take() {
+            slots.give();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// How much of a VM's output a worker keeps for its failure report; the rest is counted.
+const VM_OUTPUT_KEPT: usize = 4096;
+
+/// How long one VM may take from creation to its idle halt before the worker stops adding
+/// VMs (it holds a boot slot meanwhile).
+const VM_BOOT_LIMIT: Duration = Duration::from_secs(20);
 
 /// Options of one worker (`cargo uk density-worker`, started by `density`).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -247,10 +291,7 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     let fd_limit = raise_fd_limit();
     // Each VM holds two descriptors (the VM and its vCPU); keep some for the rest.
     let fd_max = (fd_limit.saturating_sub(64) / 2) as usize;
-    let slots = Arc::new(Slots {
-        free: Mutex::new(options.parallel.max(1)),
-        changed: Condvar::new(),
-    });
+    let slots = Arc::new(Slots::new(options.parallel.max(1)));
     let (tx, rx) = mpsc::channel::<Report>();
     let mut running: Vec<Running> = Vec::new();
     let (mut booted, mut failed) = (0usize, 0usize);
@@ -292,15 +333,21 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
             say(format!("limit {limit}"));
             break;
         }
-        slots.take();
+        let slot_deadline = (Instant::now() + VM_BOOT_LIMIT).min(start + options.time_limit);
+        let Some(slot) = slots.take(slot_deadline) else {
+            say(format!(
+                "limit a VM that did not reach its idle halt within {} s",
+                VM_BOOT_LIMIT.as_secs()
+            ));
+            break;
+        };
         let control = Arc::new(Control::new());
         let pthread = Arc::new(Mutex::new(None));
         let spawned = {
-            let (kvm, image, config, slots, tx) = (
+            let (kvm, image, config, tx) = (
                 Arc::clone(&kvm),
                 Arc::clone(&image),
                 Arc::clone(&config),
-                Arc::clone(&slots),
                 tx.clone(),
             );
             let (control, pthread) = (Arc::clone(&control), Arc::clone(&pthread));
@@ -310,7 +357,13 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 .spawn(move || {
                     *pthread.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(monitor::control::current_thread());
-                    run_vm(index, &kvm, &image, &config, &control, &slots, &tx);
+                    // Reported even if the VM's thread panics: the worker never waits for it.
+                    let report = Reported {
+                        index,
+                        tx: tx.clone(),
+                        sent: false,
+                    };
+                    run_vm(report, &kvm, &image, &config, &control, slot);
                     control.finish();
                 })
         };
@@ -321,7 +374,6 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 pthread,
             }),
             Err(err) => {
-                slots.give();
                 say(format!("limit cannot start a VM thread: {err}"));
                 break;
             }
@@ -374,36 +426,64 @@ fn say(line: String) {
     let _ = out.flush();
 }
 
-/// One VM's thread: boot, report, sleep while idle, tear down when stopped.
-fn run_vm(
+/// The one report of a VM's thread: sent once, or on drop (a panic) as a failure.
+struct Reported {
     index: usize,
+    tx: mpsc::Sender<Report>,
+    sent: bool,
+}
+
+impl Reported {
+    fn send(mut self, report: Report) {
+        self.sent = true;
+        let _ = self.tx.send(report);
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send(Report::Failed(
+                self.index,
+                "the VM's thread panicked (a bug in the monitor)".into(),
+            ));
+        }
+    }
+}
+
+/// One VM's thread: boot, report, sleep while idle, tear down when stopped. Its output is
+/// kept up to [`VM_OUTPUT_KEPT`] bytes for a failure report; a VM that prints more is
+/// reported with its output cut.
+fn run_vm(
+    report: Reported,
     kvm: &monitor::Kvm,
     image: &Image,
     config: &VmConfig,
     control: &Control,
-    slots: &Slots,
-    tx: &mpsc::Sender<Report>,
+    mut slot: Slot,
 ) {
     let created = Instant::now();
+    let index = report.index;
     let mut vm = match Vm::new(kvm, image, config) {
         Ok(vm) => vm,
         Err(err) => {
-            slots.give();
-            let _ = tx.send(Report::Failed(index, err.to_string()));
+            slot.release();
+            report.send(Report::Failed(index, err.to_string()));
             return;
         }
     };
-    let mut output = Vec::new();
-    let exit = vm.run(control, &mut |bytes| output.extend_from_slice(bytes));
-    slots.give();
+    let mut output = Tail::new(VM_OUTPUT_KEPT);
+    let exit = vm.run(control, &mut |bytes| {
+        output.push(bytes);
+        true
+    });
+    slot.release();
     match exit {
         VmExit::Halted { .. } => {
-            let _ = tx.send(Report::Idle(created.elapsed()));
+            report.send(Report::Idle(created.elapsed()));
             control.park();
         }
-        other => {
-            let _ = tx.send(Report::Failed(index, describe(&other, &output)));
-        }
+        other => report.send(Report::Failed(index, describe(&other, &output))),
     }
 }
 
@@ -423,6 +503,24 @@ fn pss_kib(pid: u32) -> Option<u64> {
         &std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?,
         "Pss",
     )
+}
+
+/// How long the workers may take to stop their VMs and exit.
+const WORKER_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits for `child` until `deadline`, then kills it.
+fn wait_or_kill(child: &mut std::process::Child, deadline: Instant) {
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Splits `max` VMs over `processes` workers as evenly as possible.
@@ -574,8 +672,10 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
             let _ = stdin.write_all(b"stop\n");
         }
     }
+    // Workers end within seconds; one that does not is killed (it must not hang the run).
+    let teardown_deadline = Instant::now() + WORKER_STOP_LIMIT;
     for worker in &mut workers {
-        let _ = worker.child.wait();
+        wait_or_kill(&mut worker.child, teardown_deadline);
     }
     let teardown = teardown_start.elapsed();
 
@@ -611,8 +711,8 @@ fn shares_len(options: &DensityOptions) -> usize {
     shares(options.max, options.processes).len()
 }
 
-fn describe(exit: &VmExit, output: &[u8]) -> String {
-    let printed = String::from_utf8_lossy(output);
+fn describe(exit: &VmExit, output: &Tail) -> String {
+    let printed = String::from_utf8_lossy(output.kept());
     let printed = printed.trim();
     let what = match exit {
         VmExit::Status(status) => format!(
@@ -625,6 +725,12 @@ fn describe(exit: &VmExit, output: &[u8]) -> String {
     };
     if printed.is_empty() {
         what
+    } else if output.dropped() > 0 {
+        format!(
+            "{what}; it printed {} bytes, cut to the last {}: {printed}",
+            output.total(),
+            output.kept().len()
+        )
     } else {
         format!("{what}; it printed: {printed}")
     }
@@ -676,4 +782,57 @@ pub(crate) fn render(report: &DensityReport, options: &DensityOptions, processes
         let _ = writeln!(out, "  failure: {failure}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_vm_thread_gives_its_slot_back_and_is_reported() {
+        let slots = Arc::new(Slots::new(1));
+        let (tx, rx) = mpsc::channel();
+        let slot = slots.take(Instant::now()).expect("one slot is free");
+        let report = Reported {
+            index: 3,
+            tx,
+            sent: false,
+        };
+        let thread = std::thread::spawn(move || {
+            let (_slot, _report) = (slot, report);
+            panic!("a bug in a VM's thread");
+        });
+        assert!(thread.join().is_err());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert!(slots.take(deadline).is_some(), "the slot came back");
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(Report::Failed(3, reason)) => assert!(reason.contains("panicked"), "{reason}"),
+            _ => panic!("the panic was not reported"),
+        }
+    }
+
+    #[test]
+    fn waiting_for_a_slot_ends_at_its_deadline() {
+        let slots = Arc::new(Slots::new(1));
+        let _held = slots.take(Instant::now()).unwrap();
+        let start = Instant::now();
+        assert!(slots.take(start + Duration::from_millis(50)).is_none());
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_chatty_vms_output_is_cut_and_says_so() {
+        let mut output = Tail::new(VM_OUTPUT_KEPT);
+        for _ in 0..1000 {
+            output.push(&[b'x'; 1000]);
+        }
+        let text = describe(&VmExit::Reset, &output);
+        assert!(
+            text.starts_with("it reset; it printed 1000000 bytes, cut to the last 4096: xxx"),
+            "{}",
+            &text[..80]
+        );
+        assert!(text.len() < VM_OUTPUT_KEPT + 200);
+    }
 }

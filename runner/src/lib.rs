@@ -21,6 +21,7 @@
 mod bench;
 pub mod boot;
 pub mod build;
+pub mod cleanup;
 pub mod cli;
 pub mod density;
 mod error;

@@ -21,8 +21,10 @@
 //! - KVM's in-kernel interrupt controllers (local APIC, I/O APIC, PIC) for images whose
 //!   manifest note lists `irq`; images without it get none.
 //!
-//! A guest that halts with nothing to wake it makes the monitor sleep (a halted VM costs no
-//! CPU) until it is stopped. A triple fault, a KVM internal error or an exit the monitor
+//! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
+//! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at
+//! once as [`VmExit::Halted`]; `density` keeps such VMs as its idle ones, asleep at no CPU
+//! cost until it stops them. A triple fault, a KVM internal error or an exit the monitor
 //! does not handle stops the guest with one paragraph that says what happened and shows
 //! the registers.
 //!
@@ -69,18 +71,18 @@ pub struct Run {
     pub timed_out: bool,
     /// Times and counters, with the teardown.
     pub stats: Stats,
-    /// Where a halted guest sat, when it did before the timeout.
+    /// Where a halted guest sat (interrupts enabled, rip), when it halted for good.
     pub halted: Option<(bool, u64)>,
 }
 
-/// Boots `kernel` once with `config`, sending its output to `output`, and stops it after
-/// `timeout`. `Err` means the VM could not be created (no KVM, not a PVH image, too little
+/// Boots `kernel` once with `config`, sending its output to `output` (which returns
+/// `false` to stop the guest), and stops it after `timeout`. `Err` means the VM could not be created (no KVM, not a PVH image, too little
 /// memory); everything that happens once it runs is in the [`Run`].
 pub fn boot(
     kernel: &Path,
     config: &VmConfig,
     timeout: Duration,
-    output: &mut dyn FnMut(&[u8]),
+    output: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<Run> {
     let start = Instant::now();
     let image = Image::open(kernel)?;
@@ -102,17 +104,15 @@ pub fn boot(
             })
             .map_err(Error::Watchdog)?
     };
-    let mut exit = vm.run(&control, output);
-    let mut halted = None;
-    if let VmExit::Halted { interrupts, rip } = exit {
-        // Nothing can wake it: sleep until the timeout stops it.
-        halted = Some((interrupts, rip));
-        control.park();
-        exit = VmExit::Stopped;
-    }
+    let exit = vm.run(&control, output);
+    // Nothing can wake it: reported now rather than at the timeout.
+    let halted = match exit {
+        VmExit::Halted { interrupts, rip } => Some((interrupts, rip)),
+        _ => None,
+    };
     control.finish();
     let _ = watchdog.join();
-    let timed_out = exit == VmExit::Stopped;
+    let timed_out = exit == VmExit::Stopped && control.stop_requested();
     let mut stats = vm.stats.clone();
     let teardown_start = Instant::now();
     drop(vm);
