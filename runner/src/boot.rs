@@ -467,9 +467,7 @@ impl MaskedCopy {
             .map_err(|err| Error::new(format!("cannot create a temporary file: {err}")))?;
         file.write_all(&bytes)
             .and_then(|()| file.flush())
-            .map_err(|err| {
-                Error::new(format!("cannot write {}: {err}", file.path().display()))
-            })?;
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", file.path().display())))?;
         let path = file.path().to_path_buf();
         Ok(MaskedCopy { file, path })
     }
@@ -536,6 +534,32 @@ pub struct BootOutcome {
 }
 
 impl BootOutcome {
+    /// The outcome of a guest that ran in the background ([`crate::net::Guest`]): how it
+    /// ended and its output (QEMU's stderr included).
+    pub(crate) fn of_background(exit: Exit, output: String, boot: &Boot) -> BootOutcome {
+        BootOutcome {
+            status: match exit {
+                Exit::Status(status) => Some(status),
+                _ => None,
+            },
+            timed_out: matches!(exit, Exit::TimedOut(_)),
+            exit,
+            stderr: output
+                .lines()
+                .filter(|line| line.starts_with(qemu::QEMU))
+                .map(|line| format!("{line}\n"))
+                .collect(),
+            serial: output,
+            serial_dropped: 0,
+            timeline: Vec::new(),
+            wall: Duration::ZERO,
+            accel: Accel::Tcg,
+            command: boot.kernel.display().to_string(),
+            vmm: Vmm::Qemu,
+            monitor: None,
+        }
+    }
+
     /// The status the runner exits with: the guest's own, or 124 (timeout), 125 (reset, or
     /// a triple fault under the monitor), 126 (QEMU failed, or the monitor had to stop the
     /// guest).
@@ -981,7 +1005,10 @@ mod tests {
             sink.push(b"\nlast line\n");
             let (text, stamps, dropped) = sink.finish();
             assert!(stamps.is_empty());
-            assert_eq!(dropped, 4096 * 1024 + 19 + 1024 * 1023 + 11 - OUTPUT_TAIL as u64);
+            assert_eq!(
+                dropped,
+                4096 * 1024 + 19 + 1024 * 1023 + 11 - OUTPUT_TAIL as u64
+            );
             assert!(text.starts_with("[cargo uk: "), "{}", &text[..80]);
             assert!(text.ends_with("yyy\nlast line\n"));
             assert!(text.len() < OUTPUT_TAIL + 100);
@@ -994,10 +1021,16 @@ mod tests {
             assert_eq!((tail.kept(), tail.dropped()), (&b"abc"[..], 0));
             tail.push(b"defgh");
             tail.push(b"ij");
-            assert_eq!((tail.kept(), tail.dropped(), tail.total()), (&b"ghij"[..], 6, 10));
+            assert_eq!(
+                (tail.kept(), tail.dropped(), tail.total()),
+                (&b"ghij"[..], 6, 10)
+            );
             assert_eq!(tail.since(8), (&b"ij"[..], 0));
             assert_eq!(tail.since(2), (&b"ghij"[..], 4));
-            assert_eq!(tail.text(), "[cargo uk: 6 earlier bytes of output not kept; the last 4 follow]\nghij");
+            assert_eq!(
+                tail.text(),
+                "[cargo uk: 6 earlier bytes of output not kept; the last 4 follow]\nghij"
+            );
         }
 
         #[test]

@@ -38,7 +38,9 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A child process or a namespace a signal must clean up; dropping it says it is gone.
@@ -82,7 +84,12 @@ fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name, which is in parentheses and may hold spaces;
     // the start time is the 20th of them.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 /// Whether the tag `<pid>-<start>` names a process that still runs.
@@ -195,7 +202,11 @@ pub fn tied_command(program: impl AsRef<OsStr>) -> Command {
     match setpriv {
         Some(setpriv) => {
             let mut command = Command::new(setpriv);
-            command.args([OsStr::new("--pdeathsig"), OsStr::new("KILL"), OsStr::new("--")]);
+            command.args([
+                OsStr::new("--pdeathsig"),
+                OsStr::new("KILL"),
+                OsStr::new("--"),
+            ]);
             command.arg(program);
             command
         }
@@ -284,8 +295,12 @@ mod tests {
     fn a_dead_runners_files_are_swept_and_a_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         // A process that has exited: its pid with a start time no process has.
-        let dead = dir.path().join(format!("{TEMP_PREFIX}{}-1-x.pvh", u32::MAX / 2));
-        let live = dir.path().join(format!("{TEMP_PREFIX}{}-x.pvh", instance_tag()));
+        let dead = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-1-x.pvh", u32::MAX / 2));
+        let live = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}{}-x.pvh", instance_tag()));
         let other = dir.path().join("runner-notes.txt");
         for path in [&dead, &live, &other] {
             std::fs::write(path, b"x").unwrap();
