@@ -472,6 +472,13 @@ fn run_vm(
             return;
         }
     };
+    // From here on the thread faces the guest: the monitor's seccomp filter (and, as root,
+    // no root), as on `cargo uk boot --vmm monitor`.
+    if let Err(err) = monitor::sandbox::confine_vcpu_thread() {
+        slot.release();
+        report.send(Report::Failed(index, err.to_string()));
+        return;
+    }
     let mut output = Tail::new(VM_OUTPUT_KEPT);
     let exit = vm.run(control, &mut |bytes| {
         output.push(bytes);

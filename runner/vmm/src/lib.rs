@@ -39,10 +39,11 @@ pub mod elf;
 mod error;
 pub mod image;
 mod report;
+pub mod sandbox;
 mod vm;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use control::Control;
@@ -88,30 +89,65 @@ pub fn boot(
     let image = Image::open(kernel)?;
     let kvm = open_kvm()?;
     control::install_kick_handler();
-    let mut vm = Vm::new(&kvm, &image, config)?;
+    let vm = Vm::new(&kvm, &image, config)?;
+    drop(kvm);
     let control = Arc::new(Control::new());
+    // The vCPU runs on a thread of its own, confined (see `sandbox`) once the VM is set up;
+    // its output comes here through a bounded channel, so a guest that prints faster than
+    // `output` takes it waits.
+    let (output_tx, output_rx) = mpsc::sync_channel::<Vec<u8>>(16);
+    let (thread_tx, thread_rx) = mpsc::channel();
+    let vcpu = {
+        let control = Arc::clone(&control);
+        std::thread::Builder::new()
+            .name("vcpu".into())
+            .spawn(move || -> Result<(Vm, VmExit)> {
+                let _ = thread_tx.send(control::current_thread());
+                let mut vm = vm;
+                let confined = sandbox::confine_vcpu_thread();
+                let exit = match confined {
+                    Ok(()) => Ok(vm.run(&control, &mut |bytes| {
+                        output_tx.send(bytes.to_vec()).is_ok()
+                    })),
+                    Err(err) => Err(err),
+                };
+                control.finish();
+                exit.map(|exit| (vm, exit))
+            })
+            .map_err(Error::VcpuThread)?
+    };
     let watchdog = {
         let control = Arc::clone(&control);
-        let thread = control::current_thread();
+        let thread = thread_rx.recv().map_err(|_| Error::VcpuPanicked)?;
         let deadline = start + timeout;
         std::thread::Builder::new()
             .name("monitor-watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                // Unconfined it still stops the guest: the filter is defence in depth.
+                let _ = sandbox::confine_watchdog_thread();
                 if !control.wait_finished(deadline) {
                     control.stop_and_kick(thread);
                 }
             })
             .map_err(Error::Watchdog)?
     };
-    let exit = vm.run(&control, output);
+    for chunk in output_rx.iter() {
+        if !output(&chunk) {
+            // The reader is gone: dropping the channel stops the guest at its next output.
+            break;
+        }
+    }
+    drop(output_rx);
+    let joined = vcpu.join();
+    control.finish();
+    let _ = watchdog.join();
+    let (vm, exit) = joined.map_err(|_| Error::VcpuPanicked)??;
     // Nothing can wake it: reported now rather than at the timeout.
     let halted = match exit {
         VmExit::Halted { interrupts, rip } => Some((interrupts, rip)),
         _ => None,
     };
-    control.finish();
-    let _ = watchdog.join();
     let timed_out = exit == VmExit::Stopped && control.stop_requested();
     let mut stats = vm.stats.clone();
     let teardown_start = Instant::now();
