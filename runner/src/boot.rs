@@ -228,6 +228,12 @@ impl Boot {
         self
     }
 
+    /// QEMU's confinement (see [`qemu::confinement`]) for the QEMU this host has.
+    fn qemu_confinement(&self) -> Vec<OsString> {
+        let has_seccomp = crate::setup::qemu_path().is_some_and(|path| qemu::has_seccomp(&path));
+        qemu::confinement(rustix::process::geteuid().is_root(), has_seccomp)
+    }
+
     /// The QEMU configuration this boot uses with `accel`.
     pub fn qemu_config(&self, accel: Accel) -> QemuConfig {
         QemuConfig {
@@ -236,7 +242,11 @@ impl Boot {
             memory_mib: self.memory_mib,
             kernel: self.kernel.clone(),
             cmdline: self.cmdline(),
-            extra: self.qemu_args.clone(),
+            extra: self
+                .qemu_confinement()
+                .into_iter()
+                .chain(self.qemu_args.iter().cloned())
+                .collect(),
         }
     }
 

@@ -14,6 +14,12 @@
 //! file-descriptor limit stops it; then all are held for `--hold` seconds while the
 //! coordinator measures, and stopped.
 //!
+//! Isolation: the VMs of one worker share its address space. Each VM thread runs under the
+//! monitor's seccomp filter and, as root, the worker gives up root once /dev/kvm is open;
+//! but a guest that took over its vCPU thread through a monitor bug could read and write
+//! the memory of every VM in the same worker. `--isolate` runs one worker per VM, so
+//! that it reaches only its own (at the cost of a process, about 1 MiB, per VM).
+//!
 //! Cleanup: a worker dies with its parent (PR_SET_PDEATHSIG = SIGKILL, and it exits when
 //! its stdin closes), and the kernel frees a dead process's VMs and memory; so nothing is
 //! left behind however the coordinator ends (Ctrl-C, SIGKILL). There are no files to remove.
@@ -68,6 +74,11 @@ pub struct DensityOptions {
     /// The image: an example's name or an ELF
     #[arg(long, value_name = "EXAMPLE|ELF", default_value = "empty")]
     pub image: String,
+    /// One worker process per VM (for images you do not trust: a guest that broke into
+    /// its vCPU thread would reach only its own process's memory, not its neighbours');
+    /// overrides --processes
+    #[arg(long)]
+    pub isolate: bool,
     /// The runner binary that runs the workers [default: this executable]
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
@@ -289,6 +300,13 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
         cmdline: "unikernel.idle --".into(),
     });
     let fd_limit = raise_fd_limit();
+    // Everything is open (/dev/kvm, the image): as root, the worker and the VM threads it
+    // starts go on as `nobody`. That clears the parent-death signal: set it again.
+    monitor::sandbox::drop_root()?;
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|parent| parent.as_raw_nonzero().get() == 1) {
+        return Err(Error::new("density-worker: the coordinator is gone"));
+    }
     // Each VM holds two descriptors (the VM and its vCPU); keep some for the rest.
     let fd_max = (fd_limit.saturating_sub(64) / 2) as usize;
     let slots = Arc::new(Slots::new(options.parallel.max(1)));
@@ -515,15 +533,31 @@ fn pss_kib(pid: u32) -> Option<u64> {
 /// How long the workers may take to stop their VMs and exit.
 const WORKER_STOP_LIMIT: Duration = Duration::from_secs(30);
 
-/// Waits for `child` until `deadline`, then kills it.
-fn wait_or_kill(child: &mut std::process::Child, deadline: Instant) {
+/// Waits for `child` until `deadline`, then kills it; how it ended, unless it exited
+/// with 0.
+fn wait_or_kill(child: &mut std::process::Child, deadline: Instant) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
     loop {
         match child.try_wait() {
-            Ok(Some(_)) | Err(_) => return,
+            Ok(Some(status)) => {
+                return match (status.code(), status.signal()) {
+                    (Some(0), _) => None,
+                    (_, Some(31)) => Some(
+                        "was killed by SIGSYS: a VM thread made a system call the monitor's seccomp filter does not allow".into(),
+                    ),
+                    (_, Some(signal)) => Some(format!("was killed by signal {signal}")),
+                    (Some(code), None) => Some(format!("exited with status {code}")),
+                    (None, None) => Some("ended".into()),
+                };
+            }
+            Err(err) => return Some(format!("could not be waited for: {err}")),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return;
+                return Some(format!(
+                    "did not stop within {} s and was killed",
+                    WORKER_STOP_LIMIT.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
         }
@@ -557,7 +591,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         None => std::env::current_exe()
             .map_err(|err| Error::new(format!("cannot find the runner executable: {err}")))?,
     };
-    let shares = shares(options.max, options.processes);
+    let shares = worker_shares(options);
     if !options.quiet {
         eprintln!(
             "cargo uk: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
@@ -681,8 +715,12 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     }
     // Workers end within seconds; one that does not is killed (it must not hang the run).
     let teardown_deadline = Instant::now() + WORKER_STOP_LIMIT;
-    for worker in &mut workers {
-        wait_or_kill(&mut worker.child, teardown_deadline);
+    for (index, worker) in workers.iter_mut().enumerate() {
+        if let Some(how) = wait_or_kill(&mut worker.child, teardown_deadline)
+            && !worker.stopped
+        {
+            failures.push(format!("worker {index} {how}"));
+        }
     }
     let teardown = teardown_start.elapsed();
 
@@ -710,12 +748,22 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         teardown_ms: teardown.as_secs_f64() * 1e3,
         failures,
     };
-    print!("{}", render(&report, options, shares_len(options)));
+    // A closed stdout is not an error of the measurement.
+    let _ = std::io::stdout().write_all(render(&report, options, shares_len(options)).as_bytes());
     Ok(report)
 }
 
 fn shares_len(options: &DensityOptions) -> usize {
-    shares(options.max, options.processes).len()
+    worker_shares(options).len()
+}
+
+/// The VMs of each worker: spread over `--processes`, or one each with `--isolate`.
+fn worker_shares(options: &DensityOptions) -> Vec<usize> {
+    if options.isolate {
+        vec![1; options.max]
+    } else {
+        shares(options.max, options.processes)
+    }
 }
 
 fn describe(exit: &VmExit, output: &Tail) -> String {
@@ -816,6 +864,21 @@ mod tests {
             Ok(Report::Failed(3, reason)) => assert!(reason.contains("panicked"), "{reason}"),
             _ => panic!("the panic was not reported"),
         }
+    }
+
+    #[test]
+    fn isolate_gives_each_vm_a_worker_of_its_own() {
+        let options = DensityOptions {
+            max: 3,
+            processes: 2,
+            ..DensityOptions::default()
+        };
+        assert_eq!(worker_shares(&options), [2, 1]);
+        let isolated = DensityOptions {
+            isolate: true,
+            ..options
+        };
+        assert_eq!(worker_shares(&isolated), [1, 1, 1]);
     }
 
     #[test]

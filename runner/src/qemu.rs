@@ -232,6 +232,58 @@ impl QemuConfig {
     }
 }
 
+/// QEMU's own confinement, for a guest that breaks out of its emulation: QEMU's seccomp
+/// filter (`-sandbox`: no obsolete system calls, no new programs, no resource or
+/// scheduler changes) where QEMU was built with it, and as root `-runas nobody` (QEMU
+/// opens its files, the tap and /dev/kvm first, then gives up root for good). Without
+/// root, `elevateprivileges=deny` keeps it from gaining any.
+pub fn confinement(is_root: bool, has_seccomp: bool) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    if has_seccomp {
+        args.push("-sandbox".into());
+        args.push(if is_root {
+            // -runas changes user after the filter is in place, so it must allow that.
+            "on,obsolete=deny,spawn=deny,resourcecontrol=deny".into()
+        } else {
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into()
+        });
+    }
+    if is_root {
+        args.push("-runas".into());
+        args.push("nobody".into());
+    }
+    args
+}
+
+/// Whether the QEMU at `path` was built with seccomp (it links libseccomp); `-sandbox`
+/// exists only then. Looked up once per process.
+pub fn has_seccomp(path: &Path) -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| contains(path, b"libseccomp.so").unwrap_or(false))
+}
+
+/// Whether the file at `path` contains `needle`, read in pieces (a QEMU binary is tens of
+/// MiB).
+fn contains(path: &Path, needle: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    // The last bytes of the previous piece, for a needle that spans two.
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buffer[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let filled = kept + n;
+        if buffer[..filled].windows(needle.len()).any(|w| w == needle) {
+            return Ok(true);
+        }
+        kept = (needle.len() - 1).min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    }
+}
+
 /// The kernel command line: `[unikernel.timeline] -- <args>`.
 ///
 /// The kernel reads flags (`unikernel.*`) before the `--` and gives the app the words after
@@ -342,6 +394,26 @@ mod tests {
                  -no-user-config -nographic -display none -serial stdio \
                  -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel /k.elf"
             );
+        }
+
+        #[test]
+        fn qemu_is_confined_and_gives_up_root() {
+            let joined = |args: Vec<OsString>| {
+                args.iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            assert_eq!(
+                joined(confinement(true, true)),
+                "-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -runas nobody"
+            );
+            assert_eq!(
+                joined(confinement(false, true)),
+                "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+            );
+            assert_eq!(joined(confinement(true, false)), "-runas nobody");
+            assert!(confinement(false, false).is_empty());
         }
 
         #[test]

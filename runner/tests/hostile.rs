@@ -255,6 +255,42 @@ fn a_flood_under_qemu_does_not_grow_the_runner() {
     assert!(peak_kib < 16 * 1024, "the runner grew to {peak_kib} KiB");
 }
 
+/// Point 5 in `density`: VMs that print 64 MiB each before they idle cost their worker
+/// no more memory than quiet ones (a VM's output is kept up to 4 KiB); with `--isolate`
+/// each VM has a worker of its own.
+#[test]
+fn chatty_vms_in_density_cost_their_worker_no_memory() {
+    if !kvm_usable() {
+        return;
+    }
+    for isolate in [false, true] {
+        let options = runner::density::DensityOptions {
+            max: 2,
+            processes: 1,
+            isolate,
+            hold: Duration::from_millis(300),
+            time_limit: Duration::from_secs(90),
+            image: hostile().display().to_string(),
+            worker_exe: Some(RUNNER.into()),
+            quiet: true,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let report = runner::density::run(&options).expect("density runs");
+        eprintln!(
+            "density, 2 VMs of 64 MiB output each (isolate {isolate}): {:.0} KiB of worker PSS per VM, {:?}",
+            report.total_pss_per_vm_kib,
+            start.elapsed()
+        );
+        assert_eq!(report.held, 2, "{report:?}");
+        assert!(report.failures.is_empty(), "{report:?}");
+        assert!(
+            report.total_pss_per_vm_kib < 16.0 * 1024.0,
+            "a chatty VM grew its worker: {report:?}"
+        );
+    }
+}
+
 /// Point 9: `cargo uk boot ... | head -c 10` ends the runner quietly, with 141.
 #[test]
 fn a_closed_stdout_ends_the_runner_quietly() {

@@ -44,7 +44,9 @@ mod tests {
 
     #[test]
     fn the_statuses_fit_the_exit_port_and_have_meanings() {
-        for status in [PANIC, EXCEPTION, BOOT_ERROR, HALTED, TIMEOUT, RESET, VMM_FAILED] {
+        for status in [
+            PANIC, EXCEPTION, BOOT_ERROR, HALTED, TIMEOUT, RESET, VMM_FAILED,
+        ] {
             assert!(status <= GUEST_MAX);
             assert!(meaning(status).is_some(), "{status}");
         }

@@ -507,7 +507,10 @@ mod tests {
         );
         // File bytes in a segment without memory: hidden from the overlap and range
         // checks if it were skipped, yet a loader would copy them.
-        let no_memory = image(&[(0x10_0000, 0, 0x100), (0x1000, 0x100, 0)], Some(0x10_0000));
+        let no_memory = image(
+            &[(0x10_0000, 0, 0x100), (0x1000, 0x100, 0)],
+            Some(0x10_0000),
+        );
         assert!(matches!(
             inspect(&no_memory),
             Err(ElfError::FileLargerThanMemory { memsz: 0, .. })

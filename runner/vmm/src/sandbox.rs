@@ -21,14 +21,17 @@ use crate::error::{Error, Result};
 /// KVM's ioctl type (`KVMIO`), bits 8-15 of every KVM request number.
 const KVMIO: u64 = 0xae;
 
-/// What a vCPU thread may do after setup: KVM's ioctls, memory for output buffers, waiting
-/// on and waking the other threads (futexes), the kick signal's return, writing a panic
-/// message, and ending (closing the VM's descriptors, unmapping its memory, thread exit).
+/// What a vCPU thread may do after setup: KVM's ioctls, memory for output buffers (the
+/// allocator maps and protects its arenas), waiting on and waking the other threads
+/// (futexes), the kick signal's return, writing a panic message, and ending (closing the
+/// VM's descriptors, which debug builds check with `fcntl(F_GETFD)` first, unmapping its
+/// memory, thread exit).
 const VCPU_SYSCALLS: &[i64] = &[
     libc::SYS_ioctl,
     libc::SYS_futex,
     libc::SYS_write,
     libc::SYS_mmap,
+    libc::SYS_mprotect,
     libc::SYS_munmap,
     libc::SYS_mremap,
     libc::SYS_madvise,
@@ -39,6 +42,7 @@ const VCPU_SYSCALLS: &[i64] = &[
     libc::SYS_sched_yield,
     libc::SYS_clock_gettime,
     libc::SYS_close,
+    libc::SYS_fcntl,
     libc::SYS_exit,
     libc::SYS_exit_group,
 ];
@@ -67,18 +71,23 @@ pub const VCPU_SYSCALL_COUNT: usize = VCPU_SYSCALLS.len();
 fn filter(syscalls: &[i64]) -> Result<BpfProgram> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for &syscall in syscalls {
-        let rule = if syscall == libc::SYS_ioctl {
+        let condition = match syscall {
             // Only KVM's ioctls: the request's type byte is KVMIO.
-            let condition = SeccompCondition::new(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::MaskedEq(0xff00),
-                KVMIO << 8,
-            )
-            .map_err(|err| Error::Sandbox(err.to_string()))?;
-            vec![SeccompRule::new(vec![condition]).map_err(|err| Error::Sandbox(err.to_string()))?]
-        } else {
-            Vec::new()
+            libc::SYS_ioctl => Some((SeccompCmpOp::MaskedEq(0xff00), KVMIO << 8)),
+            // Only the descriptor check.
+            libc::SYS_fcntl => Some((SeccompCmpOp::Eq, libc::F_GETFD as u64)),
+            _ => None,
+        };
+        let rule = match condition {
+            Some((operator, value)) => {
+                let condition = SeccompCondition::new(1, SeccompCmpArgLen::Dword, operator, value)
+                    .map_err(|err| Error::Sandbox(err.to_string()))?;
+                vec![
+                    SeccompRule::new(vec![condition])
+                        .map_err(|err| Error::Sandbox(err.to_string()))?,
+                ]
+            }
+            None => Vec::new(),
         };
         rules.insert(syscall, rule);
     }
@@ -154,7 +163,7 @@ mod tests {
 
     #[test]
     fn the_filters_compile_and_stay_small() {
-        assert_eq!(VCPU_SYSCALL_COUNT, 16);
+        assert_eq!(VCPU_SYSCALL_COUNT, 18);
         assert!(!filter(VCPU_SYSCALLS).unwrap().is_empty());
         assert!(!filter(WATCHDOG_SYSCALLS).unwrap().is_empty());
         for forbidden in [

@@ -2,7 +2,9 @@
 //!
 //! - `flood <MiB>`: prints that many MiB as fast as it can, in 64 KiB lines, then exits 0;
 //! - `halt`: prints `halting`, then halts with interrupts masked, for good;
-//! - `reset`: prints `resetting`, then triple-faults (the CPU's reset).
+//! - `reset`: prints `resetting`, then triple-faults (the CPU's reset);
+//! - nothing: prints 64 MiB, then exits 0 (an idle halt under `unikernel.idle`, which is
+//!   how `cargo uk density` boots it).
 #![no_std]
 #![no_main]
 
@@ -20,8 +22,11 @@ static LINE: [u8; 64 * 1024] = {
 #[unikernel(console, heap = "64 KiB", args)]
 fn main(args: Args) -> ExitCode {
     match args.first().map(|arg| arg.as_str()) {
-        Some("flood") => {
-            let mib: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1);
+        what @ (Some("flood") | None) => {
+            let mib: u32 = match what {
+                None => 64,
+                Some(_) => args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1),
+            };
             let line = core::str::from_utf8(&LINE).unwrap_or("x\n");
             for _ in 0..mib * 16 {
                 print!("{line}");
