@@ -142,8 +142,10 @@ pub struct Swept {
 /// Removes what runners that are gone left behind: temporary files in `temp_dir` and
 /// network namespaces (where this process may delete them).
 pub fn sweep() -> Swept {
-    let mut swept = Swept::default();
-    swept.files = sweep_files(&std::env::temp_dir());
+    let mut swept = Swept {
+        files: sweep_files(&std::env::temp_dir()),
+        netns: Vec::new(),
+    };
     if let Ok(entries) = std::fs::read_dir(NETNS_DIR) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -305,7 +307,7 @@ mod tests {
         for path in [&dead, &live, &other] {
             std::fs::write(path, b"x").unwrap();
         }
-        assert_eq!(sweep_files(dir.path()), [dead.clone()]);
+        assert_eq!(sweep_files(dir.path()), std::slice::from_ref(&dead));
         assert!(!dead.exists() && live.exists() && other.exists());
         remove_own_files(dir.path());
         assert!(!live.exists() && other.exists());

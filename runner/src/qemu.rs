@@ -374,7 +374,9 @@ mod tests {
     }
 
     mod command {
-        use crate::qemu::{Accel, Machine, QemuConfig, kernel_cmdline};
+        use std::ffi::OsString;
+
+        use crate::qemu::{Accel, Machine, QemuConfig, confinement, kernel_cmdline};
         use clap::ValueEnum;
 
         fn strings(config: &QemuConfig) -> Vec<String> {
