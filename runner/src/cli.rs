@@ -24,9 +24,10 @@ use crate::values::{defaults, parse_secs, positive};
 const EXIT_STATUS: &str = "\
 Exit status:
   the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
-  103 boot error), 124 the guest did not exit in time, 125 the guest reset without
-  reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
-  stop the guest, 1 the runner could not build or boot, 2 a usage error.";
+  103 boot error), 123 the guest halted for good (monitor), 124 the guest did not exit
+  in time, 125 the guest reset without reporting (a triple fault under the monitor),
+  126 QEMU failed or the monitor had to stop the guest, 128+n stopped by signal n,
+  141 stdout was closed, 1 the runner could not build or boot, 2 a usage error.";
 
 /// `cargo uk`: builds unikernel images and boots them in QEMU or on the project's KVM monitor.
 #[derive(Debug, Parser)]
