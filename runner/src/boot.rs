@@ -230,8 +230,7 @@ impl Boot {
 
     /// QEMU's confinement (see [`qemu::confinement`]) for the QEMU this host has.
     fn qemu_confinement(&self) -> Vec<OsString> {
-        let has_seccomp = crate::setup::qemu_path().is_some_and(|path| qemu::has_seccomp(&path));
-        qemu::confinement(rustix::process::geteuid().is_root(), has_seccomp)
+        qemu::confinement(crate::setup::qemu_path().is_some_and(|path| qemu::has_seccomp(&path)))
     }
 
     /// The QEMU configuration this boot uses with `accel`.

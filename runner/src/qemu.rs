@@ -233,26 +233,21 @@ impl QemuConfig {
 }
 
 /// QEMU's own confinement, for a guest that breaks out of its emulation: QEMU's seccomp
-/// filter (`-sandbox`: no obsolete system calls, no new programs, no resource or
-/// scheduler changes) where QEMU was built with it, and as root `-runas nobody` (QEMU
-/// opens its files, the tap and /dev/kvm first, then gives up root for good). Without
-/// root, `elevateprivileges=deny` keeps it from gaining any.
-pub fn confinement(is_root: bool, has_seccomp: bool) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
+/// filter (`-sandbox`: no obsolete system calls, no privilege changes, no new programs, no
+/// resource or scheduler changes) where QEMU was built with it.
+///
+/// Not `-runas nobody` as root: changing credentials clears the parent-death signal that
+/// makes QEMU die with the runner (see `cleanup`), and a QEMU that outlives a killed runner
+/// is the worse risk; the filter already denies what root would most be used for.
+pub fn confinement(has_seccomp: bool) -> Vec<OsString> {
     if has_seccomp {
-        args.push("-sandbox".into());
-        args.push(if is_root {
-            // -runas changes user after the filter is in place, so it must allow that.
-            "on,obsolete=deny,spawn=deny,resourcecontrol=deny".into()
-        } else {
-            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into()
-        });
+        vec![
+            "-sandbox".into(),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
+        ]
+    } else {
+        Vec::new()
     }
-    if is_root {
-        args.push("-runas".into());
-        args.push("nobody".into());
-    }
-    args
 }
 
 /// Whether the QEMU at `path` was built with seccomp (it links libseccomp); `-sandbox`
@@ -374,8 +369,6 @@ mod tests {
     }
 
     mod command {
-        use std::ffi::OsString;
-
         use crate::qemu::{Accel, Machine, QemuConfig, confinement, kernel_cmdline};
         use clap::ValueEnum;
 
@@ -399,23 +392,19 @@ mod tests {
         }
 
         #[test]
-        fn qemu_is_confined_and_gives_up_root() {
-            let joined = |args: Vec<OsString>| {
-                args.iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
+        fn qemu_is_confined_where_it_can_be() {
+            let joined: Vec<String> = confinement(true)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             assert_eq!(
-                joined(confinement(true, true)),
-                "-sandbox on,obsolete=deny,spawn=deny,resourcecontrol=deny -runas nobody"
+                joined,
+                [
+                    "-sandbox",
+                    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+                ]
             );
-            assert_eq!(
-                joined(confinement(false, true)),
-                "-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
-            );
-            assert_eq!(joined(confinement(true, false)), "-runas nobody");
-            assert!(confinement(false, false).is_empty());
+            assert!(confinement(false).is_empty());
         }
 
         #[test]
