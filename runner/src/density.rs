@@ -382,8 +382,10 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                         tx: tx.clone(),
                         sent: false,
                     };
+                    // Finished even on a panic, so that stopping it does not kick forever.
+                    let finished = Finished(&control);
                     run_vm(report, &kvm, &image, &config, &control, slot);
-                    control.finish();
+                    drop(finished);
                 })
         };
         match spawned {
@@ -443,6 +445,15 @@ fn say(line: String) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", line.replace('\n', " "));
     let _ = out.flush();
+}
+
+/// Tells the VM's [`Control`] that its thread is done with KVM_RUN, when dropped.
+struct Finished<'a>(&'a Control);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
 }
 
 /// The one report of a VM's thread: sent once, or on drop (a panic) as a failure.
