@@ -403,8 +403,9 @@ fn unix_ns() -> u64 {
         .as_nanos() as u64
 }
 
-/// A minimal PVH image: `code` at 1 MiB + 0x100, entered in 32-bit protected mode.
-fn tiny_pvh_elf(name: &str, code: &[u8]) -> PathBuf {
+/// A minimal PVH image: `code` at 1 MiB + 0x100, entered in 32-bit protected mode; a
+/// temporary file, removed when dropped.
+fn tiny_pvh_elf(name: &str, code: &[u8]) -> tempfile::TempPath {
     const BASE: u64 = 0x10_0000;
     const CODE: usize = 0x100;
     let mut elf = vec![0u8; CODE];
@@ -451,10 +452,11 @@ fn tiny_pvh_elf(name: &str, code: &[u8]) -> PathBuf {
         note_at + 16,
         &((BASE as u32) + CODE as u32).to_le_bytes(),
     );
-    let path = std::env::temp_dir().join(format!(
-        "runner-monitor-test-{}-{name}.elf",
-        std::process::id()
-    ));
-    std::fs::write(&path, &elf).expect("write the test image");
-    path
+    let mut file = tempfile::Builder::new()
+        .prefix(&format!("runner-monitor-test-{name}-"))
+        .suffix(".elf")
+        .tempfile()
+        .expect("a temporary file");
+    std::io::Write::write_all(&mut file, &elf).expect("write the test image");
+    file.into_temp_path()
 }
