@@ -122,7 +122,7 @@ fn faults_report_the_same_on_the_monitor() {
         );
     boot("faults", &["alloc-fail"])
         .assert_status(101)
-        .assert_serial_contains("memory allocation of 1048576 bytes failed");
+        .assert_serial_contains("out of memory: the app asked for 1048576 bytes");
 }
 
 #[test]
