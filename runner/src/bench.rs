@@ -84,11 +84,10 @@ pub(crate) fn round_order(images: usize, round: usize) -> Vec<usize> {
 /// The size of `elf` after `objcopy --strip-all` (or `strip`), in bytes; the error says why
 /// it could not be measured.
 pub(crate) fn stripped_size(elf: &Path) -> Result<u64, String> {
-    let copy = std::env::temp_dir().join(format!(
-        "runner-strip-{}-{}",
-        std::process::id(),
-        elf.file_name().and_then(|n| n.to_str()).unwrap_or("image")
-    ));
+    // Removed when dropped, and by `cleanup` after a crash.
+    let copy = crate::cleanup::temp_file(".stripped")
+        .map_err(|err| format!("cannot create a temporary file: {err}"))?
+        .into_temp_path();
     let mut tried = Vec::new();
     for tool in ["objcopy", "strip"] {
         let mut command = Command::new(tool);
@@ -105,12 +104,11 @@ pub(crate) fn stripped_size(elf: &Path) -> Result<u64, String> {
             .status();
         tried.push(tool);
         if status.is_ok_and(|status| status.success()) {
-            let size = std::fs::metadata(&copy).map(|meta| meta.len());
-            let _ = std::fs::remove_file(&copy);
-            return size.map_err(|err| err.to_string());
+            return std::fs::metadata(&copy)
+                .map(|meta| meta.len())
+                .map_err(|err| err.to_string());
         }
     }
-    let _ = std::fs::remove_file(&copy);
     Err(format!("{} unavailable or failed", tried.join(" and ")))
 }
 
@@ -384,21 +382,14 @@ pub(crate) fn measure(command: &mut Command) -> Result<Measured> {
     if let Some(mut pipe) = child.stderr.take() {
         let _ = pipe.read_to_string(&mut stderr);
     }
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: wait4 reaps our own child `pid` and fills the zeroed rusage; the `Child` is
-    // not waited on afterwards.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::wait4(pid, &mut status, 0, &mut usage);
-        usage
-    };
+    // wait4 reaps the child with its resource usage (std's wait discards it).
+    let reaped = wait4::Wait4::wait4(&mut child)
+        .map_err(|err| crate::Error::new(format!("waiting for {command:?} failed: {err}")))?;
     let wall = start.elapsed();
-    drop(child);
     Ok(Measured {
         wall,
-        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        max_rss_kib: usage.ru_maxrss as u64,
+        code: reaped.status.code(),
+        max_rss_kib: reaped.rusage.maxrss / 1024,
         stderr,
     })
 }
@@ -439,23 +430,25 @@ pub(crate) fn run_paired(options: &PairedOptions) -> Result<String> {
         }
         images.push((name.clone(), crate::build::build_example_with(name, true)?));
     }
-    // QEMU boots a copy with the multiboot magic masked, as `cargo uk boot` does (PVH).
+    // QEMU boots a copy with the multiboot magic masked, as `cargo uk boot` does (PVH);
+    // temporary files, removed however this ends (see `cleanup`).
     let mut qemu_kernels = Vec::new();
-    for (name, path) in &images {
+    for (_, path) in &images {
         let info = unikernel_vmm::elf::validate(path)?;
-        let mut bytes = std::fs::read(path)
-            .map_err(|err| crate::Error::new(format!("cannot read {}: {err}", path.display())))?;
-        if let Some(at) = info.multiboot_header {
-            bytes[at..at + 4].fill(0);
-        }
-        let copy =
-            std::env::temp_dir().join(format!("runner-paired-{}-{name}.pvh", std::process::id()));
-        std::fs::write(&copy, bytes)
-            .map_err(|err| crate::Error::new(format!("cannot write {}: {err}", copy.display())))?;
-        qemu_kernels.push(copy);
+        qemu_kernels.push(match info.multiboot_header {
+            Some(at) => Some(crate::boot::MaskedCopy::new(path, at)?),
+            None => None,
+        });
     }
-    let stats_file =
-        std::env::temp_dir().join(format!("runner-paired-{}.stats.json", std::process::id()));
+    let qemu_kernel = |index: usize| -> PathBuf {
+        qemu_kernels[index]
+            .as_ref()
+            .map_or_else(|| images[index].1.clone(), |copy| copy.path.clone())
+    };
+    let stats_temp = crate::cleanup::temp_file(".stats.json")
+        .map_err(|err| crate::Error::new(format!("cannot create a temporary file: {err}")))?
+        .into_temp_path();
+    let stats_file = stats_temp.to_path_buf();
     let monitor_command = |path: &Path| {
         let mut command = Command::new(&runner);
         command
@@ -522,7 +515,7 @@ pub(crate) fn run_paired(options: &PairedOptions) -> Result<String> {
             }
             let side = &mut qemu_side[index];
             if side.failure.is_none() {
-                let m = measure(&mut qemu_command(&qemu_kernels[index]))?;
+                let m = measure(&mut qemu_command(&qemu_kernel(index)))?;
                 // isa-debug-exit: status 0 is exit code 1.
                 if m.code == Some(1) {
                     if timed {
@@ -535,9 +528,8 @@ pub(crate) fn run_paired(options: &PairedOptions) -> Result<String> {
             }
         }
     }
-    for copy in &qemu_kernels {
-        let _ = std::fs::remove_file(copy);
-    }
+    drop(qemu_kernels);
+    drop(stats_temp);
 
     let median = |samples: &[f64]| stats(samples).map(|s| s.median_ms);
     let mut out = String::new();

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,11 @@ pub const STATUS_PANIC: i32 = status::PANIC as i32;
 pub const STATUS_EXCEPTION: i32 = status::EXCEPTION as i32;
 /// [`status::BOOT_ERROR`].
 pub const STATUS_BOOT_ERROR: i32 = status::BOOT_ERROR as i32;
+/// [`status::HALTED`].
+pub const STATUS_HALTED: i32 = status::HALTED as i32;
+/// What the runner exits with when its output was closed (`| head`): 128 + SIGPIPE, as a
+/// program killed by that signal would.
+pub const STATUS_OUTPUT_CLOSED: i32 = 128 + 13;
 /// [`status::TIMEOUT`].
 pub const STATUS_TIMEOUT: i32 = status::TIMEOUT as i32;
 /// [`status::RESET`].
@@ -45,6 +50,12 @@ pub enum Exit {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// The guest halted where nothing can wake it (the monitor sees that at once): with
+    /// interrupts masked, or without an interrupt controller.
+    Halted { rip: u64 },
+    /// The runner's stdout was closed (`cargo uk run hello | head`): the guest was stopped
+    /// and the runner ends quietly.
+    OutputClosed,
     /// The monitor stopped the guest: a triple fault, a KVM internal error, an exit it does
     /// not handle; `report` is one paragraph with the guest's registers.
     Fault { kind: FaultKind, report: String },
@@ -217,6 +228,11 @@ impl Boot {
         self
     }
 
+    /// QEMU's confinement (see [`qemu::confinement`]) for the QEMU this host has.
+    fn qemu_confinement(&self) -> Vec<OsString> {
+        qemu::confinement(crate::setup::qemu_path().is_some_and(|path| qemu::has_seccomp(&path)))
+    }
+
     /// The QEMU configuration this boot uses with `accel`.
     pub fn qemu_config(&self, accel: Accel) -> QemuConfig {
         QemuConfig {
@@ -225,7 +241,11 @@ impl Boot {
             memory_mib: self.memory_mib,
             kernel: self.kernel.clone(),
             cmdline: self.cmdline(),
-            extra: self.qemu_args.clone(),
+            extra: self
+                .qemu_confinement()
+                .into_iter()
+                .chain(self.qemu_args.iter().cloned())
+                .collect(),
         }
     }
 
@@ -266,19 +286,21 @@ impl Boot {
         }
 
         let start = Instant::now();
-        let mut child = Command::new(&qemu_path)
+        let mut child = crate::cleanup::tied_command(&qemu_path)
             .args(config.args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|err| Error::new(format!("cannot start {}: {err}", qemu_path.display())))?;
+        let _registered = crate::cleanup::child(child.id());
 
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        // Bounded: a guest that prints faster than the output is taken waits for it.
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(16);
         let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
+            let mut buf = [0u8; 16 * 1024];
             loop {
                 match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -290,11 +312,7 @@ impl Boot {
                 }
             }
         });
-        let stderr_reader = std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = stderr.read_to_end(&mut text);
-            String::from_utf8_lossy(&text).into_owned()
-        });
+        let stderr_reader = std::thread::spawn(move || read_bounded(&mut stderr));
 
         let mut sink = SerialSink::new(self.timeline, self.echo);
         let deadline = start + self.timeout;
@@ -302,7 +320,13 @@ impl Boot {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(chunk) => sink.push(&chunk),
+                Ok(chunk) => {
+                    sink.push(&chunk);
+                    if sink.output_closed() {
+                        let _ = child.kill();
+                        break;
+                    }
+                }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     timed_out = true;
@@ -311,19 +335,23 @@ impl Boot {
                 }
             }
         }
+        // Unblock the reader if it waits to send (QEMU was stopped early).
+        let output_closed = sink.output_closed();
         let status = child
             .wait()
             .map_err(|err| Error::new(format!("waiting for QEMU failed: {err}")))?;
         let wall = start.elapsed();
         // The pipe closes once QEMU is gone: take what is left.
-        let _ = reader.join();
-        for chunk in rx.try_iter() {
+        for chunk in rx.iter() {
             sink.push(&chunk);
         }
-        let (serial, stamps) = sink.finish();
+        let _ = reader.join();
+        let (serial, stamps, serial_dropped) = sink.finish();
         let stderr = stderr_reader.join().unwrap_or_default();
 
-        let exit = if timed_out {
+        let exit = if output_closed {
+            Exit::OutputClosed
+        } else if timed_out {
             Exit::TimedOut(self.timeout)
         } else {
             let (code, signal) = code_and_signal(status);
@@ -337,6 +365,7 @@ impl Boot {
             timed_out,
             exit,
             serial,
+            serial_dropped,
             stderr,
             timeline: stamps,
             wall,
@@ -375,10 +404,13 @@ impl Boot {
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);
         let run = vmm::boot(&self.kernel, &config, self.timeout, &mut |bytes| {
-            sink.push(bytes)
+            sink.push(bytes);
+            // A closed stdout ends the boot.
+            !sink.output_closed()
         })?;
         let wall = start.elapsed();
-        let (serial, stamps) = sink.finish();
+        let output_closed = sink.output_closed();
+        let (serial, stamps, serial_dropped) = sink.finish();
         let exit = match &run.exit {
             vmm::VmExit::Status(status) => Exit::Status(*status),
             vmm::VmExit::Reset => Exit::Reset,
@@ -386,12 +418,14 @@ impl Boot {
                 kind: *kind,
                 report: report.clone(),
             },
-            vmm::VmExit::Stopped | vmm::VmExit::Halted { .. } => Exit::TimedOut(self.timeout),
+            vmm::VmExit::Stopped if output_closed => Exit::OutputClosed,
+            vmm::VmExit::Halted { rip, .. } => Exit::Halted { rip: *rip },
+            vmm::VmExit::Stopped => Exit::TimedOut(self.timeout),
         };
         let mut notes = String::new();
         if let Some((interrupts, rip)) = run.halted {
             notes.push_str(&format!(
-                "the guest halted at rip {rip:#x} with interrupts {} and the monitor has no interrupt source to wake it; it slept until the timeout\n",
+                "the guest halted at rip {rip:#x} with interrupts {} and the monitor has no interrupt source to wake it\n",
                 if interrupts { "enabled" } else { "masked" }
             ));
         }
@@ -409,6 +443,7 @@ impl Boot {
             timed_out: run.timed_out,
             exit,
             serial,
+            serial_dropped,
             stderr: notes,
             timeline: stamps,
             wall,
@@ -421,31 +456,47 @@ impl Boot {
 }
 
 /// A temporary copy of an image with its multiboot magic masked, so that QEMU boots it
-/// through PVH. Removed when dropped.
-struct MaskedCopy {
-    path: PathBuf,
+/// through PVH. Removed when dropped (and by the next run after a crash: see
+/// [`crate::cleanup`]).
+pub(crate) struct MaskedCopy {
+    file: tempfile::NamedTempFile,
+    pub path: PathBuf,
 }
 
 impl MaskedCopy {
-    fn new(kernel: &Path, multiboot_header: usize) -> Result<Self> {
-        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    pub(crate) fn new(kernel: &Path, multiboot_header: usize) -> Result<Self> {
         let mut bytes = std::fs::read(kernel)
             .map_err(|err| Error::new(format!("cannot read {}: {err}", kernel.display())))?;
-        bytes[multiboot_header..multiboot_header + 4].fill(0);
-        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let magic = bytes
+            .get_mut(multiboot_header..multiboot_header.saturating_add(4))
+            .ok_or_else(|| Error::new(format!("{} changed while it was read", kernel.display())))?;
+        magic.fill(0);
         let name = kernel.file_name().unwrap_or_default().to_string_lossy();
-        let path =
-            std::env::temp_dir().join(format!("runner-{}-{n}-{name}.pvh", std::process::id()));
-        std::fs::write(&path, bytes)
-            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
-        Ok(MaskedCopy { path })
+        let mut file = crate::cleanup::temp_file(&format!("-{name}.pvh"))
+            .map_err(|err| Error::new(format!("cannot create a temporary file: {err}")))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.flush())
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", file.path().display())))?;
+        let path = file.path().to_path_buf();
+        Ok(MaskedCopy { file, path })
     }
 }
 
-impl Drop for MaskedCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+impl std::fmt::Debug for MaskedCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskedCopy")
+            .field("path", &self.file.path())
+            .finish()
     }
+}
+
+/// Reads a stream to its end, keeping its first [`OUTPUT_TAIL`] bytes (QEMU's stderr:
+/// its messages come first).
+pub(crate) fn read_bounded(stream: &mut impl Read) -> String {
+    let mut text = Vec::new();
+    let _ = stream.take(OUTPUT_TAIL as u64).read_to_end(&mut text);
+    let _ = std::io::copy(stream, &mut std::io::sink());
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[cfg(unix)]
@@ -468,9 +519,13 @@ pub struct BootOutcome {
     pub timed_out: bool,
     /// How it ended, in detail.
     pub exit: Exit,
-    /// Everything the guest printed on its serial port, with `\r\n` as `\n` (and without
-    /// timeline lines when the timeline was asked for).
+    /// What the guest printed on its serial port, with `\r\n` as `\n` (and without
+    /// timeline lines when the timeline was asked for): all of it, or, past
+    /// [`OUTPUT_TAIL`] bytes, a line saying how much was left out and the last
+    /// [`OUTPUT_TAIL`] bytes.
     pub serial: String,
+    /// Bytes of output not kept in `serial` (streamed through when echoing).
+    pub serial_dropped: u64,
     /// QEMU's own stderr.
     pub stderr: String,
     /// The timeline stamps (empty unless asked for).
@@ -488,6 +543,32 @@ pub struct BootOutcome {
 }
 
 impl BootOutcome {
+    /// The outcome of a guest that ran in the background ([`crate::net::Guest`]): how it
+    /// ended and its output (QEMU's stderr included).
+    pub(crate) fn of_background(exit: Exit, output: String, boot: &Boot) -> BootOutcome {
+        BootOutcome {
+            status: match exit {
+                Exit::Status(status) => Some(status),
+                _ => None,
+            },
+            timed_out: matches!(exit, Exit::TimedOut(_)),
+            exit,
+            stderr: output
+                .lines()
+                .filter(|line| line.starts_with(qemu::QEMU))
+                .map(|line| format!("{line}\n"))
+                .collect(),
+            serial: output,
+            serial_dropped: 0,
+            timeline: Vec::new(),
+            wall: Duration::ZERO,
+            accel: Accel::Tcg,
+            command: boot.kernel.display().to_string(),
+            vmm: Vmm::Qemu,
+            monitor: None,
+        }
+    }
+
     /// The status the runner exits with: the guest's own, or 124 (timeout), 125 (reset, or
     /// a triple fault under the monitor), 126 (QEMU failed, or the monitor had to stop the
     /// guest).
@@ -495,6 +576,8 @@ impl BootOutcome {
         match self.exit {
             Exit::Status(status) => status,
             Exit::TimedOut(_) => STATUS_TIMEOUT,
+            Exit::Halted { .. } => STATUS_HALTED,
+            Exit::OutputClosed => STATUS_OUTPUT_CLOSED,
             Exit::Reset => STATUS_RESET,
             Exit::QemuFailed { .. } => STATUS_QEMU_FAILED,
             Exit::Fault { kind, .. } => i32::from(kind.exit_code()),
@@ -518,6 +601,10 @@ impl BootOutcome {
                 "the guest did not exit within {} s; it was stopped (raise --timeout if it needs longer)",
                 format_secs(*timeout)
             )),
+            Exit::Halted { rip } => Some(format!(
+                "the guest halted for good at rip {rip:#x}: nothing can wake it (interrupts masked, or no interrupt controller), so it was stopped at once"
+            )),
+            Exit::OutputClosed => None,
             Exit::Reset => {
                 Some("the guest reset (a triple fault?) before reporting an exit status".into())
             }
@@ -600,13 +687,93 @@ fn format_secs(duration: Duration) -> String {
     }
 }
 
-/// Takes the serial byte stream: keeps a copy, echoes it live and, when the timeline is on,
-/// takes out the timeline lines.
+/// How much of a guest's output the runner keeps for reports and assertions: the last
+/// 64 KiB. The rest streams through (to the terminal when echoing) and is counted, so a
+/// guest that prints without end costs the runner no more memory than this.
+pub const OUTPUT_TAIL: usize = 64 * 1024;
+
+/// The last `capacity` bytes of a stream, and how many came before them.
+#[derive(Debug, Clone)]
+pub(crate) struct Tail {
+    bytes: Vec<u8>,
+    capacity: usize,
+    /// Every byte pushed so far.
+    total: u64,
+}
+
+impl Tail {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Tail {
+            bytes: Vec::new(),
+            capacity,
+            total: 0,
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        let chunk = &chunk[chunk.len().saturating_sub(self.capacity)..];
+        // Shift out old bytes only once the buffer holds twice the capacity, so that the
+        // copying costs O(1) per byte.
+        if self.bytes.len() + chunk.len() > 2 * self.capacity {
+            let keep = self.capacity - chunk.len();
+            self.bytes.drain(..self.bytes.len() - keep);
+        }
+        self.bytes.extend_from_slice(chunk);
+    }
+
+    /// The kept bytes (at most `capacity`).
+    pub(crate) fn kept(&self) -> &[u8] {
+        &self.bytes[self.bytes.len().saturating_sub(self.capacity)..]
+    }
+
+    /// Bytes pushed but no longer kept.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.total - self.kept().len() as u64
+    }
+
+    /// Every byte pushed so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The kept bytes from stream offset `from` on, and how many bytes between `from` and
+    /// them are no longer kept.
+    pub(crate) fn since(&self, from: u64) -> (&[u8], u64) {
+        let kept = self.kept();
+        let kept_from = self.total - kept.len() as u64;
+        let skip = from.saturating_sub(kept_from).min(kept.len() as u64);
+        (&kept[skip as usize..], kept_from.saturating_sub(from))
+    }
+
+    /// The kept text, lossy UTF-8 with `\r\n` as `\n`, after a line that says how much
+    /// was left out (if anything was).
+    pub(crate) fn text(&self) -> String {
+        let mut text = String::new();
+        if self.dropped() > 0 {
+            text.push_str(&format!(
+                "[cargo uk: {} earlier bytes of output not kept; the last {} follow]\n",
+                self.dropped(),
+                self.kept().len()
+            ));
+        }
+        text.push_str(&String::from_utf8_lossy(self.kept()).replace("\r\n", "\n"));
+        text
+    }
+}
+
+/// The longest line that may still be a timeline line (they are about 40 bytes).
+const TIMELINE_LINE_MAX: usize = 256;
+
+/// Takes the serial byte stream: keeps its tail, echoes it live and, when the timeline is
+/// on, takes out the timeline lines.
 #[derive(Debug)]
 pub(crate) struct SerialSink {
     timeline: bool,
     echo: bool,
-    captured: Vec<u8>,
+    /// The echo's stdout was closed (EPIPE): nothing more is printed.
+    echo_closed: bool,
+    captured: Tail,
     stamps: Vec<Stamp>,
     /// The current line while it might still be a timeline line.
     held: Vec<u8>,
@@ -622,7 +789,8 @@ impl SerialSink {
         SerialSink {
             timeline,
             echo,
-            captured: Vec::new(),
+            echo_closed: false,
+            captured: Tail::new(OUTPUT_TAIL),
             stamps: Vec::new(),
             held: Vec::new(),
             passing: false,
@@ -665,7 +833,8 @@ impl SerialSink {
     fn could_be_timeline(&self) -> bool {
         let prefix = timeline::LINE_PREFIX.as_bytes();
         let n = self.held.len().min(prefix.len());
-        self.held[..n] == prefix[..n]
+        // A timeline line is short; a longer one is passed on rather than held.
+        self.held.len() <= TIMELINE_LINE_MAX && self.held[..n] == prefix[..n]
     }
 
     fn end_held_line(&mut self) {
@@ -680,8 +849,8 @@ impl SerialSink {
     }
 
     fn emit(&mut self, bytes: &[u8]) {
-        self.captured.extend_from_slice(bytes);
-        if !self.echo {
+        self.captured.push(bytes);
+        if !self.echo || self.echo_closed {
             return;
         }
         self.echo_tail.extend_from_slice(bytes);
@@ -692,29 +861,42 @@ impl SerialSink {
             Err(_) => self.echo_tail.len(),
         };
         let ready: Vec<u8> = self.echo_tail.drain(..valid_up_to).collect();
-        print!("{}", String::from_utf8_lossy(&ready));
+        let text = String::from_utf8_lossy(&ready);
+        self.write_out(text.as_bytes());
+    }
+
+    /// Writes to stdout; a closed stdout (`| head`) ends the echo instead of panicking as
+    /// `print!` would.
+    fn write_out(&mut self, bytes: &[u8]) {
+        if std::io::stdout().lock().write_all(bytes).is_err() {
+            self.echo_closed = true;
+        }
     }
 
     fn flush_echo(&mut self) {
-        if self.echo {
-            let _ = std::io::stdout().flush();
+        if self.echo && !self.echo_closed && std::io::stdout().flush().is_err() {
+            self.echo_closed = true;
         }
     }
 
-    /// Ends the stream: the serial text (lossy UTF-8) and the stamps.
-    pub fn finish(mut self) -> (String, Vec<Stamp>) {
+    /// Whether the echo's stdout was closed (the reader went away): the boot should end.
+    pub fn output_closed(&self) -> bool {
+        self.echo_closed
+    }
+
+    /// Ends the stream: the kept serial text (see [`Tail::text`]), the stamps and how
+    /// many bytes of output were not kept.
+    pub fn finish(mut self) -> (String, Vec<Stamp>, u64) {
         if !self.held.is_empty() {
             self.end_held_line();
         }
-        if self.echo && !self.echo_tail.is_empty() {
+        if self.echo && !self.echo_closed && !self.echo_tail.is_empty() {
             let tail = std::mem::take(&mut self.echo_tail);
-            print!("{}", String::from_utf8_lossy(&tail));
+            let text = String::from_utf8_lossy(&tail).into_owned();
+            self.write_out(text.as_bytes());
         }
         self.flush_echo();
-        (
-            String::from_utf8_lossy(&self.captured).replace("\r\n", "\n"),
-            self.stamps,
-        )
+        (self.captured.text(), self.stamps, self.captured.dropped())
     }
 }
 
@@ -772,7 +954,7 @@ mod tests {
     }
 
     mod serial {
-        use crate::boot::SerialSink;
+        use crate::boot::{OUTPUT_TAIL, SerialSink, Tail};
         use crate::timeline::Stamp;
 
         fn feed(timeline: bool, chunks: &[&[u8]]) -> (String, Vec<Stamp>) {
@@ -780,7 +962,8 @@ mod tests {
             for chunk in chunks {
                 sink.push(chunk);
             }
-            sink.finish()
+            let (text, stamps, _) = sink.finish();
+            (text, stamps)
         }
 
         #[test]
@@ -816,6 +999,50 @@ mod tests {
         }
 
         #[test]
+        fn a_flood_keeps_only_the_tail_and_says_how_much_went() {
+            let mut sink = SerialSink::new(true, false);
+            let line = [b'y'; 1023];
+            for _ in 0..4096 {
+                sink.push(&line);
+                sink.push(b"\n");
+            }
+            // A would-be timeline line without an end is not held without bound.
+            sink.push(b"unikernel.timeline ");
+            for _ in 0..1024 {
+                sink.push(&line);
+            }
+            sink.push(b"\nlast line\n");
+            let (text, stamps, dropped) = sink.finish();
+            assert!(stamps.is_empty());
+            assert_eq!(
+                dropped,
+                4096 * 1024 + 19 + 1024 * 1023 + 11 - OUTPUT_TAIL as u64
+            );
+            assert!(text.starts_with("[cargo uk: "), "{}", &text[..80]);
+            assert!(text.ends_with("yyy\nlast line\n"));
+            assert!(text.len() < OUTPUT_TAIL + 100);
+        }
+
+        #[test]
+        fn a_tail_tells_what_it_no_longer_has() {
+            let mut tail = Tail::new(4);
+            tail.push(b"abc");
+            assert_eq!((tail.kept(), tail.dropped()), (&b"abc"[..], 0));
+            tail.push(b"defgh");
+            tail.push(b"ij");
+            assert_eq!(
+                (tail.kept(), tail.dropped(), tail.total()),
+                (&b"ghij"[..], 6, 10)
+            );
+            assert_eq!(tail.since(8), (&b"ij"[..], 0));
+            assert_eq!(tail.since(2), (&b"ghij"[..], 4));
+            assert_eq!(
+                tail.text(),
+                "[cargo uk: 6 earlier bytes of output not kept; the last 4 follow]\nghij"
+            );
+        }
+
+        #[test]
         fn without_timeline_everything_stays() {
             let (text, stamps) = feed(false, &[b"unikernel.timeline pvh 1\n"]);
             assert_eq!(text, "unikernel.timeline pvh 1\n");
@@ -838,6 +1065,7 @@ mod tests {
                 timed_out: matches!(exit, Exit::TimedOut(_)),
                 exit,
                 serial: "so far\n".into(),
+                serial_dropped: 0,
                 stderr: stderr.into(),
                 timeline: Vec::new(),
                 wall: Duration::from_millis(30),

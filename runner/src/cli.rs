@@ -2,6 +2,7 @@
 //! hidden `density-worker` included.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -24,9 +25,10 @@ use crate::values::{defaults, parse_secs, positive};
 const EXIT_STATUS: &str = "\
 Exit status:
   the guest's own (what main returned: 0 success; 101 panic, 102 CPU exception,
-  103 boot error), 124 the guest did not exit in time, 125 the guest reset without
-  reporting (a triple fault under the monitor), 126 QEMU failed or the monitor had to
-  stop the guest, 1 the runner could not build or boot, 2 a usage error.";
+  103 boot error), 123 the guest halted for good (monitor), 124 the guest did not exit
+  in time, 125 the guest reset without reporting (a triple fault under the monitor),
+  126 QEMU failed or the monitor had to stop the guest, 128+n stopped by signal n,
+  141 stdout was closed, 1 the runner could not build or boot, 2 a usage error.";
 
 /// `cargo uk`: builds unikernel images and boots them in QEMU or on the project's KVM monitor.
 #[derive(Debug, Parser)]
@@ -61,6 +63,9 @@ enum Commands {
     Density(crate::density::DensityOptions),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
+    /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
+    /// and temporary image copies (cargo-uk-<pid>-<start>-*); `run` and `boot` do it too
+    Clean,
     /// One worker process of `density` (started by it, not by people)
     #[command(hide = true)]
     DensityWorker(crate::density::WorkerOptions),
@@ -303,6 +308,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         let _ = err.print();
         return err.exit_code();
     }
+    // SIGTERM/SIGINT/SIGHUP kill QEMU, delete namespaces and temporary files, then exit
+    // with 128 + the signal.
+    crate::cleanup::install_signal_handlers();
     match execute(cli.command) {
         Ok(code) => code,
         Err(err) => {
@@ -481,6 +489,16 @@ fn execute(command: Commands) -> Result<i32> {
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
+        Commands::Clean => {
+            let swept = crate::cleanup::sweep();
+            for path in &swept.files {
+                println!("removed {}", path.display());
+            }
+            for name in &swept.netns {
+                println!("deleted network namespace {name}");
+            }
+            Ok(0)
+        }
         Commands::Density(options) => {
             crate::density::run(&options)?;
             Ok(0)
@@ -541,6 +559,8 @@ fn boot_needs(opts: &BootOptions, build: bool) -> Needs {
 
 fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     use crate::net;
+    // What runners killed by SIGKILL left behind.
+    crate::cleanup::sweep();
     let choice = opts.network();
     let network = match (net::plan(choice.as_ref(), &elf), opts.vmm) {
         (Some(_), Vmm::Monitor) if choice.is_some() => {
@@ -596,9 +616,13 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .timeline
         .then(|| std::thread::spawn(timeline::measure_tsc_hz));
     let outcome = boot.run()?;
+    if outcome.exit == crate::boot::Exit::OutputClosed {
+        // Whoever read the output went away (`| head`): end quietly.
+        return Ok(outcome.exit_code());
+    }
     if outcome.serial_ends_mid_line() {
         // What follows goes to stderr; start it on a line of its own.
-        println!();
+        let _ = writeln!(std::io::stdout());
     }
     if opts.timeline {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
@@ -665,10 +689,11 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     Ok(outcome.exit_code())
 }
 
-/// Boots on a tap device in a network namespace of the runner's own, deleted at exit.
+/// Boots on a tap device in a network namespace of the runner's own, deleted at exit (and
+/// on SIGTERM/SIGINT, or by the next run after a crash: see `cleanup`).
 fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     use crate::net::{self, Guest, Netns};
-    let name = format!("uk-{}", std::process::id());
+    let name = crate::cleanup::netns_name();
     let netns = Netns::create(&name, "tap0")?;
     if !opts.quiet {
         eprintln!(
@@ -681,24 +706,21 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     }
     let boot = Boot::new(&elf)
         .memory(opts.memory_mib)
+        .timeout(opts.timeout)
         .args(opts.kernel_args.iter().cloned());
     let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
     if opts.verbose {
         eprintln!("cargo uk: {}", guest.command);
     }
-    let status = guest.echo_until_exit(opts.timeout);
-    drop(guest);
+    let exit = guest.echo_until_exit(opts.timeout);
+    let output = guest.stop();
     drop(netns);
-    Ok(match status {
-        Some(status) => status,
-        None => {
-            eprintln!(
-                "cargo uk: the guest did not exit within {} s; it was stopped",
-                opts.timeout.as_secs_f64()
-            );
-            crate::boot::STATUS_TIMEOUT
-        }
-    })
+    // The same sentences and statuses as a boot without --tap.
+    let outcome = crate::boot::BootOutcome::of_background(exit, output, &boot);
+    if let Some(summary) = outcome.summary() {
+        eprintln!("cargo uk: {summary}");
+    }
+    Ok(outcome.exit_code())
 }
 
 #[cfg(test)]

@@ -14,6 +14,13 @@
 //! file-descriptor limit stops it; then all are held for `--hold` seconds while the
 //! coordinator measures, and stopped.
 //!
+//! Isolation: the VMs of one worker share its address space. Each VM thread runs under the
+//! monitor's seccomp filter and, as root, the worker gives up root once /dev/kvm is open;
+//! but a guest that took over its vCPU thread through a monitor bug could read and write
+//! the memory of every VM in the same worker. `--isolate` runs one worker per VM, so
+//! that it reaches only its own (at the cost of a process per VM: about 0.6 MiB more PSS
+//! per VM).
+//!
 //! Cleanup: a worker dies with its parent (PR_SET_PDEATHSIG = SIGKILL, and it exits when
 //! its stdin closes), and the kernel frees a dead process's VMs and memory; so nothing is
 //! left behind however the coordinator ends (Ctrl-C, SIGKILL). There are no files to remove.
@@ -36,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use unikernel_vmm::{self as monitor, Control, Image, Vm, VmConfig, VmExit};
 
+use crate::boot::Tail;
 use crate::error::{Error, Result};
 use crate::values::{parse_secs, positive};
 
@@ -67,6 +75,11 @@ pub struct DensityOptions {
     /// The image: an example's name or an ELF
     #[arg(long, value_name = "EXAMPLE|ELF", default_value = "empty")]
     pub image: String,
+    /// One worker process per VM (for images you do not trust: a guest that broke into
+    /// its vCPU thread would reach only its own process's memory, not its neighbours');
+    /// overrides --processes
+    #[arg(long)]
+    pub isolate: bool,
     /// The runner binary that runs the workers [default: this executable]
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
@@ -137,22 +150,23 @@ fn mem_available_kib() -> Option<u64> {
 
 /// Raises the soft limit on open files to the hard one; returns the soft limit now.
 fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit read and write one rlimit value owned here.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return u64::MAX;
+    };
+    match limit.maximum {
+        Some(maximum) if current >= maximum => current,
+        maximum => {
+            let raised = Rlimit {
+                current: maximum,
+                maximum,
             };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                return raised.rlim_max;
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => maximum.unwrap_or(u64::MAX),
+                Err(_) => current,
             }
         }
-        limit.rlim_cur
     }
 }
 
@@ -163,18 +177,61 @@ struct Slots {
 }
 
 impl Slots {
-    fn take(&self) {
+    fn new(count: usize) -> Self {
+        Slots {
+            free: Mutex::new(count),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Takes a slot, waiting until `deadline` at most; `None` if none came free.
+    fn take(self: &Arc<Self>, deadline: Instant) -> Option<Slot> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         while *free == 0 {
-            free = self.changed.wait(free).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            free = self
+                .changed
+                .wait_timeout(free, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *free -= 1;
+        Some(Slot(Some(Arc::clone(self))))
     }
+
     fn give(&self) {
         *self.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         self.changed.notify_one();
     }
 }
+
+/// A taken boot slot: given back when released or dropped, so a VM thread that fails or
+/// panics never keeps it.
+struct Slot(Option<Arc<Slots>>);
+
+impl Slot {
+    fn release(&mut self) {
+        if let Some(slots) = self.0.take() {
+            slots.give();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// How much of a VM's output a worker keeps for its failure report; the rest is counted.
+const VM_OUTPUT_KEPT: usize = 4096;
+
+/// How long one VM may take from creation to its idle halt before the worker stops adding
+/// VMs (it holds a boot slot meanwhile).
+const VM_BOOT_LIMIT: Duration = Duration::from_secs(20);
 
 /// Options of one worker (`cargo uk density-worker`, started by `density`).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -231,12 +288,8 @@ struct Running {
 /// `stopped <ms>`.
 pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     // Die with the coordinator, however it ends.
-    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets this process's parent-death signal.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
-    }
-    // SAFETY: getppid has no preconditions.
-    if unsafe { libc::getppid() } == 1 {
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|parent| parent.as_raw_nonzero().get() == 1) {
         return Err(Error::new("density-worker: the coordinator is gone"));
     }
     say(format!("baseline {}", self_pss_kib().unwrap_or(0)));
@@ -248,12 +301,16 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
         cmdline: "unikernel.idle --".into(),
     });
     let fd_limit = raise_fd_limit();
+    // Everything is open (/dev/kvm, the image): as root, the worker and the VM threads it
+    // starts go on as `nobody`. That clears the parent-death signal: set it again.
+    monitor::sandbox::drop_root()?;
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid().is_none_or(|parent| parent.as_raw_nonzero().get() == 1) {
+        return Err(Error::new("density-worker: the coordinator is gone"));
+    }
     // Each VM holds two descriptors (the VM and its vCPU); keep some for the rest.
     let fd_max = (fd_limit.saturating_sub(64) / 2) as usize;
-    let slots = Arc::new(Slots {
-        free: Mutex::new(options.parallel.max(1)),
-        changed: Condvar::new(),
-    });
+    let slots = Arc::new(Slots::new(options.parallel.max(1)));
     let (tx, rx) = mpsc::channel::<Report>();
     let mut running: Vec<Running> = Vec::new();
     let (mut booted, mut failed) = (0usize, 0usize);
@@ -295,15 +352,21 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
             say(format!("limit {limit}"));
             break;
         }
-        slots.take();
+        let slot_deadline = (Instant::now() + VM_BOOT_LIMIT).min(start + options.time_limit);
+        let Some(slot) = slots.take(slot_deadline) else {
+            say(format!(
+                "limit a VM that did not reach its idle halt within {} s",
+                VM_BOOT_LIMIT.as_secs()
+            ));
+            break;
+        };
         let control = Arc::new(Control::new());
         let pthread = Arc::new(Mutex::new(None));
         let spawned = {
-            let (kvm, image, config, slots, tx) = (
+            let (kvm, image, config, tx) = (
                 Arc::clone(&kvm),
                 Arc::clone(&image),
                 Arc::clone(&config),
-                Arc::clone(&slots),
                 tx.clone(),
             );
             let (control, pthread) = (Arc::clone(&control), Arc::clone(&pthread));
@@ -313,8 +376,16 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 .spawn(move || {
                     *pthread.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(monitor::control::current_thread());
-                    run_vm(index, &kvm, &image, &config, &control, &slots, &tx);
-                    control.finish();
+                    // Reported even if the VM's thread panics: the worker never waits for it.
+                    let report = Reported {
+                        index,
+                        tx: tx.clone(),
+                        sent: false,
+                    };
+                    // Finished even on a panic, so that stopping it does not kick forever.
+                    let finished = Finished(&control);
+                    run_vm(report, &kvm, &image, &config, &control, slot);
+                    drop(finished);
                 })
         };
         match spawned {
@@ -324,7 +395,6 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 pthread,
             }),
             Err(err) => {
-                slots.give();
                 say(format!("limit cannot start a VM thread: {err}"));
                 break;
             }
@@ -377,36 +447,80 @@ fn say(line: String) {
     let _ = out.flush();
 }
 
-/// One VM's thread: boot, report, sleep while idle, tear down when stopped.
-fn run_vm(
+/// Tells the VM's [`Control`] that its thread is done with KVM_RUN, when dropped.
+struct Finished<'a>(&'a Control);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// The one report of a VM's thread: sent once, or on drop (a panic) as a failure.
+struct Reported {
     index: usize,
+    tx: mpsc::Sender<Report>,
+    sent: bool,
+}
+
+impl Reported {
+    fn send(mut self, report: Report) {
+        self.sent = true;
+        let _ = self.tx.send(report);
+    }
+}
+
+impl Drop for Reported {
+    fn drop(&mut self) {
+        if !self.sent {
+            let _ = self.tx.send(Report::Failed(
+                self.index,
+                "the VM's thread panicked (a bug in the monitor)".into(),
+            ));
+        }
+    }
+}
+
+/// One VM's thread: boot, report, sleep while idle, tear down when stopped. Its output is
+/// kept up to [`VM_OUTPUT_KEPT`] bytes for a failure report; a VM that prints more is
+/// reported with its output cut.
+fn run_vm(
+    report: Reported,
     kvm: &monitor::Kvm,
     image: &Image,
     config: &VmConfig,
     control: &Control,
-    slots: &Slots,
-    tx: &mpsc::Sender<Report>,
+    mut slot: Slot,
 ) {
     let created = Instant::now();
+    let index = report.index;
     let mut vm = match Vm::new(kvm, image, config) {
         Ok(vm) => vm,
         Err(err) => {
-            slots.give();
-            let _ = tx.send(Report::Failed(index, err.to_string()));
+            slot.release();
+            report.send(Report::Failed(index, err.to_string()));
             return;
         }
     };
-    let mut output = Vec::new();
-    let exit = vm.run(control, &mut |bytes| output.extend_from_slice(bytes));
-    slots.give();
+    // From here on the thread faces the guest: the monitor's seccomp filter (and, as root,
+    // no root), as on `cargo uk boot --vmm monitor`.
+    if let Err(err) = monitor::sandbox::confine_vcpu_thread() {
+        slot.release();
+        report.send(Report::Failed(index, err.to_string()));
+        return;
+    }
+    let mut output = Tail::new(VM_OUTPUT_KEPT);
+    let exit = vm.run(control, &mut |bytes| {
+        output.push(bytes);
+        true
+    });
+    slot.release();
     match exit {
         VmExit::Halted { .. } => {
-            let _ = tx.send(Report::Idle(created.elapsed()));
+            report.send(Report::Idle(created.elapsed()));
             control.park();
         }
-        other => {
-            let _ = tx.send(Report::Failed(index, describe(&other, &output)));
-        }
+        other => report.send(Report::Failed(index, describe(&other, &output))),
     }
 }
 
@@ -417,8 +531,7 @@ fn process_cpu(pid: u32) -> Option<Duration> {
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     Some(Duration::from_secs_f64(ticks as f64 / hz as f64))
 }
 
@@ -427,6 +540,40 @@ fn pss_kib(pid: u32) -> Option<u64> {
         &std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?,
         "Pss",
     )
+}
+
+/// How long the workers may take to stop their VMs and exit.
+const WORKER_STOP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Waits for `child` until `deadline`, then kills it; how it ended, unless it exited
+/// with 0.
+fn wait_or_kill(child: &mut std::process::Child, deadline: Instant) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                return match (status.code(), status.signal()) {
+                    (Some(0), _) => None,
+                    (_, Some(31)) => Some(
+                        "was killed by SIGSYS: a VM thread made a system call the monitor's seccomp filter does not allow".into(),
+                    ),
+                    (_, Some(signal)) => Some(format!("was killed by signal {signal}")),
+                    (Some(code), None) => Some(format!("exited with status {code}")),
+                    (None, None) => Some("ended".into()),
+                };
+            }
+            Err(err) => return Some(format!("could not be waited for: {err}")),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Some(format!(
+                    "did not stop within {} s and was killed",
+                    WORKER_STOP_LIMIT.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
 }
 
 /// Splits `max` VMs over `processes` workers as evenly as possible.
@@ -456,7 +603,7 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         None => std::env::current_exe()
             .map_err(|err| Error::new(format!("cannot find the runner executable: {err}")))?,
     };
-    let shares = shares(options.max, options.processes);
+    let shares = worker_shares(options);
     if !options.quiet {
         eprintln!(
             "cargo uk: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
@@ -578,8 +725,14 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
             let _ = stdin.write_all(b"stop\n");
         }
     }
-    for worker in &mut workers {
-        let _ = worker.child.wait();
+    // Workers end within seconds; one that does not is killed (it must not hang the run).
+    let teardown_deadline = Instant::now() + WORKER_STOP_LIMIT;
+    for (index, worker) in workers.iter_mut().enumerate() {
+        if let Some(how) = wait_or_kill(&mut worker.child, teardown_deadline)
+            && !worker.stopped
+        {
+            failures.push(format!("worker {index} {how}"));
+        }
     }
     let teardown = teardown_start.elapsed();
 
@@ -607,16 +760,26 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         teardown_ms: teardown.as_secs_f64() * 1e3,
         failures,
     };
-    print!("{}", render(&report, options, shares_len(options)));
+    // A closed stdout is not an error of the measurement.
+    let _ = std::io::stdout().write_all(render(&report, options, shares_len(options)).as_bytes());
     Ok(report)
 }
 
 fn shares_len(options: &DensityOptions) -> usize {
-    shares(options.max, options.processes).len()
+    worker_shares(options).len()
 }
 
-fn describe(exit: &VmExit, output: &[u8]) -> String {
-    let printed = String::from_utf8_lossy(output);
+/// The VMs of each worker: spread over `--processes`, or one each with `--isolate`.
+fn worker_shares(options: &DensityOptions) -> Vec<usize> {
+    if options.isolate {
+        vec![1; options.max]
+    } else {
+        shares(options.max, options.processes)
+    }
+}
+
+fn describe(exit: &VmExit, output: &Tail) -> String {
+    let printed = String::from_utf8_lossy(output.kept());
     let printed = printed.trim();
     let what = match exit {
         VmExit::Status(status) => format!(
@@ -629,6 +792,12 @@ fn describe(exit: &VmExit, output: &[u8]) -> String {
     };
     if printed.is_empty() {
         what
+    } else if output.dropped() > 0 {
+        format!(
+            "{what}; it printed {} bytes, cut to the last {}: {printed}",
+            output.total(),
+            output.kept().len()
+        )
     } else {
         format!("{what}; it printed: {printed}")
     }
@@ -680,4 +849,72 @@ pub(crate) fn render(report: &DensityReport, options: &DensityOptions, processes
         let _ = writeln!(out, "  failure: {failure}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_vm_thread_gives_its_slot_back_and_is_reported() {
+        let slots = Arc::new(Slots::new(1));
+        let (tx, rx) = mpsc::channel();
+        let slot = slots.take(Instant::now()).expect("one slot is free");
+        let report = Reported {
+            index: 3,
+            tx,
+            sent: false,
+        };
+        let thread = std::thread::spawn(move || {
+            let (_slot, _report) = (slot, report);
+            panic!("a bug in a VM's thread");
+        });
+        assert!(thread.join().is_err());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        assert!(slots.take(deadline).is_some(), "the slot came back");
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(Report::Failed(3, reason)) => assert!(reason.contains("panicked"), "{reason}"),
+            _ => panic!("the panic was not reported"),
+        }
+    }
+
+    #[test]
+    fn isolate_gives_each_vm_a_worker_of_its_own() {
+        let options = DensityOptions {
+            max: 3,
+            processes: 2,
+            ..DensityOptions::default()
+        };
+        assert_eq!(worker_shares(&options), [2, 1]);
+        let isolated = DensityOptions {
+            isolate: true,
+            ..options
+        };
+        assert_eq!(worker_shares(&isolated), [1, 1, 1]);
+    }
+
+    #[test]
+    fn waiting_for_a_slot_ends_at_its_deadline() {
+        let slots = Arc::new(Slots::new(1));
+        let _held = slots.take(Instant::now()).unwrap();
+        let start = Instant::now();
+        assert!(slots.take(start + Duration::from_millis(50)).is_none());
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(50) && waited < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_chatty_vms_output_is_cut_and_says_so() {
+        let mut output = Tail::new(VM_OUTPUT_KEPT);
+        for _ in 0..1000 {
+            output.push(&[b'x'; 1000]);
+        }
+        let text = describe(&VmExit::Reset, &output);
+        assert!(
+            text.starts_with("it reset; it printed 1000000 bytes, cut to the last 4096: xxx"),
+            "{}",
+            &text[..80]
+        );
+        assert!(text.len() < VM_OUTPUT_KEPT + 200);
+    }
 }

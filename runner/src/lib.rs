@@ -14,10 +14,15 @@
 //! outcome.assert_status(0).assert_serial_contains("hello");
 //! ```
 
+// Every system call goes through safe wrappers (rustix, std); the monitor crate holds the
+// `unsafe` KVM needs.
+#![forbid(unsafe_code)]
+
 pub mod app_config;
 mod bench;
 pub mod boot;
 pub mod build;
+pub mod cleanup;
 pub mod cli;
 pub mod density;
 mod error;

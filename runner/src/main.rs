@@ -1,4 +1,5 @@
 //! `cargo uk`: see `cargo uk help`.
+#![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
     // A bug in the runner must not exit with 101, the guest's panic status: report it and

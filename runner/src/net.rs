@@ -19,13 +19,13 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::boot::Boot;
+use crate::boot::{Boot, Exit, MaskedCopy, OUTPUT_TAIL, Tail, map_exit};
 use crate::error::{Error, Result};
 use crate::qemu::{self, AccelRequest, Machine};
 
@@ -165,11 +165,13 @@ pub fn declares_net(path: &Path) -> bool {
     crate::elf::validate(path).is_ok_and(|info| info.declares("net"))
 }
 
-/// A network namespace with a tap device, deleted when dropped.
+/// A network namespace with a tap device, deleted when dropped (or on SIGTERM/SIGINT, or
+/// by the next run after a crash when its name comes from [`crate::cleanup::netns_name`]).
 #[derive(Debug)]
 pub struct Netns {
     pub name: String,
     pub ifname: String,
+    _registered: crate::cleanup::Registered,
 }
 
 impl Netns {
@@ -185,6 +187,7 @@ impl Netns {
         let netns = Netns {
             name: name.to_string(),
             ifname: ifname.to_string(),
+            _registered: crate::cleanup::netns(name),
         };
         netns.exec_ip(&["link", "set", "lo", "up"])?;
         netns.exec_ip(&["tuntap", "add", "dev", ifname, "mode", "tap"])?;
@@ -239,14 +242,35 @@ fn ip(args: &[&str]) -> Result<()> {
     }
 }
 
-/// A guest running in the background: QEMU with its serial output collected, stopped
-/// (killed) when dropped.
+/// The output of a background guest: its tail, and while someone echoes it, how far they
+/// got (the readers wait for them rather than let the output grow).
+#[derive(Debug)]
+struct Output {
+    tail: Tail,
+    /// Stream offset echoed so far, while [`Guest::echo_until_exit`] runs.
+    echoed: Option<u64>,
+}
+
+type Shared = Arc<(Mutex<Output>, Condvar)>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Output> {
+    shared
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A guest running in the background: QEMU with the tail of its serial output kept
+/// (see [`OUTPUT_TAIL`]), stopped (killed) when dropped, and by the kernel if the runner
+/// dies (see [`crate::cleanup`]).
 #[derive(Debug)]
 pub struct Guest {
     child: Child,
-    serial: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    output: Shared,
+    readers: Vec<std::thread::JoinHandle<()>>,
     /// The image with its multiboot magic masked, removed when the guest is dropped.
-    masked: Option<PathBuf>,
+    _masked: Option<MaskedCopy>,
+    _registered: crate::cleanup::Registered,
     /// The QEMU command line, for messages.
     pub command: String,
 }
@@ -267,26 +291,12 @@ impl Guest {
         let mut config = boot.qemu_config(accel);
         config.machine = machine;
         let masked = match image.multiboot_header {
-            Some(header) => {
-                let mut bytes = std::fs::read(kernel).map_err(|err| {
-                    Error::new(format!("cannot read {}: {err}", kernel.display()))
-                })?;
-                bytes[header..header + 4].fill(0);
-                static COUNT: std::sync::atomic::AtomicUsize =
-                    std::sync::atomic::AtomicUsize::new(0);
-                let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let path = std::env::temp_dir().join(format!(
-                    "runner-net-{}-{n}-{}.pvh",
-                    std::process::id(),
-                    kernel.file_name().unwrap_or_default().to_string_lossy()
-                ));
-                std::fs::write(&path, bytes)
-                    .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
-                config.kernel = path.clone();
-                Some(path)
-            }
-            _ => None,
+            Some(header) => Some(MaskedCopy::new(kernel, header)?),
+            None => None,
         };
+        if let Some(copy) = &masked {
+            config.kernel = copy.path.clone();
+        }
         config.extra.extend(qemu_args(machine, network));
         let mut program: Vec<OsString> = match network {
             Network::Tap { netns, .. } => ["ip", "netns", "exec", netns.as_str()]
@@ -298,8 +308,9 @@ impl Guest {
         program.push(qemu_path.into_os_string());
         let command = format!(
             "{} {}",
-            program
+            crate::cleanup::tied_prefix()
                 .iter()
+                .chain(&program)
                 .map(|arg| arg.to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join(" "),
@@ -308,7 +319,7 @@ impl Guest {
                 .split_once(' ')
                 .map_or("", |(_, rest)| rest)
         );
-        let mut child = Command::new(&program[0])
+        let mut child = crate::cleanup::tied_command(&program[0])
             .args(&program[1..])
             .args(config.args())
             .stdin(Stdio::null())
@@ -316,29 +327,51 @@ impl Guest {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|err| Error::new(format!("cannot start QEMU: {err}")))?;
-        let serial = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let registered = crate::cleanup::child(child.id());
+        let output: Shared = Arc::new((
+            Mutex::new(Output {
+                tail: Tail::new(OUTPUT_TAIL),
+                echoed: None,
+            }),
+            Condvar::new(),
+        ));
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
             Box::new(child.stderr.take().expect("piped")),
         ] {
-            let serial = Arc::clone(&serial);
-            std::thread::spawn(move || {
+            let output = Arc::clone(&output);
+            readers.push(std::thread::spawn(move || {
                 let mut stream = stream;
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = stream.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
-                    let (text, changed) = &*serial;
-                    text.lock().unwrap().extend_from_slice(&buf[..n]);
-                    changed.notify_all();
+                    let mut state = lock(&output);
+                    // While echoing, wait for the echo to catch up instead of dropping
+                    // what it has not shown yet.
+                    while let Some(echoed) = state.echoed
+                        && state.tail.total() - echoed > (OUTPUT_TAIL - buf.len()) as u64
+                    {
+                        state = output
+                            .1
+                            .wait_timeout(state, Duration::from_millis(100))
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .0;
+                    }
+                    state.tail.push(&buf[..n]);
+                    drop(state);
+                    output.1.notify_all();
                 }
-            });
+            }));
         }
         Ok(Guest {
             child,
-            serial,
-            masked,
+            output,
+            readers,
+            _masked: masked,
+            _registered: registered,
             command,
         })
     }
@@ -348,19 +381,19 @@ impl Guest {
         self.child.id()
     }
 
-    /// Everything the guest printed so far (and QEMU's stderr), with `\n` line ends.
+    /// What the guest printed (and QEMU's stderr), with `\n` line ends: all of it, or past
+    /// [`OUTPUT_TAIL`] bytes a line that says how much was left out and the last ones.
     pub fn output(&self) -> String {
-        String::from_utf8_lossy(&self.serial.0.lock().unwrap()).replace("\r\n", "\n")
+        lock(&self.output).tail.text()
     }
 
     /// Waits until the output contains `needle`; an error (with the output) if the guest
     /// exits or `timeout` passes first.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        let (text, changed) = &*self.serial;
-        let mut guard = text.lock().unwrap();
+        let mut guard = lock(&self.output);
         loop {
-            if String::from_utf8_lossy(&guard).contains(needle) {
+            if String::from_utf8_lossy(guard.tail.kept()).contains(needle) {
                 return Ok(());
             }
             let now = Instant::now();
@@ -379,56 +412,100 @@ impl Guest {
                 )));
             }
             let wait = (deadline - now).min(Duration::from_millis(100));
-            guard = changed.wait_timeout(guard, wait).unwrap().0;
+            guard = self
+                .output
+                .1
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
     }
 
     /// Waits for the guest to exit by itself, at most `timeout`; its status (as the
     /// runner maps it: the guest's own for isa-debug-exit) or `None` if it was stopped.
     pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        match self.wait_exit(timeout) {
+            Exit::Status(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Waits for the guest to exit by itself, at most `timeout` (then it is stopped), and
+    /// says how it ended, as [`Boot::run`] does: its status, a reset, QEMU's failure or
+    /// the timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Exit {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status
-                    .code()
-                    .filter(|code| code & 1 == 1)
-                    .map(|code| code >> 1);
+                return self.exit_of(status);
             }
             if Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                return None;
+                return Exit::TimedOut(timeout);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
+    fn exit_of(&mut self, status: std::process::ExitStatus) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        // The readers end with QEMU's pipes: then its stderr is all there.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        map_exit(status.code(), status.signal(), &self.output())
+    }
+
     /// Prints the guest's output as it comes until it exits or `timeout` passes (then it
-    /// is stopped); returns its status as [`Guest::wait`] does.
-    pub fn echo_until_exit(&mut self, timeout: Duration) -> Option<i32> {
+    /// is stopped); says how it ended, as [`Guest::wait_exit`] does. A closed stdout
+    /// stops the guest: [`Exit::OutputClosed`].
+    pub fn echo_until_exit(&mut self, timeout: Duration) -> Exit {
         use std::io::Write;
         let deadline = Instant::now() + timeout;
-        let mut shown = 0;
+        {
+            let mut state = lock(&self.output);
+            let (_, lost) = state.tail.since(0);
+            state.echoed = Some(lost);
+        }
+        let mut out = std::io::stdout();
         loop {
             let exited = self.child.try_wait().ok().flatten();
-            {
-                let text = self.serial.0.lock().unwrap();
-                let mut out = std::io::stdout();
-                let _ = out.write_all(&text[shown..]);
-                let _ = out.flush();
-                shown = text.len();
+            let chunk = {
+                let mut state = lock(&self.output);
+                let from = state.echoed.unwrap_or(0);
+                let (bytes, _) = state.tail.since(from);
+                let chunk = bytes.to_vec();
+                state.echoed = Some(state.tail.total());
+                chunk
+            };
+            self.output.1.notify_all();
+            if !chunk.is_empty() && out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+                lock(&self.output).echoed = None;
+                self.output.1.notify_all();
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Exit::OutputClosed;
             }
             if let Some(status) = exited {
-                return status
-                    .code()
-                    .filter(|code| code & 1 == 1)
-                    .map(|code| code >> 1);
+                let from = lock(&self.output).echoed.take().unwrap_or(0);
+                self.output.1.notify_all();
+                let exit = self.exit_of(status);
+                // What came between the last look and the end of QEMU's pipes.
+                let rest = lock(&self.output).tail.since(from).0.to_vec();
+                let _ = out.write_all(&rest).and_then(|()| out.flush());
+                return exit;
             }
             if Instant::now() >= deadline {
-                return self.wait(Duration::ZERO);
+                lock(&self.output).echoed = None;
+                self.output.1.notify_all();
+                return match self.wait_exit(Duration::ZERO) {
+                    Exit::TimedOut(_) => Exit::TimedOut(timeout),
+                    exit => exit,
+                };
             }
-            let (text, changed) = &*self.serial;
-            let guard = text.lock().unwrap();
+            let (text, changed) = &*self.output;
+            let guard = text.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let _ = changed.wait_timeout(guard, Duration::from_millis(100));
         }
     }
@@ -445,9 +522,6 @@ impl Drop for Guest {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(path) = &self.masked {
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 

@@ -232,6 +232,53 @@ impl QemuConfig {
     }
 }
 
+/// QEMU's own confinement, for a guest that breaks out of its emulation: QEMU's seccomp
+/// filter (`-sandbox`: no obsolete system calls, no privilege changes, no new programs, no
+/// resource or scheduler changes) where QEMU was built with it.
+///
+/// Not `-runas nobody` as root: changing credentials clears the parent-death signal that
+/// makes QEMU die with the runner (see `cleanup`), and a QEMU that outlives a killed runner
+/// is the worse risk; the filter already denies what root would most be used for.
+pub fn confinement(has_seccomp: bool) -> Vec<OsString> {
+    if has_seccomp {
+        vec![
+            "-sandbox".into(),
+            "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny".into(),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether the QEMU at `path` was built with seccomp (it links libseccomp); `-sandbox`
+/// exists only then. Looked up once per process.
+pub fn has_seccomp(path: &Path) -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| contains(path, b"libseccomp.so").unwrap_or(false))
+}
+
+/// Whether the file at `path` contains `needle`, read in pieces (a QEMU binary is tens of
+/// MiB).
+fn contains(path: &Path, needle: &[u8]) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    // The last bytes of the previous piece, for a needle that spans two.
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buffer[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let filled = kept + n;
+        if buffer[..filled].windows(needle.len()).any(|w| w == needle) {
+            return Ok(true);
+        }
+        kept = (needle.len() - 1).min(filled);
+        buffer.copy_within(filled - kept..filled, 0);
+    }
+}
+
 /// The kernel command line: `[unikernel.timeline] -- <args>`.
 ///
 /// The kernel reads flags (`unikernel.*`) before the `--` and gives the app the words after
@@ -322,7 +369,7 @@ mod tests {
     }
 
     mod command {
-        use crate::qemu::{Accel, Machine, QemuConfig, kernel_cmdline};
+        use crate::qemu::{Accel, Machine, QemuConfig, confinement, kernel_cmdline};
         use clap::ValueEnum;
 
         fn strings(config: &QemuConfig) -> Vec<String> {
@@ -342,6 +389,22 @@ mod tests {
                  -no-user-config -nographic -display none -serial stdio \
                  -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel /k.elf"
             );
+        }
+
+        #[test]
+        fn qemu_is_confined_where_it_can_be() {
+            let joined: Vec<String> = confinement(true)
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(
+                joined,
+                [
+                    "-sandbox",
+                    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+                ]
+            );
+            assert!(confinement(false).is_empty());
         }
 
         #[test]

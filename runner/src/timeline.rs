@@ -40,16 +40,10 @@ pub(crate) fn parse_line(line: &str) -> Option<Stamp> {
     })
 }
 
-/// Reads the host's time-stamp counter.
-#[cfg(target_arch = "x86_64")]
+/// Reads the host's time-stamp counter (the one `unsafe` instruction lives in the monitor
+/// crate, so that this crate has none).
 fn rdtsc() -> Option<u64> {
-    // SAFETY: RDTSC reads a counter; it has no memory effects and every x86_64 CPU has it.
-    Some(unsafe { core::arch::x86_64::_rdtsc() })
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn rdtsc() -> Option<u64> {
-    None
+    unikernel_vmm::host_tsc()
 }
 
 /// Measures the host's TSC frequency in Hz: RDTSC around a sleep of about `sleep`, divided

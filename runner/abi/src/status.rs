@@ -10,6 +10,9 @@ pub const EXCEPTION: u8 = 102;
 /// Boot failed before `main` (bad boot information, not enough memory, ...).
 pub const BOOT_ERROR: u8 = 103;
 
+/// (runner) The guest halted for good: interrupts masked (or no interrupt source), so
+/// nothing can ever wake it; the monitor reports it at once instead of at the timeout.
+pub const HALTED: u8 = 123;
 /// (runner) The guest did not exit in time and was stopped, as `timeout(1)` reports.
 pub const TIMEOUT: u8 = 124;
 /// (runner) The guest reset without reporting a status (a triple fault under the monitor).
@@ -27,6 +30,7 @@ pub const fn meaning(status: u8) -> Option<&'static str> {
         PANIC => Some("it panicked"),
         EXCEPTION => Some("a CPU exception"),
         BOOT_ERROR => Some("an error during boot"),
+        HALTED => Some("the guest halted for good"),
         TIMEOUT => Some("the guest did not exit in time"),
         RESET => Some("the guest reset without reporting a status"),
         VMM_FAILED => Some("the VMM failed"),
@@ -40,7 +44,9 @@ mod tests {
 
     #[test]
     fn the_statuses_fit_the_exit_port_and_have_meanings() {
-        for status in [PANIC, EXCEPTION, BOOT_ERROR, TIMEOUT, RESET, VMM_FAILED] {
+        for status in [
+            PANIC, EXCEPTION, BOOT_ERROR, HALTED, TIMEOUT, RESET, VMM_FAILED,
+        ] {
             assert!(status <= GUEST_MAX);
             assert!(meaning(status).is_some(), "{status}");
         }

@@ -288,15 +288,17 @@ fn load_segment(
         filesz: header.p_filesz(endian),
         memsz: header.p_memsz(endian),
     };
-    if segment.memsz == 0 {
-        return Ok(None);
-    }
+    // Before the skip of empty segments: a loader copies file bytes of a segment that
+    // claims no memory, so one must not slip past the checks below.
     if segment.filesz > segment.memsz {
         return Err(ElfError::FileLargerThanMemory {
             paddr: segment.paddr,
             filesz: segment.filesz,
             memsz: segment.memsz,
         });
+    }
+    if segment.memsz == 0 {
+        return Ok(None);
     }
     if segment.paddr.checked_add(segment.memsz).is_none() {
         return Err(ElfError::AddressOverflow {
@@ -503,6 +505,27 @@ mod tests {
             inspect(&past_end),
             Err(ElfError::Truncated("a loadable segment"))
         );
+        // File bytes in a segment without memory: hidden from the overlap and range
+        // checks if it were skipped, yet a loader would copy them.
+        let no_memory = image(
+            &[(0x10_0000, 0, 0x100), (0x1000, 0x100, 0)],
+            Some(0x10_0000),
+        );
+        assert!(matches!(
+            inspect(&no_memory),
+            Err(ElfError::FileLargerThanMemory { memsz: 0, .. })
+        ));
+        let mut offset_overflow = image(&[(0x10_0000, 0x10, 0x100)], Some(0x10_0000));
+        offset_overflow[64 + 8..64 + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(
+            inspect(&offset_overflow),
+            Err(ElfError::Truncated("a loadable segment"))
+        );
+        let end_overflow = image(&[(u64::MAX - 0xff, 0, 0x100)], None);
+        assert!(matches!(
+            inspect(&end_overflow),
+            Err(ElfError::AddressOverflow { .. })
+        ));
         let bigger_file = image(&[(0x10_0000, 0x200, 0x100)], None);
         assert!(matches!(
             inspect(&bigger_file),

@@ -51,6 +51,13 @@ pub enum Error {
     Cpuid(String),
     #[error("cannot start the watchdog thread: {0}")]
     Watchdog(std::io::Error),
+    #[error("cannot start the vCPU thread: {0}")]
+    VcpuThread(std::io::Error),
+    #[error("the vCPU thread of the monitor panicked (a bug in the monitor)")]
+    VcpuPanicked,
+    /// The seccomp filter or the privilege drop of a vCPU thread could not be set up.
+    #[error("confining the vCPU thread: {0}")]
+    Sandbox(String),
 }
 
 /// The monitor's result type.

@@ -21,8 +21,10 @@
 //! - KVM's in-kernel interrupt controllers (local APIC, I/O APIC, PIC) for images whose
 //!   manifest note lists `irq`; images without it get none.
 //!
-//! A guest that halts with nothing to wake it makes the monitor sleep (a halted VM costs no
-//! CPU) until it is stopped. A triple fault, a KVM internal error or an exit the monitor
+//! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
+//! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at
+//! once as [`VmExit::Halted`]; `density` keeps such VMs as its idle ones, asleep at no CPU
+//! cost until it stops them. A triple fault, a KVM internal error or an exit the monitor
 //! does not handle stops the guest with one paragraph that says what happened and shows
 //! the registers.
 //!
@@ -37,10 +39,11 @@ pub mod elf;
 mod error;
 pub mod image;
 mod report;
+pub mod sandbox;
 mod vm;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 pub use control::Control;
@@ -52,6 +55,15 @@ pub use report::FaultKind;
 pub use unikernel_abi::hypervisor as abi;
 pub use vm::{Stats, Vm, VmConfig, VmExit, open_kvm};
 
+/// The host's time-stamp counter, for the runner's timeline; `None` off x86_64.
+pub fn host_tsc() -> Option<u64> {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: RDTSC reads a counter; it has no memory effects and every x86_64 CPU has it.
+    return Some(unsafe { core::arch::x86_64::_rdtsc() });
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 /// How one boot on the monitor went.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -60,50 +72,83 @@ pub struct Run {
     pub timed_out: bool,
     /// Times and counters, with the teardown.
     pub stats: Stats,
-    /// Where a halted guest sat, when it did before the timeout.
+    /// Where a halted guest sat (interrupts enabled, rip), when it halted for good.
     pub halted: Option<(bool, u64)>,
 }
 
-/// Boots `kernel` once with `config`, sending its output to `output`, and stops it after
-/// `timeout`. `Err` means the VM could not be created (no KVM, not a PVH image, too little
+/// Boots `kernel` once with `config`, sending its output to `output` (which returns
+/// `false` to stop the guest), and stops it after `timeout`. `Err` means the VM could not be created (no KVM, not a PVH image, too little
 /// memory); everything that happens once it runs is in the [`Run`].
 pub fn boot(
     kernel: &Path,
     config: &VmConfig,
     timeout: Duration,
-    output: &mut dyn FnMut(&[u8]),
+    output: &mut dyn FnMut(&[u8]) -> bool,
 ) -> Result<Run> {
     let start = Instant::now();
     let image = Image::open(kernel)?;
     let kvm = open_kvm()?;
     control::install_kick_handler();
-    let mut vm = Vm::new(&kvm, &image, config)?;
+    let vm = Vm::new(&kvm, &image, config)?;
+    drop(kvm);
     let control = Arc::new(Control::new());
+    // The vCPU runs on a thread of its own, confined (see `sandbox`) once the VM is set up;
+    // its output comes here through a bounded channel, so a guest that prints faster than
+    // `output` takes it waits.
+    let (output_tx, output_rx) = mpsc::sync_channel::<Vec<u8>>(16);
+    let (thread_tx, thread_rx) = mpsc::channel();
+    let vcpu = {
+        let control = Arc::clone(&control);
+        std::thread::Builder::new()
+            .name("vcpu".into())
+            .spawn(move || -> Result<(Vm, VmExit)> {
+                let _ = thread_tx.send(control::current_thread());
+                let mut vm = vm;
+                let confined = sandbox::confine_vcpu_thread();
+                let exit = match confined {
+                    Ok(()) => Ok(vm.run(&control, &mut |bytes| {
+                        output_tx.send(bytes.to_vec()).is_ok()
+                    })),
+                    Err(err) => Err(err),
+                };
+                control.finish();
+                exit.map(|exit| (vm, exit))
+            })
+            .map_err(Error::VcpuThread)?
+    };
     let watchdog = {
         let control = Arc::clone(&control);
-        let thread = control::current_thread();
+        let thread = thread_rx.recv().map_err(|_| Error::VcpuPanicked)?;
         let deadline = start + timeout;
         std::thread::Builder::new()
             .name("monitor-watchdog".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                // Unconfined it still stops the guest: the filter is defence in depth.
+                let _ = sandbox::confine_watchdog_thread();
                 if !control.wait_finished(deadline) {
                     control.stop_and_kick(thread);
                 }
             })
             .map_err(Error::Watchdog)?
     };
-    let mut exit = vm.run(&control, output);
-    let mut halted = None;
-    if let VmExit::Halted { interrupts, rip } = exit {
-        // Nothing can wake it: sleep until the timeout stops it.
-        halted = Some((interrupts, rip));
-        control.park();
-        exit = VmExit::Stopped;
+    for chunk in output_rx.iter() {
+        if !output(&chunk) {
+            // The reader is gone: dropping the channel stops the guest at its next output.
+            break;
+        }
     }
+    drop(output_rx);
+    let joined = vcpu.join();
     control.finish();
     let _ = watchdog.join();
-    let timed_out = exit == VmExit::Stopped;
+    let (vm, exit) = joined.map_err(|_| Error::VcpuPanicked)??;
+    // Nothing can wake it: reported now rather than at the timeout.
+    let halted = match exit {
+        VmExit::Halted { interrupts, rip } => Some((interrupts, rip)),
+        _ => None,
+    };
+    let timed_out = exit == VmExit::Stopped && control.stop_requested();
     let mut stats = vm.stats.clone();
     let teardown_start = Instant::now();
     drop(vm);

@@ -179,8 +179,9 @@ impl Vm {
     }
 
     /// Runs the vCPU until the guest exits, halts for good, faults or `control` stops it.
-    /// Output (console writes and COM1 bytes) goes to `output` as it comes.
-    pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8])) -> VmExit {
+    /// Output (console writes and COM1 bytes) goes to `output` as it comes; `output`
+    /// returning `false` stops the guest (its reader is gone).
+    pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
         let start = Instant::now();
         let exit = self.run_loop(control, output);
         self.stats.guest = start.elapsed();
@@ -188,9 +189,10 @@ impl Vm {
         exit
     }
 
-    fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8])) -> VmExit {
+    fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
         enum Next {
             Run,
+            Stop,
             Console(u64),
             Clock(u64),
             Halt,
@@ -209,8 +211,7 @@ impl Vm {
                             Action::None => Next::Run,
                             Action::Output(byte) => {
                                 self.stats.serial_bytes += 1;
-                                output(&[byte]);
-                                Next::Run
+                                if output(&[byte]) { Next::Run } else { Next::Stop }
                             }
                             Action::ConsoleWrite(address) => Next::Console(address),
                             Action::RegisterClock(address) => Next::Clock(address),
@@ -265,8 +266,13 @@ impl Vm {
             };
             match next {
                 Next::Run => {}
+                Next::Stop => return VmExit::Stopped,
                 Next::Console(address) => match self.console_request(address) {
-                    Ok(()) => output(&self.console),
+                    Ok(()) => {
+                        if !output(&self.console) {
+                            return VmExit::Stopped;
+                        }
+                    }
                     Err(what) => return self.fault(FaultKind::BadRequest, &what),
                 },
                 Next::Clock(address) => {
