@@ -858,7 +858,11 @@ fn net_static_address_or_dhcp() {
         ),
     );
     assert_eq!(boot_order(&plan), ["heap", "irq", "clock", "rand", "net"]);
-    assert_eq!(plan.boot[3].added_for, Some("net"), "added: no choice to make");
+    assert_eq!(
+        plan.boot[3].added_for,
+        Some("net"),
+        "added: no choice to make"
+    );
     let net = plan.boot.last().unwrap();
     assert_eq!(
         net.options,
