@@ -65,12 +65,14 @@ fn boot_and_connect(tag: &str, cpu: Option<&str>) -> (BootOutcome, Option<Syn>) 
     if let Some(cpu) = cpu {
         boot = boot.qemu_arg("-cpu").qemu_arg(cpu);
     }
-    let outcome = boot.run().expect("the boot starts");
+    let outcome = boot.run();
+    // Read and removed before any assertion, so that a failing run leaves no file behind.
+    let syn = first_guest_syn(&capture);
+    let _ = std::fs::remove_file(&capture);
+    let outcome = outcome.expect("the boot starts");
     outcome.assert_status(0);
     let greeting = accepted.join().unwrap();
     assert_eq!(greeting.as_deref(), Some("hello\n"), "{}", outcome.report());
-    let syn = first_guest_syn(&capture);
-    let _ = std::fs::remove_file(&capture);
     (outcome, syn)
 }
 
