@@ -16,7 +16,8 @@
 //! hook_interrupts_to_sched(&__unikernel_sched);
 //! hook_waits_to_sched(&__unikernel_sched);
 //! start_sched(&__unikernel_sched);
-//! let __unikernel_net = init_net(&__unikernel_irq, &__unikernel_clock, NetConfig::Static { .. });
+//! let __unikernel_rand = init_rand();
+//! let __unikernel_net = init_net(&__unikernel_irq, &__unikernel_clock, &__unikernel_rand, NetConfig::Static { .. });
 //! mark("main");
 //! exit(Termination::report(main(..)))
 //! ```
@@ -30,7 +31,7 @@ pub use unikernel_heap::{Heap, NoHeap};
 pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Clock, Console, Irq, Net, Sched};
+use crate::{Args, Clock, Console, Irq, Net, Rand, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -89,9 +90,15 @@ pub fn start_sched(sched: &Sched) {
     sched.start();
 }
 
+/// Seeds the random-number generator from the CPU and the VMM's `unikernel.seed=`.
+pub fn init_rand() -> Rand {
+    started("rand", unikernel_rand::init(crate::cmdline()))
+}
+
 /// Brings up the network with `config`: the device's interrupt is routed through `irq`,
-/// and the stack's time and waits run on `clock`.
-pub fn init_net(irq: &Irq, clock: &Clock, config: NetConfig) -> Net {
+/// the stack's time and waits run on `clock`, and its sequence numbers and local ports
+/// come from `rand`.
+pub fn init_net(irq: &Irq, clock: &Clock, rand: &Rand, config: NetConfig) -> Net {
     static PLATFORM: spin::Once<NetPlatform> = spin::Once::new();
     let platform = PLATFORM.call_once(|| NetPlatform { clock: *clock });
     let route_irq = |gsi, level, handler| {
@@ -107,7 +114,7 @@ pub fn init_net(irq: &Irq, clock: &Clock, config: NetConfig) -> Net {
     };
     started(
         "net",
-        unikernel_net::init(config, platform, route_irq, crate::cmdline()),
+        unikernel_net::init(config, platform, *rand, route_irq, crate::cmdline()),
     )
 }
 

@@ -30,6 +30,7 @@ pub use unikernel_macros::unikernel;
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
 pub use unikernel_net::Net;
+pub use unikernel_rand::Rand;
 
 /// The network: sockets shaped like `std::net`'s, over virtio-net and smoltcp.
 pub mod net {
@@ -59,6 +60,11 @@ pub mod clock {
     };
 }
 
+/// Random numbers: the generator's handle, where its seed came from, why seeding failed.
+pub mod rand {
+    pub use unikernel_rand::{InitError, Rand, Sources};
+}
+
 /// Interrupts: lines, controllers and what the dispatcher counted.
 pub mod irq {
     pub use unikernel_irq::{Controller, Irq, IrqError, Line, Polarity, Stats, Trigger};
@@ -83,7 +89,7 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, Sched, print, println,
+        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, Rand, Sched, print, println,
         unikernel,
     };
 }

@@ -112,6 +112,20 @@ pub struct Boot {
     flags: Vec<String>,
 }
 
+/// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
+fn declares_rand(path: &Path) -> bool {
+    vmm::elf::validate(path).is_ok_and(|info| info.declares("rand"))
+}
+
+/// `unikernel.seed=<64 hex digits>` from the host's `getrandom`: the guest mixes it into
+/// its generator's seed, and it is all the guest has on a CPU model without RDRAND.
+pub fn seed_flag() -> String {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("the host's getrandom gives bytes");
+    let hex: String = seed.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("unikernel.seed={hex}")
+}
+
 impl Boot {
     /// A boot of the ELF at `kernel` with the defaults: auto accelerator, microvm, 32 MiB,
     /// 30 s timeout, no kernel args, output captured but not echoed.
@@ -140,13 +154,17 @@ impl Boot {
         self
     }
 
-    /// The kernel command line: the flags, then what `qemu::kernel_cmdline` makes.
+    /// The kernel command line: a fresh seed for an image that starts `rand`, the flags
+    /// (a `unikernel.seed=` among them overrides ours: the guest takes the last), then what
+    /// `qemu::kernel_cmdline` makes.
     pub fn cmdline(&self) -> String {
         let line = qemu::kernel_cmdline(&self.args, self.timeline);
-        if self.flags.is_empty() {
+        let seed = declares_rand(&self.kernel).then(seed_flag);
+        let words: Vec<&str> = seed.iter().chain(&self.flags).map(String::as_str).collect();
+        if words.is_empty() {
             line
         } else {
-            format!("{} {line}", self.flags.join(" "))
+            format!("{} {line}", words.join(" "))
         }
     }
 
@@ -902,6 +920,22 @@ impl SerialSink {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn seeds_are_64_hex_digits_and_fresh() {
+        let first = crate::boot::seed_flag();
+        let hex = first.strip_prefix("unikernel.seed=").expect("the flag");
+        assert_eq!(hex.len(), 64);
+        assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hex}");
+        assert_ne!(first, crate::boot::seed_flag());
+    }
+
+    #[test]
+    fn only_an_image_that_starts_rand_gets_a_seed() {
+        // Not an image: no manifest, so no seed, and the line is as before.
+        let boot = crate::Boot::new("/nonexistent.elf").kernel_flag("unikernel.idle");
+        assert_eq!(boot.cmdline(), "unikernel.idle --");
+    }
+
     mod exit {
         use crate::boot::{Exit, map_exit};
 

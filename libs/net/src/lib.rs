@@ -65,6 +65,7 @@ pub use nic::NicStats;
 pub use platform::Platform;
 pub use tcp::{ListenOptions, Shutdown, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+use unikernel_rand::Rand;
 
 /// What a socket operation can fail with (the `std::io::ErrorKind`s that apply).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,15 +162,19 @@ pub const DHCP_TIMEOUT: Duration = Duration::from_secs(20);
 /// command line is searched for virtio-mmio windows. `route_irq(line, level, handler)`
 /// asks the interrupt controller to call `handler` on every interrupt of `line` (a GSI;
 /// edge-triggered, or level-triggered and active high when `level`) and says whether it
-/// did; when not, the stack polls the device. With DHCP, waits for a lease.
+/// did; when not, the stack polls the device. With DHCP, waits for a lease. `rand` seeds
+/// the stack's initial TCP sequence numbers and picks the local ports of sockets the app
+/// did not bind.
 pub fn init(
     config: Config,
     platform: &'static dyn Platform,
+    rand: Rand,
     route_irq: impl FnOnce(u32, bool, fn()) -> bool,
     cmdline: &str,
 ) -> Result<Net, InitError> {
+    RAND.call_once(|| rand);
     #[cfg(target_os = "none")]
-    return target::init(config, platform, route_irq, cmdline);
+    return target::init(config, platform, rand, route_irq, cmdline);
     #[cfg(not(target_os = "none"))]
     {
         let _ = (config, platform, route_irq, cmdline);
@@ -186,6 +191,7 @@ mod target {
     pub(super) fn init(
         config: Config,
         platform: &'static dyn Platform,
+        rand: Rand,
         route_irq: impl FnOnce(u32, bool, fn()) -> bool,
         cmdline: &str,
     ) -> Result<Net, InitError> {
@@ -195,7 +201,9 @@ mod target {
         let mac = nic.mac();
         let now = stack::instant(platform.now());
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-        iface_config.random_seed = unikernel_arch::timeline::tsc();
+        // smoltcp derives each connection's initial sequence number from this seed: a
+        // guessable one would let an off-path host inject into connections.
+        iface_config.random_seed = rand.u64();
         let iface = Interface::new(iface_config, &mut nic, now);
         let mut stack = stack::Stack::new(iface, nic, platform);
         match config {
@@ -289,6 +297,28 @@ impl Net {
     }
 }
 
+/// The generator `init` was given, for the ports it picks later.
+static RAND: spin::Once<Rand> = spin::Once::new();
+
+/// The dynamic ports (RFC 6335): where local ports of unbound sockets come from.
+const DYNAMIC_PORTS: core::ops::RangeInclusive<u16> = 49152..=u16::MAX;
+
+/// A local port for a socket the app did not bind: drawn at random from the dynamic
+/// ports for each socket (RFC 6056's first algorithm), so that an off-path host cannot
+/// predict it from an earlier connection.
+pub(crate) fn ephemeral_port() -> u16 {
+    let rand = RAND.get().expect("`init` stored the generator");
+    port_in_dynamic_range(rand.below(dynamic_port_count()))
+}
+
+fn dynamic_port_count() -> u64 {
+    u64::from(DYNAMIC_PORTS.end() - DYNAMIC_PORTS.start()) + 1
+}
+
+fn port_in_dynamic_range(offset: u64) -> u16 {
+    DYNAMIC_PORTS.start() + offset as u16
+}
+
 /// Runs `attempt` on the stack until it returns `Some`: first as things are, then after a
 /// poll, then after each wait for the device. `WouldBlock` at once in non-blocking mode,
 /// `TimedOut` when `timeout` passes.
@@ -360,9 +390,13 @@ mod tests {
             gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
         };
         let mut routed = false;
+        let seed =
+            "unikernel.seed=0101010101010101010101010101010101010101010101010101010101010101";
+        let rand = unikernel_rand::init(seed).expect("seeded by the command line");
         let result = init(
             config,
             &Stopped,
+            rand,
             |_, _, _| {
                 routed = true;
                 true
@@ -371,5 +405,26 @@ mod tests {
         );
         assert_eq!(result.unwrap_err(), InitError::NoDevice);
         assert!(!routed, "no device, no interrupt to route");
+
+        // Ports of unbound sockets: in the dynamic range, and not one after the other.
+        extern crate std;
+        let ports: std::vec::Vec<u16> = (0..200).map(|_| ephemeral_port()).collect();
+        assert!(ports.iter().all(|port| DYNAMIC_PORTS.contains(port)));
+        let sequential = ports
+            .windows(2)
+            .filter(|w| w[1] == w[0].wrapping_add(1))
+            .count();
+        assert!(sequential < 5, "{ports:?}");
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 190, "{} distinct of 200", distinct.len());
+    }
+
+    #[test]
+    fn the_dynamic_range_is_covered_exactly() {
+        assert_eq!(dynamic_port_count(), 16384);
+        assert_eq!(port_in_dynamic_range(0), 49152);
+        assert_eq!(port_in_dynamic_range(dynamic_port_count() - 1), u16::MAX);
     }
 }

@@ -40,7 +40,6 @@ pub(crate) struct Stack {
     released: Vec<(SocketHandle, Instant)>,
     /// Closed TCP sockets ready to be reused, with their buffer sizes.
     pool: Vec<(SocketHandle, usize, usize)>,
-    next_port: u16,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -129,7 +128,6 @@ impl Stack {
             listeners: Vec::new(),
             released: Vec::new(),
             pool: Vec::new(),
-            next_port: 49152,
         }
     }
 
@@ -320,9 +318,7 @@ impl Stack {
     }
 
     pub(crate) fn ephemeral_port(&mut self) -> u16 {
-        let port = self.next_port;
-        self.next_port = if port == u16::MAX { 49152 } else { port + 1 };
-        port
+        crate::ephemeral_port()
     }
 
     // ---- listeners ------------------------------------------------------------------

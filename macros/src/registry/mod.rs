@@ -18,8 +18,9 @@
 //! 4. `irq`: the interrupt controllers, before anything that takes interrupts;
 //! 5. `clock`: the clock and one-shot timer (needs `irq`);
 //! 6. `sched`: the scheduler, with the real-time tasks of the attribute (needs `clock`);
-//! 7. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
-//!    `irq` and `clock`, which are added).
+//! 7. `rand`: the random-number generator, seeded from the CPU and the VMM;
+//! 8. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
+//!    `irq`, `clock` and `rand`, which are added).
 //!
 //! Later subsystems slot in after these: `blk`, ... A subsystem must come after
 //! everything it needs (a unit test checks it).
@@ -230,17 +231,32 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         realtime: &[("edf", analysis::Policy::Edf), ("rm", analysis::Policy::Rm)],
     },
     Subsystem {
+        name: "rand",
+        handle: Some("Rand"),
+        value: None,
+        options: &[],
+        declare_as: None,
+        validate: no_rules,
+        needs: &[],
+        init: "init_rand",
+        init_args: &[],
+        then: &[],
+        global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
         name: "net",
         handle: Some("Net"),
         value: None,
         options: net::OPTIONS,
         declare_as: Some("net(dhcp)"),
         validate: net::validate,
-        needs: &["heap", "irq", "clock"],
+        needs: &["heap", "irq", "clock", "rand"],
         init: "init_net",
         init_args: &[
             InitArg::Handle("irq"),
             InitArg::Handle("clock"),
+            InitArg::Handle("rand"),
             InitArg::Build(net::config),
         ],
         then: &[],
@@ -376,6 +392,11 @@ mod tests {
         let rank = |name| lookup(SUBSYSTEMS, name).expect("in the table").0;
         assert!(rank("irq") < rank("clock") && rank("clock") < rank("sched"));
         assert!(rank("heap") < rank("args") && rank("clock") < rank("net"));
+        assert!(rank("rand") < rank("net"));
+        assert_eq!(
+            lookup(SUBSYSTEMS, "rand").unwrap().1.policy(),
+            Policy::AutoAdd
+        );
         let sched = lookup(SUBSYSTEMS, "sched").unwrap().1;
         assert_eq!(sched.policy(), Policy::AutoAdd);
         assert_eq!(

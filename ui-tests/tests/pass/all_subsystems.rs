@@ -22,6 +22,7 @@ mod app {
         clock,
         sched = edf(on_miss = panic),
         task(control, period = "1 ms", wcet = "200 us"),
+        rand,
         net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
     )]
     fn main(
@@ -30,9 +31,10 @@ mod app {
         _irq: Irq,
         clock: Clock,
         _sched: Sched,
+        rand: Rand,
         _net: Net,
     ) -> Result<(), Error> {
-        let _ = (&mut args, clock.now());
+        let _ = (&mut args, clock.now(), rand.u64());
         Ok(())
     }
 
