@@ -58,6 +58,9 @@ enum Commands {
     /// Start idle VMs on the monitor until --max, the time limit or host memory runs out;
     /// report how many it held, host memory per VM and boots per second
     Density(crate::density::DensityOptions),
+    /// Where an image's bytes go: per section, crate and declared subsystem, and the
+    /// largest functions
+    Size(SizeArgs),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// One worker process of `density` (started by it, not by people)
@@ -87,9 +90,22 @@ pub(crate) struct BootOptions {
     /// The image's boot header QEMU uses
     #[arg(long = "boot", value_enum, default_value_t)]
     pub protocol: Protocol,
-    /// Ask the guest for its boot timeline and print it as a table
+    /// Ask the guest for its boot timeline and print it as a table (under QEMU TCG: in guest
+    /// instructions per stage, with `-icount shift=0`, the same on every run)
     #[arg(long)]
     pub timeline: bool,
+    /// Write the boot timeline as an SVG chart, one bar per stage (implies --timeline)
+    #[arg(long, value_name = "FILE")]
+    pub timeline_svg: Option<PathBuf>,
+    /// Write the guest's serial output to FILE as well as to the terminal
+    #[arg(long, value_name = "FILE", conflicts_with = "tap")]
+    pub serial_log: Option<PathBuf>,
+    /// Stop the guest at its first instruction and wait for gdb on 127.0.0.1:PORT; prints
+    /// the gdb command that attaches with the image's symbols (the guest is not stopped
+    /// for --timeout before an hour)
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234",
+          conflicts_with = "tap")]
+    pub gdb: Option<u16>,
     /// Pass an argument to QEMU (repeatable)
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
@@ -250,6 +266,28 @@ struct BenchArgs {
 }
 
 #[derive(Debug, Args)]
+struct SizeArgs {
+    /// An example's name (examples/<name>) or the path of a built ELF
+    #[arg(
+        required_unless_present = "manifest_path",
+        conflicts_with = "manifest_path"
+    )]
+    target: Option<String>,
+    /// The app to build, outside examples/
+    #[arg(long, value_name = "Cargo.toml")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build, with --manifest-path
+    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
+    package: Option<String>,
+    /// How many of the largest functions and statics to list
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// No cargo output
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
 struct SetupArgs {
     /// No messages
     #[arg(short, long)]
@@ -383,6 +421,62 @@ fn execute(command: Commands) -> Result<i32> {
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
+        Commands::Size(SizeArgs {
+            target,
+            manifest_path,
+            package,
+            top,
+            quiet,
+        }) => {
+            let target = match (target, manifest_path) {
+                (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
+                (Some(target), None) => build::classify_target(&target),
+                (None, None) => unreachable!("clap requires a target or --manifest-path"),
+            };
+            let (elf, name) = match target {
+                RunTarget::Elf(path) => {
+                    let name = path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |name| name.to_string_lossy().into_owned(),
+                    );
+                    (path, name)
+                }
+                RunTarget::Example(name) => {
+                    setup::ensure(
+                        Needs {
+                            target: true,
+                            qemu: false,
+                        },
+                        quiet,
+                    )?;
+                    (build::build_example_with(&name, quiet)?, name)
+                }
+                RunTarget::Manifest(manifest, package) => {
+                    setup::ensure(
+                        Needs {
+                            target: true,
+                            qemu: false,
+                        },
+                        quiet,
+                    )?;
+                    let elf = CargoBuild {
+                        manifest_path: manifest,
+                        package,
+                        release: true,
+                        quiet,
+                    }
+                    .run()?;
+                    let name = elf
+                        .file_name()
+                        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+                    (elf, name)
+                }
+            };
+            let report = crate::size::analyze(&elf)?;
+            let stripped = crate::bench::stripped_size(&elf).ok();
+            print!("{}", crate::size::render(&report, &name, stripped, top));
+            Ok(0)
+        }
         Commands::Density(options) => {
             crate::density::run(&options)?;
             Ok(0)
@@ -456,19 +550,36 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     if network == Some(NetChoice::Tap) {
         return boot_on_tap(elf, opts);
     }
+    let timeline = opts.timeline || opts.timeline_svg.is_some();
+    // Under TCG the timeline counts guest instructions: deterministic, unlike TCG's times.
+    let count_instructions = timeline
+        && opts.vmm == Vmm::Qemu
+        && crate::qemu::detect_accel(opts.accel)? == crate::qemu::Accel::Tcg;
+    let timeout = match opts.gdb {
+        Some(_) => opts.timeout.max(crate::gdb::SESSION_TIMEOUT),
+        None => opts.timeout,
+    };
     let mut boot = Boot::new(&elf)
         .vmm(opts.vmm)
         .accel(opts.accel)
         .machine(opts.machine)
         .memory(opts.memory_mib)
-        .timeout(opts.timeout)
+        .timeout(timeout)
         .args(opts.kernel_args.iter().cloned())
-        .timeline(opts.timeline)
+        .timeline(timeline)
         .protocol(opts.protocol)
         .echo(true)
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
+    }
+    if count_instructions {
+        boot = boot.qemu_arg("-icount").qemu_arg("shift=0");
+    }
+    if let Some(port) = opts.gdb {
+        for arg in crate::gdb::prepare(&elf, opts.vmm, port)? {
+            boot = boot.qemu_arg(arg);
+        }
     }
     if let Some(NetChoice::Forward(forwards)) = &network {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
@@ -494,23 +605,52 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         }
     }
     // The TSC is measured while the guest runs, so that it costs no time.
-    let tsc = opts
-        .timeline
-        .then(|| std::thread::spawn(timeline::measure_tsc_hz));
+    let tsc =
+        (timeline && !count_instructions).then(|| std::thread::spawn(timeline::measure_tsc_hz));
     let outcome = boot.run()?;
     if outcome.serial_ends_mid_line() {
         // What follows goes to stderr; start it on a line of its own.
         println!();
     }
-    if opts.timeline {
+    if let Some(path) = &opts.serial_log {
+        std::fs::write(path, &outcome.serial)
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+    }
+    if crate::symbolize::has_report(&outcome.serial) {
+        match crate::symbolize::Symbolizer::open(&elf) {
+            Ok(symbolizer) => eprint!("{}", symbolizer.render(&outcome.serial).unwrap_or_default()),
+            Err(err) => eprintln!("cargo uk: no names for the backtrace: {err}"),
+        }
+    }
+    if timeline {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
-        match hz {
-            _ if outcome.timeline.is_empty() => eprintln!(
-                "cargo uk: the guest printed no timeline (does its kernel know `{}`?)",
-                timeline::CMDLINE_FLAG
-            ),
-            Some(hz) => eprint!("{}", timeline::render(&outcome.timeline, hz)),
-            None => eprintln!("cargo uk: cannot convert the timeline: this host has no TSC"),
+        let scale = match hz {
+            _ if outcome.timeline.is_empty() => {
+                eprintln!(
+                    "cargo uk: the guest printed no timeline (does its kernel know `{}`?)",
+                    timeline::CMDLINE_FLAG
+                );
+                None
+            }
+            _ if count_instructions => {
+                eprint!("{}", timeline::render_instructions(&outcome.timeline));
+                Some(timeline::Scale::Instructions)
+            }
+            Some(hz) => {
+                eprint!("{}", timeline::render(&outcome.timeline, hz));
+                Some(timeline::Scale::Time { tsc_hz: hz })
+            }
+            None => {
+                eprintln!("cargo uk: cannot convert the timeline: this host has no TSC");
+                None
+            }
+        };
+        if let (Some(path), Some(scale)) = (&opts.timeline_svg, scale) {
+            std::fs::write(path, timeline::svg(&outcome.timeline, scale))
+                .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+            if !opts.quiet {
+                eprintln!("cargo uk: wrote the timeline chart to {}", path.display());
+            }
         }
         match opts.vmm {
             Vmm::Qemu => eprintln!(
