@@ -97,6 +97,10 @@ pub(crate) struct BootOptions {
     /// Write the boot timeline as an SVG chart, one bar per stage (implies --timeline)
     #[arg(long, value_name = "FILE")]
     pub timeline_svg: Option<PathBuf>,
+    /// Log levels for the guest's `log` records, one for all (`debug`) or per module with a
+    /// default (`net=debug,smoltcp=warn,info`): the kernel flag `unikernel.log=LEVELS`
+    #[arg(long, value_name = "LEVELS")]
+    pub log: Option<String>,
     /// Write the guest's serial output to FILE as well as to the terminal
     #[arg(long, value_name = "FILE", conflicts_with = "tap")]
     pub serial_log: Option<PathBuf>,
@@ -572,6 +576,9 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
+    }
+    if let Some(levels) = &opts.log {
+        boot = boot.kernel_flag(format!("unikernel.log={levels}"));
     }
     if count_instructions {
         boot = boot.qemu_arg("-icount").qemu_arg("shift=0");

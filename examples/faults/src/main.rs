@@ -3,7 +3,7 @@
 //!
 //! `runner run faults -- <what>` with `<what>` one of: `panic`, `deep-panic` (three calls
 //! below `main`, for backtraces), `null`, `write-code`, `exec-data`, `overflow`,
-//! `exit <code>`, `alloc-fail`.
+//! `exit <code>`, `alloc-fail`, `log` (a line at each level, from two modules).
 #![no_std]
 #![no_main]
 
@@ -43,6 +43,13 @@ fn main(args: Args) -> ExitCode {
         "exit" => {
             let code = args.get(1).and_then(|code| code.parse().ok()).unwrap_or(1);
             return ExitCode::from(code);
+        }
+        "log" => {
+            log::error!("an error");
+            log::info!("some information");
+            log::debug!("a debugging detail");
+            log::debug!(target: "faults::parser", "a detail of the parser");
+            log::trace!(target: "faults::parser", "a trace of the parser");
         }
         "alloc-fail" => {
             let big: Vec<u8> = Vec::with_capacity(1 << 20);

@@ -1,7 +1,10 @@
 //! The `console` subsystem: the serial port as the app's standard output, `print!` and
-//! `println!`, and the backend of the `log` crate.
+//! `println!`, and the backend of the `log` crate: each line carries the guest's uptime,
+//! and `unikernel.log=` on the command line sets levels per module.
 #![no_std]
 #![forbid(unsafe_code)]
+
+mod levels;
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +12,12 @@ use log::{LevelFilter, Log, Metadata, Record};
 use unikernel_arch::cmdline::KernelFlags;
 use unikernel_arch::serial;
 
+pub use levels::LogLevels;
+
 static READY: AtomicBool = AtomicBool::new(false);
+
+/// The levels the logger filters with; set once, by the first `init`.
+static LEVELS: spin::Once<LogLevels<'static>> = spin::Once::new();
 
 /// The handle `main` takes for the console: a `fmt::Write` sink on the serial port.
 #[derive(Clone, Copy, Debug)]
@@ -30,13 +38,19 @@ impl fmt::Write for Console {
 }
 
 /// Configures the serial port and installs the `log` backend at `level`.
-/// The kernel flag `unikernel.log=<level>` on the command line overrides `level`.
-pub fn init(level: LevelFilter, cmdline: &str) -> Console {
+/// The kernel flag `unikernel.log=<levels>` on the command line overrides `level`: one
+/// level for every module (`debug`), or levels per module with a default
+/// (`net=debug,smoltcp=warn,info`; see [`LogLevels`]).
+pub fn init(level: LevelFilter, cmdline: &'static str) -> Console {
     serial::init();
-    let level = KernelFlags::parse(cmdline).parsed("log").unwrap_or(level);
+    let spec = KernelFlags::parse(cmdline).value("log").unwrap_or("");
     // Only the first console installs the logger; the kernel starts one.
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
+        let levels = LEVELS.call_once(|| LogLevels::new(spec, level));
+        log::set_max_level(levels.max());
+        if let Some(bad) = levels.invalid().next() {
+            log::warn!("unikernel.log: `{bad}` is not `<level>` or `<module>=<level>`; ignored");
+        }
     }
     READY.store(true, Ordering::Release);
     Console(())
@@ -47,13 +61,16 @@ static LOGGER: Logger = Logger;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
+        LEVELS
+            .get()
+            .is_some_and(|levels| metadata.level() <= levels.level_for(metadata.target()))
     }
 
     fn log(&self, record: &Record<'_>) {
         if self.enabled(record.metadata()) {
             serial::print(format_args!(
-                "[{:<5} {}] {}\n",
+                "[{} {:<5} {}] {}\n",
+                Uptime(unikernel_arch::timeline::uptime_us()),
                 record.level(),
                 record.target(),
                 record.args()
@@ -62,6 +79,19 @@ impl Log for Logger {
     }
 
     fn flush(&self) {}
+}
+
+/// Seconds since boot with microseconds, like the kernel log of Linux: `    1.042117`;
+/// question marks while the TSC's frequency is not known yet.
+struct Uptime(Option<u64>);
+
+impl fmt::Display for Uptime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(us) => write!(f, "{:>5}.{:06}", us / 1_000_000, us % 1_000_000),
+            None => f.write_str("    ?.??????"),
+        }
+    }
 }
 
 #[doc(hidden)]
@@ -83,4 +113,18 @@ macro_rules! print {
 macro_rules! println {
     () => { $crate::_print(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::_print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::Uptime;
+    use std::string::ToString;
+
+    #[test]
+    fn uptime_is_seconds_and_microseconds() {
+        assert_eq!(Uptime(Some(1_042_117)).to_string(), "    1.042117");
+        assert_eq!(Uptime(Some(7)).to_string(), "    0.000007");
+        assert_eq!(Uptime(None).to_string(), "    ?.??????");
+    }
 }
