@@ -26,7 +26,8 @@ impl<'a> LogLevels<'a> {
     /// The valid directives: (module, level), module `None` for a bare level.
     fn directives(&self) -> impl Iterator<Item = (Option<&'a str>, LevelFilter)> + use<'a> {
         self.spec
-            .split(',')
+            .split_terminator(',')
+            .filter(|directive| !directive.is_empty())
             .filter_map(|directive| parse(directive).ok())
     }
 

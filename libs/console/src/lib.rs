@@ -7,7 +7,7 @@
 mod levels;
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use log::{LevelFilter, Log, Metadata, Record};
 use unikernel_arch::cmdline::KernelFlags;
 use unikernel_arch::serial;
@@ -16,8 +16,10 @@ pub use levels::LogLevels;
 
 static READY: AtomicBool = AtomicBool::new(false);
 
-/// The levels the logger filters with; set once, by the first `init`.
-static LEVELS: spin::Once<LogLevels<'static>> = spin::Once::new();
+/// The level of the attribute's `log = "..."`, as `LevelFilter as usize`: the default
+/// where `unikernel.log=` names none. The levels themselves are read from the command line
+/// at each record, which keeps the console free of a cell to hold them.
+static DEFAULT_LEVEL: AtomicUsize = AtomicUsize::new(0);
 
 /// The handle `main` takes for the console: a `fmt::Write` sink on the serial port.
 #[derive(Clone, Copy, Debug)]
@@ -43,17 +45,42 @@ impl fmt::Write for Console {
 /// (`net=debug,smoltcp=warn,info`; see [`LogLevels`]).
 pub fn init(level: LevelFilter, cmdline: &'static str) -> Console {
     serial::init();
-    let spec = KernelFlags::parse(cmdline).value("log").unwrap_or("");
     // Only the first console installs the logger; the kernel starts one.
     if log::set_logger(&LOGGER).is_ok() {
-        let levels = LEVELS.call_once(|| LogLevels::new(spec, level));
-        log::set_max_level(levels.max());
-        if let Some(bad) = levels.invalid().next() {
-            log::warn!("unikernel.log: `{bad}` is not `<level>` or `<module>=<level>`; ignored");
+        DEFAULT_LEVEL.store(level as usize, Ordering::Relaxed);
+        match KernelFlags::parse(cmdline).value("log") {
+            // Without the flag (the usual case, on the boot path) there is nothing to parse.
+            None => log::set_max_level(level),
+            Some(spec) => {
+                let levels = LogLevels::new(spec, level);
+                log::set_max_level(levels.max());
+                if let Some(bad) = levels.invalid().next() {
+                    serial::print(format_args!(
+                        "unikernel.log: `{bad}` is not `<level>` or `<module>=<level>`; ignored\n"
+                    ));
+                }
+            }
         }
     }
     READY.store(true, Ordering::Release);
     Console(())
+}
+
+/// The levels in force: the command line's `unikernel.log=` over the default.
+fn levels() -> LogLevels<'static> {
+    let default = match DEFAULT_LEVEL.load(Ordering::Relaxed) {
+        0 => LevelFilter::Off,
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    };
+    let cmdline = unikernel_arch::boot::info().cmdline();
+    LogLevels::new(
+        KernelFlags::parse(cmdline).value("log").unwrap_or(""),
+        default,
+    )
 }
 
 struct Logger;
@@ -61,9 +88,7 @@ static LOGGER: Logger = Logger;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        LEVELS
-            .get()
-            .is_some_and(|levels| metadata.level() <= levels.level_for(metadata.target()))
+        metadata.level() <= levels().level_for(metadata.target())
     }
 
     fn log(&self, record: &Record<'_>) {
