@@ -96,11 +96,14 @@ impl Symbolizer {
         frames
     }
 
+    /// `file` relative to the current folder, else to the repository, where it lies below.
     fn shorten(&self, file: &str) -> String {
         let path = Path::new(file);
+        let repo = crate::build::repo_root();
         self.relative_to
             .as_deref()
             .and_then(|base| path.strip_prefix(base).ok())
+            .or_else(|| path.strip_prefix(&repo).ok())
             .unwrap_or(path)
             .display()
             .to_string()
