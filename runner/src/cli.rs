@@ -108,7 +108,7 @@ pub(crate) struct BootOptions {
     /// the gdb command that attaches with the image's symbols (the guest is not stopped
     /// for --timeout before an hour)
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234",
-          conflicts_with = "tap")]
+          conflicts_with_all = ["tap", "timeline", "timeline_svg"])]
     pub gdb: Option<u16>,
     /// Pass an argument to QEMU (repeatable)
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
@@ -554,6 +554,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     if network == Some(NetChoice::Tap) {
         return boot_on_tap(elf, opts);
     }
+    if opts.gdb.is_some() && opts.vmm == Vmm::Monitor {
+        let mut serial = String::new();
+        let status = crate::gdb::boot_on_monitor(&elf, opts, &mut serial)?;
+        after_boot(&elf, opts, &serial)?;
+        return Ok(status);
+    }
     let timeline = opts.timeline || opts.timeline_svg.is_some();
     // Under TCG the timeline counts guest instructions: deterministic, unlike TCG's times.
     let count_instructions = timeline
@@ -584,7 +590,7 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         boot = boot.qemu_arg("-icount").qemu_arg("shift=0");
     }
     if let Some(port) = opts.gdb {
-        for arg in crate::gdb::prepare(&elf, opts.vmm, port)? {
+        for arg in crate::gdb::prepare(&elf, port) {
             boot = boot.qemu_arg(arg);
         }
     }
@@ -619,16 +625,7 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         // What follows goes to stderr; start it on a line of its own.
         println!();
     }
-    if let Some(path) = &opts.serial_log {
-        std::fs::write(path, &outcome.serial)
-            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
-    }
-    if crate::symbolize::has_report(&outcome.serial) {
-        match crate::symbolize::Symbolizer::open(&elf) {
-            Ok(symbolizer) => eprint!("{}", symbolizer.render(&outcome.serial).unwrap_or_default()),
-            Err(err) => eprintln!("cargo uk: no names for the backtrace: {err}"),
-        }
-    }
+    after_boot(&elf, opts, &outcome.serial)?;
     if timeline {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
         let scale = match hz {
@@ -706,6 +703,21 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         }
     }
     Ok(outcome.exit_code())
+}
+
+/// What follows every boot's output: the serial log file, the named backtrace.
+fn after_boot(elf: &std::path::Path, opts: &BootOptions, serial: &str) -> Result<()> {
+    if let Some(path) = &opts.serial_log {
+        std::fs::write(path, serial)
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+    }
+    if crate::symbolize::has_report(serial) {
+        match crate::symbolize::Symbolizer::open(elf) {
+            Ok(symbolizer) => eprint!("{}", symbolizer.render(serial).unwrap_or_default()),
+            Err(err) => eprintln!("cargo uk: no names for the backtrace: {err}"),
+        }
+    }
+    Ok(())
 }
 
 /// Boots on a tap device in a network namespace of the runner's own, deleted at exit.

@@ -130,16 +130,42 @@ fn free_port() -> u16 {
         .port()
 }
 
-#[test]
-fn gdb_breaks_in_a_function_reads_a_variable_and_continues_to_the_exit() {
-    if Command::new("gdb").arg("--version").output().is_err() {
+fn gdb_installed() -> bool {
+    let installed = Command::new("gdb").arg("--version").output().is_ok();
+    if !installed {
         eprintln!("skipped: gdb is not installed (apt-get install -y gdb)");
+    }
+    installed
+}
+
+#[test]
+fn gdb_under_qemu_breaks_reads_a_variable_and_continues_to_the_exit() {
+    if gdb_installed() {
+        gdb_session(&["--accel", "tcg"]);
+    }
+}
+
+#[test]
+fn gdb_on_the_monitor_breaks_reads_a_variable_and_continues_to_the_exit() {
+    if let Err(reason) = runner::qemu::probe_dev_kvm() {
+        eprintln!("skipped: /dev/kvm is not usable here ({reason})");
         return;
     }
+    if gdb_installed() {
+        gdb_session(&["--vmm", "monitor"]);
+    }
+}
+
+/// Boots faults' deep panic with `vmm_options` under `--gdb` and drives it with gdb in batch
+/// mode: a breakpoint on a source line and one on a function, `bt`, two steps, a
+/// variable's value, and on to the guest's exit.
+fn gdb_session(vmm_options: &[&str]) {
     let elf = example("faults");
     let port = free_port();
     let mut guest = cargo_uk()
-        .args(["boot", "--accel", "tcg", "--gdb"])
+        .arg("boot")
+        .args(vmm_options)
+        .arg("--gdb")
         .arg(port.to_string())
         .arg(&elf)
         .arg("deep-panic")

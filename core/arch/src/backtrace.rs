@@ -35,7 +35,7 @@ pub fn walk(
     let stack = stack_floor..stack_floor.saturating_add(MAX_STACK_SPAN);
     let mut frame = rbp;
     for _ in 0..MAX_FRAMES {
-        if frame % 8 != 0 || !stack.contains(&frame) || !stack.contains(&(frame + 8)) {
+        if !frame.is_multiple_of(8) || !stack.contains(&frame) || !stack.contains(&(frame + 8)) {
             return;
         }
         let return_address = read(frame + 8);

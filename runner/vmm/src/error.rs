@@ -51,6 +51,9 @@ pub enum Error {
     Cpuid(String),
     #[error("cannot start the watchdog thread: {0}")]
     Watchdog(std::io::Error),
+    /// The gdb connection failed (`--gdb`).
+    #[error("gdb: {0}")]
+    Gdb(std::io::Error),
 }
 
 /// The monitor's result type.

@@ -35,6 +35,7 @@ mod cpu;
 mod devices;
 pub mod elf;
 mod error;
+pub mod gdb;
 pub mod image;
 mod report;
 mod vm;
