@@ -963,6 +963,33 @@ mod tests {
     }
 
     #[test]
+    fn debugging_options() {
+        let boot = |line: &str| match parse(line).unwrap() {
+            Commands::Run(run) => run.boot,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(boot("run hello --gdb").gdb, Some(1234));
+        assert_eq!(boot("run hello --gdb 4000").gdb, Some(4000));
+        assert_eq!(boot("run hello").gdb, None);
+        let options =
+            boot("run hello --timeline-svg t.svg --serial-log s.txt --log net=debug,info");
+        assert_eq!(options.timeline_svg, Some(PathBuf::from("t.svg")));
+        assert_eq!(options.serial_log, Some(PathBuf::from("s.txt")));
+        assert_eq!(options.log.as_deref(), Some("net=debug,info"));
+        assert_eq!(
+            error_kind("run hello --gdb --tap"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(error_kind("run hello --gdb x"), ErrorKind::ValueValidation);
+
+        let Ok(Commands::Size(size)) = parse("size hello --top 5") else {
+            panic!("size parses")
+        };
+        assert_eq!((size.target.as_deref(), size.top), (Some("hello"), 5));
+        assert_eq!(error_kind("size"), ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
     fn a_near_miss_gets_a_suggestion_and_the_name_users_type() {
         let message = parse("bot k.elf").unwrap_err().render().to_string();
         assert!(
