@@ -39,6 +39,9 @@ impl fmt::Display for Frame {
 pub struct Symbolizer {
     loader: addr2line::Loader,
     relative_to: Option<PathBuf>,
+    /// Every named code symbol, sized or not, by address: the assembly's labels
+    /// (`long_mode_entry`) have no size and no debug info.
+    labels: Vec<(u64, String)>,
 }
 
 impl fmt::Debug for Symbolizer {
@@ -52,9 +55,12 @@ impl Symbolizer {
     pub fn open(elf: &Path) -> Result<Self> {
         let loader = addr2line::Loader::new(elf)
             .map_err(|err| Error::new(format!("cannot read {}: {err}", elf.display())))?;
+        let bytes = std::fs::read(elf)
+            .map_err(|err| Error::new(format!("cannot read {}: {err}", elf.display())))?;
         Ok(Symbolizer {
             loader,
             relative_to: std::env::current_dir().ok(),
+            labels: code_labels(&bytes),
         })
     }
 
@@ -80,10 +86,15 @@ impl Symbolizer {
                 });
             }
         }
+        let symbol = self
+            .loader
+            .find_symbol(address)
+            .map(|name| addr2line::demangle_auto(name.into(), None).into_owned())
+            .or_else(|| self.label_before(address));
         if frames.iter().all(|frame| frame.function.is_none())
-            && let Some(symbol) = self.loader.find_symbol(address)
+            && let Some(symbol) = symbol
         {
-            let function = Some(addr2line::demangle_auto(symbol.into(), None).into_owned());
+            let function = Some(symbol);
             match frames.first_mut() {
                 Some(first) => first.function = function,
                 None => frames.push(Frame {
@@ -94,6 +105,16 @@ impl Symbolizer {
             }
         }
         frames
+    }
+
+    /// `label+0x..` for the nearest label at or below `address`.
+    fn label_before(&self, address: u64) -> Option<String> {
+        let index = self.labels.partition_point(|(start, _)| *start <= address);
+        let (start, name) = self.labels.get(index.checked_sub(1)?)?;
+        Some(match address - start {
+            0 => name.clone(),
+            offset => format!("{name}+{offset:#x}"),
+        })
     }
 
     /// `file` relative to the current folder, else to the repository, where it lies below.
@@ -141,6 +162,32 @@ impl Symbolizer {
         }
         Some(out)
     }
+}
+
+/// The named symbols in executable sections, sorted by address.
+fn code_labels(elf: &[u8]) -> Vec<(u64, String)> {
+    use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+    let Ok(file) = object::File::parse(elf) else {
+        return Vec::new();
+    };
+    let mut labels: Vec<(u64, String)> = file
+        .symbols()
+        .filter(|symbol| {
+            symbol
+                .section_index()
+                .and_then(|index| file.section_by_index(index).ok())
+                .is_some_and(|section| section.kind() == SectionKind::Text)
+        })
+        .filter_map(|symbol| {
+            let name = symbol.name().ok().filter(|name| !name.is_empty())?;
+            Some((
+                symbol.address(),
+                addr2line::demangle_auto(name.into(), None).into_owned(),
+            ))
+        })
+        .collect();
+    labels.sort();
+    labels
 }
 
 /// Whether `serial` holds a backtrace or an exception report to symbolize.
@@ -240,6 +287,27 @@ mod tests {
                 .is_some_and(|f| f.ends_with("symbolize.rs")),
             "{frames:?}"
         );
+    }
+
+    #[test]
+    fn an_address_past_a_label_is_named_by_its_offset() {
+        let exe = std::env::current_exe().unwrap();
+        let mut symbolizer = Symbolizer::open(&exe).unwrap();
+        assert!(
+            symbolizer
+                .labels
+                .windows(2)
+                .all(|pair| pair[0].0 <= pair[1].0),
+            "sorted"
+        );
+        symbolizer.labels = vec![(0x1000, "entry".into()), (0x2000, "next".into())];
+        assert_eq!(symbolizer.label_before(0x1000).as_deref(), Some("entry"));
+        assert_eq!(
+            symbolizer.label_before(0x1022).as_deref(),
+            Some("entry+0x22")
+        );
+        assert_eq!(symbolizer.label_before(0x2001).as_deref(), Some("next+0x1"));
+        assert_eq!(symbolizer.label_before(0xfff), None);
     }
 
     /// The address of the first function whose demangled name ends in `name`.
