@@ -387,6 +387,34 @@ fn log_levels_per_module_with_the_uptime() {
     outcome.assert_serial_contains("unikernel.log: `loud` is not `<level>` or `<module>=<level>`");
 }
 
+/// With a known TSC frequency (a clock, or the monitor's CPUID leaf) each line carries the
+/// uptime in seconds and microseconds, rising.
+#[test]
+fn log_lines_carry_the_uptime_once_the_tsc_frequency_is_known() {
+    let outcome = Boot::new(example("rt-overrun"))
+        .timeout(TIMEOUT)
+        .run()
+        .unwrap();
+    outcome.assert_status(0);
+    let uptimes: Vec<f64> = outcome
+        .serial
+        .lines()
+        .filter(|line| line.starts_with('['))
+        .map(|line| {
+            line[1..13]
+                .trim()
+                .parse::<f64>()
+                .unwrap_or_else(|_| panic!("an uptime in {line}"))
+        })
+        .collect();
+    assert!(!uptimes.is_empty(), "{}", outcome.serial);
+    assert!(
+        uptimes.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{uptimes:?}"
+    );
+    assert!(uptimes[0] > 0.0 && uptimes[0] < 30.0, "{uptimes:?}");
+}
+
 /// A fresh folder under the target directory for one test's files.
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("debug-{name}"));
