@@ -139,14 +139,18 @@ impl Symbolizer {
             return None;
         }
         let mut out = String::from("backtrace (from the ELF's debug info):\n");
-        for (index, address) in addresses.iter().enumerate() {
+        let mut index = 0;
+        while index < addresses.len() {
+            let address = addresses[index];
+            // A recursion prints one return address many times: show it once, counted.
+            let repeats = addresses[index + 1..]
+                .iter()
+                .take_while(|&&next| next == address)
+                .count();
             // A return address is the instruction after the call: look up the call.
-            let probe = match address {
-                Address::Faulting(rip) => *rip,
-                Address::Return(ret) => ret.saturating_sub(1),
-            };
-            let raw = match address {
-                Address::Faulting(a) | Address::Return(a) => *a,
+            let (probe, raw) = match address {
+                Address::Faulting(rip) => (rip, rip),
+                Address::Return(ret) => (ret.saturating_sub(1), ret),
             };
             let frames = self.frames(probe);
             if frames.is_empty() {
@@ -159,6 +163,12 @@ impl Symbolizer {
                     out.push_str(&format!("      inlined into {frame}\n"));
                 }
             }
+            if repeats > 0 {
+                out.push_str(&format!(
+                    "      and {repeats} more frames of the same call\n"
+                ));
+            }
+            index += 1 + repeats;
         }
         Some(out)
     }
@@ -287,6 +297,23 @@ mod tests {
                 .is_some_and(|f| f.ends_with("symbolize.rs")),
             "{frames:?}"
         );
+    }
+
+    #[test]
+    fn a_recursion_is_shown_once_with_its_count() {
+        let exe = std::env::current_exe().unwrap();
+        let symbolizer = Symbolizer::open(&exe).unwrap();
+        let report = symbolizer
+            .render("backtrace: 0x21 0x21 0x21 0x30\n")
+            .unwrap();
+        let lines: Vec<&str> = report
+            .lines()
+            .filter(|line| !line.contains("inlined into"))
+            .collect();
+        assert_eq!(lines.len(), 4, "{report}");
+        assert!(lines[1].starts_with("   0: "), "{report}");
+        assert_eq!(lines[2], "      and 2 more frames of the same call");
+        assert!(lines[3].starts_with("   3: "), "{report}");
     }
 
     #[test]
