@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 
 /// How the guest's backtrace line starts (`core/arch/src/backtrace.rs`).
 pub const BACKTRACE_PREFIX: &str = "backtrace:";
-/// What precedes the faulting instruction's address in an exception report.
-const RIP_MARKER: &str = " at rip ";
+/// How the register line of an exception report starts (after its indentation).
+const RIP_MARKER: &str = "rip ";
 
 /// One source-level frame at an address: inlined functions give several per address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +208,7 @@ pub fn has_report(serial: &str) -> bool {
 /// An address from the guest's report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Address {
-    /// The instruction that faulted (`exception: ... at rip 0x...`).
+    /// The instruction that faulted (the exception report's `rip 0x... rsp 0x...` line).
     Faulting(u64),
     /// A return address from the `backtrace:` line.
     Return(u64),
@@ -221,10 +221,11 @@ pub fn report_addresses(serial: &str) -> Vec<Address> {
         let line = line.trim_end();
         if let Some(rest) = line.strip_prefix(BACKTRACE_PREFIX) {
             addresses.extend(rest.split_whitespace().filter_map(hex).map(Address::Return));
-        } else if line.starts_with("exception:")
-            && let Some((_, rest)) = line.split_once(RIP_MARKER)
+        } else if let Some(rest) = line.trim_start().strip_prefix(RIP_MARKER)
+            && rest.contains(" rsp ")
             && let Some(rip) = rest.split_whitespace().next().and_then(hex)
         {
+            // The exception report's register dump: `  rip 0x... rsp 0x... rflags 0x...`.
             addresses.push(Address::Faulting(rip));
         }
     }
@@ -242,7 +243,9 @@ mod tests {
     #[test]
     fn addresses_come_from_backtrace_and_exception_lines_only() {
         let serial = "hello\n\
-            exception: page fault (#PF, vector 14) at rip 0x100abc\n  rax 0x1\n\
+            exception: page fault (#PF, vector 14) at rip 0x100abc\n\
+              rip 0x100abc is in the kernel's code\n\
+              rip 0x0000000000100abc rsp 0x000000000010af90 rflags 0x46\n  rax 0x1\n\
             backtrace: 0x100200 0x100300\r\n\
             backtrace: 0xzz 0x10\n\
             said backtrace: 0x5\n";
