@@ -270,8 +270,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let (rbp, rsp): (u64, u64);
     // SAFETY: copies two registers; no memory is touched.
     unsafe {
-        core::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) rbp, out(reg) rsp,
-                         options(nomem, nostack, preserves_flags));
+        core::arch::asm!(
+            "mov {}, rbp",
+            "mov {}, rsp",
+            out(reg) rbp,
+            out(reg) rsp,
+            options(nomem, nostack, preserves_flags),
+        );
     }
     crate::backtrace::print(rbp, rsp);
     crate::exit::exit(crate::exit::status::PANIC)
