@@ -593,6 +593,9 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         for arg in crate::gdb::prepare(&elf, port) {
             boot = boot.qemu_arg(arg);
         }
+        if crate::qemu::detect_accel(opts.accel)? == crate::qemu::Accel::Kvm {
+            eprintln!("{}", crate::gdb::KVM_BREAKPOINT_NOTE);
+        }
     }
     if let Some(NetChoice::Forward(forwards)) = &network {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {

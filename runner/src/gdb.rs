@@ -85,6 +85,12 @@ pub(crate) fn boot_on_monitor(elf: &Path, opts: &BootOptions, serial: &mut Strin
     })
 }
 
+/// Under QEMU with KVM, gdb's `break` writes `int3` into the guest, which a software-emulated
+/// KVM (a nested one, as on the project's machines) cannot run: the guest stalls there.
+pub(crate) const KVM_BREAKPOINT_NOTE: &str = "cargo uk: under KVM, set breakpoints with `hbreak` \
+     (the CPU's debug registers, at most 4): a KVM that emulates the guest cannot run the \
+     `int3` of `break`; TCG (--accel tcg) and the monitor take both";
+
 /// The port of a bare `--gdb`, gdb's and QEMU's usual one.
 pub(crate) const DEFAULT_PORT: u16 = 1234;
 
