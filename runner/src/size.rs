@@ -113,7 +113,8 @@ impl Report {
         total
     }
 
-    /// What each declared subsystem costs (its crate and the crates only it links), then
+    /// What each declared subsystem costs (its crate, the crates only it links and the
+    /// facade's `init_<subsystem>`), then
     /// what every image has (boot, CPU, exit: `unikernel_arch` and the facade), the app's
     /// own crate, the libraries all of them share (`core`, `alloc`, ...), and the rest.
     pub fn groups(&self, app: &str) -> Vec<(String, Vec<String>, Sizes)> {
@@ -148,12 +149,38 @@ impl Report {
             .into_iter()
             .map(|name| (name, Vec::new(), Sizes::default()))
             .collect();
-        for (krate, sizes) in &self.crates {
-            let group = group_of(krate);
-            if let Some(entry) = groups.iter_mut().find(|(name, ..)| *name == group) {
-                entry.1.push(krate.clone());
-                entry.2.add_all(*sizes);
+        // The facade's init function of a subsystem (`unikernel::__private::init_heap`) is
+        // part of what that subsystem costs.
+        let facade_init = |item: &Item| {
+            (item.krate == "unikernel")
+                .then(|| {
+                    self.subsystems
+                        .iter()
+                        .find(|s| item.name.ends_with(&format!("::init_{s}")))
+                })
+                .flatten()
+        };
+        let mut add = |group: &str, krate: &str, sizes: Sizes| {
+            if let Some(entry) = groups.iter_mut().find(|(name, ..)| name == group) {
+                if !entry.1.iter().any(|k| k == krate) {
+                    entry.1.push(krate.to_string());
+                }
+                entry.2.add_all(sizes);
             }
+        };
+        for item in self.items.iter().filter(|item| item.krate != UNATTRIBUTED) {
+            let mut sizes = Sizes::default();
+            sizes.add(item.kind, item.size);
+            let group = facade_init(item)
+                .cloned()
+                .unwrap_or_else(|| group_of(&item.krate));
+            add(&group, &item.krate, sizes);
+        }
+        if let Some(&unattributed) = self.crates.get(UNATTRIBUTED) {
+            add(UNATTRIBUTED, UNATTRIBUTED, unattributed);
+        }
+        for (_, crates, _) in &mut groups {
+            crates.sort();
         }
         groups
     }
