@@ -61,6 +61,9 @@ enum Commands {
     /// Start idle VMs on the monitor until --max, the time limit or host memory runs out;
     /// report how many it held, host memory per VM and boots per second
     Density(crate::density::DensityOptions),
+    /// Where an image's bytes go: per section, crate and declared subsystem, and the
+    /// largest functions
+    Size(SizeArgs),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -93,9 +96,26 @@ pub(crate) struct BootOptions {
     /// The image's boot header QEMU uses
     #[arg(long = "boot", value_enum, default_value_t)]
     pub protocol: Protocol,
-    /// Ask the guest for its boot timeline and print it as a table
+    /// Ask the guest for its boot timeline and print it as a table (under QEMU TCG: in guest
+    /// instructions per stage, with `-icount shift=0`, the same on every run)
     #[arg(long)]
     pub timeline: bool,
+    /// Write the boot timeline as an SVG chart, one bar per stage (implies --timeline)
+    #[arg(long, value_name = "FILE")]
+    pub timeline_svg: Option<PathBuf>,
+    /// Log levels for the guest's `log` records, one for all (`debug`) or per module with a
+    /// default (`net=debug,smoltcp=warn,info`): the kernel flag `unikernel.log=LEVELS`
+    #[arg(long, value_name = "LEVELS")]
+    pub log: Option<String>,
+    /// Write the guest's serial output to FILE as well as to the terminal
+    #[arg(long, value_name = "FILE", conflicts_with = "tap")]
+    pub serial_log: Option<PathBuf>,
+    /// Stop the guest at its first instruction and wait for gdb on 127.0.0.1:PORT; prints
+    /// the gdb command that attaches with the image's symbols (the guest is not stopped
+    /// for --timeout before an hour)
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234",
+          conflicts_with_all = ["tap", "timeline", "timeline_svg"])]
+    pub gdb: Option<u16>,
     /// Pass an argument to QEMU (repeatable)
     #[arg(long = "qemu-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub qemu_args: Vec<String>,
@@ -259,6 +279,28 @@ struct BenchArgs {
     #[arg(long, value_enum, default_value_t)]
     vmm: BenchVmm,
     /// No progress messages
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct SizeArgs {
+    /// An example's name (examples/<name>) or the path of a built ELF
+    #[arg(
+        required_unless_present = "manifest_path",
+        conflicts_with = "manifest_path"
+    )]
+    target: Option<String>,
+    /// The app to build, outside examples/
+    #[arg(long, value_name = "Cargo.toml")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build, with --manifest-path
+    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
+    package: Option<String>,
+    /// How many of the largest functions and statics to list
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// No cargo output
     #[arg(short, long)]
     quiet: bool,
 }
@@ -499,6 +541,62 @@ fn execute(command: Commands) -> Result<i32> {
             }
             Ok(0)
         }
+        Commands::Size(SizeArgs {
+            target,
+            manifest_path,
+            package,
+            top,
+            quiet,
+        }) => {
+            let target = match (target, manifest_path) {
+                (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
+                (Some(target), None) => build::classify_target(&target),
+                (None, None) => unreachable!("clap requires a target or --manifest-path"),
+            };
+            let (elf, name) = match target {
+                RunTarget::Elf(path) => {
+                    let name = path.file_name().map_or_else(
+                        || path.display().to_string(),
+                        |name| name.to_string_lossy().into_owned(),
+                    );
+                    (path, name)
+                }
+                RunTarget::Example(name) => {
+                    setup::ensure(
+                        Needs {
+                            target: true,
+                            qemu: false,
+                        },
+                        quiet,
+                    )?;
+                    (build::build_example_with(&name, quiet)?, name)
+                }
+                RunTarget::Manifest(manifest, package) => {
+                    setup::ensure(
+                        Needs {
+                            target: true,
+                            qemu: false,
+                        },
+                        quiet,
+                    )?;
+                    let elf = CargoBuild {
+                        manifest_path: manifest,
+                        package,
+                        release: true,
+                        quiet,
+                    }
+                    .run()?;
+                    let name = elf
+                        .file_name()
+                        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+                    (elf, name)
+                }
+            };
+            let report = crate::size::analyze(&elf)?;
+            let stripped = crate::bench::stripped_size(&elf).ok();
+            print!("{}", crate::size::render(&report, &name, stripped, top));
+            Ok(0)
+        }
         Commands::Density(options) => {
             crate::density::run(&options)?;
             Ok(0)
@@ -574,19 +672,48 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     if network == Some(NetChoice::Tap) {
         return boot_on_tap(elf, opts);
     }
+    if opts.gdb.is_some() && opts.vmm == Vmm::Monitor {
+        let mut serial = String::new();
+        let status = crate::gdb::boot_on_monitor(&elf, opts, &mut serial)?;
+        after_boot(&elf, opts, &serial)?;
+        return Ok(status);
+    }
+    let timeline = opts.timeline || opts.timeline_svg.is_some();
+    // Under TCG the timeline counts guest instructions: deterministic, unlike TCG's times.
+    let count_instructions = timeline
+        && opts.vmm == Vmm::Qemu
+        && crate::qemu::detect_accel(opts.accel)? == crate::qemu::Accel::Tcg;
+    let timeout = match opts.gdb {
+        Some(_) => opts.timeout.max(crate::gdb::SESSION_TIMEOUT),
+        None => opts.timeout,
+    };
     let mut boot = Boot::new(&elf)
         .vmm(opts.vmm)
         .accel(opts.accel)
         .machine(opts.machine)
         .memory(opts.memory_mib)
-        .timeout(opts.timeout)
+        .timeout(timeout)
         .args(opts.kernel_args.iter().cloned())
-        .timeline(opts.timeline)
+        .timeline(timeline)
         .protocol(opts.protocol)
         .echo(true)
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
+    }
+    if let Some(levels) = &opts.log {
+        boot = boot.kernel_flag(format!("unikernel.log={levels}"));
+    }
+    if count_instructions {
+        boot = boot.qemu_arg("-icount").qemu_arg("shift=0");
+    }
+    if let Some(port) = opts.gdb {
+        for arg in crate::gdb::prepare(&elf, port) {
+            boot = boot.qemu_arg(arg);
+        }
+        if crate::qemu::detect_accel(opts.accel)? == crate::qemu::Accel::Kvm {
+            eprintln!("{}", crate::gdb::KVM_BREAKPOINT_NOTE);
+        }
     }
     if let Some(NetChoice::Forward(forwards)) = &network {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
@@ -612,9 +739,8 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         }
     }
     // The TSC is measured while the guest runs, so that it costs no time.
-    let tsc = opts
-        .timeline
-        .then(|| std::thread::spawn(timeline::measure_tsc_hz));
+    let tsc =
+        (timeline && !count_instructions).then(|| std::thread::spawn(timeline::measure_tsc_hz));
     let outcome = boot.run()?;
     if outcome.exit == crate::boot::Exit::OutputClosed {
         // Whoever read the output went away (`| head`): end quietly.
@@ -624,15 +750,36 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         // What follows goes to stderr; start it on a line of its own.
         let _ = writeln!(std::io::stdout());
     }
-    if opts.timeline {
+    after_boot(&elf, opts, &outcome.serial)?;
+    if timeline {
         let hz = tsc.and_then(|handle| handle.join().ok()).flatten();
-        match hz {
-            _ if outcome.timeline.is_empty() => eprintln!(
-                "cargo uk: the guest printed no timeline (does its kernel know `{}`?)",
-                timeline::CMDLINE_FLAG
-            ),
-            Some(hz) => eprint!("{}", timeline::render(&outcome.timeline, hz)),
-            None => eprintln!("cargo uk: cannot convert the timeline: this host has no TSC"),
+        let scale = match hz {
+            _ if outcome.timeline.is_empty() => {
+                eprintln!(
+                    "cargo uk: the guest printed no timeline (does its kernel know `{}`?)",
+                    timeline::CMDLINE_FLAG
+                );
+                None
+            }
+            _ if count_instructions => {
+                eprint!("{}", timeline::render_instructions(&outcome.timeline));
+                Some(timeline::Scale::Instructions)
+            }
+            Some(hz) => {
+                eprint!("{}", timeline::render(&outcome.timeline, hz));
+                Some(timeline::Scale::Time { tsc_hz: hz })
+            }
+            None => {
+                eprintln!("cargo uk: cannot convert the timeline: this host has no TSC");
+                None
+            }
+        };
+        if let (Some(path), Some(scale)) = (&opts.timeline_svg, scale) {
+            std::fs::write(path, timeline::svg(&outcome.timeline, scale))
+                .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+            if !opts.quiet {
+                eprintln!("cargo uk: wrote the timeline chart to {}", path.display());
+            }
         }
         match opts.vmm {
             Vmm::Qemu => eprintln!(
@@ -687,6 +834,21 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         }
     }
     Ok(outcome.exit_code())
+}
+
+/// What follows every boot's output: the serial log file, the named backtrace.
+fn after_boot(elf: &std::path::Path, opts: &BootOptions, serial: &str) -> Result<()> {
+    if let Some(path) = &opts.serial_log {
+        std::fs::write(path, serial)
+            .map_err(|err| Error::new(format!("cannot write {}: {err}", path.display())))?;
+    }
+    if crate::symbolize::has_report(serial) {
+        match crate::symbolize::Symbolizer::open(elf) {
+            Ok(symbolizer) => eprint!("{}", symbolizer.render(serial).unwrap_or_default()),
+            Err(err) => eprintln!("cargo uk: no names for the backtrace: {err}"),
+        }
+    }
+    Ok(())
 }
 
 /// Boots on a tap device in a network namespace of the runner's own, deleted at exit (and
@@ -927,6 +1089,33 @@ mod tests {
         assert_eq!(error_kind("frob"), ErrorKind::InvalidSubcommand);
         assert_eq!(error_kind("--version"), ErrorKind::DisplayVersion);
         assert_eq!(error_kind("run --help"), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn debugging_options() {
+        let boot = |line: &str| match parse(line).unwrap() {
+            Commands::Run(run) => run.boot,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(boot("run hello --gdb").gdb, Some(1234));
+        assert_eq!(boot("run hello --gdb 4000").gdb, Some(4000));
+        assert_eq!(boot("run hello").gdb, None);
+        let options =
+            boot("run hello --timeline-svg t.svg --serial-log s.txt --log net=debug,info");
+        assert_eq!(options.timeline_svg, Some(PathBuf::from("t.svg")));
+        assert_eq!(options.serial_log, Some(PathBuf::from("s.txt")));
+        assert_eq!(options.log.as_deref(), Some("net=debug,info"));
+        assert_eq!(
+            error_kind("run hello --gdb --tap"),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(error_kind("run hello --gdb x"), ErrorKind::ValueValidation);
+
+        let Ok(Commands::Size(size)) = parse("size hello --top 5") else {
+            panic!("size parses")
+        };
+        assert_eq!((size.target.as_deref(), size.top), (Some("hello"), 5));
+        assert_eq!(error_kind("size"), ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

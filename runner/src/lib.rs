@@ -26,12 +26,15 @@ pub mod cleanup;
 pub mod cli;
 pub mod density;
 mod error;
+mod gdb;
 mod lint;
 pub mod monitor;
 pub mod net;
 pub mod new;
 pub mod qemu;
 pub mod setup;
+pub mod size;
+pub mod symbolize;
 pub mod timeline;
 mod values;
 

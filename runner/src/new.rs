@@ -37,7 +37,9 @@ bench = false
 
 # As the repository's examples (examples/Cargo.toml): kernels cannot unwind, and even a
 # debug image must fit the 1 MiB the linker script gives it, so dev builds optimise a little.
+# Debug info stays in the ELF (never loaded, gone when stripped) for gdb and backtraces.
 [profile.release]
+debug = true
 panic = "abort"
 opt-level = "s"
 lto = true
@@ -56,7 +58,8 @@ opt-level = 1
 target = "{TARGET}"
 
 [target.{TARGET}]
-rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static"]
+# Frame pointers let a panic or a CPU exception print its chain of return addresses.
+rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]
 # `cargo run` boots the image in a VM; `cargo run -- a b` passes `a b` to the app.
 runner = ".cargo/boot"
 "#
@@ -462,9 +465,17 @@ mod tests {
         assert!(manifest.contains("\n[package.metadata.unikernel]\n"));
         let config = file(&files, ".cargo/config.toml");
         assert!(config.contains("target = \"x86_64-unknown-none\""));
-        assert!(config.contains(
-            r#"rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static"]"#
-        ));
+        // The same rustflags line as the repository's examples build with.
+        let examples = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/.cargo/config.toml"),
+        )
+        .unwrap();
+        let rustflags = |text: &str| {
+            text.lines()
+                .find(|line| line.starts_with("rustflags = "))
+                .map(str::to_owned)
+        };
+        assert_eq!(rustflags(&config), rustflags(&examples));
         assert!(config.contains("runner = \".cargo/boot\""));
         let boot = file(&files, ".cargo/boot");
         assert!(boot.starts_with("#!/bin/sh\n"));

@@ -161,6 +161,145 @@ pub(crate) fn instructions_line(stamps: &[Stamp]) -> Option<String> {
     ))
 }
 
+/// The table for a boot under `-icount shift=0`, where the guest's TSC counts one tick per
+/// instruction: guest instructions since the first stamp and per step, the same on every
+/// run.
+pub(crate) fn render_instructions(stamps: &[Stamp]) -> String {
+    let width = stamps
+        .iter()
+        .map(|stamp| stamp.stage.len())
+        .max()
+        .unwrap_or(0)
+        .max("stage".len());
+    let mut out = String::from("boot timeline (guest instructions, TCG -icount shift=0):\n");
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:>12}  {:>12}",
+        "stage", "since first", "step"
+    );
+    let first = stamps.first().map_or(0, |stamp| stamp.tsc);
+    let mut previous = first;
+    for stamp in stamps {
+        let _ = writeln!(
+            out,
+            "  {:<width$}  {:>12}  {:>12}",
+            stamp.stage,
+            grouped(stamp.tsc.saturating_sub(first)),
+            grouped(stamp.tsc.saturating_sub(previous))
+        );
+        previous = stamp.tsc;
+    }
+    out
+}
+
+/// What the guest's TSC ticks stand for in a chart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scale {
+    /// Wall time: the TSC ticks at this many Hz.
+    Time { tsc_hz: f64 },
+    /// Guest instructions: one tick each (`-icount shift=0`).
+    Instructions,
+}
+
+impl Scale {
+    fn value(self, ticks: u64) -> f64 {
+        match self {
+            Scale::Time { tsc_hz } => ticks as f64 * 1e6 / tsc_hz,
+            Scale::Instructions => ticks as f64,
+        }
+    }
+
+    fn label(self, value: f64) -> String {
+        match self {
+            Scale::Time { .. } => format!("{value:.1} us"),
+            Scale::Instructions => format!("{} instructions", grouped(value as u64)),
+        }
+    }
+}
+
+/// An SVG chart of the boot: one horizontal bar per stage (the step from the stamp before
+/// to the stage's own), placed on one axis from the first stamp to the last, labelled with
+/// the stage's name and length.
+pub(crate) fn svg(stamps: &[Stamp], scale: Scale) -> String {
+    const LABEL_WIDTH: f64 = 180.0;
+    const CHART_WIDTH: f64 = 600.0;
+    const VALUE_WIDTH: f64 = 160.0;
+    const ROW: f64 = 24.0;
+    const TOP: f64 = 32.0;
+    let first = stamps.first().map_or(0, |stamp| stamp.tsc);
+    let total = stamps
+        .last()
+        .map_or(0.0, |last| scale.value(last.tsc.saturating_sub(first)));
+    let x = |ticks: u64| {
+        if total > 0.0 {
+            scale.value(ticks) / total * CHART_WIDTH
+        } else {
+            0.0
+        }
+    };
+    let bars = stamps.len().saturating_sub(1);
+    let width = LABEL_WIDTH + CHART_WIDTH + VALUE_WIDTH;
+    let height = TOP + ROW * bars as f64 + 8.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"  <text x="4" y="18" font-weight="bold">boot timeline: {} from {} to {}</text>"#,
+        escape(&scale.label(total)),
+        escape(stamps.first().map_or("", |s| &s.stage)),
+        escape(stamps.last().map_or("", |s| &s.stage))
+    );
+    for (row, pair) in stamps.windows(2).enumerate() {
+        let (before, stage) = (&pair[0], &pair[1]);
+        let start = x(before.tsc.saturating_sub(first));
+        let bar = (x(stage.tsc.saturating_sub(first)) - start).max(1.0);
+        let y = TOP + ROW * row as f64;
+        let step = scale.value(stage.tsc.saturating_sub(before.tsc));
+        let _ = writeln!(
+            out,
+            r#"  <text x="4" y="{:.1}">{}</text>"#,
+            y + 15.0,
+            escape(&stage.stage)
+        );
+        let _ = writeln!(
+            out,
+            r##"  <rect class="stage" x="{:.1}" y="{y:.1}" width="{bar:.1}" height="{:.1}" fill="#4a7bd0"><title>{}: {}</title></rect>"##,
+            LABEL_WIDTH + start,
+            ROW - 6.0,
+            escape(&stage.stage),
+            escape(&scale.label(step))
+        );
+        let _ = writeln!(
+            out,
+            r#"  <text x="{:.1}" y="{:.1}">{}</text>"#,
+            LABEL_WIDTH + CHART_WIDTH + 8.0,
+            y + 15.0,
+            escape(&scale.label(step))
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Text for XML character data and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `1103` as `1,103`.
 fn grouped(n: u64) -> String {
     let digits = n.to_string();
@@ -248,5 +387,68 @@ mod tests {
         assert_eq!(instructions_line(&stamps[..1]), None);
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(999), "999");
+    }
+
+    #[test]
+    fn the_instruction_table_counts_from_the_first_stamp() {
+        let stamps = [
+            stamp("entry", 5_000),
+            stamp("arch", 5_412),
+            stamp("main", 7_103),
+        ];
+        let table = crate::timeline::render_instructions(&stamps);
+        assert!(table.contains("TCG -icount shift=0"), "{table}");
+        let main = table
+            .lines()
+            .find(|l| l.trim_start().starts_with("main"))
+            .unwrap();
+        assert_eq!(
+            main.split_whitespace().collect::<Vec<_>>(),
+            ["main", "2,103", "1,691"]
+        );
+    }
+
+    #[test]
+    fn the_chart_is_well_formed_xml_with_one_bar_per_stage() {
+        use crate::timeline::{Scale, svg};
+        let stamps = [
+            stamp("entry", 1_000),
+            stamp("arch<&>", 1_400),
+            stamp("console", 1_500),
+            stamp("main", 3_000),
+        ];
+        for scale in [Scale::Instructions, Scale::Time { tsc_hz: 1e9 }] {
+            let chart = svg(&stamps, scale);
+            let document = roxmltree::Document::parse(&chart).expect("well-formed XML");
+            let root = document.root_element();
+            assert_eq!(root.tag_name().name(), "svg");
+            let bars: Vec<_> = root
+                .descendants()
+                .filter(|node| {
+                    node.has_tag_name("rect") && node.attribute("class") == Some("stage")
+                })
+                .collect();
+            assert_eq!(bars.len(), 3, "{chart}");
+            let titles: Vec<&str> = bars
+                .iter()
+                .filter_map(|bar| bar.first_element_child()?.text())
+                .collect();
+            assert_eq!(
+                titles[0],
+                match scale {
+                    Scale::Instructions => "arch<&>: 400 instructions",
+                    Scale::Time { .. } => "arch<&>: 0.4 us",
+                }
+            );
+            // The bars are laid end to end across the chart's 600 pixels.
+            let x = |i: usize| bars[i].attribute("x").unwrap().parse::<f64>().unwrap();
+            let w = |i: usize| bars[i].attribute("width").unwrap().parse::<f64>().unwrap();
+            assert_eq!(x(0), 180.0);
+            assert!((x(1) - (x(0) + w(0))).abs() < 0.2);
+            assert!((x(2) + w(2) - 780.0).abs() < 0.2);
+        }
+        // A boot that printed nothing still gives a chart, with no bars.
+        let empty = svg(&[], Scale::Instructions);
+        assert!(roxmltree::Document::parse(&empty).is_ok());
     }
 }

@@ -245,6 +245,7 @@ pub(crate) extern "C" fn exception_handler(frame: &mut TrapFrame) {
         areas: &areas[..next],
     };
     crate::serial::print(format_args!("{fault}\n"));
+    crate::backtrace::print(frame.rbp, frame.rsp);
     crate::exit::exit(crate::exit::status::EXCEPTION)
 }
 
@@ -266,5 +267,17 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     } else {
         crate::serial::print(format_args!("panicked:\n{}\n", info.message()));
     }
+    let (rbp, rsp): (u64, u64);
+    // SAFETY: copies two registers; no memory is touched.
+    unsafe {
+        core::arch::asm!(
+            "mov {}, rbp",
+            "mov {}, rsp",
+            out(reg) rbp,
+            out(reg) rsp,
+            options(nomem, nostack, preserves_flags),
+        );
+    }
+    crate::backtrace::print(rbp, rsp);
     crate::exit::exit(crate::exit::status::PANIC)
 }

@@ -64,6 +64,12 @@ fn layout() -> Layout {
     }
 }
 
+/// The image's code: where a return address may point.
+pub(crate) fn code() -> core::ops::Range<u64> {
+    let layout = layout();
+    layout.text..layout.data
+}
+
 /// The image's parts and the stack guard pages, named for fault reports.
 pub(crate) fn areas() -> [Area; 8] {
     let [main, double_fault, nmi, machine_check, page_fault] = crate::cpu::stack_guards();

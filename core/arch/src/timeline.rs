@@ -59,6 +59,28 @@ pub fn marks() -> impl Iterator<Item = Mark> {
     .chain(marks.into_iter().take(len).flatten())
 }
 
+/// The TSC's frequency, once a clock has measured it (0: not yet).
+static MEASURED_TSC_HZ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Records the TSC's frequency a clock measured, for [`uptime_us`].
+pub fn set_tsc_hz(hz: u64) {
+    MEASURED_TSC_HZ.store(hz, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Microseconds since the kernel's first instruction: from the frequency a clock measured,
+/// else the one the monitor or CPUID reports; `None` while no frequency is known (no clock
+/// started yet, on a VMM that does not tell).
+pub fn uptime_us() -> Option<u64> {
+    let hz = match MEASURED_TSC_HZ.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => crate::hypervisor::tsc_hz().or_else(tsc_hz)?,
+        hz => hz,
+    };
+    // SAFETY: written once by the boot entry before any Rust code runs; read-only after.
+    let entry = unsafe { core::ptr::read_volatile(&raw const ENTRY_TSC) };
+    // Whole megahertz: a 64-bit division, exact for the usual frequencies.
+    Some(tsc().saturating_sub(entry) / (hz / 1_000_000).max(1))
+}
+
 /// The TSC frequency in Hz, where CPUID reports it (leaf 0x15, else leaf 0x16).
 pub fn tsc_hz() -> Option<u64> {
     #[cfg(target_arch = "x86_64")]

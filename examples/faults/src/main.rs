@@ -1,8 +1,9 @@
 //! Misbehaves on request, so the boot tests can check that every kind of failure is
 //! reported with its cause and a non-zero exit status.
 //!
-//! `runner run faults -- <what>` with `<what>` one of: `panic`, `null`, `write-code`,
-//! `exec-data`, `overflow`, `exit <code>`, `alloc-fail`.
+//! `runner run faults -- <what>` with `<what>` one of: `panic`, `deep-panic` (three calls
+//! below `main`, for backtraces), `null`, `write-code`, `exec-data`, `overflow`,
+//! `exit <code>`, `alloc-fail`, `log` (a line at each level, from two modules).
 #![no_std]
 #![no_main]
 
@@ -17,6 +18,7 @@ fn main(args: Args) -> ExitCode {
     println!("faults: {what}");
     match what {
         "panic" => panic!("the app gave up"),
+        "deep-panic" => println!("parsed {}", parse_config(core::hint::black_box("x"))),
         "null" => {
             let null = core::hint::black_box(core::ptr::null::<u64>());
             // SAFETY: none; this reads address 0 on purpose to test the page-fault report.
@@ -42,6 +44,13 @@ fn main(args: Args) -> ExitCode {
             let code = args.get(1).and_then(|code| code.parse().ok()).unwrap_or(1);
             return ExitCode::from(code);
         }
+        "log" => {
+            log::error!("an error");
+            log::info!("some information");
+            log::debug!("a debugging detail");
+            log::debug!(target: "faults::parser", "a detail of the parser");
+            log::trace!(target: "faults::parser", "a trace of the parser");
+        }
         "alloc-fail" => {
             let big: Vec<u8> = Vec::with_capacity(1 << 20);
             println!("allocated {}", big.capacity());
@@ -52,6 +61,26 @@ fn main(args: Args) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The outermost of three calls that end in a panic, each kept a frame of its own.
+#[inline(never)]
+fn parse_config(text: &str) -> usize {
+    validate(text) + 1
+}
+
+#[inline(never)]
+fn validate(text: &str) -> usize {
+    check_length(text) * 2
+}
+
+#[inline(never)]
+fn check_length(text: &str) -> usize {
+    let length = core::hint::black_box(text.len());
+    if length < 8 {
+        panic!("the configuration is {length} bytes long, too short");
+    }
+    length
 }
 
 /// Recurses without end, with a frame large enough to reach the guard page quickly.

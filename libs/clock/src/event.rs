@@ -187,6 +187,7 @@ pub(crate) fn init(
     };
     SCALE.call_once(|| Scale::from_hz(tsc_hz));
     SOURCE.call_once(|| source);
+    unikernel_arch::timeline::set_tsc_hz(tsc_hz);
     let tsc_scale = scale();
 
     // The PIT starts out periodic; stop it so that it costs the VMM nothing.

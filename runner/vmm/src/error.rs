@@ -58,6 +58,9 @@ pub enum Error {
     /// The seccomp filter or the privilege drop of a vCPU thread could not be set up.
     #[error("confining the vCPU thread: {0}")]
     Sandbox(String),
+    /// The gdb connection failed (`--gdb`).
+    #[error("gdb: {0}")]
+    Gdb(std::io::Error),
 }
 
 /// The monitor's result type.

@@ -37,6 +37,7 @@ mod cpu;
 mod devices;
 pub mod elf;
 mod error;
+pub mod gdb;
 pub mod image;
 mod report;
 pub mod sandbox;

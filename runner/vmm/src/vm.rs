@@ -99,6 +99,9 @@ pub struct Vm {
     /// KVM's interrupt controllers were created for this VM.
     interrupts: bool,
     console: Vec<u8>,
+    /// The last exit was KVM_EXIT_DEBUG (a breakpoint or a single step, for `gdb`); `run`
+    /// returned `Stopped` for it.
+    pub(crate) debug_stop: bool,
     pub stats: Stats,
 }
 
@@ -171,6 +174,7 @@ impl Vm {
             tsc_khz: facts.tsc_khz,
             interrupts: image.interrupts,
             console: Vec::new(),
+            debug_stop: false,
             stats: Stats {
                 setup: created.elapsed(),
                 ..Stats::default()
@@ -255,6 +259,10 @@ impl Vm {
                             format!("a {}-byte MMIO write at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
                         ),
                         VcpuExit::Intr => Next::Run,
+                        VcpuExit::Debug(_) => {
+                            self.debug_stop = true;
+                            return VmExit::Stopped;
+                        }
                         other => Next::Fault(
                             FaultKind::Unhandled,
                             format!("a VM exit the monitor does not handle ({})", exit_name(&other)),
@@ -405,6 +413,11 @@ impl Vm {
             kind,
             report: report::paragraph(&what, regs.as_ref(), sregs.as_ref()),
         }
+    }
+
+    /// The vCPU, for the gdb stub (registers, guest debugging).
+    pub(crate) fn vcpu(&self) -> &VcpuFd {
+        &self.vcpu
     }
 
     /// The guest's memory, for tests and diagnostics.

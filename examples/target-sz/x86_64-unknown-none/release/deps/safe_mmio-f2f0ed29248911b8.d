@@ -1,0 +1,12 @@
+/work/main/examples/target-sz/x86_64-unknown-none/release/deps/safe_mmio-f2f0ed29248911b8.d: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/mmio_ops.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/volatile.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/fields.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/physical.rs
+
+/work/main/examples/target-sz/x86_64-unknown-none/release/deps/libsafe_mmio-f2f0ed29248911b8.rlib: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/mmio_ops.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/volatile.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/fields.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/physical.rs
+
+/work/main/examples/target-sz/x86_64-unknown-none/release/deps/libsafe_mmio-f2f0ed29248911b8.rmeta: /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/lib.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/mmio_ops.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/volatile.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/fields.rs /root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/physical.rs
+
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/lib.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/mmio_ops.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/backend/volatile.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/fields.rs:
+/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/safe-mmio-0.3.2/src/physical.rs:
