@@ -4,11 +4,12 @@
 //! `tests/snapshots/` for complete ones):
 //!
 //! ```ignore
-//! #[doc(hidden)]
-//! #[macro_export]
-//! macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
+//! #[allow(dead_code)]
+//! fn main() {
+//!     #[doc(hidden)]
+//!     #[macro_export]
+//!     macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
 //!
-//! const _: () = {
 //!     #[allow(dead_code)]
 //!     fn __unikernel_user_main() -> ExitCode { /* the user's body */ }
 //!
@@ -24,27 +25,32 @@
 //!         ::unikernel::__private::mark("main");
 //!         ::unikernel::__private::exit(::unikernel::__private::Termination::report(__unikernel_user_main()))
 //!     }
-//! };
 //!
-//! #[cfg(not(target_os = "none"))]
-//! #[allow(dead_code)]
-//! fn main() { ::unikernel::__private::host_main() }
+//!     ::unikernel::__private::host_main()
+//! }
 //! ```
 //!
-//! - The kernel reaches `__unikernel_boot` by its symbol only; the items live in an
-//!   anonymous `const` block so that they add no names to the app's module (and a second
-//!   entry in the same module is reported once, not once per item).
+//! - Every generated item lives in the body of a `fn main` that replaces the user's: a
+//!   function is legal wherever the attribute can be (a module, a block, an `impl`, a trait
+//!   with a body), it adds no name to the app's module that the app did not write, and a
+//!   second entry in the same module is one "defined multiple times", not one per item.
+//!   The kernel reaches `__unikernel_boot` by its symbol only.
+//! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
+//!   In a kernel build (`#![no_main]`) that `main` is dead code; without `#![no_main]`,
+//!   rustc's own error for it ("using `fn main` requires the standard library") says to
+//!   add `#![no_main]`, which is the fix.
 //! - The boot function and the allocator static exist on every target, so that a host build
 //!   (`cargo check`, trybuild, rust-analyzer) type-checks the init calls and `main`'s
 //!   handles and return type exactly as the kernel build does; only `no_mangle` and
 //!   `global_allocator` are limited to the kernel. Their names start with `_`, so the host
 //!   build does not warn that they are unused.
-//! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
 //! - The `#[macro_export]` macro is defined once per crate: a second `#[unikernel]` entry in
 //!   the same binary, in any module, is rustc's "the name
 //!   `__unikernel_entry_point_is_defined_more_than_once` is defined multiple times" at the
 //!   second attribute. (Proc-macro state would not do: rust-analyzer's long-lived server
 //!   would remember entries that no longer exist.)
+//! - On an error the expansion is the errors, the user's function and an allocator static
+//!   ([`fallback`]): a kernel build then shows our errors and nothing else.
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
 //! - With `sched`, the periodic tasks are a `static __UNIKERNEL_TASKS: [TaskSpec; N]` in the
@@ -103,19 +109,22 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         }
     };
 
+    let allocator_static = allocator_static(allocator);
     quote! {
-        #[doc(hidden)]
-        #[macro_export]
-        macro_rules! __unikernel_entry_point_is_defined_more_than_once {
-            () => {};
-        }
+        #[allow(dead_code)]
+        fn main() {
+            // Exported at the crate root whatever the nesting: the check is crate-wide.
+            #[doc(hidden)]
+            #[macro_export]
+            #[allow(non_local_definitions)]
+            macro_rules! __unikernel_entry_point_is_defined_more_than_once {
+                () => {};
+            }
 
-        const _: () = {
             #[allow(dead_code)]
             #main
 
-            #[cfg_attr(target_os = "none", global_allocator)]
-            static __UNIKERNEL_HEAP: #allocator;
+            #allocator_static
 
             #tasks
 
@@ -127,15 +136,26 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
                 ::unikernel::__private::mark("main");
                 #tail
             }
-        };
 
-        // Unused where the entry is not at the crate root (a trybuild pass case's module).
-        #[cfg(not(target_os = "none"))]
-        #[allow(dead_code)]
-        fn main() {
             ::unikernel::__private::host_main()
         }
     }
+}
+
+/// `static __UNIKERNEL_HEAP`, the kernel's global allocator: `Heap` or `NoHeap`.
+fn allocator_static(ty_and_value: TokenStream) -> TokenStream {
+    quote! {
+        #[cfg_attr(target_os = "none", global_allocator)]
+        static __UNIKERNEL_HEAP: #ty_and_value;
+    }
+}
+
+/// `NoHeap`, which fails every allocation; on error paths it stands in for whatever the
+/// app would have had, so that rustc does not add "no global memory allocator found".
+fn no_heap() -> TokenStream {
+    allocator_static(quote!(
+        ::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap
+    ))
 }
 
 /// The image's manifest: the subsystems it starts, in boot order, as an ELF note the VMM
@@ -287,8 +307,9 @@ fn init_arg(resolved: &Resolved, arg: &InitArg) -> TokenStream {
 }
 
 /// The expansion when there are errors: the errors, next to the user's function (renamed as
-/// usual, so that the rest of the crate and the IDE keep working) and a host `main`, so that
-/// rustc adds no "`main` function not found" to our errors.
+/// usual, so that the rest of the crate and the IDE keep working), and a `main` holding an
+/// allocator, so that rustc adds nothing to our errors: no "`main` function not found" on
+/// the host, no "no global memory allocator found" in a kernel build.
 pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
     if main.sig.ident == "main" {
         main.sig.ident = syn::Ident::new(USER_MAIN, main.sig.ident.span());
@@ -301,22 +322,32 @@ pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
         .filter(|input| matches!(input, syn::FnArg::Typed(_)))
         .collect();
     let errors = errors.to_compile_error();
+    let allocator = no_heap();
     quote! {
         #errors
 
         #[allow(dead_code, unused_variables)]
         #main
 
-        #[cfg(not(target_os = "none"))]
-        fn main() {}
+        #[allow(dead_code)]
+        fn main() {
+            #allocator
+        }
     }
 }
 
-/// The expansion for an item that is not a function: the item, untouched, and the errors.
+/// The expansion for an item that is not a function: the item, untouched, the errors, and
+/// an allocator (in a function, which is legal wherever the item was).
 pub fn unchanged(item: TokenStream, errors: syn::Error) -> TokenStream {
     let errors = errors.to_compile_error();
+    let allocator = no_heap();
     quote! {
         #errors
         #item
+
+        #[allow(dead_code)]
+        fn __unikernel_fallback() {
+            #allocator
+        }
     }
 }
