@@ -2,7 +2,8 @@
 //! `main` takes. Every problem is reported, each at the smallest token that causes it.
 //!
 //! [`subsystems`]: the attribute's entries against the registry, their values, options and
-//! dependencies; [`values`]: one written value against its kind; [`signature`]: `main`.
+//! dependencies; [`values`]: one written value against its kind; [`signature`]: `main`;
+//! [`body`]: what `main`'s body shows (`Self`, reserved exit statuses).
 //!
 //! Decisions worth knowing (all covered by tests):
 //! - Subsystems boot in registry order, whatever order the attribute lists them in.
@@ -21,6 +22,7 @@
 //! - An option that applies to some values only (`on_miss` of `sched = edf | rm`) is an
 //!   error with another value, rather than silently ignored.
 
+mod body;
 mod signature;
 mod subsystems;
 mod values;
@@ -72,6 +74,7 @@ pub fn resolve<'t>(
     };
 
     let args = signature::check(main, table, &chosen, errors);
+    body::check(main, errors);
     let never = matches!(&main.sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)));
     Plan {
         boot: chosen.into_iter().flatten().map(|c| c.resolved).collect(),
