@@ -84,6 +84,22 @@ pub fn hook_waits_to_sched(sched: &Sched) {
     unikernel_arch::wait::set_blocker(sched.blocker());
 }
 
+/// What a periodic task's function may return: nothing.
+#[diagnostic::on_unimplemented(
+    message = "a task's function returns `{Self}`; it must be a plain `fn()`",
+    label = "this task's function is `async` or returns a value",
+    note = "a task's job runs to completion once per release: write `fn <name>()`, not `async fn`, and return nothing"
+)]
+pub trait TaskOutput {}
+
+impl TaskOutput for () {}
+
+/// Runs one job of a periodic task: the generated `job: || run_task(<fn>)`.
+#[inline(always)]
+pub fn run_task<R: TaskOutput>(job: fn() -> R) {
+    job();
+}
+
 /// Lets the scheduler run its tasks and threads (after its hooks are in place).
 pub fn start_sched(sched: &Sched) {
     sched.start();

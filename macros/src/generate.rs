@@ -54,10 +54,10 @@
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
 //! - With `sched`, the periodic tasks are a `static __UNIKERNEL_TASKS: [TaskSpec; N]` in the
-//!   same block (task functions are items of `main`'s module, which the block sees), passed
-//!   to `init_sched` in a `SchedConfig`. Each `job: <fn>` carries the span of the function's
-//!   name in the attribute, so that rustc's "cannot find value" or "mismatched types"
-//!   points there.
+//!   same block (task functions are items of `main`'s module, which the block sees, or
+//!   paths), passed to `init_sched` in a `SchedConfig`. Each `job: || run_task(<fn>)`
+//!   carries the span of the function's name in the attribute, so that rustc's "cannot
+//!   find value", or `run_task`'s message for an `async` function, points there.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -188,7 +188,10 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
     let count = syn::LitInt::new(&tasks.len().to_string(), Span::call_site());
     let specs = tasks.iter().map(|task| {
         let name = task.name();
-        let job = &task.job;
+        // A non-capturing closure is a `fn()`; `run_task` says in its own words why a
+        // function that is `async` or returns a value is not a task's.
+        let path = &task.job;
+        let job = quote_spanned!(path.span()=> || ::unikernel::__private::run_task(#path));
         let ns = |ns: u64| nanoseconds(ns);
         let (period, deadline, wcet) = (ns(task.period), ns(task.deadline), ns(task.wcet));
         let priority = syn::LitInt::new(&task.priority.to_string(), Span::call_site());

@@ -451,7 +451,7 @@ fn signature() {
             "`#[unikernel]` main must be a plain `fn main(..)`, not `extern \"C\"`",
             "`#[unikernel]` main must be a plain `fn main(..)`, without generic parameters",
             "`#[unikernel]` main must be a plain `fn main(..)`, without a `where` clause",
-            "`#[unikernel]` main must be a plain `fn main(..)`, without `self`; it takes handles of declared subsystems",
+            "`#[unikernel]` main must be a plain `fn main(..)`, without `self`: the app's entry is a free function, not a method; move it out of the `impl` or trait",
         ]
     );
 }
@@ -501,6 +501,15 @@ fn items_that_are_not_functions() {
     assert_eq!(
         resolve::not_a_fn(&item).to_string(),
         "`#[unikernel]` goes on the app's `fn main`, not on a struct"
+    );
+    // A trait's method (or an extern block's function) without a body.
+    let item: syn::Item = syn::parse2(quote!(
+        fn main() -> ExitCode;
+    ))
+    .unwrap();
+    assert_eq!(
+        resolve::not_a_fn(&item).to_string(),
+        "`#[unikernel]` goes on the app's `fn main` with a body, at module level, not on a declaration without one"
     );
 }
 
@@ -600,6 +609,39 @@ fn tasks_get_checked_durations_and_priorities() {
             ("report".to_owned(), 100_000_000, 100_000_000, 5_000_000, 1),
             ("control".to_owned(), 1_000_000, 800_000, 200_000, 0),
         ]
+    );
+}
+
+#[test]
+fn a_tasks_function_may_be_a_path() {
+    let plan = ok(
+        quote!(
+            sched = edf,
+            task(jobs::control, period = "1 ms", wcet = "200 us"),
+            task(generic::<u32>, period = "2 ms", wcet = "200 us")
+        ),
+        main_fn(),
+    );
+    let names: Vec<_> = plan.tasks.tasks.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["control", "generic"]);
+    let job = &plan.tasks.tasks[0].job;
+    assert_eq!(quote!(#job).to_string(), "jobs :: control");
+    // One error each, in its own words.
+    assert_eq!(
+        errors(
+            quote!(
+                sched = edf,
+                task(control, period = "1 ms", wcet = "1 us", jobs::other)
+            ),
+            main_fn()
+        ),
+        [
+            "a path goes first in `task`, as its function: `task(control, period = \"1 ms\", wcet = \"200 us\")`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(console(a::b)), main_fn()),
+        ["expected an option of `console`, found a path"]
     );
 }
 
@@ -744,6 +786,81 @@ fn check_snapshot(name: &str, actual: &str) {
     }, {
         insta::assert_snapshot!(name, actual);
     });
+}
+
+/// Addresses that cannot be a host's, across prefixes: the network and broadcast
+/// addresses (none on a `/31`, RFC 3021), a gateway that is the app itself, a `/32`.
+#[test]
+fn net_addresses_that_cannot_work() {
+    let net = |ipv4: &str, gateway: Option<&str>| {
+        let attr = match gateway {
+            Some(gateway) => quote!(heap = "1 MiB", net(ipv4 = #ipv4, gateway = #gateway)),
+            None => quote!(heap = "1 MiB", net(ipv4 = #ipv4)),
+        };
+        match resolve_with(SUBSYSTEMS, attr, main_fn()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors,
+        }
+    };
+    // Accepted: ordinary hosts, and both ends of a point-to-point /31.
+    for (ipv4, gateway) in [
+        ("10.0.2.15/24", Some("10.0.2.2")),
+        ("10.0.2.1/24", Some("10.0.2.254")),
+        ("172.16.0.1/12", Some("172.31.255.254")),
+        ("10.0.0.0/31", Some("10.0.0.1")),
+        ("10.0.0.1/31", Some("10.0.0.0")),
+        ("192.168.1.1/30", Some("192.168.1.2")),
+        ("10.0.2.15/24", None),
+    ] {
+        assert_eq!(
+            net(ipv4, gateway),
+            Vec::<String>::new(),
+            "{ipv4} via {gateway:?}"
+        );
+    }
+    assert_eq!(
+        net("10.0.2.0/24", Some("10.0.2.2")),
+        [
+            "`ipv4` of `net`: 10.0.2.0 is the network address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.255/24", None),
+        [
+            "`ipv4` of `net`: 10.0.2.255 is the broadcast address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/24", Some("10.0.2.255")),
+        [
+            "`gateway` of `net`: 10.0.2.255 is the broadcast address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/24", Some("10.0.2.0")),
+        [
+            "`gateway` of `net`: 10.0.2.0 is the network address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("172.16.0.0/12", None),
+        [
+            "`ipv4` of `net`: 172.16.0.0 is the network address of 172.16.0.0/12, not a host's; the hosts are 172.16.0.1 to 172.31.255.254"
+        ]
+    );
+    assert_eq!(net("192.168.1.3/30", None).len(), 1);
+    assert_eq!(
+        net("10.0.0.1/31", Some("10.0.0.1")),
+        [
+            "`gateway` of `net` is the app's own address (`ipv4`); the gateway is another host on 10.0.0.0/31, such as `\"10.0.0.0\"`"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/32", None),
+        [
+            "`ipv4` of `net` is a `/32`, a network of one address: no other host, not even a gateway, is reachable; write the network's prefix, such as `\"10.0.2.15/24\"` (a point-to-point link is a `/31`)"
+        ]
+    );
 }
 
 #[test]
@@ -931,6 +1048,18 @@ fn net_misuse() {
             main_fn()
         ),
         ["`gateway` of `net` is not on the network of `ipv4` (10.0.2.15/24)"]
+    );
+    assert_eq!(
+        errors(
+            quote!(
+                heap = "1 MiB",
+                net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.15")
+            ),
+            main_fn()
+        ),
+        [
+            "`gateway` of `net` is the app's own address (`ipv4`); the gateway is another host on 10.0.2.0/24, such as `\"10.0.2.1\"`"
+        ]
     );
     assert_eq!(
         errors(

@@ -330,6 +330,13 @@ fn check_options<'t>(
     let keys: Vec<&str> = spec.options.iter().map(|o| o.key).collect();
     let mut seen: Vec<String> = Vec::new();
     for option in &options.entries {
+        if let Some(path) = &option.path {
+            errors.push(syn::Error::new_spanned(
+                path,
+                format!("expected an option of `{name}`, found a path"),
+            ));
+            continue;
+        }
         let key = option.key.to_string();
         let Some(index) = keys.iter().position(|k| *k == key) else {
             errors.push(syn::Error::new(
