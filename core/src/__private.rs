@@ -45,7 +45,9 @@ pub fn init_heap(heap: &'static Heap, size: usize) {
     *HEAP.lock() = Some(heap);
     match unikernel_arch::memory::allocate(size) {
         Ok(region) => heap.init(region),
-        Err(error) => crate::exit::boot_error(format_args!("heap: {error}")),
+        Err(error) => crate::exit::boot_error(format_args!(
+            "heap: {error}, or declare a smaller `heap` in `#[unikernel(...)]`"
+        )),
     }
 }
 
@@ -161,6 +163,15 @@ impl unikernel_net::Platform for NetPlatform {
 /// The handle a subsystem's init returned, or the end of the boot with its error.
 fn started<H>(subsystem: &str, result: Result<H, impl core::fmt::Display>) -> H {
     result.unwrap_or_else(|error| crate::exit::boot_error(format_args!("{subsystem}: {error}")))
+}
+
+/// Runs `start` (the rest of the boot, then `main`) on a stack of `size` bytes, which the
+/// app chose with `stack = "<size>"`, instead of the boot stack.
+pub fn run_main_on_stack(size: usize, start: fn() -> !) -> ! {
+    let error = unikernel_arch::context::run_main_on_new_stack(size, start);
+    crate::exit::boot_error(format_args!(
+        "stack: {error}, or declare a smaller `stack` in `#[unikernel(...)]`"
+    ))
 }
 
 /// Records that boot reached `stage` (a subsystem's name, or `main`).

@@ -51,6 +51,8 @@
 //!   would remember entries that no longer exist.)
 //! - On an error the expansion is the errors, the user's function and an allocator static
 //!   ([`fallback`]): a kernel build then shows our errors and nothing else.
+//! - With `stack = "<size>"`, `__unikernel_boot` only calls `run_main_on_stack(<bytes>,
+//!   __unikernel_start)`, and `__unikernel_start` holds the init calls and `main`'s.
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
 //! - With `sched`, the periodic tasks are a `static __UNIKERNEL_TASKS: [TaskSpec; N]` in the
@@ -66,6 +68,7 @@ use syn::spanned::Spanned;
 use crate::registry::{Declared, InitArg};
 use crate::resolve::{self, Plan, Resolved};
 use crate::tasks::Task;
+use crate::value::Value;
 
 /// The name `main` gets in the expansion.
 const USER_MAIN: &str = "__unikernel_user_main";
@@ -109,6 +112,33 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         }
     };
 
+    let start = quote! {
+        #(#inits)*
+        ::unikernel::__private::mark("main");
+        #tail
+    };
+    // With `stack = ".."`, the boot continues on a stack of that size.
+    let boot = match plan.stack {
+        None => quote! {
+            #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+            fn __unikernel_boot() -> ! {
+                #start
+            }
+        },
+        Some(bytes) => {
+            let bytes = Value::Bytes(bytes);
+            quote! {
+                #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+                fn __unikernel_boot() -> ! {
+                    ::unikernel::__private::run_main_on_stack(#bytes, __unikernel_start)
+                }
+
+                fn __unikernel_start() -> ! {
+                    #start
+                }
+            }
+        }
+    };
     let allocator_static = allocator_static(allocator);
     quote! {
         #[allow(dead_code)]
@@ -130,12 +160,7 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
 
             #manifest
 
-            #[cfg_attr(target_os = "none", unsafe(no_mangle))]
-            fn __unikernel_boot() -> ! {
-                #(#inits)*
-                ::unikernel::__private::mark("main");
-                #tail
-            }
+            #boot
 
             ::unikernel::__private::host_main()
         }

@@ -56,11 +56,14 @@ mod tests;
 /// (`net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")` with the gateway optional, or
 /// `net(dhcp)`; needs `heap`, which you declare, and `irq` and `clock`, added for you).
 ///
+/// `stack = "<size>"` (16 KiB to 1 GiB, whole pages) runs `main` on a stack of that size
+/// instead of the boot entry's 256 KiB.
+///
 /// Real-time periodic tasks, under `sched = edf` or `sched = rm`, are declared as
 /// `task(<fn>, period = "1 ms", wcet = "200 us", deadline = "800 us")` (`deadline` optional,
 /// at most the period; durations in `ns`, `us`, `ms`, `s`), and the set is checked for
-/// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, run once per
-/// release.
+/// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, or a path to one
+/// (`jobs::control`), run once per release.
 ///
 /// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`,
 /// `Net`) and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the

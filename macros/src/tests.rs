@@ -87,7 +87,7 @@ fn every_name() -> String {
     let names: Vec<String> = SUBSYSTEMS
         .iter()
         .map(|s| s.name)
-        .chain([crate::tasks::KEYWORD])
+        .chain([crate::tasks::KEYWORD, "stack"])
         .map(|name| format!("`{name}`"))
         .collect();
     format!("expected one of: {}", names.join(", "))
@@ -96,7 +96,7 @@ fn every_name() -> String {
 #[test]
 fn every_name_lists_the_table() {
     assert!(every_name().starts_with("expected one of: `console`, `heap`, "));
-    assert!(every_name().ends_with(", `task`"));
+    assert!(every_name().ends_with(", `task`, `stack`"));
 }
 
 #[test]
@@ -861,6 +861,62 @@ fn net_addresses_that_cannot_work() {
             "`ipv4` of `net` is a `/32`, a network of one address: no other host, not even a gateway, is reachable; write the network's prefix, such as `\"10.0.2.15/24\"` (a point-to-point link is a `/31`)"
         ]
     );
+}
+
+#[test]
+fn the_main_stack_size() {
+    assert_eq!(ok(quote!(console), main_fn()).stack, None);
+    assert_eq!(
+        ok(quote!(console, stack = "1 MiB"), main_fn()).stack,
+        Some(1 << 20)
+    );
+    assert_eq!(
+        ok(quote!(stack = "16 KiB"), main_fn()).stack,
+        Some(16 << 10)
+    );
+    assert_eq!(
+        errors(
+            quote!(stack = "8 KiB", stack = "1 MiB", stack, stack(x)),
+            main_fn()
+        ),
+        [
+            "`stack` is declared twice; declare it once",
+            "`stack` is declared twice; declare it once",
+            "`stack` is declared twice; declare it once",
+            "`stack` size `8 KiB` is out of range; expected between 16 KiB and 1 GiB",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(stack), main_fn()),
+        [
+            "`stack` needs a size: `stack = \"1 MiB\"` (without it, `main` runs on the boot entry's 256 KiB)"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(stack = "1000 B"), main_fn()),
+        ["`stack` size `1000 B` is out of range; expected between 16 KiB and 1 GiB"]
+    );
+    assert_eq!(
+        errors(quote!(stack = "18 KiB"), main_fn()),
+        ["`stack` size `18 KiB` is not a multiple of 4 KiB; use `\"20 KiB\"`"]
+    );
+    assert_eq!(
+        errors(quote!(stak = "1 MiB"), main_fn()),
+        ["unknown subsystem `stak`; did you mean `stack`?"]
+    );
+}
+
+#[test]
+fn snapshot_stack() {
+    let actual = render(
+        r#"console, stack = "1 MiB""#,
+        r#"
+fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}
+"#,
+    );
+    check_snapshot("stack", &actual);
 }
 
 #[test]

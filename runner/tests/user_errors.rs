@@ -1,5 +1,6 @@
 //! Boot tests of what a new user can get wrong in an app, from the guest side: a status
-//! `main` returns that the system reserves, a stack too small for `main`.
+//! `main` returns that the system reserves, a heap larger than the VM, a stack too small
+//! for `main`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,4 +38,69 @@ fn a_status_outside_the_apps_range_is_reported_as_out_of_range() {
 #[test]
 fn a_status_in_the_apps_range_is_passed_unchanged() {
     boot("faults", &["exit", "100"]).assert_status(100);
+}
+
+/// The message says what does not fit and both ways out: the runner's `--memory`, or a
+/// smaller heap.
+#[test]
+fn a_heap_that_does_not_fit_names_the_runners_memory_option() {
+    Boot::new(runner::example_elf("hello"))
+        .timeout(TIMEOUT)
+        .memory(2)
+        .run()
+        .expect("the boot starts")
+        .assert_status(103)
+        .assert_serial_contains(
+            "boot error: heap: 1 MiB does not fit: the largest free range of the VM's memory is ",
+        )
+        .assert_serial_contains(
+            "; give the VM more memory (the runner's `--memory <MiB>`), or declare a smaller `heap` in `#[unikernel(...)]`\n",
+        );
+}
+
+fn stack_depth_guest() -> PathBuf {
+    runner::build::CargoBuild {
+        manifest_path: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/guests/stack-depth/Cargo.toml"),
+        package: None,
+        release: true,
+        quiet: true,
+    }
+    .run()
+    .expect("the stack-depth guest builds")
+}
+
+/// `stack = "1 MiB"` gives `main` a stack of that size: about 600 KiB of frames fit (they
+/// would overflow the default 256 KiB), about 4 MiB overflow, and the report says the
+/// stack's size.
+#[test]
+fn main_runs_on_the_stack_the_app_chose_and_its_overflow_names_the_size() {
+    let guest = stack_depth_guest();
+    let boot = |depth: &str| {
+        Boot::new(&guest)
+            .timeout(TIMEOUT)
+            .args([depth])
+            .run()
+            .expect("the boot starts")
+    };
+    boot("300")
+        .assert_status(0)
+        .assert_serial_contains("recursed 300 frames");
+    boot("2048")
+        .assert_status(102)
+        .assert_serial_contains("exception: stack overflow: the main stack ran into its guard page")
+        .assert_serial_contains(
+            "  the main stack is 1 MiB; choose its size with `stack = \"...\"` in `#[unikernel(...)]`\n",
+        );
+}
+
+/// Without `stack`, the report names the boot entry's 256 KiB.
+#[test]
+fn the_default_stacks_overflow_names_its_size() {
+    boot("faults", &["overflow"])
+        .assert_status(102)
+        .assert_serial_contains("exception: stack overflow: the main stack ran into its guard page")
+        .assert_serial_contains(
+            "  the main stack is 256 KiB; choose its size with `stack = \"...\"` in `#[unikernel(...)]`\n",
+        );
 }
