@@ -104,3 +104,35 @@ fn the_default_stacks_overflow_names_its_size() {
             "  the main stack is 256 KiB; choose its size with `stack = \"...\"` in `#[unikernel(...)]`\n",
         );
 }
+
+/// Boots udp-echo on the user-mode network until it listens; its console so far.
+fn udp_echo_console(boot: Boot) -> String {
+    use runner::net::{Guest, Network};
+    let elf = runner::example_elf("udp-echo");
+    let mut guest = Guest::spawn(
+        &boot.memory(64),
+        &elf,
+        runner::AccelRequest::Auto,
+        runner::Machine::Microvm,
+        &Network::User(Vec::new()),
+    )
+    .expect("udp-echo starts");
+    let ready = guest.wait_for("udp-echo: listening", TIMEOUT);
+    let console = guest.stop();
+    ready.unwrap_or_else(|err| panic!("{err}\n{console}"));
+    console
+}
+
+/// A net app's console shows the app, not the virtio driver's feature negotiation; the
+/// kernel flag `unikernel.log=info` brings the driver's records back.
+#[test]
+fn a_net_apps_console_has_no_virtio_driver_info_unless_asked() {
+    let elf = runner::example_elf("udp-echo");
+    let quiet = udp_echo_console(Boot::new(&elf));
+    assert!(!quiet.contains("virtio_drivers"), "{quiet}");
+    let asked = udp_echo_console(Boot::new(&elf).kernel_flag("unikernel.log=info"));
+    assert!(
+        asked.contains("virtio_drivers") && asked.contains("negotiated_features"),
+        "{asked}"
+    );
+}
