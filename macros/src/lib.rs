@@ -86,9 +86,18 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             errors.push(resolve::not_a_fn(&other));
             return generate::unchanged(item, errors.into_error().expect("just pushed"));
         }
-        Err(error) => {
-            errors.push(error);
-            return generate::unchanged(item, errors.into_error().expect("just pushed"));
+        // Not an item: rustc expands attributes on expressions too (while refusing them),
+        // where only one expression may come out.
+        Err(_) => {
+            let span = item
+                .into_iter()
+                .next()
+                .map_or_else(proc_macro2::Span::call_site, |token| token.span());
+            return syn::Error::new(
+                span,
+                "`#[unikernel]` goes on the app's `fn main`, not on an expression",
+            )
+            .to_compile_error();
         }
     };
     let plan = resolve::resolve(&attr, &main, registry::SUBSYSTEMS, &mut errors);

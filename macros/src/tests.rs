@@ -493,6 +493,15 @@ fn all_errors_are_reported_together() {
 }
 
 #[test]
+fn an_expression_gets_one_error_and_nothing_else() {
+    let out = crate::expand(quote!(console), quote!(|| {})).to_string();
+    assert_eq!(
+        out,
+        ":: core :: compile_error ! { \"`#[unikernel]` goes on the app's `fn main`, not on an expression\" }"
+    );
+}
+
+#[test]
 fn items_that_are_not_functions() {
     let item: syn::Item = syn::parse2(quote!(
         struct Main;
