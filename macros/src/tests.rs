@@ -858,6 +858,26 @@ fn net_addresses_that_cannot_work() {
         ]
     );
     assert_eq!(net("192.168.1.3/30", None).len(), 1);
+    // Addresses that are no host's on any network.
+    assert_eq!(
+        net("127.0.0.1/8", None),
+        [
+            "`ipv4` of `net`: 127.0.0.1 is a loopback address (127.0.0.0/8), which never leaves a host, not a host's address on a network"
+        ]
+    );
+    for (ipv4, what) in [
+        ("224.0.0.5/24", "a multicast address"),
+        ("0.1.2.3/8", "in 0.0.0.0/8"),
+        ("250.0.0.1/8", "in 240.0.0.0/4"),
+        ("255.255.255.255/24", "the limited broadcast address"),
+    ] {
+        let found = net(ipv4, None);
+        assert!(
+            found.len() == 1 && found[0].contains(what),
+            "{ipv4}: {found:?}"
+        );
+    }
+    assert_eq!(net("10.0.0.1/8", Some("10.127.0.1")), Vec::<String>::new());
     assert_eq!(
         net("10.0.0.1/31", Some("10.0.0.1")),
         [

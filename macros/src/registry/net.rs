@@ -2,7 +2,8 @@
 //! its network) or `dhcp`, one of the two; and the `NetConfig` its init call takes.
 //!
 //! Addresses that cannot work are errors: a host address (`ipv4`'s or the gateway's) that
-//! is its network's own address (all host bits 0) or broadcast address (all 1), a gateway
+//! is its network's own address (all host bits 0) or broadcast address (all 1), or a
+//! loopback, multicast, `0.0.0.0/8` or `240.0.0.0/4` address, a gateway
 //! that is the app's own address, a gateway off the network. A `/31` is a point-to-point
 //! link (RFC 3021): both of its addresses are hosts, it has no network or broadcast
 //! address. A `/32` leaves no other host on the network, not even a gateway: an error.
@@ -119,6 +120,26 @@ pub fn validate(net: &Declared) -> Vec<syn::Error> {
 /// Why `address` cannot be a host's on the network `octets/prefix` (prefix below 32): it
 /// is the network's own address or its broadcast address.
 fn not_a_host(address: [u8; 4], octets: [u8; 4], prefix: u8) -> Option<String> {
+    let ip = std::net::Ipv4Addr::from(address);
+    let special = if ip.is_broadcast() {
+        Some("the limited broadcast address")
+    } else if ip.is_loopback() {
+        Some("a loopback address (127.0.0.0/8), which never leaves a host")
+    } else if ip.is_multicast() {
+        Some("a multicast address (224.0.0.0/4)")
+    } else if address[0] == 0 {
+        Some("in 0.0.0.0/8, which stands for \"this host\"")
+    } else if address[0] >= 240 {
+        Some("in 240.0.0.0/4, which is reserved")
+    } else {
+        None
+    };
+    if let Some(special) = special {
+        return Some(format!(
+            "{} is {special}, not a host's address on a network",
+            dotted(address)
+        ));
+    }
     if prefix >= 31 {
         return None;
     }
