@@ -45,9 +45,7 @@ pub fn init_heap(heap: &'static Heap, size: usize) {
     *HEAP.lock() = Some(heap);
     match unikernel_arch::memory::allocate(size) {
         Ok(region) => heap.init(region),
-        Err(error) => crate::exit::boot_error(format_args!(
-            "heap: {error}, or declare a smaller `heap` in `#[unikernel(...)]`"
-        )),
+        Err(error) => crate::exit::boot_error(format_args!("heap: {error}")),
     }
 }
 

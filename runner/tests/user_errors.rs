@@ -40,8 +40,8 @@ fn a_status_in_the_apps_range_is_passed_unchanged() {
     boot("faults", &["exit", "100"]).assert_status(100);
 }
 
-/// The message says what does not fit and both ways out: the runner's `--memory`, or a
-/// smaller heap.
+/// The message says what does not fit and how to give the VM more memory: the runner's
+/// `--memory`.
 #[test]
 fn a_heap_that_does_not_fit_names_the_runners_memory_option() {
     Boot::new(runner::example_elf("hello"))
@@ -54,7 +54,7 @@ fn a_heap_that_does_not_fit_names_the_runners_memory_option() {
             "boot error: heap: 1 MiB does not fit: the largest free range of the VM's memory is ",
         )
         .assert_serial_contains(
-            "; give the VM more memory (the runner's `--memory <MiB>`), or declare a smaller `heap` in `#[unikernel(...)]`\n",
+            "; give the VM more memory (the runner's `--memory <MiB>`)\n",
         );
 }
 
