@@ -53,9 +53,7 @@ fn a_heap_that_does_not_fit_names_the_runners_memory_option() {
         .assert_serial_contains(
             "boot error: heap: 1 MiB does not fit: the largest free range of the VM's memory is ",
         )
-        .assert_serial_contains(
-            "; give the VM more memory (the runner's `--memory <MiB>`)\n",
-        );
+        .assert_serial_contains("; give the VM more memory (the runner's `--memory <MiB>`)\n");
 }
 
 fn stack_depth_guest() -> PathBuf {
