@@ -83,7 +83,8 @@ fn main_runs_on_the_stack_the_app_chose_and_its_overflow_names_the_size() {
     };
     boot("300")
         .assert_status(0)
-        .assert_serial_contains("recursed 300 frames");
+        .assert_serial_contains("recursed 300 frames")
+        .assert_serial_contains("the thread's sum: 36\n");
     boot("2048")
         .assert_status(102)
         .assert_serial_contains("exception: stack overflow: the main stack ran into its guard page")

@@ -1,15 +1,19 @@
 //! Recurses `<n>` frames of about 2 KiB each on a 1 MiB main stack: 300 fit (they would
 //! overflow the default 256 KiB), 2048 overflow, and the report names the stack's size.
+//! A thread recurses too, so that switches to and from the chosen stack are exercised.
 #![no_std]
 #![no_main]
 
 use unikernel::prelude::*;
 
-#[unikernel(console, heap = "64 KiB", args, stack = "1 MiB")]
-fn main(args: Args) -> ExitCode {
-    let kib = args.first().and_then(|arg| arg.parse().ok()).unwrap_or(0);
-    let sum = recurse(kib);
-    println!("recursed {kib} frames (sum {sum})");
+#[unikernel(console, heap = "256 KiB", args, sched, stack = "1 MiB")]
+fn main(args: Args, sched: Sched) -> ExitCode {
+    let depth = args.first().and_then(|arg| arg.parse().ok()).unwrap_or(0);
+    let thread = sched.spawn(|| recurse(8));
+    unikernel::sched::yield_now();
+    let sum = recurse(depth);
+    println!("recursed {depth} frames (sum {sum})");
+    println!("the thread's sum: {}", thread.join());
     ExitCode::SUCCESS
 }
 
