@@ -85,6 +85,22 @@ pub fn hook_waits_to_sched(sched: &Sched) {
     unikernel_arch::wait::set_blocker(sched.blocker());
 }
 
+/// What a periodic task's function may return: nothing.
+#[diagnostic::on_unimplemented(
+    message = "a task's function returns `{Self}`; it must be a plain `fn()`",
+    label = "this task's function is `async` or returns a value",
+    note = "a task's job runs to completion once per release: write `fn <name>()`, not `async fn`, and return nothing"
+)]
+pub trait TaskOutput {}
+
+impl TaskOutput for () {}
+
+/// Runs one job of a periodic task: the generated `job: || run_task(<fn>)`.
+#[inline(always)]
+pub fn run_task<R: TaskOutput>(job: fn() -> R) {
+    job();
+}
+
 /// Lets the scheduler run its tasks and threads (after its hooks are in place).
 pub fn start_sched(sched: &Sched) {
     sched.start();
@@ -152,6 +168,15 @@ impl unikernel_net::Platform for NetPlatform {
 /// The handle a subsystem's init returned, or the end of the boot with its error.
 fn started<H>(subsystem: &str, result: Result<H, impl core::fmt::Display>) -> H {
     result.unwrap_or_else(|error| crate::exit::boot_error(format_args!("{subsystem}: {error}")))
+}
+
+/// Runs `start` (the rest of the boot, then `main`) on a stack of `size` bytes, which the
+/// app chose with `stack = "<size>"`, instead of the boot stack.
+pub fn run_main_on_stack(size: usize, start: fn() -> !) -> ! {
+    let error = unikernel_arch::context::run_main_on_new_stack(size, start);
+    crate::exit::boot_error(format_args!(
+        "stack: {error}, or declare a smaller `stack` in `#[unikernel(...)]`"
+    ))
 }
 
 /// Records that boot reached `stage` (a subsystem's name, or `main`).

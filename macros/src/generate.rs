@@ -4,11 +4,12 @@
 //! `tests/snapshots/` for complete ones):
 //!
 //! ```ignore
-//! #[doc(hidden)]
-//! #[macro_export]
-//! macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
+//! #[allow(dead_code)]
+//! fn main() {
+//!     #[doc(hidden)]
+//!     #[macro_export]
+//!     macro_rules! __unikernel_entry_point_is_defined_more_than_once { () => {}; }
 //!
-//! const _: () = {
 //!     #[allow(dead_code)]
 //!     fn __unikernel_user_main() -> ExitCode { /* the user's body */ }
 //!
@@ -24,34 +25,41 @@
 //!         ::unikernel::__private::mark("main");
 //!         ::unikernel::__private::exit(::unikernel::__private::Termination::report(__unikernel_user_main()))
 //!     }
-//! };
 //!
-//! #[cfg(not(target_os = "none"))]
-//! #[allow(dead_code)]
-//! fn main() { ::unikernel::__private::host_main() }
+//!     ::unikernel::__private::host_main()
+//! }
 //! ```
 //!
-//! - The kernel reaches `__unikernel_boot` by its symbol only; the items live in an
-//!   anonymous `const` block so that they add no names to the app's module (and a second
-//!   entry in the same module is reported once, not once per item).
+//! - Every generated item lives in the body of a `fn main` that replaces the user's: a
+//!   function is legal wherever the attribute can be (a module, a block, an `impl`, a trait
+//!   with a body), it adds no name to the app's module that the app did not write, and a
+//!   second entry in the same module is one "defined multiple times", not one per item.
+//!   The kernel reaches `__unikernel_boot` by its symbol only.
+//! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
+//!   In a kernel build (`#![no_main]`) that `main` is dead code; without `#![no_main]`,
+//!   rustc's own error for it ("using `fn main` requires the standard library") says to
+//!   add `#![no_main]`, which is the fix.
 //! - The boot function and the allocator static exist on every target, so that a host build
 //!   (`cargo check`, trybuild, rust-analyzer) type-checks the init calls and `main`'s
 //!   handles and return type exactly as the kernel build does; only `no_mangle` and
 //!   `global_allocator` are limited to the kernel. Their names start with `_`, so the host
 //!   build does not warn that they are unused.
-//! - On the host the app is an ordinary binary whose `main` explains that it runs in a VM.
 //! - The `#[macro_export]` macro is defined once per crate: a second `#[unikernel]` entry in
 //!   the same binary, in any module, is rustc's "the name
 //!   `__unikernel_entry_point_is_defined_more_than_once` is defined multiple times" at the
 //!   second attribute. (Proc-macro state would not do: rust-analyzer's long-lived server
 //!   would remember entries that no longer exist.)
+//! - On an error the expansion is the errors, the user's function and an allocator static
+//!   ([`fallback`]): a kernel build then shows our errors and nothing else.
+//! - With `stack = "<size>"`, `__unikernel_boot` only calls `run_main_on_stack(<bytes>,
+//!   __unikernel_start)`, and `__unikernel_start` holds the init calls and `main`'s.
 //! - When `main` returns `!`, it is called directly: `exit(report(main()))` would not
 //!   compile under edition 2024's never-type fallback.
 //! - With `sched`, the periodic tasks are a `static __UNIKERNEL_TASKS: [TaskSpec; N]` in the
-//!   same block (task functions are items of `main`'s module, which the block sees), passed
-//!   to `init_sched` in a `SchedConfig`. Each `job: <fn>` carries the span of the function's
-//!   name in the attribute, so that rustc's "cannot find value" or "mismatched types"
-//!   points there.
+//!   same block (task functions are items of `main`'s module, which the block sees, or
+//!   paths), passed to `init_sched` in a `SchedConfig`. Each `job: || run_task(<fn>)`
+//!   carries the span of the function's name in the attribute, so that rustc's "cannot
+//!   find value", or `run_task`'s message for an `async` function, points there.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -60,6 +68,7 @@ use syn::spanned::Spanned;
 use crate::registry::{Declared, InitArg};
 use crate::resolve::{self, Plan, Resolved};
 use crate::tasks::Task;
+use crate::value::Value;
 
 /// The name `main` gets in the expansion.
 const USER_MAIN: &str = "__unikernel_user_main";
@@ -103,39 +112,75 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         }
     };
 
-    quote! {
-        #[doc(hidden)]
-        #[macro_export]
-        macro_rules! __unikernel_entry_point_is_defined_more_than_once {
-            () => {};
-        }
+    let start = quote! {
+        #(#inits)*
+        ::unikernel::__private::mark("main");
+        #tail
+    };
+    // With `stack = ".."`, the boot continues on a stack of that size.
+    let boot = match plan.stack {
+        None => quote! {
+            #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+            fn __unikernel_boot() -> ! {
+                #start
+            }
+        },
+        Some(bytes) => {
+            let bytes = Value::Bytes(bytes);
+            quote! {
+                #[cfg_attr(target_os = "none", unsafe(no_mangle))]
+                fn __unikernel_boot() -> ! {
+                    ::unikernel::__private::run_main_on_stack(#bytes, __unikernel_start)
+                }
 
-        const _: () = {
+                fn __unikernel_start() -> ! {
+                    #start
+                }
+            }
+        }
+    };
+    let allocator_static = allocator_static(allocator);
+    quote! {
+        #[allow(dead_code)]
+        fn main() {
+            // Exported at the crate root whatever the nesting: the check is crate-wide.
+            #[doc(hidden)]
+            #[macro_export]
+            #[allow(non_local_definitions)]
+            macro_rules! __unikernel_entry_point_is_defined_more_than_once {
+                () => {};
+            }
+
             #[allow(dead_code)]
             #main
 
-            #[cfg_attr(target_os = "none", global_allocator)]
-            static __UNIKERNEL_HEAP: #allocator;
+            #allocator_static
 
             #tasks
 
             #manifest
 
-            #[cfg_attr(target_os = "none", unsafe(no_mangle))]
-            fn __unikernel_boot() -> ! {
-                #(#inits)*
-                ::unikernel::__private::mark("main");
-                #tail
-            }
-        };
+            #boot
 
-        // Unused where the entry is not at the crate root (a trybuild pass case's module).
-        #[cfg(not(target_os = "none"))]
-        #[allow(dead_code)]
-        fn main() {
             ::unikernel::__private::host_main()
         }
     }
+}
+
+/// `static __UNIKERNEL_HEAP`, the kernel's global allocator: `Heap` or `NoHeap`.
+fn allocator_static(ty_and_value: TokenStream) -> TokenStream {
+    quote! {
+        #[cfg_attr(target_os = "none", global_allocator)]
+        static __UNIKERNEL_HEAP: #ty_and_value;
+    }
+}
+
+/// `NoHeap`, which fails every allocation; on error paths it stands in for whatever the
+/// app would have had, so that rustc does not add "no global memory allocator found".
+fn no_heap() -> TokenStream {
+    allocator_static(quote!(
+        ::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap
+    ))
 }
 
 /// The image's manifest: the subsystems it starts, in boot order, as an ELF note the VMM
@@ -168,7 +213,10 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
     let count = syn::LitInt::new(&tasks.len().to_string(), Span::call_site());
     let specs = tasks.iter().map(|task| {
         let name = task.name();
-        let job = &task.job;
+        // A non-capturing closure is a `fn()`; `run_task` says in its own words why a
+        // function that is `async` or returns a value is not a task's.
+        let path = &task.job;
+        let job = quote_spanned!(path.span()=> || ::unikernel::__private::run_task(#path));
         let ns = |ns: u64| nanoseconds(ns);
         let (period, deadline, wcet) = (ns(task.period), ns(task.deadline), ns(task.wcet));
         let priority = syn::LitInt::new(&task.priority.to_string(), Span::call_site());
@@ -287,8 +335,9 @@ fn init_arg(resolved: &Resolved, arg: &InitArg) -> TokenStream {
 }
 
 /// The expansion when there are errors: the errors, next to the user's function (renamed as
-/// usual, so that the rest of the crate and the IDE keep working) and a host `main`, so that
-/// rustc adds no "`main` function not found" to our errors.
+/// usual, so that the rest of the crate and the IDE keep working), and a `main` holding an
+/// allocator, so that rustc adds nothing to our errors: no "`main` function not found" on
+/// the host, no "no global memory allocator found" in a kernel build.
 pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
     if main.sig.ident == "main" {
         main.sig.ident = syn::Ident::new(USER_MAIN, main.sig.ident.span());
@@ -301,22 +350,32 @@ pub fn fallback(mut main: syn::ItemFn, errors: syn::Error) -> TokenStream {
         .filter(|input| matches!(input, syn::FnArg::Typed(_)))
         .collect();
     let errors = errors.to_compile_error();
+    let allocator = no_heap();
     quote! {
         #errors
 
         #[allow(dead_code, unused_variables)]
         #main
 
-        #[cfg(not(target_os = "none"))]
-        fn main() {}
+        #[allow(dead_code)]
+        fn main() {
+            #allocator
+        }
     }
 }
 
-/// The expansion for an item that is not a function: the item, untouched, and the errors.
+/// The expansion for an item that is not a function: the item, untouched, the errors, and
+/// an allocator (in a function, which is legal wherever the item was).
 pub fn unchanged(item: TokenStream, errors: syn::Error) -> TokenStream {
     let errors = errors.to_compile_error();
+    let allocator = no_heap();
     quote! {
         #errors
         #item
+
+        #[allow(dead_code)]
+        fn __unikernel_fallback() {
+            #allocator
+        }
     }
 }

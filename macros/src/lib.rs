@@ -56,11 +56,14 @@ mod tests;
 /// (`net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")` with the gateway optional, or
 /// `net(dhcp)`; needs `heap`, which you declare, and `irq` and `clock`, added for you).
 ///
+/// `stack = "<size>"` (16 KiB to 1 GiB, whole pages) runs `main` on a stack of that size
+/// instead of the boot entry's 256 KiB.
+///
 /// Real-time periodic tasks, under `sched = edf` or `sched = rm`, are declared as
 /// `task(<fn>, period = "1 ms", wcet = "200 us", deadline = "800 us")` (`deadline` optional,
 /// at most the period; durations in `ns`, `us`, `ms`, `s`), and the set is checked for
-/// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, run once per
-/// release.
+/// schedulability at compile time. `<fn>` is a `fn()` of `main`'s module, or a path to one
+/// (`jobs::control`), run once per release.
 ///
 /// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`,
 /// `Net`) and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
@@ -83,9 +86,18 @@ fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             errors.push(resolve::not_a_fn(&other));
             return generate::unchanged(item, errors.into_error().expect("just pushed"));
         }
-        Err(error) => {
-            errors.push(error);
-            return generate::unchanged(item, errors.into_error().expect("just pushed"));
+        // Not an item: rustc expands attributes on expressions too (while refusing them),
+        // where only one expression may come out.
+        Err(_) => {
+            let span = item
+                .into_iter()
+                .next()
+                .map_or_else(proc_macro2::Span::call_site, |token| token.span());
+            return syn::Error::new(
+                span,
+                "`#[unikernel]` goes on the app's `fn main`, not on an expression",
+            )
+            .to_compile_error();
         }
     };
     let plan = resolve::resolve(&attr, &main, registry::SUBSYSTEMS, &mut errors);

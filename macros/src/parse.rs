@@ -5,7 +5,8 @@
 //! ```text
 //! attr    := (entry ("," entry)* ","?)?
 //! entry   := IDENT ("=" value)? ("(" (option ("," option)* ","?)? ")")?
-//! option  := IDENT ("=" value)?
+//! option  := IDENT ("=" value)? | PATH
+//! PATH    := IDENT "::" ...              (a task's function: `jobs::control`)
 //! value   := LITERAL | IDENT
 //! ```
 //!
@@ -50,11 +51,14 @@ pub struct Options {
     pub error: Option<syn::Error>,
 }
 
-/// `key` or `key = value`.
+/// `key`, `key = value`, or a path (`jobs::control`).
 #[derive(Debug)]
 pub struct OptionEntry {
+    /// The name, or a path's last segment.
     pub key: syn::Ident,
     pub value: Option<Written>,
+    /// The whole path, when the option is one (only a task's function may be).
+    pub path: Option<syn::Path>,
 }
 
 /// A value after `=`: a literal (`"1 MiB"`, `4096`) or a name (`edf`). What each subsystem
@@ -132,11 +136,26 @@ fn options(tokens: TokenStream, span: Span) -> Options {
             }
         };
         let mut chunk_errors = Errors::default();
-        if let Some((key, value, rest)) = name_and_value(&chunk, &mut chunk_errors, "an option") {
+        if starts_a_path(&chunk) {
+            match syn::parse2::<syn::Path>(chunk.iter().cloned().collect()) {
+                Ok(path) => entries.push(OptionEntry {
+                    key: path.segments.last().expect("a path").ident.clone(),
+                    value: None,
+                    path: Some(path),
+                }),
+                Err(error) => chunk_errors.push(error),
+            }
+        } else if let Some((key, value, rest)) =
+            name_and_value(&chunk, &mut chunk_errors, "an option")
+        {
             trailing_after_name(rest, &key, value.as_ref(), false, &mut chunk_errors);
             // A malformed option is reported once, here, and not looked at again.
             if chunk_errors.is_empty() {
-                entries.push(OptionEntry { key, value });
+                entries.push(OptionEntry {
+                    key,
+                    value,
+                    path: None,
+                });
             }
         }
         errors.append(chunk_errors);
@@ -145,6 +164,15 @@ fn options(tokens: TokenStream, span: Span) -> Options {
         span,
         entries,
         error: errors.into_error(),
+    }
+}
+
+/// `IDENT ::` or `:: IDENT`: a path.
+fn starts_a_path(chunk: &[TokenTree]) -> bool {
+    let colon = |token: Option<&TokenTree>| matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == ':');
+    match chunk.first() {
+        Some(TokenTree::Ident(_)) => colon(chunk.get(1)) && colon(chunk.get(2)),
+        first => colon(first) && colon(chunk.get(1)),
     }
 }
 
@@ -373,6 +401,27 @@ mod tests {
             errors,
             ["expected `,`, `=` or `(` after `heap`, found `[1]`"]
         );
+    }
+
+    #[test]
+    fn options_may_be_paths() {
+        let (attr, errors) = parse(quote!(
+            task(jobs::control, period = "1 ms"),
+            task(::a::b),
+            task(g::<u32>)
+        ));
+        assert!(errors.is_empty(), "{errors:?}");
+        let first = &attr.entries[0].options.as_ref().unwrap().entries[0];
+        assert_eq!(first.key, "control");
+        let path = first.path.as_ref().unwrap();
+        assert_eq!(quote!(#path).to_string(), "jobs :: control");
+        let second = &attr.entries[1].options.as_ref().unwrap().entries[0];
+        assert_eq!(second.key, "b");
+        let third = &attr.entries[2].options.as_ref().unwrap().entries[0];
+        assert_eq!(third.key, "g");
+        let (attr, _) = parse(quote!(task(jobs::control = 3)));
+        let options = attr.entries[0].options.as_ref().unwrap();
+        assert!(options.entries.is_empty() && options.error.is_some());
     }
 
     #[test]

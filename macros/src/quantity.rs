@@ -43,12 +43,18 @@ pub enum QuantityError {
     Fraction { whole: Option<String> },
     /// More than `u64::MAX` of the base unit.
     Overflow,
+    /// A hexadecimal, octal or binary number (`0x1000`), with the quantity it means in
+    /// the base unit when it has no unit or a known one.
+    Radix { value: Option<u64> },
 }
 
 impl Units {
     /// Parses `text` into a count of the base unit.
     pub fn parse(&self, text: &str) -> Result<u64, QuantityError> {
         let text = text.trim();
+        if let Some(error) = self.radix(text) {
+            return Err(error);
+        }
         let number_len = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
             .unwrap_or(text.len());
@@ -88,6 +94,36 @@ impl Units {
                 Err(QuantityError::Fraction { whole })
             }
         }
+    }
+
+    /// `0x1000`, `0o7`, `0b1`, with or without a unit.
+    fn radix(&self, text: &str) -> Option<QuantityError> {
+        let radix = match text.get(..2)?.to_ascii_lowercase().as_str() {
+            "0x" => 16,
+            "0o" => 8,
+            "0b" => 2,
+            _ => return None,
+        };
+        let rest = &text[2..];
+        let digits_len = rest
+            .find(|c: char| !(c.is_digit(radix) || c == '_'))
+            .unwrap_or(rest.len());
+        let (digits, unit) = rest.split_at(digits_len);
+        if digits.is_empty() {
+            // `0B`: zero bytes.
+            return None;
+        }
+        let unit = unit.trim_start();
+        let multiplier = if unit.is_empty() {
+            Some(1)
+        } else {
+            self.unit(unit).ok()
+        };
+        let value = u64::from_str_radix(&digits.replace('_', ""), radix)
+            .ok()
+            .zip(multiplier)
+            .and_then(|(number, multiplier)| number.checked_mul(multiplier));
+        Some(QuantityError::Radix { value })
     }
 
     fn unit(&self, unit: &str) -> Result<u64, QuantityError> {
@@ -145,6 +181,15 @@ impl Units {
                 format!("{noun}s are whole numbers of {}", self.base)
             }
             QuantityError::Overflow => overflow(),
+            QuantityError::Radix { value: Some(value) } => format!(
+                "`\"{text}\"` is not a decimal number; {noun}s are written in decimal with a \
+                 unit: write `\"{}\"`",
+                self.format(value)
+            ),
+            QuantityError::Radix { value: None } => format!(
+                "`\"{text}\"` is not a decimal number; {noun}s are written in decimal with a \
+                 unit, such as `\"{example}\"`"
+            ),
         }
     }
 }

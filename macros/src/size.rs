@@ -117,6 +117,34 @@ mod tests {
     }
 
     #[test]
+    fn other_radixes_are_not_sizes_but_say_which_size_they_mean() {
+        let radix = |text| match parse(text) {
+            Err(QuantityError::Radix { value }) => value,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(radix("0x1000"), Some(4096));
+        assert_eq!(radix("0X10_0000"), Some(1 << 20));
+        assert_eq!(radix("0x10 KiB"), Some(16 << 10));
+        assert_eq!(radix("0o10"), Some(8));
+        assert_eq!(radix("0b1000"), Some(8));
+        assert_eq!(radix("0x10 parsec"), None);
+        assert_eq!(radix("0xffffffffffffffffff"), None);
+        assert_eq!(
+            SIZE.message(
+                QuantityError::Radix { value: Some(4096) },
+                "0x1000",
+                "1 MiB",
+                String::new
+            ),
+            "`\"0x1000\"` is not a decimal number; sizes are written in decimal with a unit: write `\"4 KiB\"`"
+        );
+        // Decimal sizes that merely start with 0 are still sizes.
+        assert_eq!(parse("0 KiB"), Ok(0));
+        assert_eq!(parse("01 KiB"), Ok(1024));
+        assert_eq!(parse("0B"), Ok(0));
+    }
+
+    #[test]
     fn formatting() {
         assert_eq!(format(8 << 10), "8 KiB");
         assert_eq!(format(1 << 20), "1 MiB");

@@ -10,14 +10,16 @@
 //!   its period could have several jobs pending, which neither the analysis here nor the
 //!   runtime (one job per release, run to completion) handles.
 //! - Whether the function exists, and is a `fn()`, is rustc's to say: the generated
-//!   `job: <fn>` carries the span of the name in the attribute, so "cannot find value" or
-//!   "mismatched types" points there. Task functions are items of the module that holds
-//!   `main`.
+//!   `job: || run_task(<fn>)` carries the span of the name in the attribute, so "cannot
+//!   find value" or `run_task`'s own message (an `async` function, one that returns a
+//!   value) points there. A task's function is a name in the module that holds `main` or
+//!   a path (`jobs::control`, `generic::<u32>`); its name in reports is the last segment.
 //! - A task's priority is computed here for every policy (deadline-monotonic, which is
 //!   rate-monotonic when deadlines equal periods; 0 = highest); the runtime uses it under RM.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 
 use crate::analysis::{self, Policy};
 use crate::duration;
@@ -37,8 +39,8 @@ const EXAMPLE: &str = "task(control, period = \"1 ms\", wcet = \"200 us\")";
 /// A checked task, ready to be generated.
 #[derive(Debug)]
 pub struct Task {
-    /// The function, with the span of its name in the attribute.
-    pub job: syn::Ident,
+    /// The function's name or path, with its spans in the attribute.
+    pub job: syn::Path,
     pub period: u64,
     pub deadline: u64,
     pub wcet: u64,
@@ -49,7 +51,7 @@ pub struct Task {
 impl Task {
     /// The task's name: its function's, without `r#`.
     pub fn name(&self) -> String {
-        self.job.unraw().to_string()
+        last_name(&self.job)
     }
 }
 
@@ -70,9 +72,17 @@ pub enum Scheduler<'t> {
     Realtime { policy: Policy, span: Span },
 }
 
+/// The last segment of a task's path, without `r#`: its name in reports.
+fn last_name(path: &syn::Path) -> String {
+    path.segments
+        .last()
+        .map(|segment| segment.ident.unraw().to_string())
+        .unwrap_or_default()
+}
+
 /// One task entry, checked on its own.
 struct Declared {
-    job: syn::Ident,
+    job: syn::Path,
     period: u64,
     deadline: u64,
     wcet: u64,
@@ -98,7 +108,7 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
 
     let mut names: Vec<String> = Vec::new();
     for task in declared.iter().flatten() {
-        let name = task.job.unraw().to_string();
+        let name = last_name(&task.job);
         if names.contains(&name) {
             task_errors.push(syn::Error::new(
                 task.job.span(),
@@ -221,18 +231,26 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
     }
     let job = match options.entries.first() {
         Some(first) if first.value.is_none() && !KEYS.contains(&first.key.to_string().as_str()) => {
-            Some(first.key.clone())
+            Some(
+                first
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| syn::Path::from(first.key.clone())),
+            )
         }
         _ => {
-            errors.push(syn::Error::new(
-                options.span,
-                format!("`task` needs the name of its function first: `{EXAMPLE}`"),
-            ));
+            // A path further on is reported as misplaced, below.
+            if options.entries.iter().all(|option| option.path.is_none()) {
+                errors.push(syn::Error::new(
+                    options.span,
+                    format!("`task` needs the name of its function first: `{EXAMPLE}`"),
+                ));
+            }
             ok = false;
             None
         }
     };
-    let task_name = job.as_ref().map(|job| job.unraw().to_string());
+    let task_name = job.as_ref().map(last_name);
     let rest = &options.entries[usize::from(job.is_some())..];
 
     // (nanoseconds, span of the value) for period, wcet, deadline.
@@ -241,6 +259,14 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
     // A misspelt key (`perod`) is reported once, not again as a missing `period`.
     let mut unknown_keys = false;
     for option in rest {
+        if let Some(path) = &option.path {
+            errors.push(syn::Error::new_spanned(
+                path,
+                format!("a path goes first in `task`, as its function: `{EXAMPLE}`"),
+            ));
+            ok = false;
+            continue;
+        }
         let key = option.key.to_string();
         let Some(index) = KEYS.iter().position(|k| *k == key) else {
             errors.push(syn::Error::new(
@@ -279,7 +305,7 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
         }
     }
     let job = job?;
-    let name = job.unraw().to_string();
+    let name = last_name(&job);
     if name == "main" {
         errors.push(syn::Error::new(
             job.span(),

@@ -87,7 +87,7 @@ fn every_name() -> String {
     let names: Vec<String> = SUBSYSTEMS
         .iter()
         .map(|s| s.name)
-        .chain([crate::tasks::KEYWORD])
+        .chain([crate::tasks::KEYWORD, "stack"])
         .map(|name| format!("`{name}`"))
         .collect();
     format!("expected one of: {}", names.join(", "))
@@ -96,7 +96,7 @@ fn every_name() -> String {
 #[test]
 fn every_name_lists_the_table() {
     assert!(every_name().starts_with("expected one of: `console`, `heap`, "));
-    assert!(every_name().ends_with(", `task`"));
+    assert!(every_name().ends_with(", `task`, `stack`"));
 }
 
 #[test]
@@ -451,7 +451,7 @@ fn signature() {
             "`#[unikernel]` main must be a plain `fn main(..)`, not `extern \"C\"`",
             "`#[unikernel]` main must be a plain `fn main(..)`, without generic parameters",
             "`#[unikernel]` main must be a plain `fn main(..)`, without a `where` clause",
-            "`#[unikernel]` main must be a plain `fn main(..)`, without `self`; it takes handles of declared subsystems",
+            "`#[unikernel]` main must be a plain `fn main(..)`, without `self`: the app's entry is a free function, not a method; move it out of the `impl` or trait",
         ]
     );
 }
@@ -493,6 +493,15 @@ fn all_errors_are_reported_together() {
 }
 
 #[test]
+fn an_expression_gets_one_error_and_nothing_else() {
+    let out = crate::expand(quote!(console), quote!(|| {})).to_string();
+    assert_eq!(
+        out,
+        ":: core :: compile_error ! { \"`#[unikernel]` goes on the app's `fn main`, not on an expression\" }"
+    );
+}
+
+#[test]
 fn items_that_are_not_functions() {
     let item: syn::Item = syn::parse2(quote!(
         struct Main;
@@ -501,6 +510,15 @@ fn items_that_are_not_functions() {
     assert_eq!(
         resolve::not_a_fn(&item).to_string(),
         "`#[unikernel]` goes on the app's `fn main`, not on a struct"
+    );
+    // A trait's method (or an extern block's function) without a body.
+    let item: syn::Item = syn::parse2(quote!(
+        fn main() -> ExitCode;
+    ))
+    .unwrap();
+    assert_eq!(
+        resolve::not_a_fn(&item).to_string(),
+        "`#[unikernel]` goes on the app's `fn main` with a body, at module level, not on a declaration without one"
     );
 }
 
@@ -600,6 +618,39 @@ fn tasks_get_checked_durations_and_priorities() {
             ("report".to_owned(), 100_000_000, 100_000_000, 5_000_000, 1),
             ("control".to_owned(), 1_000_000, 800_000, 200_000, 0),
         ]
+    );
+}
+
+#[test]
+fn a_tasks_function_may_be_a_path() {
+    let plan = ok(
+        quote!(
+            sched = edf,
+            task(jobs::control, period = "1 ms", wcet = "200 us"),
+            task(generic::<u32>, period = "2 ms", wcet = "200 us")
+        ),
+        main_fn(),
+    );
+    let names: Vec<_> = plan.tasks.tasks.iter().map(|t| t.name()).collect();
+    assert_eq!(names, ["control", "generic"]);
+    let job = &plan.tasks.tasks[0].job;
+    assert_eq!(quote!(#job).to_string(), "jobs :: control");
+    // One error each, in its own words.
+    assert_eq!(
+        errors(
+            quote!(
+                sched = edf,
+                task(control, period = "1 ms", wcet = "1 us", jobs::other)
+            ),
+            main_fn()
+        ),
+        [
+            "a path goes first in `task`, as its function: `task(control, period = \"1 ms\", wcet = \"200 us\")`"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(console(a::b)), main_fn()),
+        ["expected an option of `console`, found a path"]
     );
 }
 
@@ -744,6 +795,157 @@ fn check_snapshot(name: &str, actual: &str) {
     }, {
         insta::assert_snapshot!(name, actual);
     });
+}
+
+/// Addresses that cannot be a host's, across prefixes: the network and broadcast
+/// addresses (none on a `/31`, RFC 3021), a gateway that is the app itself, a `/32`.
+#[test]
+fn net_addresses_that_cannot_work() {
+    let net = |ipv4: &str, gateway: Option<&str>| {
+        let attr = match gateway {
+            Some(gateway) => quote!(heap = "1 MiB", net(ipv4 = #ipv4, gateway = #gateway)),
+            None => quote!(heap = "1 MiB", net(ipv4 = #ipv4)),
+        };
+        match resolve_with(SUBSYSTEMS, attr, main_fn()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors,
+        }
+    };
+    // Accepted: ordinary hosts, and both ends of a point-to-point /31.
+    for (ipv4, gateway) in [
+        ("10.0.2.15/24", Some("10.0.2.2")),
+        ("10.0.2.1/24", Some("10.0.2.254")),
+        ("172.16.0.1/12", Some("172.31.255.254")),
+        ("10.0.0.0/31", Some("10.0.0.1")),
+        ("10.0.0.1/31", Some("10.0.0.0")),
+        ("192.168.1.1/30", Some("192.168.1.2")),
+        ("10.0.2.15/24", None),
+    ] {
+        assert_eq!(
+            net(ipv4, gateway),
+            Vec::<String>::new(),
+            "{ipv4} via {gateway:?}"
+        );
+    }
+    assert_eq!(
+        net("10.0.2.0/24", Some("10.0.2.2")),
+        [
+            "`ipv4` of `net`: 10.0.2.0 is the network address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.255/24", None),
+        [
+            "`ipv4` of `net`: 10.0.2.255 is the broadcast address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/24", Some("10.0.2.255")),
+        [
+            "`gateway` of `net`: 10.0.2.255 is the broadcast address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/24", Some("10.0.2.0")),
+        [
+            "`gateway` of `net`: 10.0.2.0 is the network address of 10.0.2.0/24, not a host's; the hosts are 10.0.2.1 to 10.0.2.254"
+        ]
+    );
+    assert_eq!(
+        net("172.16.0.0/12", None),
+        [
+            "`ipv4` of `net`: 172.16.0.0 is the network address of 172.16.0.0/12, not a host's; the hosts are 172.16.0.1 to 172.31.255.254"
+        ]
+    );
+    assert_eq!(net("192.168.1.3/30", None).len(), 1);
+    // Addresses that are no host's on any network.
+    assert_eq!(
+        net("127.0.0.1/8", None),
+        [
+            "`ipv4` of `net`: 127.0.0.1 is a loopback address (127.0.0.0/8), which never leaves a host, not a host's address on a network"
+        ]
+    );
+    for (ipv4, what) in [
+        ("224.0.0.5/24", "a multicast address"),
+        ("0.1.2.3/8", "in 0.0.0.0/8"),
+        ("250.0.0.1/8", "in 240.0.0.0/4"),
+        ("255.255.255.255/24", "the limited broadcast address"),
+    ] {
+        let found = net(ipv4, None);
+        assert!(
+            found.len() == 1 && found[0].contains(what),
+            "{ipv4}: {found:?}"
+        );
+    }
+    assert_eq!(net("10.0.0.1/8", Some("10.127.0.1")), Vec::<String>::new());
+    assert_eq!(
+        net("10.0.0.1/31", Some("10.0.0.1")),
+        [
+            "`gateway` of `net` is the app's own address (`ipv4`); the gateway is another host on 10.0.0.0/31, such as `\"10.0.0.0\"`"
+        ]
+    );
+    assert_eq!(
+        net("10.0.2.15/32", None),
+        [
+            "`ipv4` of `net` is a `/32`, a network of one address: no other host, not even a gateway, is reachable; write the network's prefix, such as `\"10.0.2.15/24\"` (a point-to-point link is a `/31`)"
+        ]
+    );
+}
+
+#[test]
+fn the_main_stack_size() {
+    assert_eq!(ok(quote!(console), main_fn()).stack, None);
+    assert_eq!(
+        ok(quote!(console, stack = "1 MiB"), main_fn()).stack,
+        Some(1 << 20)
+    );
+    assert_eq!(
+        ok(quote!(stack = "16 KiB"), main_fn()).stack,
+        Some(16 << 10)
+    );
+    assert_eq!(
+        errors(
+            quote!(stack = "8 KiB", stack = "1 MiB", stack, stack(x)),
+            main_fn()
+        ),
+        [
+            "`stack` is declared twice; declare it once",
+            "`stack` is declared twice; declare it once",
+            "`stack` is declared twice; declare it once",
+            "`stack` size `8 KiB` is out of range; expected between 16 KiB and 1 GiB",
+        ]
+    );
+    assert_eq!(
+        errors(quote!(stack), main_fn()),
+        [
+            "`stack` needs a size: `stack = \"1 MiB\"` (without it, `main` runs on the boot entry's 256 KiB)"
+        ]
+    );
+    assert_eq!(
+        errors(quote!(stack = "1000 B"), main_fn()),
+        ["`stack` size `1000 B` is out of range; expected between 16 KiB and 1 GiB"]
+    );
+    assert_eq!(
+        errors(quote!(stack = "18 KiB"), main_fn()),
+        ["`stack` size `18 KiB` is not a multiple of 4 KiB; use `\"20 KiB\"`"]
+    );
+    assert_eq!(
+        errors(quote!(stak = "1 MiB"), main_fn()),
+        ["unknown subsystem `stak`; did you mean `stack`?"]
+    );
+}
+
+#[test]
+fn snapshot_stack() {
+    let actual = render(
+        r#"console, stack = "1 MiB""#,
+        r#"
+fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}
+"#,
+    );
+    check_snapshot("stack", &actual);
 }
 
 #[test]
@@ -936,6 +1138,18 @@ fn net_misuse() {
             main_fn()
         ),
         ["`gateway` of `net` is not on the network of `ipv4` (10.0.2.15/24)"]
+    );
+    assert_eq!(
+        errors(
+            quote!(
+                heap = "1 MiB",
+                net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.15")
+            ),
+            main_fn()
+        ),
+        [
+            "`gateway` of `net` is the app's own address (`ipv4`); the gateway is another host on 10.0.2.0/24, such as `\"10.0.2.1\"`"
+        ]
     );
     assert_eq!(
         errors(

@@ -610,7 +610,7 @@ impl BootOutcome {
                 "the guest exited with status {status}{}",
                 u8::try_from(*status)
                     .ok()
-                    .filter(|&status| status <= status::BOOT_ERROR)
+                    .filter(|&status| status::is_kernel(status))
                     .and_then(status::meaning)
                     .map(|meaning| format!(" ({meaning})"))
                     .unwrap_or_default()

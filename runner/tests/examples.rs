@@ -107,7 +107,7 @@ fn a_heap_larger_than_the_vm_is_a_boot_error() {
         .expect("the boot starts");
     outcome
         .assert_status(103)
-        .assert_serial_contains("boot error: heap: 1 MiB do not fit");
+        .assert_serial_contains("boot error: heap: 1 MiB does not fit");
 }
 
 #[test]

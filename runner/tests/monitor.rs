@@ -126,7 +126,7 @@ fn a_heap_larger_than_the_vm_is_a_boot_error_on_the_monitor() {
         .run()
         .expect("the boot starts")
         .assert_status(103)
-        .assert_serial_contains("boot error: heap: 1 MiB do not fit");
+        .assert_serial_contains("boot error: heap: 1 MiB does not fit");
 }
 
 #[test]

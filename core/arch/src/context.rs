@@ -19,6 +19,35 @@
 use crate::memory::MemoryError;
 use core::convert::Infallible;
 use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// The name of `main`'s stack in fault reports.
+pub const MAIN_STACK: &str = "the main stack";
+/// The size of the stack the boot entry gives `main`, unless the app chooses one
+/// (`#[unikernel(stack = "1 MiB")]`, [`run_main_on_new_stack`]).
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
+/// The size of the stack `main` runs on, for the stack-overflow report.
+static MAIN_STACK_SIZE: AtomicUsize = AtomicUsize::new(BOOT_STACK_SIZE);
+
+/// The size of the stack `main` runs on.
+pub fn main_stack_size() -> usize {
+    MAIN_STACK_SIZE.load(Ordering::Relaxed)
+}
+
+/// Leaves the boot stack for good: runs `start` (the rest of the boot, then `main`) on a
+/// new stack of `size` bytes with a guard page, reported as [`MAIN_STACK`] when it
+/// overflows. Returns only if the stack cannot be made.
+pub fn run_main_on_new_stack(size: usize, start: fn() -> !) -> StackError {
+    let stack = match Stack::new(size, MAIN_STACK) {
+        Ok(stack) => stack,
+        Err(error) => return error,
+    };
+    MAIN_STACK_SIZE.store(stack.size(), Ordering::Relaxed);
+    // The boot stack's execution, suspended here, is never resumed: `start` ends the VM.
+    let resumed = Context::new(stack, move |_boot| start()).resume();
+    drop(resumed);
+    unreachable!("the main stack's execution resumed the boot stack")
+}
 
 /// The most stacks that exist at once (free ones included): each has a guard page named
 /// in fault reports.

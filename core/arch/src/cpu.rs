@@ -31,7 +31,7 @@ impl<const SIZE: usize> GuardedStack<SIZE> {
     }
 }
 
-pub(crate) const BOOT_STACK_SIZE: usize = 256 * 1024;
+pub(crate) const BOOT_STACK_SIZE: usize = crate::context::BOOT_STACK_SIZE;
 const FAULT_STACK_SIZE: usize = 16 * 1024;
 
 /// The stack `main` runs on. Its top is loaded by the boot entry.
@@ -53,7 +53,7 @@ pub(crate) fn stack_guards() -> [Area; 5] {
         }
     }
     [
-        guard("the main stack", &raw const BOOT_STACK),
+        guard(crate::context::MAIN_STACK, &raw const BOOT_STACK),
         guard("the double-fault stack", &raw const DOUBLE_FAULT_STACK),
         guard("the NMI stack", &raw const NMI_STACK),
         guard("the machine-check stack", &raw const MACHINE_CHECK_STACK),

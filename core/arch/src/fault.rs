@@ -122,6 +122,13 @@ impl fmt::Display for Fault<'_> {
                 "exception: stack overflow: {} ran into its guard page at {:#x} ({name}, {mnemonic})",
                 guard.name, guard.start
             )?;
+            if guard.name == crate::context::MAIN_STACK {
+                writeln!(
+                    f,
+                    "  the main stack is {}; choose its size with `stack = \"...\"` in `#[unikernel(...)]`",
+                    crate::memory::Size(crate::context::main_stack_size() as u64)
+                )?;
+            }
         } else {
             writeln!(
                 f,
@@ -307,6 +314,38 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    /// The main stack's overflow says how large it is and how to choose its size; other
+    /// stacks' do not.
+    #[test]
+    fn main_stack_overflow_names_its_size() {
+        let areas = [Area {
+            name: crate::context::MAIN_STACK,
+            ..AREAS[1]
+        }];
+        let frame = TrapFrame {
+            vector: 14,
+            error_code: 0b10,
+            rip: 0x100123,
+            rsp: 0x118000,
+            ..Default::default()
+        };
+        let text = Fault {
+            frame: &frame,
+            fault_address: 0x110ff8,
+            areas: &areas,
+        }
+        .to_string();
+        assert!(
+            text.starts_with(
+                "exception: stack overflow: the main stack ran into its guard page at 0x110000 \
+                 (page fault, #PF)\n  the main stack is 256 KiB; choose its size with \
+                 `stack = \"...\"` in `#[unikernel(...)]`\n"
+            ),
+            "{text}"
+        );
+        assert!(!report(14, 0b10, 0x110ff8).contains("choose its size"));
     }
 
     #[test]

@@ -26,7 +26,7 @@ impl fmt::Display for MemoryError {
                 largest_free,
             } => write!(
                 f,
-                "{} do not fit: the largest free range of the VM's memory is {}; give the VM more memory",
+                "{} does not fit: the largest free range of the VM's memory is {}; give the VM more memory (the runner's `--memory <MiB>`)",
                 Size(wanted),
                 Size(largest_free)
             ),
@@ -208,7 +208,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "64 MiB do not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory"
+            "64 MiB does not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory (the runner's `--memory <MiB>`)"
         );
     }
 

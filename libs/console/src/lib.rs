@@ -21,6 +21,27 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// at each record, which keeps the console free of a cell to hold them.
 static DEFAULT_LEVEL: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether the command line set the levels (`unikernel.log=...`): then every crate logs
+/// at what it says, the quiet ones included.
+static LEVEL_FROM_CMDLINE: AtomicBool = AtomicBool::new(false);
+
+/// Crates whose `info` and lower records are routine to them and noise to the app (the
+/// virtio driver's `negotiated_features` on every boot): shown only when the command line
+/// asks for that level.
+const QUIET_CRATES: &[&str] = &["virtio_drivers"];
+
+/// Whether a record of `level` from `target` is shown under `max`.
+fn shown(level: log::Level, target: &str, max: LevelFilter, level_from_cmdline: bool) -> bool {
+    let quiet = !level_from_cmdline
+        && level > log::Level::Warn
+        && QUIET_CRATES.iter().any(|name| {
+            target
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        });
+    level <= max && !quiet
+}
+
 /// The handle `main` takes for the console: a `fmt::Write` sink on the serial port.
 #[derive(Clone, Copy, Debug)]
 pub struct Console(());
@@ -52,6 +73,7 @@ pub fn init(level: LevelFilter, cmdline: &'static str) -> Console {
             // Without the flag (the usual case, on the boot path) there is nothing to parse.
             None => log::set_max_level(level),
             Some(spec) => {
+                LEVEL_FROM_CMDLINE.store(true, Ordering::Relaxed);
                 let levels = LogLevels::new(spec, level);
                 log::set_max_level(levels.max());
                 if let Some(bad) = levels.invalid().next() {
@@ -88,7 +110,13 @@ static LOGGER: Logger = Logger;
 
 impl Log for Logger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= levels().level_for(metadata.target())
+        let target = metadata.target();
+        shown(
+            metadata.level(),
+            target,
+            levels().level_for(target),
+            LEVEL_FROM_CMDLINE.load(Ordering::Relaxed),
+        )
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -143,7 +171,8 @@ macro_rules! println {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::Uptime;
+    use super::*;
+    use log::Level;
     use std::string::ToString;
 
     #[test]
@@ -151,5 +180,37 @@ mod tests {
         assert_eq!(Uptime(Some(1_042_117)).to_string(), "    1.042117");
         assert_eq!(Uptime(Some(7)).to_string(), "    0.000007");
         assert_eq!(Uptime(None).to_string(), "    ?.??????");
+    }
+
+    #[test]
+    fn the_virtio_drivers_routine_records_are_quiet_unless_the_command_line_asks() {
+        let negotiated = "virtio_drivers::device::net::dev_raw";
+        assert!(!shown(Level::Info, negotiated, LevelFilter::Info, false));
+        assert!(!shown(
+            Level::Debug,
+            "virtio_drivers",
+            LevelFilter::Trace,
+            false
+        ));
+        assert!(shown(Level::Warn, negotiated, LevelFilter::Info, false));
+        assert!(shown(Level::Error, negotiated, LevelFilter::Info, false));
+        // `unikernel.log=info` asks for it.
+        assert!(shown(Level::Info, negotiated, LevelFilter::Info, true));
+        assert!(!shown(Level::Debug, negotiated, LevelFilter::Info, true));
+    }
+
+    #[test]
+    fn other_crates_log_at_the_level() {
+        for target in ["unikernel_net", "app", "virtio_drivers_extra"] {
+            assert!(
+                shown(Level::Info, target, LevelFilter::Info, false),
+                "{target}"
+            );
+            assert!(
+                !shown(Level::Debug, target, LevelFilter::Info, false),
+                "{target}"
+            );
+        }
+        assert!(!shown(Level::Error, "app", LevelFilter::Off, false));
     }
 }

@@ -2,7 +2,9 @@
 //! `main` takes. Every problem is reported, each at the smallest token that causes it.
 //!
 //! [`subsystems`]: the attribute's entries against the registry, their values, options and
-//! dependencies; [`values`]: one written value against its kind; [`signature`]: `main`.
+//! dependencies; [`values`]: one written value against its kind; [`signature`]: `main`;
+//! [`body`]: what `main`'s body shows (`Self`, reserved exit statuses); [`stack`]: the
+//! size of `main`'s stack.
 //!
 //! Decisions worth knowing (all covered by tests):
 //! - Subsystems boot in registry order, whatever order the attribute lists them in.
@@ -21,7 +23,9 @@
 //! - An option that applies to some values only (`on_miss` of `sched = edf | rm`) is an
 //!   error with another value, rather than silently ignored.
 
+mod body;
 mod signature;
+mod stack;
 mod subsystems;
 mod values;
 
@@ -46,6 +50,8 @@ pub struct Plan<'t> {
     pub args: Vec<(&'t str, Span)>,
     /// Whether `main` returns `!`.
     pub never: bool,
+    /// The size of `main`'s stack in bytes, when the app chose one (`stack = "1 MiB"`).
+    pub stack: Option<u64>,
     /// The periodic tasks, with their priorities and the analysis' verdict (none unless a
     /// real-time scheduler is declared).
     pub tasks: Tasks,
@@ -59,7 +65,8 @@ pub fn resolve<'t>(
     table: &'t [Subsystem],
     errors: &mut Errors,
 ) -> Plan<'t> {
-    let (mut chosen, task_entries) = subsystems::declared(attr, table, errors);
+    let (mut chosen, task_entries, stack_entries) = subsystems::declared(attr, table, errors);
+    let stack = stack::resolve(&stack_entries, errors);
     subsystems::add_dependencies(table, &mut chosen, errors);
 
     let tasks = match table.iter().position(|s| !s.realtime.is_empty()) {
@@ -72,11 +79,13 @@ pub fn resolve<'t>(
     };
 
     let args = signature::check(main, table, &chosen, errors);
+    body::check(main, errors);
     let never = matches!(&main.sig.output, syn::ReturnType::Type(_, ty) if matches!(**ty, syn::Type::Never(_)));
     Plan {
         boot: chosen.into_iter().flatten().map(|c| c.resolved).collect(),
         args,
         never,
+        stack,
         tasks,
     }
 }

@@ -81,7 +81,10 @@ pub fn check<'t>(
             syn::FnArg::Receiver(receiver) => {
                 errors.push(syn::Error::new(
                     receiver.self_token.span,
-                    format!("{plain}, without `self`; it takes handles of declared subsystems"),
+                    format!(
+                        "{plain}, without `self`: the app's entry is a free function, not a \
+                         method; move it out of the `impl` or trait"
+                    ),
                 ));
                 continue;
             }
@@ -189,6 +192,17 @@ pub fn not_a_fn(item: &syn::Item) -> syn::Error {
         syn::Item::Type(item) => (item.type_token.span, "a type alias"),
         syn::Item::Use(item) => (item.use_token.span, "a `use`"),
         syn::Item::ForeignMod(item) => (item.abi.extern_token.span, "an extern block"),
+        syn::Item::Verbatim(tokens) => match syn::parse2::<syn::TraitItemFn>(tokens.clone()) {
+            // `fn main();`: a trait's method or an extern block's function.
+            Ok(declaration) if declaration.default.is_none() => {
+                return syn::Error::new(
+                    declaration.sig.fn_token.span,
+                    "`#[unikernel]` goes on the app's `fn main` with a body, at module level, \
+                     not on a declaration without one",
+                );
+            }
+            _ => (tokens.span(), "this item"),
+        },
         other => (other.span(), "this item"),
     };
     syn::Error::new(

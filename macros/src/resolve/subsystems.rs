@@ -4,6 +4,7 @@
 
 use proc_macro2::Span;
 
+use super::stack;
 use super::values::check;
 use crate::errors::Errors;
 use crate::parse::{Attr, Entry, Options, Written};
@@ -37,13 +38,13 @@ pub struct Chosen<'t> {
     pub unsure: bool,
 }
 
-/// The declared subsystems, by boot rank, and the `task(..)` entries (kept for the
-/// subsystem that runs them).
+/// The declared subsystems, by boot rank, the `task(..)` entries (kept for the
+/// subsystem that runs them) and the `stack = ..` entries.
 pub fn declared<'t, 'a>(
     attr: &'a Attr,
     table: &'t [Subsystem],
     errors: &mut Errors,
-) -> (Vec<Option<Chosen<'t>>>, Vec<&'a Entry>) {
+) -> (Vec<Option<Chosen<'t>>>, Vec<&'a Entry>, Vec<&'a Entry>) {
     let mut chosen: Vec<Option<Chosen<'t>>> = table.iter().map(|_| None).collect();
 
     // Declared subsystems (and tasks, kept for later when some subsystem runs them).
@@ -52,11 +53,17 @@ pub fn declared<'t, 'a>(
     if runs_tasks {
         names.push(tasks::KEYWORD);
     }
+    names.push(stack::KEYWORD);
     let mut task_entries: Vec<&Entry> = Vec::new();
+    let mut stack_entries: Vec<&Entry> = Vec::new();
     for (index, entry) in attr.entries.iter().enumerate() {
         let name = entry.name.to_string();
         if runs_tasks && name == tasks::KEYWORD {
             task_entries.push(entry);
+            continue;
+        }
+        if name == stack::KEYWORD {
+            stack_entries.push(entry);
             continue;
         }
         // An old name is an error, and is then read as the new one, so that nothing
@@ -105,7 +112,7 @@ pub fn declared<'t, 'a>(
         });
     }
 
-    (chosen, task_entries)
+    (chosen, task_entries, stack_entries)
 }
 
 /// Adds what the chosen subsystems need: each chosen subsystem is looked at once, added
@@ -330,6 +337,13 @@ fn check_options<'t>(
     let keys: Vec<&str> = spec.options.iter().map(|o| o.key).collect();
     let mut seen: Vec<String> = Vec::new();
     for option in &options.entries {
+        if let Some(path) = &option.path {
+            errors.push(syn::Error::new_spanned(
+                path,
+                format!("expected an option of `{name}`, found a path"),
+            ));
+            continue;
+        }
         let key = option.key.to_string();
         let Some(index) = keys.iter().position(|k| *k == key) else {
             errors.push(syn::Error::new(

@@ -1,0 +1,12 @@
+#![no_std]
+#![no_main]
+use unikernel::prelude::*;
+
+struct App;
+
+impl App {
+    #[unikernel(console)]
+    fn main(&self) -> ExitCode {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,6 @@
+#![no_std]
+#![no_main]
+use unikernel::prelude::*;
+
+#[unikernel(console)]
+struct App;

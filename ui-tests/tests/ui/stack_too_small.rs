@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console, stack = "4 KiB")]
+fn main() {}

@@ -1,0 +1,8 @@
+use unikernel::prelude::*;
+
+#[unikernel(sched = rm, task(period = "1 ms", jobs::control, wcet = "200 us"))]
+fn main() {}
+
+mod jobs {
+    pub fn control() {}
+}

@@ -1,0 +1,8 @@
+use unikernel::prelude::*;
+
+trait App {
+    #[unikernel(console)]
+    fn main() -> ExitCode;
+}
+
+fn main() {}
