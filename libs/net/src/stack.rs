@@ -32,6 +32,10 @@ const READY_LISTENERS: usize = 16;
 /// How long a connection request may stay half-open (SYN received, handshake not done):
 /// a SYN from a forged address is never completed and would hold its socket forever.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A half-open request younger than this is not evicted to make room for a new one: its
+/// SYN-ACK must get the chance to go out and be answered (a peer on the path answers well
+/// within it), else under a burst every request would evict the one before it.
+pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 /// An accepted connection whose peer stops answering (unacknowledged data, or keep-alive
 /// probes) for this long is aborted.
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -458,15 +462,18 @@ impl Stack {
         }
     }
 
-    /// Aborts listener `id`'s oldest request still in the handshake, returning its socket
-    /// to the listener's pool. `false` if there is none.
+    /// Aborts listener `id`'s oldest request still in the handshake, if it is older than
+    /// [`EVICTABLE_AFTER`], returning its socket to the listener's pool. `false` if there
+    /// is none.
     fn evict_oldest_half_open(&mut self, id: usize) -> bool {
+        let now = self.now();
         let Some(listener) = self.listeners[id].as_mut() else {
             return false;
         };
         let sockets = &self.sockets;
-        let Some(index) = listener.pending.iter().position(|&(handle, _)| {
+        let Some(index) = listener.pending.iter().position(|&(handle, since)| {
             sockets.get::<tcp::Socket>(handle).state() == tcp::State::SynReceived
+                && now - since >= smoltcp_duration(EVICTABLE_AFTER)
         }) else {
             return false;
         };
@@ -477,7 +484,9 @@ impl Stack {
     }
 
     /// Drops the requests that failed before `accept` (reset, or timed out in the
-    /// handshake) and aborts those half-open longer than [`HANDSHAKE_TIMEOUT`].
+    /// handshake) and aborts those half-open longer than [`HANDSHAKE_TIMEOUT`]. A listener
+    /// left with no listening socket tries again to make room (a half-open request may
+    /// have become old enough to evict).
     fn expire_half_open(&mut self, now: Instant) {
         let timeout = smoltcp_duration(HANDSHAKE_TIMEOUT);
         for id in 0..self.listeners.len() {
@@ -503,6 +512,9 @@ impl Stack {
                 !drop
             });
             if dropped.is_empty() {
+                if listener.listening.is_empty() {
+                    self.refill(id);
+                }
                 continue;
             }
             listener.stats.expired += dropped.len() as u64;
