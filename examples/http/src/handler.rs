@@ -11,7 +11,10 @@
 //! - `Content-Length` on every response, `HEAD` answered without a body;
 //! - 400 for a malformed request, 404 for an unknown path, 405 for a method other than GET
 //!   and HEAD, 413 for a request larger than [`MAX_HEAD`] or [`MAX_BODY`] (then the
-//!   connection closes: the rest of the request is not read), 501 for chunked bodies.
+//!   connection closes: the rest of the request is not read), 501 for chunked bodies;
+//! - the body's framing is never guessed (RFC 9112 §6.3, against request smuggling behind
+//!   a proxy): a `Content-Length` that is not all digits (`+5`, `-1`, `5 5`), two that
+//!   differ, or one together with `Transfer-Encoding` get 400 and the connection closes.
 
 use alloc::vec::Vec;
 use core::fmt::Write as _;
@@ -62,20 +65,24 @@ pub fn respond(
         return error(out, 400, "malformed request");
     };
 
-    let mut body_len = 0usize;
+    let mut content_length: Option<&[u8]> = None;
+    let mut transfer_encoding = false;
     let mut connection_close = false;
     let mut connection_keep_alive = false;
     for header in request.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
-            let parsed = core::str::from_utf8(header.value)
-                .ok()
-                .and_then(|value| value.trim().parse::<usize>().ok());
-            match parsed {
-                Some(len) => body_len = len,
-                None => return error(out, 400, "bad Content-Length"),
+            let value = header.value.trim_ascii();
+            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                return error(out, 400, "bad Content-Length");
+            }
+            match content_length {
+                Some(earlier) if earlier != value => {
+                    return error(out, 400, "conflicting Content-Length headers");
+                }
+                _ => content_length = Some(value),
             }
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            return error(out, 501, "chunked request bodies are not supported");
+            transfer_encoding = true;
         } else if header.name.eq_ignore_ascii_case("connection") {
             for token in header.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
@@ -84,9 +91,20 @@ pub fn respond(
             }
         }
     }
-    if body_len > MAX_BODY {
-        return error(out, 413, "request body too large");
+    if transfer_encoding && content_length.is_some() {
+        return error(out, 400, "both Transfer-Encoding and Content-Length");
     }
+    if transfer_encoding {
+        return error(out, 501, "chunked request bodies are not supported");
+    }
+    // All digits: only a value too large for `usize` fails to parse.
+    let body_len = match content_length {
+        None => 0,
+        Some(digits) => match core::str::from_utf8(digits).map(str::parse::<usize>) {
+            Ok(Ok(len)) if len <= MAX_BODY => len,
+            _ => return error(out, 413, "request body too large"),
+        },
+    };
     let consumed = head_len + body_len;
     if input.len() < consumed {
         return Outcome::Incomplete;
@@ -282,6 +300,70 @@ mod tests {
                 }
             ));
         }
+    }
+
+    fn status_of(input: &[u8]) -> (u16, Outcome) {
+        let (outcome, text) = answer(input);
+        let status = text
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {text:?}"));
+        (status, outcome)
+    }
+
+    #[test]
+    fn ambiguous_body_lengths_get_400_and_close() {
+        for bad in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5 5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length: 5,5\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        ] {
+            let (status, outcome) = status_of(bad);
+            let shown = String::from_utf8_lossy(bad);
+            assert_eq!(status, 400, "{shown}");
+            assert_eq!(
+                outcome,
+                Outcome::Responded {
+                    consumed: 0,
+                    keep_alive: false
+                },
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_body_lengths_are_taken() {
+        // The same length twice is one length (RFC 9110 §8.6 allows either answer).
+        let twice = b"POST /x HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(
+            status_of(twice),
+            (
+                405,
+                Outcome::Responded {
+                    consumed: twice.len(),
+                    keep_alive: true
+                }
+            )
+        );
+        let zeros = b"POST /x HTTP/1.1\r\nContent-Length: 005\r\n\r\nhello";
+        assert!(matches!(
+            status_of(zeros),
+            (405, Outcome::Responded { consumed, .. }) if consumed == zeros.len()
+        ));
+        // Too long to be a number at all: too large, not malformed.
+        let huge = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n";
+        assert_eq!(status_of(huge).0, 413);
+        let chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status_of(chunked).0, 501);
     }
 
     #[test]

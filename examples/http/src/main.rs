@@ -4,7 +4,14 @@
 //! give each connection a turn (send what is pending, read what arrived, answer each whole
 //! request), and when none could go on, wait for the network (the CPU halts until the
 //! device interrupts). A connection whose peer does not read its responses stops being
-//! read (backpressure), one idle for a minute is closed.
+//! read (backpressure).
+//!
+//! No client can exhaust the heap: the connections served at once are as many as the
+//! heap holds at their worst (full socket buffers, a whole request of the largest size
+//! buffered, a capped amount of responses queued), and the listener refuses the rest. A
+//! connection that makes no progress is closed: the head of a request must arrive within
+//! [`HEADER_TIMEOUT`] of its first byte and the whole request within [`REQUEST_TIMEOUT`],
+//! however slowly it trickles in, and one idle between requests for [`IDLE_TIMEOUT`].
 //!
 //! `runner run http` forwards the host's port 8080 to it: `curl http://127.0.0.1:8080/`.
 #![no_std]
@@ -24,11 +31,27 @@ use unikernel::prelude::*;
 
 use handler::Outcome;
 
-/// Connections served at once; more wait in the listener's backlog.
-const MAX_CONNECTIONS: usize = 1024;
+/// A connection with no request under way is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The head of a request must arrive within this long of its first byte.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The whole request (head and body) must arrive within this long of its first byte.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 4096;
+/// The most a connection buffers of its requests: one request of the largest size.
+const INPUT_LIMIT: usize = handler::MAX_HEAD + handler::MAX_BODY;
+/// Responses are queued up to this many bytes; further pipelined requests wait.
+const OUTPUT_LIMIT: usize = 4 * 1024;
+/// The longest response (the page, `/stats` or an error, with its head).
+const MAX_RESPONSE: usize = 1024;
+/// The share of the heap (what is left once the network is up) the connections may take
+/// at their worst, in percent: the rest is the allocator's room against fragmentation.
+const HEAP_SHARE: usize = 70;
+/// The heap one connection may take besides its socket: its input at the limit, its
+/// output vector (grown by doubling, so at most twice what it holds) and its entry.
+const APP_MEMORY_PER_CONNECTION: usize =
+    INPUT_LIMIT + 2 * (OUTPUT_LIMIT + MAX_RESPONSE) + core::mem::size_of::<Connection>();
 
 /// Times the server found nothing to do and waited for the network: an idle server waits
 /// a few times a second (its one-second timeout, the stack's timers), a polling one would
@@ -41,11 +64,19 @@ static WAITS: AtomicU64 = AtomicU64::new(0);
     net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
 )]
 fn main(net: Net) -> ExitCode {
-    let options = ListenOptions {
+    let mut options = ListenOptions {
         backlog: 256,
         rx_buffer: 8 * 1024,
         tx_buffer: 16 * 1024,
+        max_connections: 0,
     };
+    // Budget every connection at its worst against the heap the app declared.
+    let heap = unikernel::heap_stats().expect("the app declares a heap");
+    let free = heap.size - heap.used;
+    let per_connection = options.memory_per_connection() + APP_MEMORY_PER_CONNECTION;
+    let max_connections = free / 100 * HEAP_SHARE / per_connection;
+    options.max_connections = max_connections;
+    options.backlog = options.backlog.min(max_connections);
     let mut listener = match TcpListener::bind_with(&net, 80, options) {
         Ok(listener) => listener,
         Err(error) => {
@@ -54,13 +85,22 @@ fn main(net: Net) -> ExitCode {
         }
     };
     listener.set_nonblocking(true).unwrap();
-    println!("http: listening on {}", listener.local_addr().unwrap());
+    println!(
+        "http: listening on {}, at most {max_connections} connections of {} KiB each \
+         ({} KiB of a {} KiB heap)",
+        listener.local_addr().unwrap(),
+        per_connection / 1024,
+        max_connections * per_connection / 1024,
+        heap.size / 1024,
+    );
 
-    let mut connections: Vec<Connection> = Vec::new();
+    // Every connection the listener can hand over has its entry already.
+    let mut connections: Vec<Connection> = Vec::with_capacity(max_connections);
+    let mut expired = 0u64;
     loop {
         let now = net.now();
         let mut progress = false;
-        while connections.len() < MAX_CONNECTIONS {
+        while connections.len() < max_connections {
             match listener.accept() {
                 Ok((stream, _)) => {
                     connections.push(Connection::new(stream, now));
@@ -73,15 +113,24 @@ fn main(net: Net) -> ExitCode {
                 }
             }
         }
-        connections.retain_mut(|connection| match connection.serve(&net, now) {
-            Turn::Idle => now - connection.last_active < IDLE_TIMEOUT,
-            Turn::Progress => {
-                progress = true;
-                true
-            }
+        let served = Served {
+            net: &net,
+            listener: &listener,
+            expired,
+        };
+        connections.retain_mut(|connection| match connection.serve(&served, now) {
             Turn::Done => {
                 progress = true;
                 false
+            }
+            _ if connection.expired(now) => {
+                expired += 1;
+                false
+            }
+            Turn::Idle => true,
+            Turn::Progress => {
+                progress = true;
+                true
             }
         });
         if !progress {
@@ -89,6 +138,14 @@ fn main(net: Net) -> ExitCode {
             net.wait(Some(Duration::from_secs(1)));
         }
     }
+}
+
+/// What `/stats` reports besides the heap and the network.
+struct Served<'a> {
+    net: &'a Net,
+    listener: &'a TcpListener,
+    /// Connections closed for making no progress in time.
+    expired: u64,
 }
 
 enum Flushed {
@@ -120,6 +177,12 @@ struct Connection {
     sent: usize,
     /// Close once `output` is sent.
     closing: bool,
+    /// When the first byte of the request in `input` arrived (`None`: no request under
+    /// way).
+    request_started: Option<Duration>,
+    /// Whether `input` holds the whole head of that request.
+    head_complete: bool,
+    /// When a response was last sent or queued (or the connection accepted).
     last_active: Duration,
 }
 
@@ -132,13 +195,27 @@ impl Connection {
             output: Vec::new(),
             sent: 0,
             closing: false,
+            request_started: None,
+            head_complete: false,
             last_active: now,
         }
     }
 
+    /// Whether the connection made too little progress: a request that trickles in does
+    /// not keep it open past the request's deadlines, however often a byte comes.
+    fn expired(&self, now: Duration) -> bool {
+        match self.request_started {
+            Some(start) if self.head_complete => now - start > REQUEST_TIMEOUT,
+            Some(start) => now - start > HEADER_TIMEOUT,
+            // A peer that does not read its responses is not waited for forever either.
+            None => now - self.last_active > IDLE_TIMEOUT,
+        }
+    }
+
     /// One turn: send what is pending, read what arrived, answer each whole request and
-    /// send the answers. Bounded work, so that every connection gets its turn.
-    fn serve(&mut self, net: &Net, now: Duration) -> Turn {
+    /// send the answers. Bounded work, so that every connection gets its turn. At the end
+    /// of the peer's stream, what was read is answered before the connection closes.
+    fn serve(&mut self, served: &Served, now: Duration) -> Turn {
         let mut progress = false;
         // Send what is pending first: a peer that does not read is not read either.
         match self.flush() {
@@ -152,24 +229,34 @@ impl Connection {
             return Turn::Done;
         }
 
-        let limit = handler::MAX_HEAD + handler::MAX_BODY;
-        while self.input.len() <= limit {
+        let mut peer_closed = false;
+        while self.input.len() < INPUT_LIMIT {
             let filled = self.input.len();
-            self.input.resize(filled + READ_CHUNK, 0);
+            let wanted = READ_CHUNK.min(INPUT_LIMIT - filled);
+            self.reserve_input(wanted);
+            self.input.resize(filled + wanted, 0);
             let read = self.stream.read(&mut self.input[filled..]);
             self.input.truncate(filled + *read.as_ref().unwrap_or(&0));
             match read {
-                Ok(0) => return Turn::Done,
-                Ok(_) => progress = true,
+                Ok(0) => {
+                    peer_closed = true;
+                    break;
+                }
+                Ok(_) => {
+                    progress = true;
+                    if filled == 0 {
+                        self.request_started = Some(now);
+                    }
+                }
                 Err(Error::WouldBlock) => break,
                 Err(_) => return Turn::Done,
             }
         }
 
         let mut start = 0;
-        while start < self.input.len() && !self.closing {
+        while start < self.input.len() && !self.closing && self.output.len() < OUTPUT_LIMIT {
             match handler::respond(&self.input[start..], &mut self.output, &|path| {
-                stats(net, path)
+                stats(served, path)
             }) {
                 Outcome::Incomplete => break,
                 Outcome::Responded {
@@ -178,10 +265,27 @@ impl Connection {
                 } => {
                     start += consumed;
                     self.closing = !keep_alive;
+                    self.last_active = now;
                 }
             }
         }
-        self.input.drain(..start);
+        if start > 0 {
+            self.input.drain(..start);
+            // What is left is the start of the next request.
+            self.request_started = (!self.input.is_empty()).then_some(now);
+            self.head_complete = false;
+            // A large request's buffer is not kept by an idle connection.
+            if self.input.capacity() > 2 * READ_CHUNK && self.input.len() <= READ_CHUNK {
+                self.input.shrink_to(READ_CHUNK);
+            }
+        }
+        if !self.head_complete && self.request_started.is_some() {
+            self.head_complete = self.input.windows(4).any(|w| w == b"\r\n\r\n");
+        }
+        // The peer sends no more: answer what it sent, then close.
+        if peer_closed {
+            self.closing = true;
+        }
 
         // Answer in this turn rather than the next.
         if let Flushed::Failed = self.flush() {
@@ -192,6 +296,16 @@ impl Connection {
             return Turn::Done;
         }
         self.turn(progress, now)
+    }
+
+    /// Makes room for `wanted` more input bytes, growing by doubling up to the limit (never
+    /// past it, so that the budget holds).
+    fn reserve_input(&mut self, wanted: usize) {
+        let needed = self.input.len() + wanted;
+        if needed > self.input.capacity() {
+            let capacity = (2 * self.input.capacity()).clamp(needed, INPUT_LIMIT);
+            self.input.reserve_exact(capacity - self.input.len());
+        }
     }
 
     /// Writes pending output until it is all sent or the socket's buffer is full.
@@ -218,7 +332,10 @@ impl Connection {
 
     fn turn(&mut self, progress: bool, now: Duration) -> Turn {
         if progress {
-            self.last_active = now;
+            // Sending counts as activity; receiving only within a request's deadlines.
+            if self.request_started.is_none() {
+                self.last_active = now;
+            }
             Turn::Progress
         } else {
             Turn::Idle
@@ -226,18 +343,20 @@ impl Connection {
     }
 }
 
-/// `/stats`: the heap and the network, for the soak test.
-fn stats(net: &Net, path: &str) -> Option<Vec<u8>> {
+/// `/stats`: the heap, the network and the listener, for the soak and hostile tests.
+fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
     if path != "/stats" {
         return None;
     }
     let heap = unikernel::heap_stats()?;
-    let uptime = net.now();
-    let net = net.stats();
+    let uptime = served.net.now();
+    let net = served.net.stats();
+    let listener = served.listener.stats();
     Some(
         format!(
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
-             tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\n",
+             tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\naccepted {}\nhalf_open_expired {}\n\
+             half_open_evicted {}\nlistener_sockets {}\nexpired {}\n",
             uptime.as_millis(),
             heap.size,
             heap.used,
@@ -248,6 +367,11 @@ fn stats(net: &Net, path: &str) -> Option<Vec<u8>> {
             net.interrupts,
             net.sockets,
             WAITS.load(Ordering::Relaxed),
+            listener.accepted,
+            listener.expired,
+            listener.evicted,
+            listener.sockets,
+            served.expired,
         )
         .into_bytes(),
     )

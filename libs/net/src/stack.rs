@@ -5,7 +5,7 @@
 //! while holding it would block every other). The device's interrupt handler does not take
 //! it: it only records that something happened; the waiting code acknowledges the device.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
@@ -28,6 +28,18 @@ const POOL_MAX: usize = 256;
 /// within one batch of frames finds a listener for each (smoltcp answers a SYN that finds
 /// none with a reset).
 const READY_LISTENERS: usize = 16;
+/// How long a connection request may stay half-open (SYN received, handshake not done):
+/// a SYN from a forged address is never completed and would hold its socket forever.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A half-open request younger than this is not evicted to make room for a new one: its
+/// SYN-ACK must get the chance to go out and be answered (a peer on the path answers well
+/// within it), else under a burst every request would evict the one before it.
+pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// An accepted connection whose peer stops answering (unacknowledged data, or keep-alive
+/// probes) for this long is aborted.
+pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often an idle accepted connection probes its peer.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(45);
 
 pub(crate) struct Stack {
     pub(crate) iface: Interface,
@@ -38,18 +50,48 @@ pub(crate) struct Stack {
     pub(crate) listeners: Vec<Option<Listener>>,
     /// Streams the app has dropped, still closing, with when they were dropped.
     released: Vec<(SocketHandle, Instant)>,
-    /// Closed TCP sockets ready to be reused, with their buffer sizes.
+    /// Closed TCP sockets ready to be reused, with their buffer sizes (those of no
+    /// listener: a listener keeps its own).
     pool: Vec<(SocketHandle, usize, usize)>,
+    /// The listener each socket made for a listener belongs to, until it is freed.
+    owners: BTreeMap<SocketHandle, usize>,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
-/// `accept`.
+/// `accept`. Every socket made for it counts against `max_sockets` until it is freed, so
+/// that its buffers never take more than `max_sockets` times their size.
 pub(crate) struct Listener {
     pub(crate) port: u16,
     pub(crate) backlog: usize,
     pub(crate) buffers: (usize, usize),
+    max_sockets: usize,
+    /// Sockets made for this listener and not freed: listening, pending, accepted,
+    /// closing, or closed in `pool`.
+    allocated: usize,
+    /// Closed sockets of this listener, ready to listen again.
+    pool: Vec<SocketHandle>,
     listening: Vec<SocketHandle>,
-    pending: VecDeque<SocketHandle>,
+    /// Connection requests in arrival order, with when they left the listening state.
+    pending: VecDeque<(SocketHandle, Instant)>,
+    pub(crate) stats: ListenerStats,
+}
+
+/// What a listener did with connection requests, and its sockets now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// Sockets the listener has now (listening, waiting, accepted, closing, or closed and
+    /// kept for reuse): at most its `max_connections`.
+    pub sockets: usize,
+    /// Connection requests waiting for `accept` (half-open or established).
+    pub pending: usize,
+    /// Connections handed to the app by `accept`.
+    pub accepted: u64,
+    /// Half-open requests dropped after [`HANDSHAKE_TIMEOUT`] without the handshake's
+    /// last ACK (or reset by the peer before `accept`).
+    pub expired: u64,
+    /// Half-open requests dropped, oldest first, to make room for a new one when the
+    /// backlog or the socket budget was full.
+    pub evicted: u64,
 }
 
 static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
@@ -128,6 +170,7 @@ impl Stack {
             listeners: Vec::new(),
             released: Vec::new(),
             pool: Vec::new(),
+            owners: BTreeMap::new(),
         }
     }
 
@@ -200,6 +243,7 @@ impl Stack {
             self.poll_dhcp();
         }
         self.reap(now);
+        self.expire_half_open(now);
         // Frames this thread took off the device may be what another thread waits for
         // (the device will not interrupt for them again).
         if changed || received {
@@ -262,6 +306,10 @@ impl Stack {
         {
             return self.pool.swap_remove(index).0;
         }
+        self.new_tcp_socket(rx, tx)
+    }
+
+    fn new_tcp_socket(&mut self, rx: usize, tx: usize) -> SocketHandle {
         let socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; rx]),
             tcp::SocketBuffer::new(vec![0; tx]),
@@ -295,9 +343,7 @@ impl Stack {
                     self.recycle(handle);
                     continue;
                 }
-                _ if now - since
-                    > smoltcp::time::Duration::from_micros(LINGER.as_micros() as u64) =>
-                {
+                _ if now - since > smoltcp_duration(LINGER) => {
                     socket.abort();
                 }
                 _ => {}
@@ -310,6 +356,14 @@ impl Stack {
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
         socket.abort();
         let sizes = (socket.recv_capacity(), socket.send_capacity());
+        if let Some(&id) = self.owners.get(&handle)
+            && let Some(listener) = self.listeners[id].as_mut()
+        {
+            // Still counted in the listener's `allocated`: reused for its next request.
+            listener.pool.push(handle);
+            return;
+        }
+        self.owners.remove(&handle);
         if self.pool.len() < POOL_MAX {
             self.pool.push((handle, sizes.0, sizes.1));
         } else {
@@ -328,6 +382,7 @@ impl Stack {
         port: u16,
         backlog: usize,
         buffers: (usize, usize),
+        max_sockets: usize,
     ) -> Result<usize, crate::Error> {
         if self.listeners.iter().flatten().any(|l| l.port == port) {
             return Err(crate::Error::AddrInUse);
@@ -336,8 +391,12 @@ impl Stack {
             port,
             backlog: backlog.max(1),
             buffers,
+            max_sockets: max_sockets.max(1),
+            allocated: 0,
+            pool: Vec::new(),
             listening: Vec::new(),
             pending: VecDeque::new(),
+            stats: ListenerStats::default(),
         };
         let id = match self.listeners.iter().position(Option::is_none) {
             Some(free) => free,
@@ -351,26 +410,48 @@ impl Stack {
         Ok(id)
     }
 
-    /// Tops up a listener's listening sockets, within its backlog.
+    /// Tops up a listener's listening sockets, within its backlog and its socket budget.
+    /// When both leave none listening, the oldest half-open request makes room, as a SYN
+    /// backlog does: a flood of forged requests cannot shut the port.
     fn refill(&mut self, id: usize) {
         loop {
-            let Some(listener) = self.listeners[id].as_ref() else {
+            let Some(listener) = self.listeners[id].as_mut() else {
                 return;
             };
             let ready = listener.listening.len();
-            if ready >= READY_LISTENERS.min(listener.backlog)
-                || ready + listener.pending.len() >= listener.backlog
-            {
+            if ready >= READY_LISTENERS.min(listener.backlog) {
                 return;
             }
+            let backlog_full = ready + listener.pending.len() >= listener.backlog;
+            let budget_spent =
+                listener.pool.is_empty() && listener.allocated >= listener.max_sockets;
+            if backlog_full || budget_spent {
+                // Room for a new request only by dropping the oldest half-open one.
+                if ready > 0 || !self.evict_oldest_half_open(id) {
+                    return;
+                }
+                continue;
+            }
             let (port, (rx, tx)) = (listener.port, listener.buffers);
-            let handle = self.tcp_socket(rx, tx);
+            let handle = match listener.pool.pop() {
+                Some(handle) => handle,
+                None => {
+                    listener.allocated += 1;
+                    let handle = self.new_tcp_socket(rx, tx);
+                    self.owners.insert(handle, id);
+                    handle
+                }
+            };
             let socket = self.tcp(handle);
+            // A request from a forged address never completes its handshake: smoltcp
+            // closes it after this long (see also `expire_half_open`).
+            socket.set_timeout(Some(smoltcp_duration(HANDSHAKE_TIMEOUT)));
+            socket.set_keep_alive(None);
+            socket.set_nagle_enabled(true);
             if socket.listen(port).is_err() {
                 self.recycle(handle);
                 return;
             }
-            socket.set_nagle_enabled(true);
             self.listeners[id]
                 .as_mut()
                 .expect("checked above")
@@ -379,8 +460,72 @@ impl Stack {
         }
     }
 
+    /// Aborts listener `id`'s oldest request still in the handshake, if it is older than
+    /// [`EVICTABLE_AFTER`], returning its socket to the listener's pool. `false` if there
+    /// is none.
+    fn evict_oldest_half_open(&mut self, id: usize) -> bool {
+        let now = self.now();
+        let Some(listener) = self.listeners[id].as_mut() else {
+            return false;
+        };
+        let sockets = &self.sockets;
+        let Some(index) = listener.pending.iter().position(|&(handle, since)| {
+            sockets.get::<tcp::Socket>(handle).state() == tcp::State::SynReceived
+                && now - since >= smoltcp_duration(EVICTABLE_AFTER)
+        }) else {
+            return false;
+        };
+        let (handle, _) = listener.pending.remove(index).expect("found above");
+        listener.stats.evicted += 1;
+        self.recycle(handle);
+        true
+    }
+
+    /// Drops the requests that failed before `accept` (reset, or timed out in the
+    /// handshake) and aborts those half-open longer than [`HANDSHAKE_TIMEOUT`]. A listener
+    /// left with no listening socket tries again to make room (a half-open request may
+    /// have become old enough to evict).
+    fn expire_half_open(&mut self, now: Instant) {
+        let timeout = smoltcp_duration(HANDSHAKE_TIMEOUT);
+        for id in 0..self.listeners.len() {
+            let Some(listener) = self.listeners[id].as_mut() else {
+                continue;
+            };
+            let mut dropped = Vec::new();
+            let sockets = &mut self.sockets;
+            listener.pending.retain(|&(handle, since)| {
+                let socket = sockets.get_mut::<tcp::Socket>(handle);
+                let drop = match socket.state() {
+                    tcp::State::Closed => true,
+                    tcp::State::SynReceived => now - since > timeout,
+                    tcp::State::Listen => false,
+                    _ => {
+                        set_stream_timeouts(socket);
+                        false
+                    }
+                };
+                if drop {
+                    dropped.push(handle);
+                }
+                !drop
+            });
+            if dropped.is_empty() {
+                if listener.listening.is_empty() {
+                    self.refill(id);
+                }
+                continue;
+            }
+            listener.stats.expired += dropped.len() as u64;
+            for handle in dropped {
+                self.recycle(handle);
+            }
+            self.refill(id);
+        }
+    }
+
     /// Moves sockets that left the listening state to their listener's accept queue.
     fn sweep_listeners(&mut self) {
+        let now = self.now();
         for id in 0..self.listeners.len() {
             let Some(listener) = self.listeners[id].as_mut() else {
                 continue;
@@ -391,7 +536,7 @@ impl Stack {
                 let handle = listener.listening[i];
                 if self.sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen {
                     listener.listening.swap_remove(i);
-                    listener.pending.push_back(handle);
+                    listener.pending.push_back((handle, now));
                     moved = true;
                 } else {
                     i += 1;
@@ -406,47 +551,67 @@ impl Stack {
     /// The first connection of listener `id` that finished its handshake.
     pub(crate) fn accept(&mut self, id: usize) -> Option<SocketHandle> {
         let listener = self.listeners[id].as_mut()?;
-        let mut found = None;
-        let mut failed = Vec::new();
-        listener.pending.retain(|&handle| {
-            if found.is_some() {
-                return true;
-            }
-            match self.sockets.get::<tcp::Socket>(handle).state() {
-                tcp::State::SynReceived | tcp::State::Listen => true,
-                // Reset or timed out during the handshake.
-                tcp::State::Closed => {
-                    failed.push(handle);
-                    false
-                }
-                _ => {
-                    found = Some(handle);
-                    false
-                }
-            }
-        });
-        for handle in failed {
-            self.recycle(handle);
-        }
-        if found.is_some() {
-            self.refill(id);
-        }
-        found
+        let sockets = &self.sockets;
+        // Requests still in the handshake (or back to listening after a reset) wait; those
+        // that failed are dropped by `expire_half_open`.
+        let index = listener.pending.iter().position(|&(handle, _)| {
+            !matches!(
+                sockets.get::<tcp::Socket>(handle).state(),
+                tcp::State::SynReceived | tcp::State::Listen | tcp::State::Closed
+            )
+        })?;
+        let (handle, _) = listener.pending.remove(index).expect("found above");
+        listener.stats.accepted += 1;
+        set_stream_timeouts(self.tcp(handle));
+        self.refill(id);
+        Some(handle)
+    }
+
+    /// Listener `id`'s counters and sockets.
+    pub(crate) fn listener_stats(&self, id: usize) -> ListenerStats {
+        self.listeners[id]
+            .as_ref()
+            .map_or(ListenerStats::default(), |listener| ListenerStats {
+                sockets: listener.allocated,
+                pending: listener.pending.len(),
+                ..listener.stats
+            })
     }
 
     pub(crate) fn close_listener(&mut self, id: usize) {
         let Some(listener) = self.listeners[id].take() else {
             return;
         };
+        // Its accepted streams live on; they go to the shared pool (or are freed) when
+        // they finish.
+        self.owners.retain(|_, owner| *owner != id);
+        for handle in listener.pool {
+            self.sockets.remove(handle);
+        }
         for handle in listener.listening {
             self.recycle(handle);
         }
-        for handle in listener.pending {
+        for (handle, _) in listener.pending {
             let socket = self.tcp(handle);
             socket.abort();
             self.released.push((handle, Instant::ZERO));
         }
     }
+}
+
+/// A connection past its handshake gives up on a peer that stops answering (its data
+/// unacknowledged, or keep-alive probes unanswered) after [`STREAM_TIMEOUT`] rather than
+/// [`HANDSHAKE_TIMEOUT`]. Set once: setting keep-alive restarts its timer.
+fn set_stream_timeouts(socket: &mut tcp::Socket<'_>) {
+    let timeout = Some(smoltcp_duration(STREAM_TIMEOUT));
+    if socket.timeout() != timeout {
+        socket.set_timeout(timeout);
+        socket.set_keep_alive(Some(smoltcp_duration(KEEP_ALIVE)));
+    }
+}
+
+fn smoltcp_duration(duration: Duration) -> smoltcp::time::Duration {
+    smoltcp::time::Duration::from_micros(duration.as_micros() as u64)
 }
 
 /// Waits until the device has news or `deadline` (time since boot) passes. The stack must

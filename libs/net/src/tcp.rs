@@ -15,16 +15,26 @@ use crate::{Error, Net, block};
 pub const DEFAULT_BUFFER: usize = 16 * 1024;
 /// Connections that may wait for `accept` (handshake done or under way).
 pub const DEFAULT_BACKLOG: usize = 64;
+/// Sockets a listener may have at once by default (see [`ListenOptions::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+pub use crate::stack::ListenerStats;
 
 /// How a listener's connections are set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenOptions {
-    /// Connections that may wait for `accept`; requests beyond are refused with a reset.
+    /// Connections that may wait for `accept`; requests beyond are refused with a reset,
+    /// except that a new request takes the place of the oldest one still in its handshake.
     pub backlog: usize,
     /// Each connection's receive buffer, in bytes.
     pub rx_buffer: usize,
     /// Each connection's send buffer, in bytes.
     pub tx_buffer: usize,
+    /// The most sockets the listener has at once: listening, waiting for `accept`,
+    /// accepted and not yet dropped, or still closing after the drop. Requests beyond are
+    /// refused with a reset. So the listener's memory never exceeds
+    /// [`ListenOptions::worst_case_memory`], however many peers connect.
+    pub max_connections: usize,
 }
 
 impl Default for ListenOptions {
@@ -33,7 +43,22 @@ impl Default for ListenOptions {
             backlog: DEFAULT_BACKLOG,
             rx_buffer: DEFAULT_BUFFER,
             tx_buffer: DEFAULT_BUFFER,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
+    }
+}
+
+impl ListenOptions {
+    /// The heap one connection's socket may take: its buffers, the socket's state and its
+    /// slot in the stack's socket set (with room for the allocator's rounding).
+    pub const fn memory_per_connection(&self) -> usize {
+        self.rx_buffer + self.tx_buffer + 2 * core::mem::size_of::<tcp::Socket<'static>>() + 64
+    }
+
+    /// The most heap the listener's sockets may take at once.
+    pub const fn worst_case_memory(&self) -> usize {
+        self.max_connections
+            .saturating_mul(self.memory_per_connection())
     }
 }
 
@@ -53,7 +78,11 @@ impl TcpListener {
 
     /// Listens on `port`.
     pub fn bind_with(_net: &Net, port: u16, options: ListenOptions) -> Result<Self, Error> {
-        if port == 0 || options.rx_buffer == 0 || options.tx_buffer == 0 {
+        if port == 0
+            || options.rx_buffer == 0
+            || options.tx_buffer == 0
+            || options.max_connections == 0
+        {
             return Err(Error::InvalidInput);
         }
         let id = stack::with(|stack| {
@@ -61,6 +90,7 @@ impl TcpListener {
                 port,
                 options.backlog,
                 (options.rx_buffer, options.tx_buffer),
+                options.max_connections,
             )
         })?;
         Ok(Self {
@@ -97,6 +127,12 @@ impl TcpListener {
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> Result<(), Error> {
         self.nonblocking = nonblocking;
         Ok(())
+    }
+
+    /// What the listener did with connection requests since it was bound.
+    pub fn stats(&self) -> ListenerStats {
+        let id = self.id;
+        stack::with(|stack| stack.listener_stats(id))
     }
 }
 
