@@ -219,7 +219,7 @@ fn gdb_session(vmm_options: &[&str]) {
     assert!(transcript.contains(&hit), "{hit} in\n{transcript}");
     for frame in [
         "in faults::parse_config",
-        "in faults::_::__unikernel_user_main",
+        "__unikernel_user_main (args=...) at faults/src/main.rs",
     ] {
         assert!(transcript.contains(frame), "{frame} in\n{transcript}");
     }
