@@ -43,6 +43,8 @@ pub struct BootInfo {
     region_count: usize,
     cmdline: [u8; MAX_CMDLINE],
     cmdline_len: usize,
+    /// The first boot module (the initrd): guest-physical start and length.
+    initrd: Option<(u64, u64)>,
 }
 
 impl fmt::Debug for BootInfo {
@@ -51,6 +53,7 @@ impl fmt::Debug for BootInfo {
             .field("loader", &self.loader)
             .field("regions", &self.regions())
             .field("cmdline", &self.cmdline())
+            .field("initrd", &self.initrd)
             .finish()
     }
 }
@@ -107,6 +110,7 @@ pub trait PhysRead {
 
 const PVH_MAGIC: u32 = 0x336e_c578;
 const MULTIBOOT_FLAG_CMDLINE: u32 = 1 << 2;
+const MULTIBOOT_FLAG_MODS: u32 = 1 << 3;
 const MULTIBOOT_FLAG_MMAP: u32 = 1 << 6;
 const E820_RAM: u32 = 1;
 
@@ -118,6 +122,7 @@ impl BootInfo {
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
+            initrd: None,
         }
     }
 
@@ -144,6 +149,11 @@ impl BootInfo {
         }
         self.loader = Loader::Pvh;
         self.read_cmdline(mem, mem.read_u64(start_info + 24))?;
+        // The module list (QEMU's `-initrd`): 32-byte entries, address then size.
+        if mem.read_u32(start_info + 12) != 0 {
+            let module = mem.read_u64(start_info + 16);
+            self.set_initrd(mem.read_u64(module), mem.read_u64(module + 8));
+        }
         let version = mem.read_u32(start_info + 4);
         let memmap = mem.read_u64(start_info + 40);
         let entries = mem.read_u32(start_info + 48) as usize;
@@ -167,6 +177,13 @@ impl BootInfo {
             self.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
             self.drop_first_word();
         }
+        if flags & MULTIBOOT_FLAG_MODS != 0 && mem.read_u32(mbi + 20) != 0 {
+            // 16-byte entries: start, end (exclusive), string, reserved.
+            let module = u64::from(mem.read_u32(mbi + 24));
+            let start = u64::from(mem.read_u32(module));
+            let end = u64::from(mem.read_u32(module + 4));
+            self.set_initrd(start, end.saturating_sub(start));
+        }
         if flags & MULTIBOOT_FLAG_MMAP == 0 {
             return Err(BootInfoError::NoMemoryMap);
         }
@@ -183,6 +200,12 @@ impl BootInfo {
             entry += size + 4;
         }
         Ok(())
+    }
+
+    fn set_initrd(&mut self, start: u64, len: u64) {
+        if len > 0 {
+            self.initrd = Some((start, len));
+        }
     }
 
     fn push_region(
@@ -268,6 +291,12 @@ impl BootInfo {
     /// The memory map as the loader gave it.
     pub fn regions(&self) -> &[MemoryRegion] {
         &self.regions[..self.region_count]
+    }
+
+    /// The initrd the loader placed in memory (its first boot module): guest-physical
+    /// start and length, as the loader reported them (not checked against the memory map).
+    pub fn initrd(&self) -> Option<(u64, u64)> {
+        self.initrd
     }
 
     /// The whole kernel command line.
@@ -389,6 +418,21 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_initrd_from_the_pvh_module_list() {
+        let mut m = pvh_memory();
+        assert_eq!(BootInfo::from_pvh(&m, 0x1000).unwrap().initrd(), None);
+        m.put_u32(0x1000 + 12, 1);
+        m.put_u64(0x1000 + 16, 0x3800);
+        m.put_u64(0x3800, 0x1e00000);
+        m.put_u64(0x3808, 0x1234);
+        let info = BootInfo::from_pvh(&m, 0x1000).unwrap();
+        assert_eq!(info.initrd(), Some((0x1e00000, 0x1234)));
+        // An empty module is no initrd.
+        m.put_u64(0x3808, 0);
+        assert_eq!(BootInfo::from_pvh(&m, 0x1000).unwrap().initrd(), None);
+    }
+
+    #[test]
     fn reads_command_lines_of_every_length() {
         let text = b"unikernel.log=debug -- a b";
         for len in 0..=text.len() {
@@ -406,6 +450,7 @@ mod tests {
         let mut m = Memory(std::vec![b'x'; 0x8000]);
         m.put_u32(0x1000, PVH_MAGIC);
         m.put_u32(0x1004, 1);
+        m.put(0x1000 + 8, &[0; 16]);
         m.put_u64(0x1000 + 24, 0x2000);
         m.put_u64(0x1000 + 40, 0x7000);
         m.put_u32(0x1000 + 48, 1);
@@ -480,6 +525,18 @@ mod tests {
         );
         assert_eq!(info.regions().len(), 2);
         assert!(!info.regions()[1].usable);
+        assert_eq!(info.initrd(), None);
+
+        m.put_u32(
+            0x1000,
+            MULTIBOOT_FLAG_CMDLINE | MULTIBOOT_FLAG_MMAP | MULTIBOOT_FLAG_MODS,
+        );
+        m.put_u32(0x1000 + 20, 1);
+        m.put_u32(0x1000 + 24, 0x3800);
+        m.put_u32(0x3800, 0x600000);
+        m.put_u32(0x3804, 0x601000);
+        let info = BootInfo::from_multiboot(&m, 0x1000).unwrap();
+        assert_eq!(info.initrd(), Some((0x600000, 0x1000)));
     }
 
     #[test]

@@ -60,14 +60,32 @@ impl fmt::Display for Size {
     }
 }
 
-/// Finds `size` bytes (rounded up to pages) of usable memory at or above `cursor`.
+/// Finds `size` bytes (rounded up to pages) of usable memory at or above `cursor`, outside
+/// `reserved` (the initrd, which the memory map counts as usable RAM).
 /// Returns the start of the range; the caller moves its cursor past it.
-pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64, MemoryError> {
+pub fn find_free(
+    regions: &[MemoryRegion],
+    reserved: Option<(u64, u64)>,
+    cursor: u64,
+    size: u64,
+) -> Result<u64, MemoryError> {
     let size = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     let mut largest_free = 0;
     for region in regions.iter().filter(|region| region.usable) {
-        let start = region.start.max(cursor).next_multiple_of(PAGE_SIZE);
         let end = region.end / PAGE_SIZE * PAGE_SIZE;
+        let mut start = region.start.max(cursor).next_multiple_of(PAGE_SIZE);
+        if let Some((from, len)) = reserved {
+            let to = from.saturating_add(len);
+            if start < to && from < end {
+                // The free part below the reserved range, then the part above it.
+                let below = (from / PAGE_SIZE * PAGE_SIZE).saturating_sub(start);
+                if below >= size {
+                    return Ok(start);
+                }
+                largest_free = largest_free.max(below);
+                start = start.max(to.next_multiple_of(PAGE_SIZE));
+            }
+        }
         let free = end.saturating_sub(start);
         if free >= size {
             return Ok(start);
@@ -88,7 +106,47 @@ pub fn overlaps_ram(regions: &[MemoryRegion], start: u64, end: u64) -> bool {
 }
 
 #[cfg(target_os = "none")]
-pub use target::allocate;
+pub use target::{allocate, initrd};
+
+/// Whether the loader's initrd `[start, start + len)` lies inside one usable range of the
+/// memory map and above the image (`image_end`): the VMM's numbers are checked before the
+/// kernel reads through them.
+pub fn initrd_in_ram(regions: &[MemoryRegion], image_end: u64, start: u64, len: u64) -> bool {
+    let Some(end) = start.checked_add(len) else {
+        return false;
+    };
+    start >= image_end
+        && regions
+            .iter()
+            .any(|region| region.usable && region.start <= start && end <= region.end)
+}
+
+/// Host builds have no loader, so no initrd.
+#[cfg(not(target_os = "none"))]
+pub fn initrd() -> Result<Option<&'static [u8]>, InitrdError> {
+    Ok(None)
+}
+
+/// Why the loader's initrd cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitrdError {
+    /// The loader placed it outside the VM's usable memory or over the image.
+    OutsideRam { start: u64, len: u64 },
+    /// It could not be mapped.
+    Map(MemoryError),
+}
+
+impl fmt::Display for InitrdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::OutsideRam { start, len } => write!(
+                f,
+                "the loader placed the initrd at {start:#x} ({len} bytes), outside the VM's free memory"
+            ),
+            Self::Map(error) => write!(f, "the initrd could not be mapped: {error}"),
+        }
+    }
+}
 
 /// Host builds (unit tests) have no guest memory to hand out.
 #[cfg(not(target_os = "none"))]
@@ -138,7 +196,8 @@ mod target {
     pub fn allocate(size: usize) -> Result<&'static mut [MaybeUninit<u8>], MemoryError> {
         let mut cursor = CURSOR.lock();
         let from = cursor.unwrap_or_else(crate::paging::image_end);
-        let start = find_free(crate::boot::info().regions(), from, size as u64)?;
+        let info = crate::boot::info();
+        let start = find_free(info.regions(), info.initrd(), from, size as u64)?;
         let end = start + size as u64;
         crate::paging::map_identity(start, end)?;
         *cursor = Some(end.next_multiple_of(PAGE_SIZE));
@@ -146,6 +205,25 @@ mod target {
         // range handed out before (the cursor only grows), and it was just identity mapped
         // read-write; so the slice is valid and nothing else aliases it.
         Ok(unsafe { core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size) })
+    }
+
+    /// The initrd the loader placed in memory, mapped (not executable) and shared for the
+    /// rest of the run; `None` when the loader passed none.
+    pub fn initrd() -> Result<Option<&'static [u8]>, InitrdError> {
+        let info = crate::boot::info();
+        let Some((start, len)) = info.initrd() else {
+            return Ok(None);
+        };
+        if !initrd_in_ram(info.regions(), crate::paging::image_end(), start, len) {
+            return Err(InitrdError::OutsideRam { start, len });
+        }
+        crate::paging::map_identity(start, start + len).map_err(InitrdError::Map)?;
+        // SAFETY: [start, start + len) is usable RAM above the image (checked above), just
+        // mapped; `allocate` never hands out any of it (`find_free` skips the initrd), so no
+        // mutable reference to it exists and nothing writes it: shared slices are sound.
+        Ok(Some(unsafe {
+            core::slice::from_raw_parts(start as *const u8, len as usize)
+        }))
     }
 }
 
@@ -170,8 +248,8 @@ mod tests {
 
     #[test]
     fn takes_memory_above_the_cursor() {
-        assert_eq!(find_free(&QEMU_32M, 0x120000, 0x100000), Ok(0x120000));
-        assert_eq!(find_free(&QEMU_32M, 0x120001, 1), Ok(0x121000));
+        assert_eq!(find_free(&QEMU_32M, None, 0x120000, 0x100000), Ok(0x120000));
+        assert_eq!(find_free(&QEMU_32M, None, 0x120001, 1), Ok(0x121000));
     }
 
     #[test]
@@ -193,12 +271,12 @@ mod tests {
                 usable: true,
             },
         ];
-        assert_eq!(find_free(&regions, 0x110000, 0x100000), Ok(0x1000000));
+        assert_eq!(find_free(&regions, None, 0x110000, 0x100000), Ok(0x1000000));
     }
 
     #[test]
     fn reports_the_largest_free_range() {
-        let err = find_free(&QEMU_32M, 0x120000, 64 << 20).unwrap_err();
+        let err = find_free(&QEMU_32M, None, 0x120000, 64 << 20).unwrap_err();
         assert_eq!(
             err,
             MemoryError::NotEnough {
@@ -209,6 +287,50 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "64 MiB do not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory"
+        );
+    }
+
+    #[test]
+    fn the_initrd_is_never_handed_out() {
+        let initrd = Some((0x1e00800, 0x100000));
+        // Room below it.
+        assert_eq!(find_free(&QEMU_32M, initrd, 0x120000, 0x1000), Ok(0x120000));
+        // Not enough room below: the first page above it.
+        assert_eq!(
+            find_free(&QEMU_32M, initrd, 0x1d80000, 0xc0000),
+            Ok(0x1f01000)
+        );
+        // A cursor inside it moves above it.
+        assert_eq!(find_free(&QEMU_32M, initrd, 0x1e40000, 1), Ok(0x1f01000));
+        // Neither side is large enough: the larger side is reported.
+        assert_eq!(
+            find_free(&QEMU_32M, initrd, 0x1c00000, 0x300000),
+            Err(MemoryError::NotEnough {
+                wanted: 0x300000,
+                largest_free: 0x200000
+            })
+        );
+    }
+
+    #[test]
+    fn an_initrd_must_lie_in_free_ram() {
+        let image_end = 0x130000;
+        assert!(initrd_in_ram(&QEMU_32M, image_end, 0x1e00000, 0x1000));
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x1fff000, 0x2000),
+            "past the end"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x120000, 0x1000),
+            "over the image"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x9f000, 0x80000),
+            "across the hole"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, u64::MAX - 1, 2),
+            "overflows"
         );
     }
 
