@@ -28,6 +28,7 @@
 pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
+pub use unikernel_fs::Fs;
 pub use unikernel_console::{Console, print, println};
 pub use unikernel_net::Net;
 pub use unikernel_rand::Rand;
@@ -60,6 +61,15 @@ pub mod clock {
     };
 }
 
+/// Read-only files from the initrd, shaped like `std::fs` (`Read`, `Seek` and `BufRead`
+/// are `embedded-io`'s).
+pub mod fs {
+    pub use unikernel_fs::{
+        BufRead, DirEntry, Error, File, FileType, Fs, InitError, Metadata, Read, ReadDir, Seek,
+        SeekFrom,
+    };
+}
+
 /// Random numbers: the generator's handle, where its seed came from, why seeding failed.
 pub mod rand {
     pub use unikernel_rand::{InitError, Rand, Sources};
@@ -89,8 +99,8 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, Rand, Sched, print, println,
-        unikernel,
+        Args, Clock, Console, Duration, ExitCode, Fs, Instant, Irq, Net, Rand, Sched, print,
+        println, unikernel,
     };
 }
 

@@ -112,6 +112,13 @@ pub(crate) struct BootOptions {
     /// No network device
     #[arg(long, conflicts_with = "forwards")]
     pub no_net: bool,
+    /// Files for the guest's `fs`: a folder, packed into a newc cpio initrd, or a ready
+    /// archive (in the app's Cargo.toml: relative to the app's folder)
+    #[arg(long, value_name = "DIR|CPIO")]
+    pub files: Option<PathBuf>,
+    /// A raw disk image attached as a virtio-blk device (`cargo uk disk create` makes one)
+    #[arg(long, value_name = "IMAGE")]
+    pub disk: Option<PathBuf>,
     /// No progress messages, no cargo output
     #[arg(short, long)]
     pub quiet: bool,
@@ -355,7 +362,10 @@ fn with_app_settings(cli: Cli, args: &[OsString]) -> Result<Cli> {
     let Some((name, manifest)) = app_manifest(&cli.command) else {
         return Ok(cli);
     };
-    let table = crate::app_config::read_table(&manifest)?;
+    let mut table = crate::app_config::read_table(&manifest)?;
+    if let Some(app_dir) = manifest.parent() {
+        crate::app_config::resolve_paths(&mut table, app_dir);
+    }
     let mut cli = if table.is_empty() {
         cli
     } else {
@@ -574,6 +584,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     if network == Some(NetChoice::Tap) {
         return boot_on_tap(elf, opts);
     }
+    // Kept until the guest is gone: a packed folder is a temporary file.
+    let initrd = opts
+        .files
+        .as_deref()
+        .map(crate::disk::Initrd::from_path)
+        .transpose()?;
     let mut boot = Boot::new(&elf)
         .vmm(opts.vmm)
         .accel(opts.accel)
@@ -587,6 +603,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .verbose(opts.verbose);
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
+    }
+    if let Some(initrd) = &initrd {
+        boot = boot.initrd(initrd.path());
+    }
+    if let Some(disk) = &opts.disk {
+        boot = boot.disk(existing_disk(disk)?);
     }
     if let Some(NetChoice::Forward(forwards)) = &network {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
@@ -689,6 +711,19 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     Ok(outcome.exit_code())
 }
 
+/// `--disk`'s image, which must exist (QEMU's own message would name its option syntax).
+fn existing_disk(path: &std::path::Path) -> Result<&std::path::Path> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(path),
+        Ok(_) => Err(Error::new(format!("--disk {}: not a file", path.display()))),
+        Err(err) => Err(Error::new(format!(
+            "--disk {}: {err} (`cargo uk disk create {}` makes one)",
+            path.display(),
+            path.display()
+        ))),
+    }
+}
+
 /// Boots on a tap device in a network namespace of the runner's own, deleted at exit (and
 /// on SIGTERM/SIGINT, or by the next run after a crash: see `cleanup`).
 fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
@@ -704,10 +739,22 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
             net::GUEST_IP
         );
     }
-    let boot = Boot::new(&elf)
+    let initrd = opts
+        .files
+        .as_deref()
+        .map(crate::disk::Initrd::from_path)
+        .transpose()?;
+    let mut boot = Boot::new(&elf)
+        .machine(opts.machine)
         .memory(opts.memory_mib)
         .timeout(opts.timeout)
         .args(opts.kernel_args.iter().cloned());
+    if let Some(initrd) = &initrd {
+        boot = boot.initrd(initrd.path());
+    }
+    if let Some(disk) = &opts.disk {
+        boot = boot.disk(existing_disk(disk)?);
+    }
     let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
     if opts.verbose {
         eprintln!("cargo uk: {}", guest.command);
