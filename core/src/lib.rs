@@ -28,8 +28,8 @@
 pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
-pub use unikernel_fs::Fs;
 pub use unikernel_console::{Console, print, println};
+pub use unikernel_fs::Fs;
 pub use unikernel_net::Net;
 pub use unikernel_rand::Rand;
 
@@ -64,6 +64,9 @@ pub mod clock {
 /// Read-only files from the initrd, shaped like `std::fs` (`Read`, `Seek` and `BufRead`
 /// are `embedded-io`'s).
 pub mod fs {
+    /// The file-API body `examples/files` runs and `libs/fs`'s tests run against std.
+    #[doc(hidden)]
+    pub use unikernel_fs::conformance;
     pub use unikernel_fs::{
         BufRead, DirEntry, Error, File, FileType, Fs, InitError, Metadata, Read, ReadDir, Seek,
         SeekFrom,

@@ -21,6 +21,8 @@
 
 extern crate alloc;
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod cpio;
 
 use alloc::boxed::Box;
