@@ -97,7 +97,7 @@ fn entry(name: &str, size: u32, data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(name.as_bytes());
     out.push(0);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
     out.extend_from_slice(data);
