@@ -2,7 +2,8 @@
 //! `libs/fs`'s unit tests run against `std::fs` over the same tree; its lines must be
 //! `examples/files/expected.txt`, which those tests check is what std gives. So the guest,
 //! reading the tree from a newc initrd through QEMU's `-initrd` and the PVH module list,
-//! behaves as std does. A missing or corrupt initrd is a boot error naming the cause.
+//! behaves as std does. A corrupt initrd is a boot error naming the cause; a missing one an
+//! empty root and a warning.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,15 +64,18 @@ fn the_file_api_in_a_guest_gives_what_std_gives_on_q35() {
 }
 
 #[test]
-fn no_initrd_is_a_boot_error_that_says_how_to_give_files() {
+fn without_an_initrd_the_root_is_empty_and_a_warning_says_how_to_give_files() {
     let outcome = Boot::new(runner::example_elf("files"))
         .timeout(TIMEOUT)
         .run()
         .unwrap();
     outcome
-        .assert_status(status::BOOT_ERROR.into())
-        .assert_serial_contains("boot error: fs: the VMM passed no initrd")
+        .assert_status(0)
+        .assert_serial_contains("fs: the VMM passed no initrd, so there are no files")
         .assert_serial_contains("--files <dir>");
+    let lines = body_lines(&outcome);
+    assert!(lines.contains(&"read hello.txt: Err(NotFound)".to_string()));
+    assert!(lines.contains(&"read_dir \"/\": Ok([])".to_string()));
 }
 
 /// A newc header for `name` claiming `size` bytes of data, of which `data` follows.
@@ -142,4 +146,109 @@ fn a_corrupt_initrd_is_a_boot_error_naming_the_offset_not_a_fault() {
         .assert_serial_contains(
             "corrupt cpio archive at offset 0: the name climbs out of the root",
         );
+}
+
+/// One request on a fresh connection (`Connection: close`): status, headers, body.
+fn http_get(port: u16, method: &str, path: &str) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a whole head");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let status = head[9..12].parse().unwrap();
+    (
+        status,
+        head.to_ascii_lowercase(),
+        response[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
+    use runner::net::{Forward, Guest, Network, Protocol4};
+    let root = runner::repo_root().join("examples/http/static");
+    let initrd = Initrd::from_path(&root).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let elf = runner::example_elf("http");
+    let boot = Boot::new(&elf).memory(64).initrd(initrd.path());
+    let forward = Forward {
+        protocol: Protocol4::Tcp,
+        host_port: port,
+        guest_port: 80,
+    };
+    let mut guest = Guest::spawn(
+        &boot,
+        &elf,
+        runner::AccelRequest::Auto,
+        Machine::Microvm,
+        &Network::User(vec![forward]),
+    )
+    .unwrap();
+    guest.wait_for("http: listening", TIMEOUT).unwrap();
+
+    for (path, file, content_type) in [
+        (
+            "/static/index.html",
+            "index.html",
+            "text/html; charset=utf-8",
+        ),
+        ("/static/", "index.html", "text/html; charset=utf-8"),
+        (
+            "/static/css/site.css",
+            "css/site.css",
+            "text/css; charset=utf-8",
+        ),
+        (
+            "/static/docs/data.json?v=2",
+            "docs/data.json",
+            "application/json",
+        ),
+    ] {
+        let (status, head, body) = http_get(port, "GET", path);
+        assert_eq!(status, 200, "{path}: {head}");
+        assert!(
+            head.contains(&format!("content-type: {content_type}\r\n")),
+            "{path}: {head}"
+        );
+        assert_eq!(body, std::fs::read(root.join(file)).unwrap(), "{path}");
+    }
+    let (status, head, body) = http_get(port, "HEAD", "/static/css/site.css");
+    assert_eq!(status, 200);
+    assert!(head.contains("content-length: 34"), "{head}");
+    assert!(body.is_empty(), "HEAD has no body");
+
+    for path in [
+        "/static/missing.html",
+        "/static/docs",
+        "/static/../Cargo.toml",
+        "/static/css/../index.html",
+        "/static/./index.html",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/..%2fCargo.toml",
+        "/static/css\\..\\index.html",
+    ] {
+        let (status, _, body) = http_get(port, "GET", path);
+        assert_eq!(
+            (status, body.as_slice()),
+            (404, &b"not found\n"[..]),
+            "{path}"
+        );
+    }
+    // The handler's own routes are still there.
+    assert_eq!(http_get(port, "GET", "/").0, 200);
+    drop(guest.stop());
 }

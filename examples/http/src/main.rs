@@ -1,4 +1,5 @@
-//! An HTTP/1.1 server: `/` is a small page, `/stats` the heap's and the network's figures.
+//! An HTTP/1.1 server: `/` is a small page, `/stats` the heap's and the network's figures,
+//! `/static/...` the files of the initrd (`static/`, see `static_files`).
 //!
 //! One thread serves every connection with non-blocking sockets: accept what is waiting,
 //! give each connection a turn (send what is pending, read what arrived, answer each whole
@@ -13,6 +14,7 @@
 extern crate alloc;
 
 mod handler;
+mod static_files;
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -38,9 +40,10 @@ static WAITS: AtomicU64 = AtomicU64::new(0);
 #[unikernel(
     console,
     heap = "16 MiB",
-    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"),
+    fs
 )]
-fn main(net: Net) -> ExitCode {
+fn main(net: Net, fs: Fs) -> ExitCode {
     let options = ListenOptions {
         backlog: 256,
         rx_buffer: 8 * 1024,
@@ -73,7 +76,7 @@ fn main(net: Net) -> ExitCode {
                 }
             }
         }
-        connections.retain_mut(|connection| match connection.serve(&net, now) {
+        connections.retain_mut(|connection| match connection.serve(&net, &fs, now) {
             Turn::Idle => now - connection.last_active < IDLE_TIMEOUT,
             Turn::Progress => {
                 progress = true;
@@ -138,7 +141,7 @@ impl Connection {
 
     /// One turn: send what is pending, read what arrived, answer each whole request and
     /// send the answers. Bounded work, so that every connection gets its turn.
-    fn serve(&mut self, net: &Net, now: Duration) -> Turn {
+    fn serve(&mut self, net: &Net, fs: &Fs, now: Duration) -> Turn {
         let mut progress = false;
         // Send what is pending first: a peer that does not read is not read either.
         match self.flush() {
@@ -168,9 +171,11 @@ impl Connection {
 
         let mut start = 0;
         while start < self.input.len() && !self.closing {
-            match handler::respond(&self.input[start..], &mut self.output, &|path| {
-                stats(net, path)
-            }) {
+            let input = &self.input[start..];
+            let outcome = static_files::respond(input, &mut self.output, fs).unwrap_or_else(|| {
+                handler::respond(input, &mut self.output, &|path| stats(net, path))
+            });
+            match outcome {
                 Outcome::Incomplete => break,
                 Outcome::Responded {
                     consumed,

@@ -84,8 +84,6 @@ impl embedded_io::Error for Error {
 /// Why the file system could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InitError {
-    /// The VMM passed no initrd.
-    NoInitrd,
     /// The initrd is not a valid newc cpio archive.
     Corrupt(CorruptArchive),
 }
@@ -93,13 +91,13 @@ pub enum InitError {
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoInitrd => f.write_str(
-                "the VMM passed no initrd; give the files with `cargo uk run <app> --files <dir>` or `files = \"<dir>\"` in the app's [package.metadata.unikernel]",
-            ),
             Self::Corrupt(error) => write!(f, "the initrd: {error}"),
         }
     }
 }
+
+/// What [`init`] logs when the VMM passed no initrd.
+pub const NO_INITRD: &str = "fs: the VMM passed no initrd, so there are no files; give them with `cargo uk run <app> --files <dir>` or `files = \"<dir>\"` in the app's [package.metadata.unikernel]";
 
 /// What an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,13 +198,27 @@ impl fmt::Debug for Fs {
     }
 }
 
-/// Starts the file system over the initrd the VMM loaded (`None`: it loaded none).
+/// Starts the file system over the initrd the VMM loaded. Without one (`None`) it is an
+/// empty root, with a warning: an app that serves optional files still boots where the
+/// VMM cannot load an initrd, and every lookup says `NotFound`.
 pub fn init(initrd: Option<&'static [u8]>) -> Result<Fs, InitError> {
-    let archive = initrd.ok_or(InitError::NoInitrd)?;
+    let Some(archive) = initrd else {
+        log::warn!("{NO_INITRD}");
+        return Ok(Fs::empty());
+    };
     Fs::from_archive(archive).map_err(InitError::Corrupt)
 }
 
 impl Fs {
+    /// A file system with nothing but its root directory.
+    pub fn empty() -> Self {
+        let mut nodes = BTreeMap::new();
+        nodes.insert(String::new(), Node::IMPLICIT_DIR);
+        Self {
+            index: Box::leak(Box::new(Index { nodes })),
+        }
+    }
+
     /// Checks and indexes a newc cpio archive. The index lives for the rest of the run.
     pub fn from_archive(archive: &'static [u8]) -> Result<Self, CorruptArchive> {
         let mut nodes = BTreeMap::new();
