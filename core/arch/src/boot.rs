@@ -43,8 +43,9 @@ pub struct BootInfo {
     region_count: usize,
     cmdline: [u8; MAX_CMDLINE],
     cmdline_len: usize,
-    /// The first boot module (the initrd): guest-physical start and length.
-    initrd: Option<(u64, u64)>,
+    /// The first boot module (the initrd): guest-physical start and length (0: none).
+    initrd_start: u64,
+    initrd_len: u64,
 }
 
 impl fmt::Debug for BootInfo {
@@ -53,7 +54,6 @@ impl fmt::Debug for BootInfo {
             .field("loader", &self.loader)
             .field("regions", &self.regions())
             .field("cmdline", &self.cmdline())
-            .field("initrd", &self.initrd)
             .finish()
     }
 }
@@ -110,7 +110,6 @@ pub trait PhysRead {
 
 const PVH_MAGIC: u32 = 0x336e_c578;
 const MULTIBOOT_FLAG_CMDLINE: u32 = 1 << 2;
-const MULTIBOOT_FLAG_MODS: u32 = 1 << 3;
 const MULTIBOOT_FLAG_MMAP: u32 = 1 << 6;
 const E820_RAM: u32 = 1;
 
@@ -122,7 +121,8 @@ impl BootInfo {
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
-            initrd: None,
+            initrd_start: 0,
+            initrd_len: 0,
         }
     }
 
@@ -152,7 +152,8 @@ impl BootInfo {
         // The module list (QEMU's `-initrd`): 32-byte entries, address then size.
         if mem.read_u32(start_info + 12) != 0 {
             let module = mem.read_u64(start_info + 16);
-            self.set_initrd(mem.read_u64(module), mem.read_u64(module + 8));
+            self.initrd_start = mem.read_u64(module);
+            self.initrd_len = mem.read_u64(module + 8);
         }
         let version = mem.read_u32(start_info + 4);
         let memmap = mem.read_u64(start_info + 40);
@@ -177,13 +178,6 @@ impl BootInfo {
             self.read_cmdline(mem, mem.read_u32(mbi + 16).into())?;
             self.drop_first_word();
         }
-        if flags & MULTIBOOT_FLAG_MODS != 0 && mem.read_u32(mbi + 20) != 0 {
-            // 16-byte entries: start, end (exclusive), string, reserved.
-            let module = u64::from(mem.read_u32(mbi + 24));
-            let start = u64::from(mem.read_u32(module));
-            let end = u64::from(mem.read_u32(module + 4));
-            self.set_initrd(start, end.saturating_sub(start));
-        }
         if flags & MULTIBOOT_FLAG_MMAP == 0 {
             return Err(BootInfoError::NoMemoryMap);
         }
@@ -200,12 +194,6 @@ impl BootInfo {
             entry += size + 4;
         }
         Ok(())
-    }
-
-    fn set_initrd(&mut self, start: u64, len: u64) {
-        if len > 0 {
-            self.initrd = Some((start, len));
-        }
     }
 
     fn push_region(
@@ -293,10 +281,12 @@ impl BootInfo {
         &self.regions[..self.region_count]
     }
 
-    /// The initrd the loader placed in memory (its first boot module): guest-physical
-    /// start and length, as the loader reported them (not checked against the memory map).
+    /// The initrd the loader placed in memory (the first module of PVH's module list):
+    /// guest-physical start and length, as the loader reported them (not checked against
+    /// the memory map). Multiboot's modules are not read: the runner and the monitor boot
+    /// through PVH, and every instruction of the boot path counts.
     pub fn initrd(&self) -> Option<(u64, u64)> {
-        self.initrd
+        (self.initrd_len > 0).then_some((self.initrd_start, self.initrd_len))
     }
 
     /// The whole kernel command line.
@@ -525,18 +515,6 @@ mod tests {
         );
         assert_eq!(info.regions().len(), 2);
         assert!(!info.regions()[1].usable);
-        assert_eq!(info.initrd(), None);
-
-        m.put_u32(
-            0x1000,
-            MULTIBOOT_FLAG_CMDLINE | MULTIBOOT_FLAG_MMAP | MULTIBOOT_FLAG_MODS,
-        );
-        m.put_u32(0x1000 + 20, 1);
-        m.put_u32(0x1000 + 24, 0x3800);
-        m.put_u32(0x3800, 0x600000);
-        m.put_u32(0x3804, 0x601000);
-        let info = BootInfo::from_multiboot(&m, 0x1000).unwrap();
-        assert_eq!(info.initrd(), Some((0x600000, 0x1000)));
     }
 
     #[test]

@@ -60,32 +60,14 @@ impl fmt::Display for Size {
     }
 }
 
-/// Finds `size` bytes (rounded up to pages) of usable memory at or above `cursor`, outside
-/// `reserved` (the initrd, which the memory map counts as usable RAM).
+/// Finds `size` bytes (rounded up to pages) of usable memory at or above `cursor`.
 /// Returns the start of the range; the caller moves its cursor past it.
-pub fn find_free(
-    regions: &[MemoryRegion],
-    reserved: Option<(u64, u64)>,
-    cursor: u64,
-    size: u64,
-) -> Result<u64, MemoryError> {
+pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64, MemoryError> {
     let size = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
     let mut largest_free = 0;
     for region in regions.iter().filter(|region| region.usable) {
+        let start = region.start.max(cursor).next_multiple_of(PAGE_SIZE);
         let end = region.end / PAGE_SIZE * PAGE_SIZE;
-        let mut start = region.start.max(cursor).next_multiple_of(PAGE_SIZE);
-        if let Some((from, len)) = reserved {
-            let to = from.saturating_add(len);
-            if start < to && from < end {
-                // The free part below the reserved range, then the part above it.
-                let below = (from / PAGE_SIZE * PAGE_SIZE).saturating_sub(start);
-                if below >= size {
-                    return Ok(start);
-                }
-                largest_free = largest_free.max(below);
-                start = start.max(to.next_multiple_of(PAGE_SIZE));
-            }
-        }
         let free = end.saturating_sub(start);
         if free >= size {
             return Ok(start);
@@ -96,6 +78,13 @@ pub fn find_free(
         wanted: size,
         largest_free,
     })
+}
+
+/// Where to look again when `[start, start + size)` overlaps `reserved` (the initrd,
+/// which the memory map counts as usable RAM): just above it. `None`: no overlap.
+pub fn past_reserved(start: u64, size: u64, reserved: Option<(u64, u64)>) -> Option<u64> {
+    let (from, len) = reserved?;
+    (start < from + len && from < start + size).then_some(from + len)
 }
 
 /// Whether `[start, end)` overlaps usable memory of the memory map.
@@ -197,7 +186,14 @@ mod target {
         let mut cursor = CURSOR.lock();
         let from = cursor.unwrap_or_else(crate::paging::image_end);
         let info = crate::boot::info();
-        let start = find_free(info.regions(), info.initrd(), from, size as u64)?;
+        let mut from = from;
+        let start = loop {
+            let start = find_free(info.regions(), from, size as u64)?;
+            match past_reserved(start, size as u64, info.initrd()) {
+                Some(above) => from = above,
+                None => break start,
+            }
+        };
         let end = start + size as u64;
         crate::paging::map_identity(start, end)?;
         *cursor = Some(end.next_multiple_of(PAGE_SIZE));
@@ -248,8 +244,8 @@ mod tests {
 
     #[test]
     fn takes_memory_above_the_cursor() {
-        assert_eq!(find_free(&QEMU_32M, None, 0x120000, 0x100000), Ok(0x120000));
-        assert_eq!(find_free(&QEMU_32M, None, 0x120001, 1), Ok(0x121000));
+        assert_eq!(find_free(&QEMU_32M, 0x120000, 0x100000), Ok(0x120000));
+        assert_eq!(find_free(&QEMU_32M, 0x120001, 1), Ok(0x121000));
     }
 
     #[test]
@@ -271,12 +267,12 @@ mod tests {
                 usable: true,
             },
         ];
-        assert_eq!(find_free(&regions, None, 0x110000, 0x100000), Ok(0x1000000));
+        assert_eq!(find_free(&regions, 0x110000, 0x100000), Ok(0x1000000));
     }
 
     #[test]
     fn reports_the_largest_free_range() {
-        let err = find_free(&QEMU_32M, None, 0x120000, 64 << 20).unwrap_err();
+        let err = find_free(&QEMU_32M, 0x120000, 64 << 20).unwrap_err();
         assert_eq!(
             err,
             MemoryError::NotEnough {
@@ -291,25 +287,28 @@ mod tests {
     }
 
     #[test]
-    fn the_initrd_is_never_handed_out() {
+    fn allocations_skip_the_initrd() {
         let initrd = Some((0x1e00800, 0x100000));
-        // Room below it.
-        assert_eq!(find_free(&QEMU_32M, initrd, 0x120000, 0x1000), Ok(0x120000));
-        // Not enough room below: the first page above it.
+        assert_eq!(past_reserved(0x120000, 0x1000, None), None);
+        assert_eq!(past_reserved(0x120000, 0x1000, initrd), None, "below it");
         assert_eq!(
-            find_free(&QEMU_32M, initrd, 0x1d80000, 0xc0000),
-            Ok(0x1f01000)
+            past_reserved(0x1d00000, 0x100800, initrd),
+            None,
+            "ends at its start"
         );
-        // A cursor inside it moves above it.
-        assert_eq!(find_free(&QEMU_32M, initrd, 0x1e40000, 1), Ok(0x1f01000));
-        // Neither side is large enough: the larger side is reported.
         assert_eq!(
-            find_free(&QEMU_32M, initrd, 0x1c00000, 0x300000),
-            Err(MemoryError::NotEnough {
-                wanted: 0x300000,
-                largest_free: 0x200000
-            })
+            past_reserved(0x1d00000, 0x100801, initrd),
+            Some(0x1f00800),
+            "runs into it"
         );
+        assert_eq!(
+            past_reserved(0x1e40000, 1, initrd),
+            Some(0x1f00800),
+            "inside it"
+        );
+        assert_eq!(past_reserved(0x1f00800, 1, initrd), None, "above it");
+        // The next search starts above it, page aligned by find_free.
+        assert_eq!(find_free(&QEMU_32M, 0x1f00800, 0x1000), Ok(0x1f01000));
     }
 
     #[test]
