@@ -61,6 +61,9 @@ enum Commands {
     /// Start idle VMs on the monitor until --max, the time limit or host memory runs out;
     /// report how many it held, host memory per VM and boots per second
     Density(crate::density::DensityOptions),
+    /// Disk images for `--disk`
+    #[command(subcommand)]
+    Disk(DiskCommand),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -268,6 +271,21 @@ struct BenchArgs {
     /// No progress messages
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum DiskCommand {
+    /// Create a FAT disk image (a raw file any FAT tool reads), optionally holding a folder
+    Create {
+        /// The image to create (an existing file is left alone)
+        image: PathBuf,
+        /// Its size: 64MiB, 1GiB, ... (1 MiB to 2 TiB)
+        #[arg(long, value_parser = crate::disk::parse_size, default_value = "64MiB")]
+        size: u64,
+        /// A folder whose files and folders are copied in
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -499,6 +517,19 @@ fn execute(command: Commands) -> Result<i32> {
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
+        Commands::Disk(DiskCommand::Create { image, size, from }) => {
+            let copied = crate::disk::create_image(&image, size, from.as_deref())?;
+            println!(
+                "created {} ({}, FAT{})",
+                image.display(),
+                human_size(size),
+                match from {
+                    Some(from) => format!(", {copied} entries from {}", from.display()),
+                    None => String::new(),
+                }
+            );
+            Ok(0)
+        }
         Commands::Clean => {
             let swept = crate::cleanup::sweep();
             for path in &swept.files {
@@ -556,6 +587,16 @@ fn execute(command: Commands) -> Result<i32> {
             }
             Ok(0)
         }
+    }
+}
+
+/// `67108864` as `64 MiB`.
+fn human_size(bytes: u64) -> String {
+    match bytes.trailing_zeros() {
+        40.. => format!("{} TiB", bytes >> 40),
+        30.. => format!("{} GiB", bytes >> 30),
+        20.. => format!("{} MiB", bytes >> 20),
+        _ => format!("{bytes} bytes"),
     }
 }
 

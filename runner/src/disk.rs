@@ -202,3 +202,156 @@ mod tests {
         assert!(missing.to_string().starts_with("--files "), "{missing}");
     }
 }
+
+/// Parses a disk size: a number of bytes with an optional binary unit (`64MiB`, `1 GiB`,
+/// `512K`); at least 1 MiB (the smallest FAT volume worth having), at most 2 TiB (FAT32's
+/// limit with 512-byte sectors).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 64MiB, not `{text}`"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        other => return Err(format!("unknown unit `{other}`: use KiB, MiB, GiB or TiB")),
+    };
+    let bytes = number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text} is too large"))?;
+    if bytes < 1 << 20 {
+        return Err(format!("{text} is too small: a disk is at least 1MiB"));
+    }
+    if bytes > 2 << 40 {
+        return Err(format!("{text} is too large: FAT holds at most 2TiB"));
+    }
+    Ok(bytes)
+}
+
+/// Creates a FAT disk image of `size` bytes at `image` (refusing to replace a file), with
+/// the contents of the folder `from` copied in when given. Returns how many files and
+/// folders were copied.
+pub fn create_image(image: &Path, size: u64, from: Option<&Path>) -> Result<usize> {
+    let cannot = |what: &str, err: &dyn std::fmt::Display| {
+        Error::new(format!("cannot {what} {}: {err}", image.display()))
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(image)
+        .map_err(|err| cannot("create", &err))?;
+    let result = (|| {
+        file.set_len(size).map_err(|err| cannot("size", &err))?;
+        let mut storage = &file;
+        fatfs::format_volume(&mut storage, fatfs::FormatVolumeOptions::new())
+            .map_err(|err| cannot("format", &err))?;
+        let Some(from) = from else {
+            return Ok(0);
+        };
+        let fs = fatfs::FileSystem::new(&file, fatfs::FsOptions::new())
+            .map_err(|err| cannot("open", &err))?;
+        let copied = copy_into(&fs.root_dir(), from)?;
+        fs.unmount().map_err(|err| cannot("write", &err))?;
+        file.sync_all().map_err(|err| cannot("write", &err))?;
+        Ok(copied)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(image);
+    }
+    result
+}
+
+fn copy_into<IO: fatfs::ReadWriteSeek>(dir: &fatfs::Dir<'_, IO>, from: &Path) -> Result<usize> {
+    let cannot = |path: &Path, err: &dyn std::fmt::Display| {
+        Error::new(format!("--from: cannot copy {}: {err}", path.display()))
+    };
+    let mut children: Vec<PathBuf> = std::fs::read_dir(from)
+        .map_err(|err| cannot(from, &err))?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|err| cannot(from, &err))?;
+    children.sort();
+    let mut copied = 0;
+    for path in children {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| cannot(&path, &"the name is not UTF-8"))?;
+        let metadata = std::fs::metadata(&path).map_err(|err| cannot(&path, &err))?;
+        if metadata.is_dir() {
+            let sub = dir.create_dir(name).map_err(|err| cannot(&path, &err))?;
+            copied += 1 + copy_into(&sub, &path)?;
+        } else {
+            let mut target = dir.create_file(name).map_err(|err| cannot(&path, &err))?;
+            target.truncate().map_err(|err| cannot(&path, &err))?;
+            let mut source = std::fs::File::open(&path).map_err(|err| cannot(&path, &err))?;
+            std::io::copy(&mut source, &mut target).map_err(|err| cannot(&path, &err))?;
+            target.flush().map_err(|err| cannot(&path, &err))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn sizes_take_binary_units_and_stay_in_range() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("64 MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert!(parse_size("512K").unwrap_err().contains("at least 1MiB"));
+        assert!(parse_size("3TiB").unwrap_err().contains("at most 2TiB"));
+        assert!(
+            parse_size("64MB")
+                .unwrap_err()
+                .contains("unknown unit `mb`")
+        );
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn an_image_is_a_fat_volume_holding_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        std::fs::create_dir_all(from.join("config")).unwrap();
+        std::fs::write(from.join("config/app.toml"), "port = 80\n").unwrap();
+        std::fs::write(from.join("a long file name.txt"), vec![7u8; 100_000]).unwrap();
+        let image = dir.path().join("data.img");
+        assert_eq!(create_image(&image, 8 << 20, Some(&from)).unwrap(), 3);
+        assert_eq!(std::fs::metadata(&image).unwrap().len(), 8 << 20);
+
+        let file = std::fs::File::open(&image).unwrap();
+        let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+        let mut text = String::new();
+        fs.root_dir()
+            .open_file("config/app.toml")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "port = 80\n");
+        let mut long = Vec::new();
+        fs.root_dir()
+            .open_file("a long file name.txt")
+            .unwrap()
+            .read_to_end(&mut long)
+            .unwrap();
+        assert_eq!(long, vec![7u8; 100_000]);
+
+        let again = create_image(&image, 8 << 20, None).unwrap_err();
+        assert!(again.to_string().contains("cannot create"), "{again}");
+        assert!(image.exists(), "an existing image is left alone");
+    }
+}
