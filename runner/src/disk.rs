@@ -250,8 +250,7 @@ pub fn create_image(image: &Path, size: u64, from: Option<&Path>) -> Result<usiz
         .map_err(|err| cannot("create", &err))?;
     let result = (|| {
         file.set_len(size).map_err(|err| cannot("size", &err))?;
-        let mut storage = &file;
-        fatfs::format_volume(&mut storage, fatfs::FormatVolumeOptions::new())
+        fatfs::format_volume(&file, fatfs::FormatVolumeOptions::new())
             .map_err(|err| cannot("format", &err))?;
         let Some(from) = from else {
             return Ok(0);
