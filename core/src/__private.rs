@@ -31,7 +31,7 @@ pub use unikernel_heap::{Heap, NoHeap};
 pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Clock, Console, Fs, Irq, Net, Rand, Sched};
+use crate::{Args, Clock, Console, Disk, Fs, Irq, Net, Rand, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -99,6 +99,11 @@ pub fn init_rand() -> Rand {
 pub fn init_fs() -> Fs {
     let initrd = started("fs", unikernel_arch::memory::initrd());
     started("fs", unikernel_fs::init(initrd))
+}
+
+/// Mounts the FAT file system of the VMM's virtio-blk device.
+pub fn init_disk() -> Disk {
+    started("disk", unikernel_disk::init(crate::cmdline()))
 }
 
 /// Brings up the network with `config`: the device's interrupt is routed through `irq`,

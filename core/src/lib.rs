@@ -29,6 +29,7 @@ pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
+pub use unikernel_disk::Disk;
 pub use unikernel_fs::Fs;
 pub use unikernel_net::Net;
 pub use unikernel_rand::Rand;
@@ -73,6 +74,15 @@ pub mod fs {
     };
 }
 
+/// The disk: a FAT file system on virtio-blk, with files shaped like `std::fs`'s
+/// (`Read`, `Write` and `Seek` are `embedded-io`'s).
+pub mod disk {
+    pub use unikernel_disk::{
+        DirEntry, Disk, Error, ErrorKind, File, InitError, Metadata, OpenOptions, Read, Seek,
+        SeekFrom, Write,
+    };
+}
+
 /// Random numbers: the generator's handle, where its seed came from, why seeding failed.
 pub mod rand {
     pub use unikernel_rand::{InitError, Rand, Sources};
@@ -102,7 +112,7 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Fs, Instant, Irq, Net, Rand, Sched, print,
+        Args, Clock, Console, Disk, Duration, ExitCode, Fs, Instant, Irq, Net, Rand, Sched, print,
         println, unikernel,
     };
 }

@@ -24,7 +24,8 @@ mod app {
         task(control, period = "1 ms", wcet = "200 us"),
         rand,
         net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"),
-        fs
+        fs,
+        disk
     )]
     fn main(
         _: unikernel::Console,
@@ -35,6 +36,7 @@ mod app {
         rand: Rand,
         _net: Net,
         _fs: Fs,
+        _disk: Disk,
     ) -> Result<(), Error> {
         let _ = (&mut args, clock.now(), rand.u64());
         Ok(())
