@@ -252,3 +252,270 @@ fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
     assert_eq!(http_get(port, "GET", "/").0, 200);
     drop(guest.stop());
 }
+
+/// A kv guest on `image` with UDP `host_port` forwarded to its port 7070, listening.
+fn start_kv(image: &std::path::Path, host_port: u16) -> runner::net::Guest {
+    use runner::net::{Forward, Guest, Network, Protocol4};
+    let elf = runner::example_elf("kv");
+    let boot = Boot::new(&elf).memory(64).disk(image);
+    let forward = Forward {
+        protocol: Protocol4::Udp,
+        host_port,
+        guest_port: 7070,
+    };
+    let mut guest = Guest::spawn(
+        &boot,
+        &elf,
+        runner::AccelRequest::Auto,
+        Machine::Microvm,
+        &Network::User(vec![forward]),
+    )
+    .unwrap();
+    guest.wait_for("kv: listening", TIMEOUT).unwrap();
+    guest
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP client of kv: one request, one answer (or `None` after `timeout`).
+struct KvClient {
+    socket: std::net::UdpSocket,
+}
+
+impl KvClient {
+    fn new(port: u16, timeout: Duration) -> Self {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(("127.0.0.1", port)).unwrap();
+        socket.set_read_timeout(Some(timeout)).unwrap();
+        KvClient { socket }
+    }
+
+    fn ask(&self, request: &str) -> Option<String> {
+        let mut buf = [0u8; 2048];
+        self.socket.send(request.as_bytes()).ok()?;
+        let n = self.socket.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// `ask`, retried: a lost datagram is not a lost write (PUT and GET are idempotent).
+    fn ask_until_answered(&self, request: &str) -> String {
+        for _ in 0..5 {
+            if let Some(answer) = self.ask(request) {
+                return answer;
+            }
+        }
+        panic!("no answer to {request:?}");
+    }
+}
+
+fn value_of(key: &str) -> String {
+    // 40 to 400 bytes, so that records straddle sectors and clusters.
+    let len = 40 + key.len() * 37 % 360;
+    format!("{key}:{}", "v".repeat(len))
+}
+
+#[test]
+fn kv_keeps_every_acknowledged_write_across_20_sigkills() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("kv.img");
+    runner::disk::create_image(&image, 32 << 20, None).unwrap();
+    let mut acked: Vec<String> = Vec::new();
+    let mut unacked: BTreeSet<String> = BTreeSet::new();
+    let mut torn_tails = 0;
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    let mut random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    const KILLS: usize = 20;
+    for round in 0..=KILLS {
+        let port = free_udp_port();
+        let guest = start_kv(&image, port);
+        let output = guest.output();
+        if output.contains("dropped a torn tail of") && !output.contains("torn tail of 0 bytes") {
+            torn_tails += 1;
+        }
+        let client = KvClient::new(port, Duration::from_secs(5));
+        // Every acknowledged write is there, whole: the last round's all, and a sample of
+        // the older ones (all of them at the end).
+        let recent = acked.len().saturating_sub(800);
+        let check: Vec<&String> = if round == KILLS {
+            acked.iter().collect()
+        } else {
+            let mut keys: Vec<&String> = acked[recent..].iter().collect();
+            for _ in 0..50.min(recent) {
+                keys.push(&acked[random(recent as u64) as usize]);
+            }
+            keys
+        };
+        for key in check {
+            let answer = client.ask_until_answered(&format!("GET {key}"));
+            assert_eq!(
+                answer,
+                format!("VALUE {}", value_of(key)),
+                "round {round}: acknowledged {key} is lost or damaged\n{}",
+                guest.output()
+            );
+        }
+        // A write the guest may have taken without answering is whole or absent.
+        for key in std::mem::take(&mut unacked) {
+            let answer = client.ask_until_answered(&format!("GET {key}"));
+            assert!(
+                answer == "NOTFOUND" || answer == format!("VALUE {}", value_of(&key)),
+                "round {round}: unacknowledged {key} is half there: {answer:?}"
+            );
+            if answer != "NOTFOUND" {
+                acked.push(key);
+            }
+        }
+        let stats = client.ask_until_answered("STATS");
+        let keys: usize = stats.split(' ').nth(1).unwrap().parse().unwrap();
+        assert_eq!(keys, acked.len(), "round {round}: {stats}");
+        if round == KILLS {
+            break;
+        }
+
+        // A writer puts fresh keys while this thread kills QEMU at a random moment.
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(Mutex::new((Vec::new(), BTreeSet::new())));
+        let writer = {
+            let (stop, written) = (Arc::clone(&stop), Arc::clone(&written));
+            std::thread::spawn(move || {
+                let client = KvClient::new(port, Duration::from_millis(500));
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("r{round}k{i}");
+                    written.lock().unwrap().1.insert(key.clone());
+                    match client.ask(&format!("PUT {key} {}", value_of(&key))) {
+                        Some(answer) if answer == "OK" => {
+                            let mut written = written.lock().unwrap();
+                            written.1.remove(&key);
+                            written.0.push(key);
+                        }
+                        Some(answer) => panic!("PUT {key}: {answer}"),
+                        None => break,
+                    }
+                    i += 1;
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200 + random(1500)));
+        drop(guest.stop()); // SIGKILL
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        let (new_acked, maybe) = std::mem::take(&mut *written.lock().unwrap());
+        acked.extend(new_acked);
+        unacked = maybe;
+    }
+    eprintln!(
+        "kv: {} acknowledged writes kept across {KILLS} SIGKILLs; {torn_tails} boots cut a torn tail",
+        acked.len()
+    );
+    assert!(acked.len() > KILLS * 10, "the writer got too few writes in");
+}
+
+/// One record of examples/kv's log (see examples/kv/src/log.rs).
+fn kv_record(key: &str, value: &str) -> Vec<u8> {
+    let mut payload = vec![1u8];
+    payload.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    payload.extend_from_slice(key.as_bytes());
+    payload.extend_from_slice(value.as_bytes());
+    let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+    record.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    record.extend_from_slice(&payload);
+    record
+}
+
+#[test]
+fn kv_cuts_a_torn_last_record_and_compacts_a_long_log() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("kv.img");
+    runner::disk::create_image(&image, 16 << 20, None).unwrap();
+    // The log a crash left: 1,000 overwrites of one key, one other key, half a record.
+    let mut log = Vec::new();
+    for i in 0..1000 {
+        log.extend(kv_record("same", &format!("{i:0>300}")));
+    }
+    log.extend(kv_record("other", "kept"));
+    let whole = log.len();
+    let torn = kv_record("lost", "never acknowledged");
+    log.extend_from_slice(&torn[..torn.len() - 5]);
+    {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&image)
+            .unwrap();
+        let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+        {
+            let kv = fs.root_dir().create_dir("kv").unwrap();
+            kv.create_file("log").unwrap().write_all(&log).unwrap();
+        }
+        fs.unmount().unwrap();
+    }
+
+    let port = free_udp_port();
+    let guest = start_kv(&image, port);
+    let output = guest.output();
+    assert!(
+        output.contains(&format!(
+            "kv: replayed 1001 records, 2 keys; dropped a torn tail of {} bytes",
+            log.len() - whole
+        )),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("kv: compacted the log from {whole} to")),
+        "{output}"
+    );
+    let client = KvClient::new(port, Duration::from_secs(5));
+    assert_eq!(
+        client.ask_until_answered("GET same"),
+        format!("VALUE {:0>300}", 999)
+    );
+    assert_eq!(client.ask_until_answered("GET other"), "VALUE kept");
+    assert_eq!(client.ask_until_answered("GET lost"), "NOTFOUND");
+    assert_eq!(client.ask_until_answered("PUT after compaction"), "OK");
+    drop(guest.stop());
+
+    // The compacted log, read by the host's FAT tool, then by the next boot.
+    let file = std::fs::File::open(&image).unwrap();
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut fs.root_dir().open_file("kv/log").unwrap(), &mut bytes)
+        .unwrap();
+    assert!(bytes.len() < 2_000, "compacted: {} bytes", bytes.len());
+    assert!(
+        !fs.root_dir().open_file("kv/log.new").is_ok(),
+        "no leftover"
+    );
+    drop(fs);
+    let guest = start_kv(&image, port);
+    assert!(
+        guest
+            .output()
+            .contains("kv: replayed 3 records, 3 keys; dropped a torn tail of 0 bytes"),
+        "{}",
+        guest.output()
+    );
+    let client = KvClient::new(port, Duration::from_secs(5));
+    assert_eq!(client.ask_until_answered("GET after"), "VALUE compaction");
+    drop(guest.stop());
+}

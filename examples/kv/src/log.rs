@@ -27,7 +27,9 @@ const COMPACT_AT: u64 = 256 * 1024;
 pub struct Store {
     disk: Disk,
     map: BTreeMap<Vec<u8>, Vec<u8>>,
-    log: File,
+    /// Open for appends; closed only while compaction replaces it (an open file cannot be
+    /// renamed over).
+    log: Option<File>,
     log_len: u64,
     live_len: u64,
 }
@@ -69,7 +71,7 @@ impl Store {
         let mut store = Store {
             disk: disk.clone(),
             map,
-            log,
+            log: Some(log),
             log_len: good as u64,
             live_len,
         };
@@ -112,8 +114,14 @@ impl Store {
     /// Appends one record and syncs it: when this returns, the change survives a crash.
     fn append(&mut self, op: u8, key: &[u8], value: &[u8]) -> Result<(), Error> {
         let record = encode(op, key, value);
-        self.log.write_all(&record)?;
-        self.log.sync_all()?;
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => self
+                .log
+                .insert(OpenOptions::new().append(true).open(&self.disk, LOG)?),
+        };
+        log.write_all(&record)?;
+        log.sync_all()?;
         self.log_len += record.len() as u64;
         Ok(())
     }
@@ -130,6 +138,7 @@ impl Store {
         new.write_all(&bytes)?;
         new.sync_all()?;
         drop(new);
+        self.log = None;
         self.disk.rename(NEW_LOG, LOG)?;
         self.disk.sync()?;
         println!(
@@ -137,7 +146,7 @@ impl Store {
             self.log_len,
             bytes.len()
         );
-        self.log = OpenOptions::new().append(true).open(&self.disk, LOG)?;
+        self.log = Some(OpenOptions::new().append(true).open(&self.disk, LOG)?);
         self.log_len = bytes.len() as u64;
         Ok(())
     }
