@@ -503,7 +503,7 @@ fn kv_cuts_a_torn_last_record_and_compacts_a_long_log() {
         .unwrap();
     assert!(bytes.len() < 2_000, "compacted: {} bytes", bytes.len());
     assert!(
-        !fs.root_dir().open_file("kv/log.new").is_ok(),
+        fs.root_dir().open_file("kv/log.new").is_err(),
         "no leftover"
     );
     drop(fs);
