@@ -186,14 +186,11 @@ mod target {
         let mut cursor = CURSOR.lock();
         let from = cursor.unwrap_or_else(crate::paging::image_end);
         let info = crate::boot::info();
-        let mut from = from;
-        let start = loop {
-            let start = find_free(info.regions(), from, size as u64)?;
-            match past_reserved(start, size as u64, info.initrd()) {
-                Some(above) => from = above,
-                None => break start,
-            }
-        };
+        let mut start = find_free(info.regions(), from, size as u64)?;
+        if let Some(above) = past_reserved(start, size as u64, info.initrd()) {
+            // Above the initrd nothing is reserved.
+            start = find_free(info.regions(), above, size as u64)?;
+        }
         let end = start + size as u64;
         crate::paging::map_identity(start, end)?;
         *cursor = Some(end.next_multiple_of(PAGE_SIZE));
