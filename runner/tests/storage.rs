@@ -519,3 +519,110 @@ fn kv_cuts_a_torn_last_record_and_compacts_a_long_log() {
     assert_eq!(client.ask_until_answered("GET after"), "VALUE compaction");
     drop(guest.stop());
 }
+
+fn boot_disk_io(image: &std::path::Path, args: &[&str], timeout: Duration) -> BootOutcome {
+    Boot::new(runner::example_elf("disk-io"))
+        .memory(64)
+        .timeout(timeout)
+        .disk(image)
+        .args(args.iter().copied())
+        .run()
+        .unwrap()
+}
+
+#[test]
+fn a_100_mb_file_written_in_the_guest_reads_back_whole_in_the_guest_and_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("big.img");
+    runner::disk::create_image(&image, 128 << 20, None).unwrap();
+    let outcome = boot_disk_io(&image, &["--roundtrip", "100"], Duration::from_secs(300));
+    outcome.assert_status(0);
+    let line = outcome
+        .serial
+        .lines()
+        .find(|l| l.starts_with("disk-io: roundtrip 100 MiB"))
+        .unwrap_or_else(|| panic!("{}", outcome.report()))
+        .trim_end();
+    assert!(line.ends_with(", 104857600 bytes"), "{line}");
+    let crc = line.split("crc32 written ").nth(1).unwrap()[..8].to_string();
+    assert!(line.contains(&format!("read {crc}")), "{line}");
+
+    // The host's FAT tool reads the same bytes.
+    let file = std::fs::File::open(&image).unwrap();
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(
+        &mut fs.root_dir().open_file("roundtrip.bin").unwrap(),
+        &mut data,
+    )
+    .unwrap();
+    assert_eq!(data.len(), 100 << 20);
+    assert_eq!(format!("{:08x}", crc32fast::hash(&data)), crc);
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_in_the_guest_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("small.img");
+    runner::disk::create_image(&image, 4 << 20, None).unwrap();
+    let outcome = boot_disk_io(&image, &["--fill"], TIMEOUT);
+    outcome
+        .assert_status(0)
+        .assert_serial_contains("the disk is full (no space left on volume)")
+        .assert_serial_contains("disk-io: /keep intact, removed ok, writing again ok");
+    // And the host sees a consistent volume with /keep in it.
+    let file = std::fs::File::open(&image).unwrap();
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+    let mut keep = String::new();
+    std::io::Read::read_to_string(&mut fs.root_dir().open_file("keep").unwrap(), &mut keep)
+        .unwrap();
+    assert_eq!(keep, "precious");
+}
+
+#[test]
+fn a_corrupt_or_missing_disk_is_a_boot_error_not_a_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = dir.path().join("zeros.img");
+    std::fs::write(&zeros, vec![0u8; 4 << 20]).unwrap();
+    boot_disk_io(&zeros, &["--small", "1"], TIMEOUT)
+        .assert_status(status::BOOT_ERROR.into())
+        .assert_serial_contains("boot error: disk: the disk holds no usable FAT file system")
+        .assert_serial_contains("cargo uk disk create");
+
+    // A FAT image whose boot sector was overwritten with noise.
+    let noisy = dir.path().join("noisy.img");
+    runner::disk::create_image(&noisy, 4 << 20, None).unwrap();
+    let mut bytes = std::fs::read(&noisy).unwrap();
+    for (i, byte) in bytes[11..64].iter_mut().enumerate() {
+        *byte = (i as u8).wrapping_mul(97).wrapping_add(13);
+    }
+    std::fs::write(&noisy, &bytes).unwrap();
+    boot_disk_io(&noisy, &["--small", "1"], TIMEOUT)
+        .assert_status(status::BOOT_ERROR.into())
+        .assert_serial_contains("boot error: disk: the disk holds no usable FAT file system");
+
+    Boot::new(runner::example_elf("disk-io"))
+        .timeout(TIMEOUT)
+        .run()
+        .unwrap()
+        .assert_status(status::BOOT_ERROR.into())
+        .assert_serial_contains("boot error: disk: no virtio-blk device")
+        .assert_serial_contains("--disk data.img");
+}
+
+#[test]
+fn the_disk_works_on_pci_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("pci.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    Boot::new(runner::example_elf("disk-io"))
+        .machine(Machine::Q35)
+        .memory(64)
+        .timeout(TIMEOUT)
+        .disk(&image)
+        .args(["--roundtrip", "2"])
+        .run()
+        .unwrap()
+        .assert_status(0)
+        .assert_serial_contains("disk-io: roundtrip 2 MiB");
+}
