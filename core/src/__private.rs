@@ -101,9 +101,21 @@ pub fn init_fs() -> Fs {
     started("fs", unikernel_fs::init(initrd))
 }
 
-/// Mounts the FAT file system of the VMM's virtio-blk device.
-pub fn init_disk() -> Disk {
-    started("disk", unikernel_disk::init(crate::cmdline()))
+/// Mounts the FAT file system of the VMM's virtio-blk device, its interrupt routed
+/// through `irq`.
+pub fn init_disk(irq: &Irq) -> Disk {
+    let route_irq = |gsi, level, handler| {
+        let line = match level {
+            false => unikernel_irq::Line::gsi(gsi),
+            true => unikernel_irq::Line::Gsi {
+                gsi,
+                trigger: unikernel_irq::Trigger::Level,
+                polarity: unikernel_irq::Polarity::High,
+            },
+        };
+        irq.register(line, handler).is_ok()
+    };
+    started("disk", unikernel_disk::init(crate::cmdline(), route_irq))
 }
 
 /// Brings up the network with `config`: the device's interrupt is routed through `irq`,

@@ -79,7 +79,7 @@ pub mod fs {
 pub mod disk {
     pub use unikernel_disk::{
         DirEntry, Disk, Error, ErrorKind, File, InitError, Metadata, OpenOptions, Read, Seek,
-        SeekFrom, Write,
+        SeekFrom, Write, interrupts,
     };
 }
 

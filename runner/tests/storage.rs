@@ -610,19 +610,41 @@ fn a_corrupt_or_missing_disk_is_a_boot_error_not_a_fault() {
         .assert_serial_contains("--disk data.img");
 }
 
+/// The requests completed by interrupts, not by polling: the guest counted them.
+fn assert_interrupt_driven(outcome: &BootOutcome) {
+    let count: u64 = outcome
+        .serial
+        .lines()
+        .find_map(|l| {
+            l.trim_end()
+                .strip_prefix("disk-io: ")?
+                .strip_suffix(" interrupts")
+        })
+        .unwrap_or_else(|| panic!("{}", outcome.report()))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count > 0, "{}", outcome.report());
+    outcome.assert_serial_contains("interrupt driven");
+}
+
 #[test]
-fn the_disk_works_on_pci_too() {
+fn the_disk_is_interrupt_driven_on_microvm_and_on_pci() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("pci.img");
     runner::disk::create_image(&image, 8 << 20, None).unwrap();
-    Boot::new(runner::example_elf("disk-io"))
-        .machine(Machine::Q35)
-        .memory(64)
-        .timeout(TIMEOUT)
-        .disk(&image)
-        .args(["--roundtrip", "2"])
-        .run()
-        .unwrap()
-        .assert_status(0)
-        .assert_serial_contains("disk-io: roundtrip 2 MiB");
+    for machine in [Machine::Microvm, Machine::Q35, Machine::Pc] {
+        let outcome = Boot::new(runner::example_elf("disk-io"))
+            .machine(machine)
+            .memory(64)
+            .timeout(TIMEOUT)
+            .disk(&image)
+            .args(["--roundtrip", "2"])
+            .run()
+            .unwrap();
+        outcome
+            .assert_status(0)
+            .assert_serial_contains("disk-io: roundtrip 2 MiB");
+        assert_interrupt_driven(&outcome);
+    }
 }

@@ -32,6 +32,7 @@ fn main(args: Args, disk: Disk) -> ExitCode {
         println!("disk-io: give --roundtrip <MiB>, --fill or --small <count>");
         false
     };
+    println!("disk-io: {} interrupts", unikernel::disk::interrupts());
     if ok {
         ExitCode::SUCCESS
     } else {

@@ -14,8 +14,9 @@
 //! that writes the file's clusters, its directory entry and the FAT, then asks the device
 //! to flush its cache (virtio-blk's flush request, an fdatasync of the image on the host).
 //!
-//! The device is driven by polling its queue: a request is one round trip through the
-//! VMM, which completes it before the next instruction of the guest runs under TCG.
+//! Reads and writes wait for the device's interrupt (the thread blocks under a scheduler,
+//! else the CPU halts); where the line cannot be routed, and for flushes, the queue is
+//! polled.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -191,18 +192,31 @@ impl fmt::Debug for Disk {
 }
 
 /// Finds the virtio-blk device (on the command line's virtio-mmio windows, on PCI, or by
-/// probing microvm's windows) and mounts its FAT file system.
-pub fn init(cmdline: &str) -> core::result::Result<Disk, InitError> {
+/// probing microvm's windows), routes its interrupt with `route_irq(line, level, handler)`
+/// (GSI or ISA IRQ, level-triggered or not; false: requests poll) and mounts its FAT file
+/// system.
+pub fn init(
+    cmdline: &str,
+    route_irq: impl FnOnce(u32, bool, fn()) -> bool,
+) -> core::result::Result<Disk, InitError> {
     #[cfg(target_os = "none")]
     {
-        let device = device::open(cmdline)?;
+        let device = device::open(cmdline, route_irq)?;
         Disk::mount(device)
     }
     #[cfg(not(target_os = "none"))]
     {
-        let _ = cmdline;
+        let _ = (cmdline, route_irq);
         Err(InitError::NoDevice)
     }
+}
+
+/// How many interrupts the disk's device raised (0 when it is polled).
+pub fn interrupts() -> u64 {
+    #[cfg(target_os = "none")]
+    return device::interrupts();
+    #[cfg(not(target_os = "none"))]
+    0
 }
 
 /// An entry's kind and size.

@@ -22,7 +22,7 @@
 //! 8. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
 //!    `irq`, `clock` and `rand`, which are added);
 //! 9. `fs`: read-only files from the initrd the VMM loaded (needs `heap`, for its index);
-//! 10. `disk`: a FAT file system on the VMM's virtio-blk device (needs `heap`).
+//! 10. `disk`: a FAT file system on the VMM's virtio-blk device (needs `heap`; adds `irq`).
 //!
 //! Later subsystems slot in after these: `blk`, ... A subsystem must come after
 //! everything it needs (a unit test checks it).
@@ -286,9 +286,9 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         options: &[],
         declare_as: None,
         validate: no_rules,
-        needs: &["heap"],
+        needs: &["heap", "irq"],
         init: "init_disk",
-        init_args: &[],
+        init_args: &[InitArg::Handle("irq")],
         then: &[],
         global_allocator: false,
         realtime: &[],
