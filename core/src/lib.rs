@@ -77,6 +77,10 @@ pub mod fs {
 /// The disk: a FAT file system on virtio-blk, with files shaped like `std::fs`'s
 /// (`Read`, `Write` and `Seek` are `embedded-io`'s).
 pub mod disk {
+    /// The writable file-API body `examples/disk-io` runs and `libs/disk`'s tests run
+    /// against std.
+    #[doc(hidden)]
+    pub use unikernel_disk::conformance;
     pub use unikernel_disk::{
         DirEntry, Disk, Error, ErrorKind, File, InitError, Metadata, OpenOptions, Read, Seek,
         SeekFrom, Write, interrupts,

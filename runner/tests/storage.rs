@@ -648,3 +648,39 @@ fn the_disk_is_interrupt_driven_on_microvm_and_on_pci() {
         assert_interrupt_driven(&outcome);
     }
 }
+
+#[test]
+fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("conformance.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = boot_disk_io(&image, &["--conformance"], TIMEOUT);
+    outcome.assert_status(0);
+    let serial = outcome.serial.replace('\r', "");
+    let body: Vec<&str> = serial
+        .lines()
+        .skip_while(|l| *l != "disk-io: begin")
+        .skip(1)
+        .take_while(|l| *l != "disk-io: end")
+        .collect();
+    let expected =
+        std::fs::read_to_string(runner::repo_root().join("examples/disk-io/expected.txt")).unwrap();
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(body.len(), expected.len(), "{}", outcome.report());
+    for (got, expected) in body.iter().zip(&expected) {
+        assert_eq!(got, expected);
+    }
+    // The host's FAT tool sees what the body left: t/sub/x and t/f.
+    let file = std::fs::File::open(&image).unwrap();
+    let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
+    let mut names: Vec<String> = fs
+        .root_dir()
+        .open_dir("t")
+        .unwrap()
+        .iter()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    names.sort();
+    assert_eq!(names, ["f", "sub"]);
+}

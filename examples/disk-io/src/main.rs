@@ -5,7 +5,10 @@
 //! - `--fill`: writes `/keep`, then a file until the disk is full, prints the error, and
 //!   checks that `/keep` is intact and the space comes back when the file is removed;
 //! - `--small <count>`: creates, syncs, reads and removes that many 1 KiB files, and prints
-//!   the operations per second.
+//!   the operations per second;
+//! - `--conformance`: the writable file-API body `libs/disk`'s tests run against
+//!   `std::fs`, one line per result between `disk-io: begin` and `disk-io: end` (what std
+//!   gives is `expected.txt`).
 //!
 //! Each prints one `disk-io: ...` line per figure and exits 0 when every check held.
 #![no_std]
@@ -26,6 +29,13 @@ fn main(args: Args, disk: Disk) -> ExitCode {
         roundtrip(&disk, mib.parse().unwrap_or(1))
     } else if args.iter().any(|arg| arg == "--fill") {
         fill(&disk)
+    } else if args.iter().any(|arg| arg == "--conformance") {
+        println!("disk-io: begin");
+        for line in unikernel::disk::conformance::exercise(&disk) {
+            println!("{line}");
+        }
+        println!("disk-io: end");
+        true
     } else if let Some(count) = args.value_of("small") {
         small(&disk, count.parse().unwrap_or(100))
     } else {

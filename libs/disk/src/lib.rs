@@ -23,6 +23,8 @@
 extern crate alloc;
 
 mod block;
+#[doc(hidden)]
+pub mod conformance;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod device;

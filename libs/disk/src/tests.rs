@@ -236,3 +236,134 @@ fn a_corrupt_image_is_an_error_at_mount_not_a_fault() {
         }
     }
 }
+
+/// `std::fs` rooted at a folder, its errors named as this crate's.
+struct Std(std::path::PathBuf);
+
+fn from_std(error: std::io::Error) -> Error {
+    use std::io::ErrorKind as Std;
+    let kind = match error.kind() {
+        Std::NotFound => ErrorKind::NotFound,
+        Std::AlreadyExists => ErrorKind::AlreadyExists,
+        Std::NotADirectory => ErrorKind::NotADirectory,
+        Std::IsADirectory => ErrorKind::IsADirectory,
+        Std::DirectoryNotEmpty => ErrorKind::DirectoryNotEmpty,
+        Std::StorageFull => ErrorKind::StorageFull,
+        Std::InvalidInput => ErrorKind::InvalidInput,
+        Std::InvalidData => ErrorKind::InvalidData,
+        other => panic!("std returned {other:?}, which the API has no name for"),
+    };
+    Error::new(kind, "")
+}
+
+struct StdFile(std::fs::File);
+
+impl embedded_io::ErrorType for StdFile {
+    type Error = Error;
+}
+impl Read for StdFile {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        std::io::Read::read(&mut self.0, buf).map_err(from_std)
+    }
+}
+impl Write for StdFile {
+    fn write(&mut self, buf: &[u8]) -> Result<usize> {
+        std::io::Write::write(&mut self.0, buf).map_err(from_std)
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+impl Seek for StdFile {
+    fn seek(&mut self, pos: SeekFrom) -> Result<u64> {
+        let pos = match pos {
+            SeekFrom::Start(at) => std::io::SeekFrom::Start(at),
+            SeekFrom::End(offset) => std::io::SeekFrom::End(offset),
+            SeekFrom::Current(offset) => std::io::SeekFrom::Current(offset),
+        };
+        std::io::Seek::seek(&mut self.0, pos).map_err(from_std)
+    }
+}
+
+impl crate::conformance::Files for Std {
+    type File = StdFile;
+    fn create_dir(&self, path: &str) -> Result<()> {
+        std::fs::create_dir(self.0.join(path)).map_err(from_std)
+    }
+    fn write(&self, path: &str, data: &[u8]) -> Result<()> {
+        std::fs::write(self.0.join(path), data).map_err(from_std)
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>> {
+        std::fs::read(self.0.join(path)).map_err(from_std)
+    }
+    fn open(&self, path: &str, flags: &str) -> Result<StdFile> {
+        std::fs::OpenOptions::new()
+            .read(flags.contains('r'))
+            .write(flags.contains('w'))
+            .append(flags.contains('a'))
+            .truncate(flags.contains('t'))
+            .create(flags.contains('c'))
+            .create_new(flags.contains('n'))
+            .open(self.0.join(path))
+            .map(StdFile)
+            .map_err(from_std)
+    }
+    fn sync_all(&self, file: &StdFile) -> Result<()> {
+        file.0.sync_all().map_err(from_std)
+    }
+    fn set_len(&self, file: &mut StdFile, len: u64) -> Result<()> {
+        file.0.set_len(len).map_err(from_std)
+    }
+    fn rename(&self, from: &str, to: &str) -> Result<()> {
+        std::fs::rename(self.0.join(from), self.0.join(to)).map_err(from_std)
+    }
+    fn remove_file(&self, path: &str) -> Result<()> {
+        std::fs::remove_file(self.0.join(path)).map_err(from_std)
+    }
+    fn remove_dir(&self, path: &str) -> Result<()> {
+        std::fs::remove_dir(self.0.join(path)).map_err(from_std)
+    }
+    fn read_dir(&self, path: &str) -> Result<Vec<std::string::String>> {
+        let mut names: Vec<_> = std::fs::read_dir(self.0.join(path))
+            .map_err(from_std)?
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+    fn metadata(&self, path: &str) -> Result<(bool, bool, u64)> {
+        let m = std::fs::metadata(self.0.join(path)).map_err(from_std)?;
+        Ok((
+            m.is_file(),
+            m.is_dir(),
+            if m.is_dir() { 0 } else { m.len() },
+        ))
+    }
+}
+
+#[test]
+fn the_writable_api_behaves_as_std() {
+    let dir = tempfile::tempdir().unwrap();
+    let std_side = crate::conformance::exercise(&Std(dir.path().to_path_buf()));
+    let disk = mount(image(4 << 20));
+    let ours = crate::conformance::exercise(&disk);
+    for (ours, theirs) in ours.iter().zip(&std_side) {
+        assert_eq!(ours, theirs);
+    }
+    assert_eq!(ours.len(), std_side.len());
+    assert!(ours.contains(&"rename b over c: Ok(())".into()));
+    assert!(ours.contains(&"remove_dir non-empty: Err(DirectoryNotEmpty)".into()));
+    // What the guest must print (runner/tests/storage.rs boots examples/disk-io).
+    let expected = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/disk-io/expected.txt");
+    let text = std_side.join("\n") + "\n";
+    if std::env::var_os("UNIKERNEL_BLESS").is_some() {
+        std::fs::write(&expected, &text).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&expected).unwrap_or_default(),
+        text,
+        "{} is not what std gives; regenerate it with UNIKERNEL_BLESS=1 cargo test -p unikernel-disk",
+        expected.display()
+    );
+}
