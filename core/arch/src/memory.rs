@@ -84,7 +84,8 @@ pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64
 /// which the memory map counts as usable RAM): just above it. `None`: no overlap.
 pub fn past_reserved(start: u64, size: u64, reserved: Option<(u64, u64)>) -> Option<u64> {
     let (from, len) = reserved?;
-    (start < from + len && from < start + size).then_some(from + len)
+    let to = from.saturating_add(len);
+    (start < to && from < start.saturating_add(size)).then_some(to)
 }
 
 /// Whether `[start, end)` overlaps usable memory of the memory map.
