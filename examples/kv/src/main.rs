@@ -5,7 +5,7 @@
 //!
 //! One datagram per request to port 7070, one answer:
 //! `PUT <key> <value>` -> `OK`, `GET <key>` -> `VALUE <value>` or `NOTFOUND`,
-//! `DEL <key>` -> `OK`, `STATS` -> `STATS <keys> <log bytes>`; anything else `ERR ...`.
+//! `DELETE <key>` (or `DEL`) -> `OK`, `STATS` -> `STATS <keys> <log bytes>`; anything else `ERR ...`.
 //! `OK` is sent only once the change is on the disk (after `sync_all`).
 //!
 //! `cargo uk disk create data.img && cargo uk run kv --disk data.img`, then
@@ -70,11 +70,11 @@ fn handle(store: &mut Store, request: &[u8]) -> Vec<u8> {
             Some(value) => [b"VALUE ", value].concat(),
             None => b"NOTFOUND".to_vec(),
         }),
-        (b"DEL", Some(key), None) => store.delete(key).map(|()| b"OK".to_vec()),
+        (b"DELETE" | b"DEL", Some(key), None) => store.delete(key).map(|()| b"OK".to_vec()),
         (b"STATS", None, None) => {
             Ok(format!("STATS {} {}", store.len(), store.log_len()).into_bytes())
         }
-        _ => return b"ERR expected PUT <key> <value>, GET <key>, DEL <key> or STATS".to_vec(),
+        _ => return b"ERR expected PUT <key> <value>, GET <key>, DELETE <key> or STATS".to_vec(),
     };
     result.unwrap_or_else(|error| format!("ERR {error}").into_bytes())
 }
