@@ -367,3 +367,49 @@ fn the_writable_api_behaves_as_std() {
         expected.display()
     );
 }
+
+#[test]
+fn damaged_tables_and_directories_are_errors_not_panics() {
+    // A volume with files and folders, then noise in its FATs and directories.
+    let disk = mount(image(2 << 20));
+    for dir in 0..4 {
+        disk.create_dir(&std::format!("/d{dir}")).unwrap();
+        for file in 0..6 {
+            disk.write(
+                &std::format!("/d{dir}/a long file name {file}.txt"),
+                &vec![dir as u8; 700 * (file + 1)],
+            )
+            .unwrap();
+        }
+    }
+    let good = unmount(disk);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        let mut bytes = good.clone();
+        for _ in 0..16 {
+            // Past the boot sector: the FATs, the root directory and the first clusters.
+            let at = 512 + (next() % (96 * 1024)) as usize;
+            bytes[at] = next() as u8;
+        }
+        let Ok(disk) = Disk::mount(BlockDev::Memory(bytes)) else {
+            continue;
+        };
+        for dir in 0..4 {
+            let path = std::format!("/d{dir}");
+            if let Ok(entries) = disk.read_dir(&path) {
+                for entry in entries {
+                    let _ = disk.read(&std::format!("{path}/{}", entry.file_name()));
+                }
+            }
+            let _ = disk.write(&std::format!("{path}/new"), b"after the damage");
+            let _ = disk.remove_file(&std::format!("{path}/a long file name 0.txt"));
+        }
+        let _ = disk.sync();
+    }
+}
