@@ -504,9 +504,10 @@ impl Seek for File {
     }
 }
 
-/// Runs one of the file system's futures to its end. They never wait for anything: the
-/// device completes each request before its call returns, so the first poll that is not
-/// ready is followed at once by the next.
+/// Runs one of the file system's futures to its end. The device completes each request
+/// before its call returns, so a future is only pending while another thread holds the
+/// volume's lock: then the others run (`wait::relax`, a yield under a scheduler) until it
+/// is free.
 fn block_on<F: core::future::Future>(future: F) -> F::Output {
     let mut future = core::pin::pin!(future);
     let mut context = core::task::Context::from_waker(core::task::Waker::noop());
@@ -514,7 +515,7 @@ fn block_on<F: core::future::Future>(future: F) -> F::Output {
         if let core::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
             return output;
         }
-        core::hint::spin_loop();
+        unikernel_arch::wait::relax();
     }
 }
 
