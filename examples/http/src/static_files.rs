@@ -22,6 +22,13 @@ const MAX_HEADERS: usize = 32;
 /// (another path, an incomplete or malformed request, a method other than GET or HEAD, a
 /// request with a body).
 pub fn respond(input: &[u8], out: &mut Vec<u8>, fs: &Fs) -> Option<Outcome> {
+    // Other paths are the handler's, without a second parse of their heads.
+    let target = input
+        .strip_prefix(b"GET ")
+        .or_else(|| input.strip_prefix(b"HEAD "))?;
+    if !target.starts_with(PREFIX.as_bytes()) {
+        return None;
+    }
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let Ok(httparse::Status::Complete(head_len)) = request.parse(input) else {
