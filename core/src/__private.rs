@@ -31,7 +31,7 @@ pub use unikernel_heap::{Heap, NoHeap};
 pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Clock, Console, Irq, Net, Rand, Sched};
+use crate::{Args, Clock, Console, Disk, Fs, Irq, Net, Rand, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -109,6 +109,29 @@ pub fn start_sched(sched: &Sched) {
 /// Seeds the random-number generator from the CPU and the VMM's `unikernel.seed=`.
 pub fn init_rand() -> Rand {
     started("rand", unikernel_rand::init(crate::cmdline()))
+}
+
+/// Opens the initrd the VMM loaded as a read-only file system.
+pub fn init_fs() -> Fs {
+    let initrd = started("fs", unikernel_arch::memory::initrd());
+    started("fs", unikernel_fs::init(initrd))
+}
+
+/// Mounts the FAT file system of the VMM's virtio-blk device, its interrupt routed
+/// through `irq`.
+pub fn init_disk(irq: &Irq) -> Disk {
+    let route_irq = |gsi, level, handler| {
+        let line = match level {
+            false => unikernel_irq::Line::gsi(gsi),
+            true => unikernel_irq::Line::Gsi {
+                gsi,
+                trigger: unikernel_irq::Trigger::Level,
+                polarity: unikernel_irq::Polarity::High,
+            },
+        };
+        irq.register(line, handler).is_ok()
+    };
+    started("disk", unikernel_disk::init(crate::cmdline(), route_irq))
 }
 
 /// Brings up the network with `config`: the device's interrupt is routed through `irq`,

@@ -29,6 +29,8 @@ pub use unikernel_macros::unikernel;
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
+pub use unikernel_disk::Disk;
+pub use unikernel_fs::Fs;
 pub use unikernel_net::Net;
 pub use unikernel_rand::Rand;
 
@@ -57,6 +59,31 @@ pub mod clock {
     pub use unikernel_clock::histogram::{Histogram, Short, Summary};
     pub use unikernel_clock::{
         Clock, Duration, EventTimer, FrequencySource, Instant, TimerStats, WallTime,
+    };
+}
+
+/// Read-only files from the initrd, shaped like `std::fs` (`Read`, `Seek` and `BufRead`
+/// are `embedded-io`'s).
+pub mod fs {
+    /// The file-API body `examples/files` runs and `libs/fs`'s tests run against std.
+    #[doc(hidden)]
+    pub use unikernel_fs::conformance;
+    pub use unikernel_fs::{
+        BufRead, DirEntry, Error, File, FileType, Fs, InitError, Metadata, Read, ReadDir, Seek,
+        SeekFrom,
+    };
+}
+
+/// The disk: a FAT file system on virtio-blk, with files shaped like `std::fs`'s
+/// (`Read`, `Write` and `Seek` are `embedded-io`'s).
+pub mod disk {
+    /// The writable file-API body `examples/disk-io` runs and `libs/disk`'s tests run
+    /// against std.
+    #[doc(hidden)]
+    pub use unikernel_disk::conformance;
+    pub use unikernel_disk::{
+        DirEntry, Disk, Error, ErrorKind, File, InitError, Metadata, OpenOptions, Read, Seek,
+        SeekFrom, Write, interrupts,
     };
 }
 
@@ -89,8 +116,8 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Args, Clock, Console, Duration, ExitCode, Instant, Irq, Net, Rand, Sched, print, println,
-        unikernel,
+        Args, Clock, Console, Disk, Duration, ExitCode, Fs, Instant, Irq, Net, Rand, Sched, print,
+        println, unikernel,
     };
 }
 

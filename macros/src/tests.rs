@@ -420,10 +420,10 @@ fn handles() {
         [
             "`Console` is already taken by parameter `c`; `main` can take each handle once",
             "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
-            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
             "`Consol` is not a subsystem handle; did you mean `Console`?",
-            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`",
-            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
         ]
     );
 }
@@ -965,11 +965,11 @@ fn main() -> ExitCode {
 #[test]
 fn snapshot_all_subsystems() {
     let actual = render(
-        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")"#,
+        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"), fs, disk"#,
         r#"
 /// The app.
 #[inline(never)]
-fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net) -> Result<(), Error> {
+fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net, fs: Fs, disk: Disk) -> Result<(), Error> {
     for arg in args.iter() {
         println!("{arg}");
     }

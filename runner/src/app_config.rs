@@ -22,6 +22,19 @@ pub const FLAGS_VAR: &str = "UNIKERNEL_RUNNER_FLAGS";
 /// the table's, since they exclude each other.
 const NETWORK: &[&str] = &["forward", "tap", "no-net"];
 
+/// Options whose values are paths: in the table they are relative to the app's folder.
+const PATHS: &[&str] = &["files", "disk"];
+
+/// Makes the table's relative paths (`files = "static"`) relative to `app_dir`, the folder
+/// of the app's Cargo.toml, wherever the runner was started.
+pub fn resolve_paths(table: &mut Map<String, Value>, app_dir: &Path) {
+    for key in PATHS {
+        if let Some(Value::String(path)) = table.get_mut(*key) {
+            *path = app_dir.join(&*path).to_string_lossy().into_owned();
+        }
+    }
+}
+
 /// Options of `boot` that are not the app's to set.
 const NOT_SETTINGS: &[&str] = &["help", "version", "manifest-path"];
 
@@ -150,7 +163,7 @@ mod tests {
     use clap::{Arg, ArgAction, Command};
     use serde_json::{Value, json};
 
-    use super::{hint, words};
+    use super::{hint, resolve_paths, words};
     use crate::boot::Exit;
 
     fn command() -> Command {
@@ -165,10 +178,26 @@ mod tests {
             .arg(Arg::new("no_net").long("no-net").action(ArgAction::SetTrue))
             .arg(Arg::new("stats").long("stats").action(ArgAction::SetTrue))
             .arg(Arg::new("manifest_path").long("manifest-path"))
+            .arg(Arg::new("files").long("files"))
+            .arg(Arg::new("disk").long("disk"))
     }
 
     fn table(value: Value) -> serde_json::Map<String, Value> {
         value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn paths_in_the_table_are_the_apps() {
+        let mut settings = table(json!({"files": "static", "disk": "/abs/data.img", "timeout": 5}));
+        resolve_paths(&mut settings, Path::new("/apps/http"));
+        assert_eq!(settings["files"], "/apps/http/static");
+        assert_eq!(settings["disk"], "/abs/data.img");
+        assert_eq!(settings["timeout"], 5);
+        let words = words(&settings, &command(), |_| false).unwrap();
+        assert!(
+            words.contains(&"--files=/apps/http/static".to_string()),
+            "{words:?}"
+        );
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct Boot {
     protocol: Protocol,
     vmm: Vmm,
     flags: Vec<String>,
+    initrd: Option<PathBuf>,
+    disks: Vec<PathBuf>,
 }
 
 /// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
@@ -144,7 +146,21 @@ impl Boot {
             protocol: Protocol::Pvh,
             vmm: Vmm::Qemu,
             flags: Vec::new(),
+            initrd: None,
+            disks: Vec::new(),
         }
+    }
+
+    /// Loads the newc cpio archive at `path` as the initrd (the guest's `fs`).
+    pub fn initrd(mut self, path: impl AsRef<Path>) -> Self {
+        self.initrd = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Attaches the raw image at `path` as a virtio-blk disk (repeatable).
+    pub fn disk(mut self, path: impl AsRef<Path>) -> Self {
+        self.disks.push(path.as_ref().to_path_buf());
+        self
     }
 
     /// Adds a kernel flag (a word before the `--` of the command line), e.g.
@@ -262,6 +278,13 @@ impl Boot {
             extra: self
                 .qemu_confinement()
                 .into_iter()
+                .chain(self.initrd.iter().flat_map(|path| qemu::initrd_args(path)))
+                .chain(
+                    self.disks
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(index, path)| qemu::disk_args(self.machine, path, index)),
+                )
                 .chain(self.qemu_args.iter().cloned())
                 .collect(),
         }
@@ -410,6 +433,11 @@ impl Boot {
         if self.protocol == Protocol::Multiboot {
             return Err(Error::new(
                 "the monitor boots through PVH only: drop --boot multiboot or use --vmm qemu",
+            ));
+        }
+        if self.initrd.is_some() || !self.disks.is_empty() {
+            return Err(Error::new(
+                "the monitor attaches no initrd or disk yet: use --vmm qemu for --files and --disk",
             ));
         }
         if self.verbose {

@@ -64,6 +64,9 @@ enum Commands {
     /// Where an image's bytes go: per section, crate and declared subsystem, and the
     /// largest functions
     Size(SizeArgs),
+    /// Disk images for `--disk`
+    #[command(subcommand)]
+    Disk(DiskCommand),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -132,6 +135,13 @@ pub(crate) struct BootOptions {
     /// No network device
     #[arg(long, conflicts_with = "forwards")]
     pub no_net: bool,
+    /// Files for the guest's `fs`: a folder, packed into a newc cpio initrd, or a ready
+    /// archive (in the app's Cargo.toml: relative to the app's folder)
+    #[arg(long, value_name = "DIR|CPIO")]
+    pub files: Option<PathBuf>,
+    /// A raw disk image attached as a virtio-blk device (`cargo uk disk create` makes one)
+    #[arg(long, value_name = "IMAGE")]
+    pub disk: Option<PathBuf>,
     /// No progress messages, no cargo output
     #[arg(short, long)]
     pub quiet: bool,
@@ -283,6 +293,21 @@ struct BenchArgs {
     quiet: bool,
 }
 
+#[derive(Debug, Subcommand)]
+enum DiskCommand {
+    /// Create a FAT disk image (a raw file any FAT tool reads), optionally holding a folder
+    Create {
+        /// The image to create (an existing file is left alone)
+        image: PathBuf,
+        /// Its size: 64MiB, 1GiB, ... (1 MiB to 2 TiB)
+        #[arg(long, value_parser = crate::disk::parse_size, default_value = "64MiB")]
+        size: u64,
+        /// A folder whose files and folders are copied in
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Args)]
 struct SizeArgs {
     /// An example's name (examples/<name>) or the path of a built ELF
@@ -397,7 +422,10 @@ fn with_app_settings(cli: Cli, args: &[OsString]) -> Result<Cli> {
     let Some((name, manifest)) = app_manifest(&cli.command) else {
         return Ok(cli);
     };
-    let table = crate::app_config::read_table(&manifest)?;
+    let mut table = crate::app_config::read_table(&manifest)?;
+    if let Some(app_dir) = manifest.parent() {
+        crate::app_config::resolve_paths(&mut table, app_dir);
+    }
     let mut cli = if table.is_empty() {
         cli
     } else {
@@ -531,6 +559,19 @@ fn execute(command: Commands) -> Result<i32> {
             println!("boot it with: cd {} && cargo run", path.display());
             Ok(0)
         }
+        Commands::Disk(DiskCommand::Create { image, size, from }) => {
+            let copied = crate::disk::create_image(&image, size, from.as_deref())?;
+            println!(
+                "created {} ({}, FAT{})",
+                image.display(),
+                human_size(size),
+                match from {
+                    Some(from) => format!(", {copied} entries from {}", from.display()),
+                    None => String::new(),
+                }
+            );
+            Ok(0)
+        }
         Commands::Clean => {
             let swept = crate::cleanup::sweep();
             for path in &swept.files {
@@ -647,6 +688,16 @@ fn execute(command: Commands) -> Result<i32> {
     }
 }
 
+/// `67108864` as `64 MiB`.
+fn human_size(bytes: u64) -> String {
+    match bytes.trailing_zeros() {
+        40.. => format!("{} TiB", bytes >> 40),
+        30.. => format!("{} GiB", bytes >> 30),
+        20.. => format!("{} MiB", bytes >> 20),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
 /// What a boot needs installed: the monitor needs no QEMU.
 fn boot_needs(opts: &BootOptions, build: bool) -> Needs {
     Needs {
@@ -687,6 +738,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         Some(_) => opts.timeout.max(crate::gdb::SESSION_TIMEOUT),
         None => opts.timeout,
     };
+    // Kept until the guest is gone: a packed folder is a temporary file.
+    let initrd = opts
+        .files
+        .as_deref()
+        .map(crate::disk::Initrd::from_path)
+        .transpose()?;
     let mut boot = Boot::new(&elf)
         .vmm(opts.vmm)
         .accel(opts.accel)
@@ -714,6 +771,12 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         if crate::qemu::detect_accel(opts.accel)? == crate::qemu::Accel::Kvm {
             eprintln!("{}", crate::gdb::KVM_BREAKPOINT_NOTE);
         }
+    }
+    if let Some(initrd) = &initrd {
+        boot = boot.initrd(initrd.path());
+    }
+    if let Some(disk) = &opts.disk {
+        boot = boot.disk(existing_disk(disk)?);
     }
     if let Some(NetChoice::Forward(forwards)) = &network {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
@@ -851,6 +914,19 @@ fn after_boot(elf: &std::path::Path, opts: &BootOptions, serial: &str) -> Result
     Ok(())
 }
 
+/// `--disk`'s image, which must exist (QEMU's own message would name its option syntax).
+fn existing_disk(path: &std::path::Path) -> Result<&std::path::Path> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(path),
+        Ok(_) => Err(Error::new(format!("--disk {}: not a file", path.display()))),
+        Err(err) => Err(Error::new(format!(
+            "--disk {}: {err} (`cargo uk disk create {}` makes one)",
+            path.display(),
+            path.display()
+        ))),
+    }
+}
+
 /// Boots on a tap device in a network namespace of the runner's own, deleted at exit (and
 /// on SIGTERM/SIGINT, or by the next run after a crash: see `cleanup`).
 fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
@@ -866,10 +942,22 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
             net::GUEST_IP
         );
     }
-    let boot = Boot::new(&elf)
+    let initrd = opts
+        .files
+        .as_deref()
+        .map(crate::disk::Initrd::from_path)
+        .transpose()?;
+    let mut boot = Boot::new(&elf)
+        .machine(opts.machine)
         .memory(opts.memory_mib)
         .timeout(opts.timeout)
         .args(opts.kernel_args.iter().cloned());
+    if let Some(initrd) = &initrd {
+        boot = boot.initrd(initrd.path());
+    }
+    if let Some(disk) = &opts.disk {
+        boot = boot.disk(existing_disk(disk)?);
+    }
     let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
     if opts.verbose {
         eprintln!("cargo uk: {}", guest.command);

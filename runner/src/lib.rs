@@ -25,6 +25,7 @@ pub mod build;
 pub mod cleanup;
 pub mod cli;
 pub mod density;
+pub mod disk;
 mod error;
 mod gdb;
 mod lint;

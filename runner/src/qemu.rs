@@ -232,6 +232,32 @@ impl QemuConfig {
     }
 }
 
+/// QEMU's arguments that load `initrd` next to the kernel: the PVH module list (and the
+/// multiboot module list) tells the guest where it is.
+pub fn initrd_args(initrd: &Path) -> Vec<OsString> {
+    vec!["-initrd".into(), initrd.as_os_str().to_owned()]
+}
+
+/// QEMU's arguments that attach the raw image at `image` as virtio-blk device `index`:
+/// on virtio-mmio for microvm, on PCI for pc and q35. Writes reach the file when the guest
+/// flushes (`cache=writeback`, QEMU's default: a guest's flush is an fdatasync).
+pub fn disk_args(machine: Machine, image: &Path, index: usize) -> Vec<OsString> {
+    let mut drive = OsString::from("file=");
+    // QEMU's option syntax doubles a comma inside a value.
+    drive.push(image.as_os_str().to_string_lossy().replace(',', ",,"));
+    drive.push(format!(",if=none,id=disk{index},format=raw"));
+    let device = match machine {
+        Machine::Microvm => "virtio-blk-device",
+        Machine::Pc | Machine::Q35 => "virtio-blk-pci",
+    };
+    vec![
+        "-drive".into(),
+        drive,
+        "-device".into(),
+        format!("{device},drive=disk{index}").into(),
+    ]
+}
+
 /// QEMU's own confinement, for a guest that breaks out of its emulation: QEMU's seccomp
 /// filter (`-sandbox`: no obsolete system calls, no privilege changes, no new programs, no
 /// resource or scheduler changes) where QEMU was built with it.
@@ -369,8 +395,11 @@ mod tests {
     }
 
     mod command {
-        use crate::qemu::{Accel, Machine, QemuConfig, confinement, kernel_cmdline};
+        use crate::qemu::{
+            Accel, Machine, QemuConfig, confinement, disk_args, initrd_args, kernel_cmdline,
+        };
         use clap::ValueEnum;
+        use std::path::Path;
 
         fn strings(config: &QemuConfig) -> Vec<String> {
             config
@@ -441,6 +470,24 @@ mod tests {
                 kernel_cmdline(&["--n=1".into(), "a/b:c".into()], false),
                 "-- --n=1 a/b:c"
             );
+        }
+
+        #[test]
+        fn initrd_and_disks() {
+            let initrd = initrd_args(Path::new("/tmp/files.cpio"));
+            assert_eq!(initrd, ["-initrd", "/tmp/files.cpio"]);
+            let mmio = disk_args(Machine::Microvm, Path::new("/d/a,b.img"), 0);
+            assert_eq!(
+                mmio,
+                [
+                    "-drive",
+                    "file=/d/a,,b.img,if=none,id=disk0,format=raw",
+                    "-device",
+                    "virtio-blk-device,drive=disk0"
+                ]
+            );
+            let pci = disk_args(Machine::Q35, Path::new("/d/data.img"), 1);
+            assert_eq!(pci[3], "virtio-blk-pci,drive=disk1");
         }
 
         #[test]

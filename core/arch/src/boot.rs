@@ -43,6 +43,9 @@ pub struct BootInfo {
     region_count: usize,
     cmdline: [u8; MAX_CMDLINE],
     cmdline_len: usize,
+    /// The first boot module (the initrd): guest-physical start and length (0: none).
+    initrd_start: u64,
+    initrd_len: u64,
 }
 
 impl fmt::Debug for BootInfo {
@@ -118,6 +121,8 @@ impl BootInfo {
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
             cmdline_len: 0,
+            initrd_start: 0,
+            initrd_len: 0,
         }
     }
 
@@ -144,6 +149,12 @@ impl BootInfo {
         }
         self.loader = Loader::Pvh;
         self.read_cmdline(mem, mem.read_u64(start_info + 24))?;
+        // The module list (QEMU's `-initrd`): 32-byte entries, address then size.
+        if mem.read_u32(start_info + 12) != 0 {
+            let module = mem.read_u64(start_info + 16);
+            self.initrd_start = mem.read_u64(module);
+            self.initrd_len = mem.read_u64(module + 8);
+        }
         let version = mem.read_u32(start_info + 4);
         let memmap = mem.read_u64(start_info + 40);
         let entries = mem.read_u32(start_info + 48) as usize;
@@ -270,6 +281,14 @@ impl BootInfo {
         &self.regions[..self.region_count]
     }
 
+    /// The initrd the loader placed in memory (the first module of PVH's module list):
+    /// guest-physical start and length, as the loader reported them (not checked against
+    /// the memory map). Multiboot's modules are not read: the runner and the monitor boot
+    /// through PVH, and every instruction of the boot path counts.
+    pub fn initrd(&self) -> Option<(u64, u64)> {
+        (self.initrd_len > 0).then_some((self.initrd_start, self.initrd_len))
+    }
+
     /// The whole kernel command line.
     pub fn cmdline(&self) -> &str {
         // Checked to be UTF-8 when it was read.
@@ -389,6 +408,21 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_initrd_from_the_pvh_module_list() {
+        let mut m = pvh_memory();
+        assert_eq!(BootInfo::from_pvh(&m, 0x1000).unwrap().initrd(), None);
+        m.put_u32(0x1000 + 12, 1);
+        m.put_u64(0x1000 + 16, 0x3800);
+        m.put_u64(0x3800, 0x1e00000);
+        m.put_u64(0x3808, 0x1234);
+        let info = BootInfo::from_pvh(&m, 0x1000).unwrap();
+        assert_eq!(info.initrd(), Some((0x1e00000, 0x1234)));
+        // An empty module is no initrd.
+        m.put_u64(0x3808, 0);
+        assert_eq!(BootInfo::from_pvh(&m, 0x1000).unwrap().initrd(), None);
+    }
+
+    #[test]
     fn reads_command_lines_of_every_length() {
         let text = b"unikernel.log=debug -- a b";
         for len in 0..=text.len() {
@@ -406,6 +440,7 @@ mod tests {
         let mut m = Memory(std::vec![b'x'; 0x8000]);
         m.put_u32(0x1000, PVH_MAGIC);
         m.put_u32(0x1004, 1);
+        m.put(0x1000 + 8, &[0; 16]);
         m.put_u64(0x1000 + 24, 0x2000);
         m.put_u64(0x1000 + 40, 0x7000);
         m.put_u32(0x1000 + 48, 1);

@@ -80,6 +80,14 @@ pub fn find_free(regions: &[MemoryRegion], cursor: u64, size: u64) -> Result<u64
     })
 }
 
+/// Where to look again when `[start, start + size)` overlaps `reserved` (the initrd,
+/// which the memory map counts as usable RAM): just above it. `None`: no overlap.
+pub fn past_reserved(start: u64, size: u64, reserved: Option<(u64, u64)>) -> Option<u64> {
+    let (from, len) = reserved?;
+    let to = from.saturating_add(len);
+    (start < to && from < start.saturating_add(size)).then_some(to)
+}
+
 /// Whether `[start, end)` overlaps usable memory of the memory map.
 pub fn overlaps_ram(regions: &[MemoryRegion], start: u64, end: u64) -> bool {
     regions
@@ -88,7 +96,47 @@ pub fn overlaps_ram(regions: &[MemoryRegion], start: u64, end: u64) -> bool {
 }
 
 #[cfg(target_os = "none")]
-pub use target::allocate;
+pub use target::{allocate, initrd};
+
+/// Whether the loader's initrd `[start, start + len)` lies inside one usable range of the
+/// memory map and above the image (`image_end`): the VMM's numbers are checked before the
+/// kernel reads through them.
+pub fn initrd_in_ram(regions: &[MemoryRegion], image_end: u64, start: u64, len: u64) -> bool {
+    let Some(end) = start.checked_add(len) else {
+        return false;
+    };
+    start >= image_end
+        && regions
+            .iter()
+            .any(|region| region.usable && region.start <= start && end <= region.end)
+}
+
+/// Host builds have no loader, so no initrd.
+#[cfg(not(target_os = "none"))]
+pub fn initrd() -> Result<Option<&'static [u8]>, InitrdError> {
+    Ok(None)
+}
+
+/// Why the loader's initrd cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitrdError {
+    /// The loader placed it outside the VM's usable memory or over the image.
+    OutsideRam { start: u64, len: u64 },
+    /// It could not be mapped.
+    Map(MemoryError),
+}
+
+impl fmt::Display for InitrdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::OutsideRam { start, len } => write!(
+                f,
+                "the loader placed the initrd at {start:#x} ({len} bytes), outside the VM's free memory"
+            ),
+            Self::Map(error) => write!(f, "the initrd could not be mapped: {error}"),
+        }
+    }
+}
 
 /// Host builds (unit tests) have no guest memory to hand out.
 #[cfg(not(target_os = "none"))]
@@ -138,7 +186,12 @@ mod target {
     pub fn allocate(size: usize) -> Result<&'static mut [MaybeUninit<u8>], MemoryError> {
         let mut cursor = CURSOR.lock();
         let from = cursor.unwrap_or_else(crate::paging::image_end);
-        let start = find_free(crate::boot::info().regions(), from, size as u64)?;
+        let info = crate::boot::info();
+        let mut start = find_free(info.regions(), from, size as u64)?;
+        if let Some(above) = past_reserved(start, size as u64, info.initrd()) {
+            // Above the initrd nothing is reserved.
+            start = find_free(info.regions(), above, size as u64)?;
+        }
         let end = start + size as u64;
         crate::paging::map_identity(start, end)?;
         *cursor = Some(end.next_multiple_of(PAGE_SIZE));
@@ -146,6 +199,25 @@ mod target {
         // range handed out before (the cursor only grows), and it was just identity mapped
         // read-write; so the slice is valid and nothing else aliases it.
         Ok(unsafe { core::slice::from_raw_parts_mut(start as *mut MaybeUninit<u8>, size) })
+    }
+
+    /// The initrd the loader placed in memory, mapped (not executable) and shared for the
+    /// rest of the run; `None` when the loader passed none.
+    pub fn initrd() -> Result<Option<&'static [u8]>, InitrdError> {
+        let info = crate::boot::info();
+        let Some((start, len)) = info.initrd() else {
+            return Ok(None);
+        };
+        if !initrd_in_ram(info.regions(), crate::paging::image_end(), start, len) {
+            return Err(InitrdError::OutsideRam { start, len });
+        }
+        crate::paging::map_identity(start, start + len).map_err(InitrdError::Map)?;
+        // SAFETY: [start, start + len) is usable RAM above the image (checked above), just
+        // mapped; `allocate` never hands out any of it (`find_free` skips the initrd), so no
+        // mutable reference to it exists and nothing writes it: shared slices are sound.
+        Ok(Some(unsafe {
+            core::slice::from_raw_parts(start as *const u8, len as usize)
+        }))
     }
 }
 
@@ -209,6 +281,53 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "64 MiB does not fit: the largest free range of the VM's memory is 30.8 MiB; give the VM more memory (the runner's `--memory <MiB>`)"
+        );
+    }
+
+    #[test]
+    fn allocations_skip_the_initrd() {
+        let initrd = Some((0x1e00800, 0x100000));
+        assert_eq!(past_reserved(0x120000, 0x1000, None), None);
+        assert_eq!(past_reserved(0x120000, 0x1000, initrd), None, "below it");
+        assert_eq!(
+            past_reserved(0x1d00000, 0x100800, initrd),
+            None,
+            "ends at its start"
+        );
+        assert_eq!(
+            past_reserved(0x1d00000, 0x100801, initrd),
+            Some(0x1f00800),
+            "runs into it"
+        );
+        assert_eq!(
+            past_reserved(0x1e40000, 1, initrd),
+            Some(0x1f00800),
+            "inside it"
+        );
+        assert_eq!(past_reserved(0x1f00800, 1, initrd), None, "above it");
+        // The next search starts above it, page aligned by find_free.
+        assert_eq!(find_free(&QEMU_32M, 0x1f00800, 0x1000), Ok(0x1f01000));
+    }
+
+    #[test]
+    fn an_initrd_must_lie_in_free_ram() {
+        let image_end = 0x130000;
+        assert!(initrd_in_ram(&QEMU_32M, image_end, 0x1e00000, 0x1000));
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x1fff000, 0x2000),
+            "past the end"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x120000, 0x1000),
+            "over the image"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, 0x9f000, 0x80000),
+            "across the hole"
+        );
+        assert!(
+            !initrd_in_ram(&QEMU_32M, image_end, u64::MAX - 1, 2),
+            "overflows"
         );
     }
 

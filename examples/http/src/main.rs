@@ -1,4 +1,5 @@
-//! An HTTP/1.1 server: `/` is a small page, `/stats` the heap's and the network's figures.
+//! An HTTP/1.1 server: `/` is a small page, `/stats` the heap's and the network's figures,
+//! `/static/...` the files of the initrd (`static/`, see `static_files`).
 //!
 //! One thread serves every connection with non-blocking sockets: accept what is waiting,
 //! give each connection a turn (send what is pending, read what arrived, answer each whole
@@ -20,6 +21,7 @@
 extern crate alloc;
 
 mod handler;
+mod static_files;
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -61,9 +63,10 @@ static WAITS: AtomicU64 = AtomicU64::new(0);
 #[unikernel(
     console,
     heap = "16 MiB",
-    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+    net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"),
+    fs
 )]
-fn main(net: Net) -> ExitCode {
+fn main(net: Net, fs: Fs) -> ExitCode {
     let mut options = ListenOptions {
         backlog: 256,
         rx_buffer: 8 * 1024,
@@ -118,7 +121,7 @@ fn main(net: Net) -> ExitCode {
             listener: &listener,
             expired,
         };
-        connections.retain_mut(|connection| match connection.serve(&served, now) {
+        connections.retain_mut(|connection| match connection.serve(&served, &fs, now) {
             Turn::Done => {
                 progress = true;
                 false
@@ -215,7 +218,7 @@ impl Connection {
     /// One turn: send what is pending, read what arrived, answer each whole request and
     /// send the answers. Bounded work, so that every connection gets its turn. At the end
     /// of the peer's stream, what was read is answered before the connection closes.
-    fn serve(&mut self, served: &Served, now: Duration) -> Turn {
+    fn serve(&mut self, served: &Served, fs: &Fs, now: Duration) -> Turn {
         let mut progress = false;
         // Send what is pending first: a peer that does not read is not read either.
         match self.flush() {
@@ -255,9 +258,11 @@ impl Connection {
 
         let mut start = 0;
         while start < self.input.len() && !self.closing && self.output.len() < OUTPUT_LIMIT {
-            match handler::respond(&self.input[start..], &mut self.output, &|path| {
-                stats(served, path)
-            }) {
+            let input = &self.input[start..];
+            let outcome = static_files::respond(input, &mut self.output, fs).unwrap_or_else(|| {
+                handler::respond(input, &mut self.output, &|path| stats(served, path))
+            });
+            match outcome {
                 Outcome::Incomplete => break,
                 Outcome::Responded {
                     consumed,

@@ -20,7 +20,9 @@
 //! 6. `sched`: the scheduler, with the real-time tasks of the attribute (needs `clock`);
 //! 7. `rand`: the random-number generator, seeded from the CPU and the VMM;
 //! 8. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
-//!    `irq`, `clock` and `rand`, which are added).
+//!    `irq`, `clock` and `rand`, which are added);
+//! 9. `fs`: read-only files from the initrd the VMM loaded (needs `heap`, for its index);
+//! 10. `disk`: a FAT file system on the VMM's virtio-blk device (needs `heap`; adds `irq`).
 //!
 //! Later subsystems slot in after these: `blk`, ... A subsystem must come after
 //! everything it needs (a unit test checks it).
@@ -259,6 +261,34 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
             InitArg::Handle("rand"),
             InitArg::Build(net::config),
         ],
+        then: &[],
+        global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
+        name: "fs",
+        handle: Some("Fs"),
+        value: None,
+        options: &[],
+        declare_as: None,
+        validate: no_rules,
+        needs: &["heap"],
+        init: "init_fs",
+        init_args: &[],
+        then: &[],
+        global_allocator: false,
+        realtime: &[],
+    },
+    Subsystem {
+        name: "disk",
+        handle: Some("Disk"),
+        value: None,
+        options: &[],
+        declare_as: None,
+        validate: no_rules,
+        needs: &["heap", "irq"],
+        init: "init_disk",
+        init_args: &[InitArg::Handle("irq")],
         then: &[],
         global_allocator: false,
         realtime: &[],

@@ -23,7 +23,9 @@ mod app {
         sched = edf(on_miss = panic),
         task(control, period = "1 ms", wcet = "200 us"),
         rand,
-        net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
+        net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"),
+        fs,
+        disk
     )]
     fn main(
         _: unikernel::Console,
@@ -33,6 +35,8 @@ mod app {
         _sched: Sched,
         rand: Rand,
         _net: Net,
+        _fs: Fs,
+        _disk: Disk,
     ) -> Result<(), Error> {
         let _ = (&mut args, clock.now(), rand.u64());
         Ok(())

@@ -1,0 +1,4 @@
+use unikernel::prelude::*;
+
+#[unikernel(console, fs)]
+fn main(fs: Fs) {}
