@@ -418,6 +418,7 @@ impl Boot {
         let config = vmm::VmConfig {
             memory_mib: self.memory_mib,
             cmdline: self.cmdline(),
+            ..vmm::VmConfig::default()
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);

@@ -40,6 +40,7 @@ mod error;
 pub mod image;
 mod report;
 pub mod sandbox;
+pub mod virtio;
 mod vm;
 
 use std::path::Path;
@@ -53,7 +54,7 @@ pub use image::Image;
 pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
 pub use unikernel_abi::hypervisor as abi;
-pub use vm::{Stats, Vm, VmConfig, VmExit, open_kvm};
+pub use vm::{NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
 
 /// The host's time-stamp counter, for the runner's timeline; `None` off x86_64.
 pub fn host_tsc() -> Option<u64> {
@@ -74,6 +75,8 @@ pub struct Run {
     pub stats: Stats,
     /// Where a halted guest sat (interrupts enabled, rip), when it halted for good.
     pub halted: Option<(bool, u64)>,
+    /// Devices the guest broke (or whose back end went away), one sentence each.
+    pub device_failures: Vec<String>,
 }
 
 /// Boots `kernel` once with `config`, sending its output to `output` (which returns
@@ -91,6 +94,8 @@ pub fn boot(
     control::install_kick_handler();
     let vm = Vm::new(&kvm, &image, config)?;
     drop(kvm);
+    // The devices' thread, if any: stopped when dropped, after the vCPU's.
+    let devices = vm.start_devices()?;
     let control = Arc::new(Control::new());
     // The vCPU runs on a thread of its own, confined (see `sandbox`) once the VM is set up;
     // its output comes here through a bounded channel, so a guest that prints faster than
@@ -149,6 +154,8 @@ pub fn boot(
         _ => None,
     };
     let timed_out = exit == VmExit::Stopped && control.stop_requested();
+    drop(devices);
+    let device_failures = vm.device_failures();
     let mut stats = vm.stats.clone();
     let teardown_start = Instant::now();
     drop(vm);
@@ -158,6 +165,7 @@ pub fn boot(
         timed_out,
         stats,
         halted,
+        device_failures,
     })
 }
 
