@@ -110,6 +110,10 @@ pub struct Boot {
     protocol: Protocol,
     vmm: Vmm,
     flags: Vec<String>,
+    /// The monitor's devices: a network back end, disks, an initrd.
+    monitor_net: Option<vmm::NetBackend>,
+    disks: Vec<PathBuf>,
+    initrd: Option<PathBuf>,
 }
 
 /// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
@@ -144,7 +148,31 @@ impl Boot {
             protocol: Protocol::Pvh,
             vmm: Vmm::Qemu,
             flags: Vec::new(),
+            monitor_net: None,
+            disks: Vec::new(),
+            initrd: None,
         }
+    }
+
+    /// Gives the guest a virtio-net device on `backend` under the monitor (a tap device,
+    /// or passt: see [`crate::net::Passt`]).
+    pub fn monitor_net(mut self, backend: vmm::NetBackend) -> Self {
+        self.monitor_net = Some(backend);
+        self
+    }
+
+    /// Gives the guest a virtio-blk device on the file at `path` under the monitor (one
+    /// device per call, in order).
+    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+        self.disks.push(path.into());
+        self
+    }
+
+    /// Places the file at `path` in guest memory under the monitor, listed as the PVH
+    /// start info's one module.
+    pub fn initrd(mut self, path: impl Into<PathBuf>) -> Self {
+        self.initrd = Some(path.into());
+        self
     }
 
     /// Adds a kernel flag (a word before the `--` of the command line), e.g.
@@ -418,7 +446,9 @@ impl Boot {
         let config = vmm::VmConfig {
             memory_mib: self.memory_mib,
             cmdline: self.cmdline(),
-            ..vmm::VmConfig::default()
+            net: self.monitor_net.clone(),
+            disks: self.disks.clone(),
+            initrd: self.initrd.clone(),
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);
@@ -447,6 +477,10 @@ impl Boot {
                 "the guest halted at rip {rip:#x} with interrupts {} and the monitor has no interrupt source to wake it\n",
                 if interrupts { "enabled" } else { "masked" }
             ));
+        }
+        for failure in &run.device_failures {
+            notes.push_str(failure);
+            notes.push('\n');
         }
         if run.stats.unclaimed_ports > 0 {
             notes.push_str(&format!(

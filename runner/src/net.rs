@@ -19,7 +19,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex};
@@ -165,6 +165,188 @@ pub fn declares_net(path: &Path) -> bool {
     crate::elf::validate(path).is_ok_and(|info| info.declares("net"))
 }
 
+/// The Debian package of passt.
+pub const PASST_PACKAGE: &str = "passt";
+
+/// Where `passt` is: `$RUNNER_PASST` if set, else the first on `PATH`.
+pub fn passt_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("RUNNER_PASST") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("passt"))
+        .find(|path| path.is_file())
+}
+
+/// The arguments that make passt serve one guest on `socket`: in the foreground, quiet,
+/// IPv4 only, gone when the guest's connection closes; the guest's address and gateway
+/// as QEMU's user-mode network has them; each forward bound on the host's loopback only.
+pub fn passt_args(socket: &Path, forwards: &[Forward]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--foreground",
+        "--quiet",
+        "--one-off",
+        "--ipv4-only",
+        "--address",
+        GUEST_IP,
+        "--netmask",
+        "24",
+        "--gateway",
+        HOST_IP,
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push("--socket".into());
+    args.push(socket.as_os_str().to_owned());
+    for forward in forwards {
+        let option = match forward.protocol {
+            Protocol4::Tcp => "--tcp-ports",
+            Protocol4::Udp => "--udp-ports",
+        };
+        args.push(option.into());
+        args.push(format!("127.0.0.1/{}:{}", forward.host_port, forward.guest_port).into());
+    }
+    if forwards.iter().all(|f| f.protocol != Protocol4::Tcp) {
+        args.extend(["--tcp-ports".into(), "none".into()]);
+    }
+    if forwards.iter().all(|f| f.protocol != Protocol4::Udp) {
+        args.extend(["--udp-ports".into(), "none".into()]);
+    }
+    args
+}
+
+/// passt serving one guest of the monitor (user-mode networking without root, with the
+/// same forwards as QEMU's): started in the foreground, tied to the runner, listening on
+/// a unix socket in a directory of its own; stopped and removed when dropped.
+#[derive(Debug)]
+pub struct Passt {
+    child: Child,
+    /// The socket the monitor connects to.
+    pub socket: PathBuf,
+    _dir: tempfile::TempDir,
+    _registered: crate::cleanup::Registered,
+}
+
+impl Passt {
+    /// Starts passt with `forwards` and waits until its socket is there.
+    pub fn start(forwards: &[Forward]) -> Result<Self> {
+        let passt = match passt_path() {
+            Some(path) => path,
+            None => {
+                crate::setup::ensure_package("passt", PASST_PACKAGE)?;
+                passt_path().ok_or_else(passt_missing)?
+            }
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("cargo-uk-passt-")
+            .tempdir()
+            .map_err(|err| Error::new(format!("cannot make a directory for passt: {err}")))?;
+        if crate::setup::is_root() {
+            // As root, passt goes on as `nobody` before it binds its socket.
+            let (uid, gid) = unikernel_vmm::sandbox::nobody();
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|err| {
+                Error::new(format!("cannot give passt's directory to nobody: {err}"))
+            })?;
+        }
+        let socket = dir.path().join("net.sock");
+        let mut child = crate::cleanup::tied_command(&passt)
+            .args(passt_args(&socket, forwards))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| Error::new(format!("cannot start {}: {err}", passt.display())))?;
+        let registered = crate::cleanup::child(child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                return Err(Error::new(format!(
+                    "passt exited ({status}) before it listened: {}",
+                    stderr.trim()
+                )));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::new("passt did not make its socket within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Passt {
+            child,
+            socket,
+            _dir: dir,
+            _registered: registered,
+        })
+    }
+
+    /// The monitor's back end on this passt.
+    pub fn backend(&self) -> unikernel_vmm::NetBackend {
+        unikernel_vmm::NetBackend::Stream {
+            socket: self.socket.clone(),
+        }
+    }
+}
+
+impl Drop for Passt {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Gives a boot on the monitor its network: passt for forwards, a tap device in a
+/// namespace of the runner's own for `--tap`. Returns the boot and what must live as long
+/// as the guest. Under QEMU it changes nothing (QEMU's own network options do it).
+pub fn monitor_network(
+    boot: Boot,
+    vmm: crate::monitor::Vmm,
+    network: Option<&NetChoice>,
+    quiet: bool,
+) -> Result<(Boot, Option<Passt>, Option<Netns>)> {
+    if vmm != crate::monitor::Vmm::Monitor {
+        return Ok((boot, None, None));
+    }
+    match network {
+        Some(NetChoice::Forward(forwards)) => {
+            let passt = Passt::start(forwards)?;
+            if !quiet {
+                let list: Vec<String> = forwards
+                    .iter()
+                    .map(|f| format!("127.0.0.1:{} -> {GUEST_IP}:{}", f.host_port, f.guest_port))
+                    .collect();
+                eprintln!("cargo uk: network: passt, {}", list.join(", "));
+            }
+            let boot = boot.monitor_net(passt.backend());
+            Ok((boot, Some(passt), None))
+        }
+        Some(NetChoice::Tap) => {
+            let name = crate::cleanup::netns_name();
+            let netns = Netns::create(&name, "tap0")?;
+            if !quiet {
+                eprintln!(
+                    "cargo uk: network: tap0 in namespace {name} (host side {HOST_IP}/24); the guest is {GUEST_IP}: \
+                     ip netns exec {name} curl http://{GUEST_IP}/"
+                );
+            }
+            let boot = boot.monitor_net(netns.backend());
+            Ok((boot, None, Some(netns)))
+        }
+        Some(NetChoice::Off) | None => Ok((boot, None, None)),
+    }
+}
+
+fn passt_missing() -> Error {
+    Error::new(
+        "the monitor's user-mode network needs passt: install it (apt-get install passt), or use --tap as root, or --vmm qemu",
+    )
+}
+
 /// A network namespace with a tap device, deleted when dropped (or on SIGTERM/SIGINT, or
 /// by the next run after a crash when its name comes from [`crate::cleanup::netns_name`]).
 #[derive(Debug)]
@@ -208,6 +390,14 @@ impl Netns {
             .into_iter()
             .map(OsString::from)
             .collect()
+    }
+
+    /// The monitor's back end on this namespace's tap device.
+    pub fn backend(&self) -> unikernel_vmm::NetBackend {
+        unikernel_vmm::NetBackend::Tap {
+            ifname: self.ifname.clone(),
+            netns: Some(PathBuf::from("/run/netns").join(&self.name)),
+        }
     }
 
     /// The network of a guest on this namespace's tap device.
