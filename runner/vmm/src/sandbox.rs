@@ -67,7 +67,8 @@ const WATCHDOG_SYSCALLS: &[i64] = &[
 
 /// What the virtio device thread may do: wait in epoll, read and write its eventfds and
 /// back ends (a tap's reads and writes, passt's socket through recv and write, a disk's
-/// positioned reads and writes and its flush), memory for buffers, and end. No open, no
+/// positioned reads and writes and its flush), memory for buffers, and end (closing
+/// descriptors, which debug builds check with `fcntl(F_GETFD)` first). No open, no
 /// socket, no exec: the back ends are opened before it starts.
 const DEVICE_SYSCALLS: &[i64] = &[
     libc::SYS_epoll_wait,
@@ -92,6 +93,7 @@ const DEVICE_SYSCALLS: &[i64] = &[
     libc::SYS_sched_yield,
     libc::SYS_clock_gettime,
     libc::SYS_close,
+    libc::SYS_fcntl,
     libc::SYS_exit,
     libc::SYS_exit_group,
 ];
