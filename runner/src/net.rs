@@ -218,13 +218,12 @@ pub fn passt_args(socket: &Path, forwards: &[Forward]) -> Vec<OsString> {
 
 /// passt serving one guest of the monitor (user-mode networking without root, with the
 /// same forwards as QEMU's): started in the foreground, tied to the runner, listening on
-/// a unix socket in a directory of its own; stopped and removed when dropped.
+/// a unix socket among the runner's temporary files; stopped and removed when dropped.
 #[derive(Debug)]
 pub struct Passt {
     child: Child,
     /// The socket the monitor connects to.
     pub socket: PathBuf,
-    _dir: tempfile::TempDir,
     _registered: crate::cleanup::Registered,
 }
 
@@ -238,18 +237,16 @@ impl Passt {
                 passt_path().ok_or_else(passt_missing)?
             }
         };
-        let dir = tempfile::Builder::new()
-            .prefix("cargo-uk-passt-")
-            .tempdir()
-            .map_err(|err| Error::new(format!("cannot make a directory for passt: {err}")))?;
-        if crate::setup::is_root() {
-            // As root, passt goes on as `nobody` before it binds its socket.
-            let (uid, gid) = unikernel_vmm::sandbox::nobody();
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(|err| {
-                Error::new(format!("cannot give passt's directory to nobody: {err}"))
-            })?;
-        }
-        let socket = dir.path().join("net.sock");
+        // A name of this process's temporary files (swept after a crash), free for passt
+        // to bind: in the sticky, world-writable temporary directory, so that passt can
+        // make it also as `nobody` (as root, passt goes on as nobody before it binds).
+        let socket = crate::cleanup::temp_file(".sock")
+            .and_then(|file| {
+                let path = file.path().to_path_buf();
+                file.close()?;
+                Ok(path)
+            })
+            .map_err(|err| Error::new(format!("cannot name passt's socket: {err}")))?;
         let mut child = crate::cleanup::tied_command(&passt)
             .args(passt_args(&socket, forwards))
             .stdin(Stdio::null())
@@ -280,7 +277,6 @@ impl Passt {
         Ok(Passt {
             child,
             socket,
-            _dir: dir,
             _registered: registered,
         })
     }
@@ -297,6 +293,7 @@ impl Drop for Passt {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 

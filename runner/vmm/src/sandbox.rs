@@ -159,7 +159,7 @@ fn apply(syscalls: &[i64]) -> Result<()> {
 }
 
 /// The user and group ids of `nobody` (from /etc/passwd; 65534 if it is not there).
-pub fn nobody() -> (u32, u32) {
+fn nobody() -> (u32, u32) {
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {
