@@ -256,7 +256,9 @@ impl Passt {
             .map_err(|err| Error::new(format!("cannot start {}: {err}", passt.display())))?;
         let registered = crate::cleanup::child(child.id());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
+        // Not the file's existence: passt binds, then listens, and a connection in between
+        // is refused. Not a test connection either: passt serves one client, then quits.
+        while !listening(&socket) {
             if let Ok(Some(status)) = child.try_wait() {
                 let mut stderr = String::new();
                 if let Some(mut pipe) = child.stderr.take() {
@@ -336,6 +338,24 @@ pub fn monitor_network(
         }
         Some(NetChoice::Off) | None => Ok((boot, None, None)),
     }
+}
+
+/// Whether a unix socket listens at `path` (`/proc/net/unix` lists it with
+/// `__SO_ACCEPTCON`, 0x10000, in its flags).
+fn listening(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return path.exists();
+    };
+    listed_as_listening(&table, path)
+}
+
+fn listed_as_listening(table: &str, path: &Path) -> bool {
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() >= 8
+            && Path::new(fields[7]) == path
+            && u32::from_str_radix(fields[3], 16).is_ok_and(|flags| flags & 0x1_0000 != 0)
+    })
 }
 
 fn passt_missing() -> Error {
@@ -715,6 +735,43 @@ impl Drop for Guest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_listens_once_proc_net_unix_says_so() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                     0000000000000000: 00000002 00000000 00010000 0001 01 4242 /tmp/a.sock\n\
+                     0000000000000000: 00000002 00000000 00000000 0001 01 4243 /tmp/b.sock\n";
+        assert!(listed_as_listening(table, Path::new("/tmp/a.sock")));
+        assert!(
+            !listed_as_listening(table, Path::new("/tmp/b.sock")),
+            "bound, not listening"
+        );
+        assert!(!listed_as_listening(table, Path::new("/tmp/c.sock")));
+    }
+
+    #[test]
+    fn passt_serves_one_guest_on_loopback_forwards() {
+        let forwards = [
+            "8080:80".parse::<Forward>().unwrap(),
+            "udp:7007:7".parse().unwrap(),
+        ];
+        let args: Vec<String> = passt_args(Path::new("/tmp/x.sock"), &forwards)
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let line = args.join(" ");
+        assert!(line.contains("--one-off"), "{line}");
+        assert!(
+            line.contains("--address 10.0.2.15 --netmask 24 --gateway 10.0.2.2"),
+            "{line}"
+        );
+        assert!(line.contains("--socket /tmp/x.sock"), "{line}");
+        assert!(line.contains("--tcp-ports 127.0.0.1/8080:80"), "{line}");
+        assert!(line.contains("--udp-ports 127.0.0.1/7007:7"), "{line}");
+        let tcp_only = passt_args(Path::new("/s"), &forwards[..1]);
+        let tcp_only: Vec<_> = tcp_only.iter().map(|a| a.to_string_lossy()).collect();
+        assert!(tcp_only.join(" ").ends_with("--udp-ports none"));
+    }
 
     #[test]
     fn forwards_parse_with_an_optional_protocol() {
