@@ -16,8 +16,9 @@
 #    own for QEMU), timed from starting the runner to the first HTTP 200 that curl gets
 #    through the forward (polling every 2 ms). Figures: median, min, p90.
 # 3. Density of serving VMs (PARTS contains "density"): $DENSITY http VMs on the monitor,
-#    each a runner process with its own passt and forward, started $BATCH at a time; then
-#    one request to each. Figures: VMs that answered, boot rate, host memory per VM (PSS of
+#    each a runner process, started $BATCH at a time, with DENSITY_NET=passt (default: its
+#    own passt and forward) or DENSITY_NET=tap (its own namespace and tap device); then one
+#    request to each. Figures: VMs that answered, boot rate, host memory per VM (PSS of
 #    the runner and passt processes, and the drop of MemAvailable).
 #
 # This machine's /dev/kvm is nested KVM that emulates guest ring-0 code in software
@@ -40,6 +41,7 @@ BOOTS=${BOOTS:-10}
 DENSITY=${DENSITY:-100}
 BATCH=${BATCH:-25}
 MEMORY=${MEMORY:-64}
+DENSITY_NET=${DENSITY_NET:-passt}
 
 [ "$(id -u)" = 0 ] || { echo "monitor-http.sh: needs root (network namespaces, tap devices)" >&2; exit 1; }
 [ -w /dev/kvm ] || { echo "monitor-http.sh: needs /dev/kvm" >&2; exit 1; }
@@ -81,7 +83,7 @@ summary() {
 start() {
     local log=$1
     shift
-    "$RUNNER" boot --memory "$MEMORY" --timeout 3600 --quiet "$@" "$HTTP" >"$log" 2>&1 &
+    "$RUNNER" boot --memory "$MEMORY" --timeout 3600 "$@" "$HTTP" >"$log" 2>&1 &
     pids+=($!)
 }
 
@@ -164,12 +166,16 @@ pss_kib() {
 }
 
 if [[ $PARTS == *density* ]]; then
-    echo "== density: $DENSITY serving http VMs on the monitor, each with its own passt, $BATCH at a time"
+    echo "== density: $DENSITY serving http VMs on the monitor, each with its own $DENSITY_NET, $BATCH at a time"
     ulimit -n 1048576 2>/dev/null || true
     available_before=$(awk '/MemAvailable/ { print $2 }' /proc/meminfo)
     t0=$(date +%s%N)
     for i in $(seq 0 $((DENSITY - 1))); do
-        start "$WORK/vm-$i.log" --vmm monitor --forward "$((30000 + i)):80"
+        if [ "$DENSITY_NET" = tap ]; then
+            start "$WORK/vm-$i.log" --vmm monitor --tap
+        else
+            start "$WORK/vm-$i.log" --vmm monitor --forward "$((30000 + i)):80"
+        fi
         if (( (i + 1) % BATCH == 0 || i + 1 == DENSITY )); then
             for j in $(seq $((i + 1 - ((i % BATCH) + 1))) "$i"); do
                 wait_for "$WORK/vm-$j.log" "http: listening"
@@ -179,7 +185,13 @@ if [[ $PARTS == *density* ]]; then
     t1=$(date +%s%N)
     answered=0
     for i in $(seq 0 $((DENSITY - 1))); do
-        if curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$((30000 + i))/" | grep -q 200; then
+        if [ "$DENSITY_NET" = tap ]; then
+            ns=$(grep -o 'in namespace [^ ]*' "$WORK/vm-$i.log" | head -1 | cut -d' ' -f3)
+            code=$(ip netns exec "$ns" curl -s -o /dev/null -m 10 -w '%{http_code}' http://10.0.2.15/ || true)
+        else
+            code=$(curl -s -o /dev/null -m 10 -w '%{http_code}' "http://127.0.0.1:$((30000 + i))/" || true)
+        fi
+        if [ "$code" = 200 ]; then
             answered=$((answered + 1))
         fi
     done
