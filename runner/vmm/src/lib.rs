@@ -12,14 +12,20 @@
 //!   off, EBX = the start info, EIP = the PVH note's entry;
 //! - a short CPUID table (KVM's own values for a few leaves, trimmed) with the monitor's
 //!   leaves at 0x4000_0000 (signature `UnikernelVMM`, features, TSC kHz);
-//! - devices on I/O ports only (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
+//! - devices on I/O ports (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
 //!   VM with status `S`, as isa-debug-exit does for QEMU), a paravirtual console (one exit
 //!   per write of any length), a clock page the guest reads without exits, a minimal COM1
 //!   for guests that do not know the monitor, and the i8042 reset.
 //!   The numbers and layouts are in the `unikernel-abi` crate, shared with the guest
 //!   (`core/arch/src/hypervisor.rs` is the guest side);
 //! - KVM's in-kernel interrupt controllers (local APIC, I/O APIC, PIC) for images whose
-//!   manifest note lists `irq`; images without it get none.
+//!   manifest note lists `irq`; images without it get none;
+//! - when [`VmConfig`] asks for them, virtio devices on virtio-mmio ([`virtio`]): a
+//!   virtio-net on a tap device or on passt, one virtio-blk per disk file, announced on
+//!   the command line as QEMU microvm does (`virtio_mmio.device=512@0xfeb00000:5`), with
+//!   queue notifications on ioeventfds, interrupts on irqfds and the device work on a
+//!   thread of their own; and an initrd at the top of memory, listed as the start info's
+//!   one module. A device-less VM has none of this (no thread, no eventfd).
 //!
 //! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
 //! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at

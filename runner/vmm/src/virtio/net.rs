@@ -38,8 +38,9 @@ const STREAM_BACKLOG: usize = 1 << 20;
 /// Where the frames go.
 #[derive(Debug)]
 pub enum Backend {
-    /// A tap device, opened non-blocking (one frame per read and write).
-    Tap(File),
+    /// A tap device, opened non-blocking (one frame per read and write), and the buffer
+    /// frames are read into.
+    Tap { file: File, buffer: Vec<u8> },
     /// A stream socket with length-prefixed frames (passt), non-blocking.
     Stream {
         socket: UnixStream,
@@ -54,7 +55,10 @@ impl Backend {
     /// A tap back end on `file`.
     pub fn tap(file: File) -> io::Result<Self> {
         set_nonblocking(file.as_raw_fd())?;
-        Ok(Backend::Tap(file))
+        Ok(Backend::Tap {
+            file,
+            buffer: vec![0; 65536],
+        })
     }
 
     /// A stream back end on `socket` (connected to passt).
@@ -69,7 +73,7 @@ impl Backend {
 
     fn fd(&self) -> RawFd {
         match self {
-            Backend::Tap(file) => file.as_raw_fd(),
+            Backend::Tap { file, .. } => file.as_raw_fd(),
             Backend::Stream { socket, .. } => socket.as_raw_fd(),
         }
     }
@@ -77,7 +81,7 @@ impl Backend {
     /// Sends one frame; a full tap or backlog drops it, as a busy wire would.
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
         match self {
-            Backend::Tap(file) => match file.write(frame) {
+            Backend::Tap { file, .. } => match file.write(frame) {
                 Ok(_) => Ok(()),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(()),
                 Err(err) => Err(err),
@@ -113,17 +117,11 @@ impl Backend {
     /// The next frame, if one has arrived.
     fn recv(&mut self) -> io::Result<Option<Vec<u8>>> {
         match self {
-            Backend::Tap(file) => {
-                let mut frame = vec![0; 65536];
-                match file.read(&mut frame) {
-                    Ok(n) => {
-                        frame.truncate(n);
-                        Ok(Some(frame))
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
-                    Err(err) => Err(err),
-                }
-            }
+            Backend::Tap { file, buffer } => match file.read(buffer) {
+                Ok(n) => Ok(Some(buffer[..n].to_vec())),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(err) => Err(err),
+            },
             Backend::Stream { socket, input, .. } => loop {
                 if let Some(frame) = take_frame(input)? {
                     return Ok(Some(frame));
