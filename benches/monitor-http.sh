@@ -89,7 +89,7 @@ start() {
 
 wait_for() {
     local log=$1 needle=$2
-    for _ in $(seq 1 3000); do
+    for _ in $(seq 1 15000); do
         grep -q "$needle" "$log" && return 0
         sleep 0.02
     done

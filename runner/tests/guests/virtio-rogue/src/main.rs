@@ -89,7 +89,10 @@ fn main(args: Args) -> ExitCode {
         println!("virtio-rogue: no virtio-mmio device at {BASE:#x}");
         return ExitCode::FAILURE;
     }
-    println!("virtio-rogue: device {} at {BASE:#x}, mode {mode}", read(DEVICE_ID));
+    println!(
+        "virtio-rogue: device {} at {BASE:#x}, mode {mode}",
+        read(DEVICE_ID)
+    );
     write(STATUS, 0);
     write(STATUS, 1 | 2);
     write(DRIVER_FEATURES_SEL, 0);
