@@ -289,7 +289,8 @@ impl Vm {
                                 && let WriteOutcome::Notify(queue) = lock(&slot.transport).write(offset, data)
                                 && let Some(notifier) = slot.notifiers.get(queue)
                             {
-                                // A notification KVM's ioeventfd did not match (another width).
+                                // KVM's ioeventfd takes a queue's notification before it exits;
+                                // this is the way should one reach here all the same.
                                 let _ = notifier.write(1);
                             }
                             Next::Run
@@ -502,6 +503,27 @@ impl Vm {
             .iter()
             .map(|slot| lock(&slot.transport).save())
             .collect()
+    }
+
+    /// Puts back the devices' state [`Vm::save_devices`] made (of a VM with the same
+    /// devices, in the same order), each checked as a guest's own writes would be.
+    pub fn restore_devices(&self, states: &[virtio::TransportState]) -> Result<()> {
+        if states.len() != self.devices.len() {
+            return Err(Error::Device(format!(
+                "the snapshot has {} devices, the VM {}",
+                states.len(),
+                self.devices.len()
+            )));
+        }
+        for (slot, state) in self.devices.iter().zip(states) {
+            lock(&slot.transport).restore(state).map_err(|err| {
+                Error::Device(format!(
+                    "restoring the device at {:#x}: {}",
+                    slot.base, err.0
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// The guest's memory, for tests and diagnostics.
