@@ -110,8 +110,10 @@ pub struct Boot {
     protocol: Protocol,
     vmm: Vmm,
     flags: Vec<String>,
-    initrd: Option<PathBuf>,
+    /// The monitor's devices: a network back end, disks, an initrd.
+    monitor_net: Option<vmm::NetBackend>,
     disks: Vec<PathBuf>,
+    initrd: Option<PathBuf>,
 }
 
 /// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
@@ -146,20 +148,30 @@ impl Boot {
             protocol: Protocol::Pvh,
             vmm: Vmm::Qemu,
             flags: Vec::new(),
-            initrd: None,
+            monitor_net: None,
             disks: Vec::new(),
+            initrd: None,
         }
     }
 
-    /// Loads the newc cpio archive at `path` as the initrd (the guest's `fs`).
-    pub fn initrd(mut self, path: impl AsRef<Path>) -> Self {
-        self.initrd = Some(path.as_ref().to_path_buf());
+    /// Gives the guest a virtio-net device on `backend` under the monitor (a tap device,
+    /// or passt: see [`crate::net::Passt`]).
+    pub fn monitor_net(mut self, backend: vmm::NetBackend) -> Self {
+        self.monitor_net = Some(backend);
         self
     }
 
-    /// Attaches the raw image at `path` as a virtio-blk disk (repeatable).
-    pub fn disk(mut self, path: impl AsRef<Path>) -> Self {
-        self.disks.push(path.as_ref().to_path_buf());
+    /// Gives the guest a virtio-blk device on the file at `path` under the monitor (one
+    /// device per call, in order).
+    pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
+        self.disks.push(path.into());
+        self
+    }
+
+    /// Places the file at `path` in guest memory under the monitor, listed as the PVH
+    /// start info's one module.
+    pub fn initrd(mut self, path: impl Into<PathBuf>) -> Self {
+        self.initrd = Some(path.into());
         self
     }
 
@@ -435,17 +447,15 @@ impl Boot {
                 "the monitor boots through PVH only: drop --boot multiboot or use --vmm qemu",
             ));
         }
-        if self.initrd.is_some() || !self.disks.is_empty() {
-            return Err(Error::new(
-                "the monitor attaches no initrd or disk yet: use --vmm qemu for --files and --disk",
-            ));
-        }
         if self.verbose {
             eprintln!("cargo uk: {}", self.monitor_display());
         }
         let config = vmm::VmConfig {
             memory_mib: self.memory_mib,
             cmdline: self.cmdline(),
+            net: self.monitor_net.clone(),
+            disks: self.disks.clone(),
+            initrd: self.initrd.clone(),
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);
@@ -474,6 +484,10 @@ impl Boot {
                 "the guest halted at rip {rip:#x} with interrupts {} and the monitor has no interrupt source to wake it\n",
                 if interrupts { "enabled" } else { "masked" }
             ));
+        }
+        for failure in &run.device_failures {
+            notes.push_str(failure);
+            notes.push('\n');
         }
         if run.stats.unclaimed_ports > 0 {
             notes.push_str(&format!(

@@ -711,16 +711,8 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     // What runners killed by SIGKILL left behind.
     crate::cleanup::sweep();
     let choice = opts.network();
-    let network = match (net::plan(choice.as_ref(), &elf), opts.vmm) {
-        (Some(_), Vmm::Monitor) if choice.is_some() => {
-            return Err(Error::new(
-                "the monitor has no network device: use --vmm qemu for --forward or --tap",
-            ));
-        }
-        (_, Vmm::Monitor) => None,
-        (network, Vmm::Qemu) => network,
-    };
-    if network == Some(NetChoice::Tap) {
+    let network = net::plan(choice.as_ref(), &elf);
+    if network == Some(NetChoice::Tap) && opts.vmm == Vmm::Qemu {
         return boot_on_tap(elf, opts);
     }
     if opts.gdb.is_some() && opts.vmm == Vmm::Monitor {
@@ -778,7 +770,11 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
     if let Some(disk) = &opts.disk {
         boot = boot.disk(existing_disk(disk)?);
     }
-    if let Some(NetChoice::Forward(forwards)) = &network {
+    // The monitor's network back ends, kept until the guest is gone.
+    let (boot, _passt, _netns) =
+        net::monitor_network(boot, opts.vmm, network.as_ref(), opts.quiet)?;
+    let mut boot = boot;
+    if let (Some(NetChoice::Forward(forwards)), Vmm::Qemu) = (&network, opts.vmm) {
         for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
             boot = boot.qemu_arg(arg);
         }

@@ -299,6 +299,7 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
     let config = Arc::new(VmConfig {
         memory_mib: options.memory_mib,
         cmdline: "unikernel.idle --".into(),
+        ..VmConfig::default()
     });
     let fd_limit = raise_fd_limit();
     // Everything is open (/dev/kvm, the image): as root, the worker and the VM threads it

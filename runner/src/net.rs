@@ -19,7 +19,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::{Arc, Condvar, Mutex};
@@ -165,6 +165,205 @@ pub fn declares_net(path: &Path) -> bool {
     crate::elf::validate(path).is_ok_and(|info| info.declares("net"))
 }
 
+/// The Debian package of passt.
+pub const PASST_PACKAGE: &str = "passt";
+
+/// Where `passt` is: `$RUNNER_PASST` if set, else the first on `PATH`.
+pub fn passt_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("RUNNER_PASST") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("passt"))
+        .find(|path| path.is_file())
+}
+
+/// The arguments that make passt serve one guest on `socket`: in the foreground, quiet,
+/// IPv4 only, gone when the guest's connection closes; the guest's address and gateway
+/// as QEMU's user-mode network has them; each forward bound on the host's loopback only.
+pub fn passt_args(socket: &Path, forwards: &[Forward]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--foreground",
+        "--quiet",
+        "--one-off",
+        "--ipv4-only",
+        "--address",
+        GUEST_IP,
+        "--netmask",
+        "24",
+        "--gateway",
+        HOST_IP,
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.push("--socket".into());
+    args.push(socket.as_os_str().to_owned());
+    for forward in forwards {
+        let option = match forward.protocol {
+            Protocol4::Tcp => "--tcp-ports",
+            Protocol4::Udp => "--udp-ports",
+        };
+        args.push(option.into());
+        args.push(format!("127.0.0.1/{}:{}", forward.host_port, forward.guest_port).into());
+    }
+    if forwards.iter().all(|f| f.protocol != Protocol4::Tcp) {
+        args.extend(["--tcp-ports".into(), "none".into()]);
+    }
+    if forwards.iter().all(|f| f.protocol != Protocol4::Udp) {
+        args.extend(["--udp-ports".into(), "none".into()]);
+    }
+    args
+}
+
+/// passt serving one guest of the monitor (user-mode networking without root, with the
+/// same forwards as QEMU's): started in the foreground, tied to the runner, listening on
+/// a unix socket among the runner's temporary files; stopped and removed when dropped.
+#[derive(Debug)]
+pub struct Passt {
+    child: Child,
+    /// The socket the monitor connects to.
+    pub socket: PathBuf,
+    _registered: crate::cleanup::Registered,
+}
+
+impl Passt {
+    /// Starts passt with `forwards` and waits until its socket is there.
+    pub fn start(forwards: &[Forward]) -> Result<Self> {
+        let passt = match passt_path() {
+            Some(path) => path,
+            None => {
+                crate::setup::ensure_package("passt", PASST_PACKAGE)?;
+                passt_path().ok_or_else(passt_missing)?
+            }
+        };
+        // A name of this process's temporary files (swept after a crash), free for passt
+        // to bind: in the sticky, world-writable temporary directory, so that passt can
+        // make it also as `nobody` (as root, passt goes on as nobody before it binds).
+        let socket = crate::cleanup::temp_file(".sock")
+            .and_then(|file| {
+                let path = file.path().to_path_buf();
+                file.close()?;
+                Ok(path)
+            })
+            .map_err(|err| Error::new(format!("cannot name passt's socket: {err}")))?;
+        let mut child = crate::cleanup::tied_command(&passt)
+            .args(passt_args(&socket, forwards))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| Error::new(format!("cannot start {}: {err}", passt.display())))?;
+        let registered = crate::cleanup::child(child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Not the file's existence: passt binds, then listens, and a connection in between
+        // is refused. Not a test connection either: passt serves one client, then quits.
+        while !listening(&socket) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                return Err(Error::new(format!(
+                    "passt exited ({status}) before it listened: {}",
+                    stderr.trim()
+                )));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::new("passt did not make its socket within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Passt {
+            child,
+            socket,
+            _registered: registered,
+        })
+    }
+
+    /// The monitor's back end on this passt.
+    pub fn backend(&self) -> unikernel_vmm::NetBackend {
+        unikernel_vmm::NetBackend::Stream {
+            socket: self.socket.clone(),
+        }
+    }
+}
+
+impl Drop for Passt {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// Gives a boot on the monitor its network: passt for forwards, a tap device in a
+/// namespace of the runner's own for `--tap`. Returns the boot and what must live as long
+/// as the guest. Under QEMU it changes nothing (QEMU's own network options do it).
+pub fn monitor_network(
+    boot: Boot,
+    vmm: crate::monitor::Vmm,
+    network: Option<&NetChoice>,
+    quiet: bool,
+) -> Result<(Boot, Option<Passt>, Option<Netns>)> {
+    if vmm != crate::monitor::Vmm::Monitor {
+        return Ok((boot, None, None));
+    }
+    match network {
+        Some(NetChoice::Forward(forwards)) => {
+            let passt = Passt::start(forwards)?;
+            if !quiet {
+                let list: Vec<String> = forwards
+                    .iter()
+                    .map(|f| format!("127.0.0.1:{} -> {GUEST_IP}:{}", f.host_port, f.guest_port))
+                    .collect();
+                eprintln!("cargo uk: network: passt, {}", list.join(", "));
+            }
+            let boot = boot.monitor_net(passt.backend());
+            Ok((boot, Some(passt), None))
+        }
+        Some(NetChoice::Tap) => {
+            let name = crate::cleanup::netns_name();
+            let netns = Netns::create(&name, "tap0")?;
+            if !quiet {
+                eprintln!(
+                    "cargo uk: network: tap0 in namespace {name} (host side {HOST_IP}/24); the guest is {GUEST_IP}: \
+                     ip netns exec {name} curl http://{GUEST_IP}/"
+                );
+            }
+            let boot = boot.monitor_net(netns.backend());
+            Ok((boot, None, Some(netns)))
+        }
+        Some(NetChoice::Off) | None => Ok((boot, None, None)),
+    }
+}
+
+/// Whether a unix socket listens at `path` (`/proc/net/unix` lists it with
+/// `__SO_ACCEPTCON`, 0x10000, in its flags).
+fn listening(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return path.exists();
+    };
+    listed_as_listening(&table, path)
+}
+
+fn listed_as_listening(table: &str, path: &Path) -> bool {
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() >= 8
+            && Path::new(fields[7]) == path
+            && u32::from_str_radix(fields[3], 16).is_ok_and(|flags| flags & 0x1_0000 != 0)
+    })
+}
+
+fn passt_missing() -> Error {
+    Error::new(
+        "the monitor's user-mode network needs passt: install it (apt-get install passt), or use --tap as root, or --vmm qemu",
+    )
+}
+
 /// A network namespace with a tap device, deleted when dropped (or on SIGTERM/SIGINT, or
 /// by the next run after a crash when its name comes from [`crate::cleanup::netns_name`]).
 #[derive(Debug)]
@@ -208,6 +407,14 @@ impl Netns {
             .into_iter()
             .map(OsString::from)
             .collect()
+    }
+
+    /// The monitor's back end on this namespace's tap device.
+    pub fn backend(&self) -> unikernel_vmm::NetBackend {
+        unikernel_vmm::NetBackend::Tap {
+            ifname: self.ifname.clone(),
+            netns: Some(PathBuf::from("/run/netns").join(&self.name)),
+        }
     }
 
     /// The network of a guest on this namespace's tap device.
@@ -528,6 +735,43 @@ impl Drop for Guest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_listens_once_proc_net_unix_says_so() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                     0000000000000000: 00000002 00000000 00010000 0001 01 4242 /tmp/a.sock\n\
+                     0000000000000000: 00000002 00000000 00000000 0001 01 4243 /tmp/b.sock\n";
+        assert!(listed_as_listening(table, Path::new("/tmp/a.sock")));
+        assert!(
+            !listed_as_listening(table, Path::new("/tmp/b.sock")),
+            "bound, not listening"
+        );
+        assert!(!listed_as_listening(table, Path::new("/tmp/c.sock")));
+    }
+
+    #[test]
+    fn passt_serves_one_guest_on_loopback_forwards() {
+        let forwards = [
+            "8080:80".parse::<Forward>().unwrap(),
+            "udp:7007:7".parse().unwrap(),
+        ];
+        let args: Vec<String> = passt_args(Path::new("/tmp/x.sock"), &forwards)
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let line = args.join(" ");
+        assert!(line.contains("--one-off"), "{line}");
+        assert!(
+            line.contains("--address 10.0.2.15 --netmask 24 --gateway 10.0.2.2"),
+            "{line}"
+        );
+        assert!(line.contains("--socket /tmp/x.sock"), "{line}");
+        assert!(line.contains("--tcp-ports 127.0.0.1/8080:80"), "{line}");
+        assert!(line.contains("--udp-ports 127.0.0.1/7007:7"), "{line}");
+        let tcp_only = passt_args(Path::new("/s"), &forwards[..1]);
+        let tcp_only: Vec<_> = tcp_only.iter().map(|a| a.to_string_lossy()).collect();
+        assert!(tcp_only.join(" ").ends_with("--udp-ports none"));
+    }
 
     #[test]
     fn forwards_parse_with_an_optional_protocol() {

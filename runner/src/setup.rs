@@ -123,6 +123,33 @@ fn ensure_target(quiet: bool) -> Result<()> {
     }
 }
 
+/// Installs the Debian package `package` for `program` with apt-get as root; an error
+/// that says how to get it otherwise.
+pub(crate) fn ensure_package(program: &str, package: &str) -> Result<()> {
+    if !is_root() {
+        return Err(Error::new(format!(
+            "{program} is missing: install the {package} package (apt-get install {package})"
+        )));
+    }
+    eprintln!("cargo uk: {program} is missing; installing {package} with apt-get");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let installed =
+        apt(&["install", "-y", package]) || (apt(&["update"]) && apt(&["install", "-y", package]));
+    if !installed {
+        return Err(Error::new(format!(
+            "installing {package} failed: run `apt-get update && apt-get install -y {package}` and see why"
+        )));
+    }
+    Ok(())
+}
+
 fn ensure_qemu(quiet: bool) -> Result<()> {
     if qemu_path().is_some() {
         return Ok(());

@@ -5,6 +5,8 @@
 //! behaves as std does. A corrupt initrd is a boot error naming the cause; a missing one an
 //! empty root and a warning.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -686,4 +688,51 @@ fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
         .collect();
     names.sort();
     assert_eq!(names, ["f", "sub"]);
+}
+
+/// The same file API through the monitor's initrd (placed in guest memory, listed in the
+/// PVH start info's module list) and its virtio-blk device.
+#[test]
+fn files_and_the_disk_work_on_the_monitor() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let initrd = Initrd::from_path(&example_dir().join("tree")).unwrap();
+    let outcome = Boot::new(runner::example_elf("files"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .timeout(TIMEOUT)
+        .initrd(initrd.path())
+        .run()
+        .unwrap();
+    assert_as_std(&outcome);
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("monitor.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = Boot::new(runner::example_elf("disk-io"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .memory(64)
+        // This machine's KVM emulates the guest's kernel code (about 1 us an instruction):
+        // the FAT work that TCG runs in a second takes minutes here.
+        .timeout(Duration::from_secs(400))
+        .disk(&image)
+        .args(["--conformance"])
+        .run()
+        .unwrap();
+    outcome.assert_status(0);
+    let serial = outcome.serial.replace('\r', "");
+    let body: Vec<&str> = serial
+        .lines()
+        .skip_while(|l| *l != "disk-io: begin")
+        .skip(1)
+        .take_while(|l| *l != "disk-io: end")
+        .collect();
+    let expected =
+        std::fs::read_to_string(runner::repo_root().join("examples/disk-io/expected.txt")).unwrap();
+    assert_eq!(
+        body,
+        expected.lines().collect::<Vec<_>>(),
+        "{}",
+        outcome.report()
+    );
 }

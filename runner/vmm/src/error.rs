@@ -47,6 +47,11 @@ pub enum Error {
     /// Writing into guest memory failed (`what` says what was written).
     #[error("writing {what} into guest memory: {detail}")]
     GuestMemory { what: &'static str, detail: String },
+    #[error("initrd {}: {detail}", path.display())]
+    Initrd { path: PathBuf, detail: String },
+    /// A virtio device could not be set up (its back end, KVM's ioeventfd or irqfd).
+    #[error("{0}")]
+    Device(String),
     #[error("building the CPUID table: {0}")]
     Cpuid(String),
     #[error("cannot start the watchdog thread: {0}")]

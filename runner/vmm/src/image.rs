@@ -10,7 +10,9 @@ use linux_loader::configurator::pvh::PvhBootConfigurator;
 use linux_loader::configurator::{BootConfigurator, BootParams};
 use linux_loader::loader::KernelLoader;
 use linux_loader::loader::elf::Elf;
-use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
+use linux_loader::loader::elf::start_info::{
+    hvm_memmap_table_entry, hvm_modlist_entry, hvm_start_info,
+};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::elf::{self, Segment};
@@ -131,22 +133,88 @@ fn zero(mem: &GuestMemoryMmap, start: u64, len: u64) -> Result<()> {
 
 /// The E820 memory map of a VM with `size` bytes: low memory, the legacy hole, the rest.
 pub fn memory_map(size: u64) -> Vec<hvm_memmap_table_entry> {
-    let entry = |addr: u64, size: u64, type_: u32| hvm_memmap_table_entry {
+    memory_map_with(size, None)
+}
+
+fn entry(addr: u64, size: u64, type_: u32) -> hvm_memmap_table_entry {
+    hvm_memmap_table_entry {
         addr,
         size,
         type_,
         reserved: 0,
-    };
-    vec![
+    }
+}
+
+/// As [`memory_map`]; a `module` (the initrd at the top of memory) changes nothing in it.
+fn memory_map_with(size: u64, module: Option<Module>) -> Vec<hvm_memmap_table_entry> {
+    let mut map = vec![
         entry(0, LOW_MEMORY_END, E820_RAM),
         entry(LOW_MEMORY_END, HIGH_MEMORY - LOW_MEMORY_END, E820_RESERVED),
-        entry(HIGH_MEMORY, size.saturating_sub(HIGH_MEMORY), E820_RAM),
-    ]
+    ];
+    // The initrd's pages stay RAM in the map, as QEMU lists them: the module list says
+    // where it is, and the kernel checks it lies in RAM and allocates around it.
+    let _ = module;
+    map.push(entry(
+        HIGH_MEMORY,
+        size.saturating_sub(HIGH_MEMORY),
+        E820_RAM,
+    ));
+    map
 }
+
+/// A module (the initrd) in guest memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Module {
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// Where the module's page-aligned copy goes: the top of memory, as Linux loaders put an
+/// initrd; `None` if it would not leave `kernel_end` and 1 MiB of room free below it.
+pub fn module_address(mem_size: u64, module_size: u64, kernel_end: u64) -> Option<u64> {
+    let pages = module_size.checked_add(0xfff)? & !0xfff;
+    let addr = mem_size.checked_sub(pages)?;
+    (addr >= kernel_end.max(HIGH_MEMORY).checked_add(1 << 20)?).then_some(addr)
+}
+
+/// Copies the initrd at `path` into guest memory at the top (see [`module_address`]) and
+/// returns where it is; `kernel_end` is the end of the loaded image.
+pub fn load_module(mem: &GuestMemoryMmap, path: &Path, kernel_end: u64) -> Result<Module> {
+    let bytes = std::fs::read(path).map_err(|err| Error::Initrd {
+        path: path.to_path_buf(),
+        detail: err.to_string(),
+    })?;
+    let size = bytes.len() as u64;
+    let addr = module_address(mem_size(mem), size, kernel_end).ok_or_else(|| Error::Initrd {
+        path: path.to_path_buf(),
+        detail: format!(
+            "{size} bytes do not fit in guest memory above the image (give the VM more --memory)"
+        ),
+    })?;
+    mem.write_slice(&bytes, GuestAddress(addr))
+        .map_err(|err| Error::GuestMemory {
+            what: "the initrd",
+            detail: err.to_string(),
+        })?;
+    Ok(Module { addr, size })
+}
+
+/// Where the module list goes (one entry, after the memory map's page).
+pub const MODLIST: u64 = 0x8000;
 
 /// Writes the command line, the memory map and the `hvm_start_info` (version 1) that
 /// points at both; returns the start info's address (the vCPU's EBX).
 pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
+    write_start_info_with(mem, cmdline, None)
+}
+
+/// As [`write_start_info`], with `module` (the initrd) listed in the start info's module
+/// list (`modlist_paddr`, `nr_modules` = 1); its pages stay RAM in the memory map.
+pub fn write_start_info_with(
+    mem: &GuestMemoryMmap,
+    cmdline: &str,
+    module: Option<Module>,
+) -> Result<u64> {
     if cmdline.len() > CMDLINE_MAX {
         return Err(Error::CommandLineTooLong {
             len: cmdline.len(),
@@ -168,11 +236,23 @@ pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
             })?;
         start_info.cmdline_paddr = CMDLINE;
     }
-    let map = memory_map(mem_size(mem));
+    let map = memory_map_with(mem_size(mem), module);
     start_info.memmap_paddr = MEMMAP;
     start_info.memmap_entries = map.len() as u32;
+    if module.is_some() {
+        start_info.modlist_paddr = MODLIST;
+        start_info.nr_modules = 1;
+    }
     let mut params = BootParams::new::<hvm_start_info>(&start_info, GuestAddress(START_INFO));
     params.set_sections::<hvm_memmap_table_entry>(&map, GuestAddress(MEMMAP));
+    if let Some(module) = module {
+        let list = [hvm_modlist_entry {
+            paddr: module.addr,
+            size: module.size,
+            ..Default::default()
+        }];
+        params.set_modules::<hvm_modlist_entry>(&list, GuestAddress(MODLIST));
+    }
     PvhBootConfigurator::write_bootparams::<GuestMemoryMmap>(&params, mem).map_err(|err| {
         Error::GuestMemory {
             what: "the PVH start info",
@@ -198,6 +278,43 @@ mod tests {
                 (0x10_0000, (32 << 20) - 0x10_0000, E820_RAM),
             ]
         );
+    }
+
+    #[test]
+    fn an_initrd_goes_to_the_top_of_memory_and_is_listed_as_a_module() {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), 8 << 20)]).unwrap();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, &[0xab; 5000]).unwrap();
+        let module = load_module(&mem, file.path(), 0x20_0000).unwrap();
+        assert_eq!(
+            module,
+            Module {
+                addr: (8 << 20) - 0x2000,
+                size: 5000
+            }
+        );
+        assert_eq!(
+            mem.read_obj::<u8>(GuestAddress(module.addr + 4999))
+                .unwrap(),
+            0xab
+        );
+        let at = write_start_info_with(&mem, "", Some(module)).unwrap();
+        let u32_at = |addr: u64| mem.read_obj::<u32>(GuestAddress(addr)).unwrap();
+        let u64_at = |addr: u64| mem.read_obj::<u64>(GuestAddress(addr)).unwrap();
+        // nr_modules at 12, modlist_paddr at 16 (xen/arch-x86/hvm/start_info.h).
+        assert_eq!(u32_at(at + 12), 1);
+        assert_eq!(u64_at(at + 16), MODLIST);
+        assert_eq!((u64_at(MODLIST), u64_at(MODLIST + 8)), (module.addr, 5000));
+        assert_eq!(u32_at(at + 48), 3, "three map entries");
+        // The last entry: RAM from 1 MiB to the top, the module's pages included.
+        let last = MEMMAP + 2 * 24;
+        assert_eq!(
+            (u64_at(last), u64_at(last + 8), u32_at(last + 16)),
+            (0x10_0000, (8 << 20) - 0x10_0000, E820_RAM)
+        );
+        // Too big for the memory above the image: refused, not truncated.
+        assert!(module_address(8 << 20, 7 << 20, 0x20_0000).is_none());
+        assert!(module_address(8 << 20, u64::MAX, 0).is_none());
     }
 
     #[test]

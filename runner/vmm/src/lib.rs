@@ -12,14 +12,20 @@
 //!   off, EBX = the start info, EIP = the PVH note's entry;
 //! - a short CPUID table (KVM's own values for a few leaves, trimmed) with the monitor's
 //!   leaves at 0x4000_0000 (signature `UnikernelVMM`, features, TSC kHz);
-//! - devices on I/O ports only (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
+//! - devices on I/O ports (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
 //!   VM with status `S`, as isa-debug-exit does for QEMU), a paravirtual console (one exit
 //!   per write of any length), a clock page the guest reads without exits, a minimal COM1
 //!   for guests that do not know the monitor, and the i8042 reset.
 //!   The numbers and layouts are in the `unikernel-abi` crate, shared with the guest
 //!   (`core/arch/src/hypervisor.rs` is the guest side);
 //! - KVM's in-kernel interrupt controllers (local APIC, I/O APIC, PIC) for images whose
-//!   manifest note lists `irq`; images without it get none.
+//!   manifest note lists `irq`; images without it get none;
+//! - when [`VmConfig`] asks for them, virtio devices on virtio-mmio ([`virtio`]): a
+//!   virtio-net on a tap device or on passt, one virtio-blk per disk file, announced on
+//!   the command line as QEMU microvm does (`virtio_mmio.device=512@0xfeb00000:5`), with
+//!   queue notifications on ioeventfds, interrupts on irqfds and the device work on a
+//!   thread of their own; and an initrd at the top of memory, listed as the start info's
+//!   one module. A device-less VM has none of this (no thread, no eventfd).
 //!
 //! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
 //! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at
@@ -41,6 +47,7 @@ pub mod gdb;
 pub mod image;
 mod report;
 pub mod sandbox;
+pub mod virtio;
 mod vm;
 
 use std::path::Path;
@@ -54,7 +61,7 @@ pub use image::Image;
 pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
 pub use unikernel_abi::hypervisor as abi;
-pub use vm::{Stats, Vm, VmConfig, VmExit, open_kvm};
+pub use vm::{NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
 
 /// The host's time-stamp counter, for the runner's timeline; `None` off x86_64.
 pub fn host_tsc() -> Option<u64> {
@@ -75,6 +82,8 @@ pub struct Run {
     pub stats: Stats,
     /// Where a halted guest sat (interrupts enabled, rip), when it halted for good.
     pub halted: Option<(bool, u64)>,
+    /// Devices the guest broke (or whose back end went away), one sentence each.
+    pub device_failures: Vec<String>,
 }
 
 /// Boots `kernel` once with `config`, sending its output to `output` (which returns
@@ -92,6 +101,8 @@ pub fn boot(
     control::install_kick_handler();
     let vm = Vm::new(&kvm, &image, config)?;
     drop(kvm);
+    // The devices' thread, if any: stopped when dropped, after the vCPU's.
+    let devices = vm.start_devices()?;
     let control = Arc::new(Control::new());
     // The vCPU runs on a thread of its own, confined (see `sandbox`) once the VM is set up;
     // its output comes here through a bounded channel, so a guest that prints faster than
@@ -150,6 +161,8 @@ pub fn boot(
         _ => None,
     };
     let timed_out = exit == VmExit::Stopped && control.stop_requested();
+    drop(devices);
+    let device_failures = vm.device_failures();
     let mut stats = vm.stats.clone();
     let teardown_start = Instant::now();
     drop(vm);
@@ -159,6 +172,7 @@ pub fn boot(
         timed_out,
         stats,
         halted,
+        device_failures,
     })
 }
 

@@ -1,6 +1,7 @@
 //! One VM: guest memory, the loaded image, one vCPU in the PVH entry state, and the loop
 //! that runs it and answers its exits.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,10 @@ use super::cpu;
 use super::devices::{Action, Ports};
 use super::image::{self, Image};
 use super::report::{self, FaultKind};
+use super::virtio::{
+    self, WriteOutcome,
+    worker::{Worker, lock},
+};
 use crate::error::{self, Error, Result};
 use unikernel_abi::hypervisor::{self as abi, ClockPage, ConsoleWrite};
 
@@ -22,12 +27,33 @@ const MSR_IA32_TSC: u32 = 0x10;
 const RFLAGS_IF: u64 = 1 << 9;
 
 /// What a VM is made of.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VmConfig {
     /// Guest memory in MiB.
     pub memory_mib: u32,
     /// The kernel command line.
     pub cmdline: String,
+    /// A virtio-net device on this back end.
+    pub net: Option<NetBackend>,
+    /// One virtio-blk device per file, in order.
+    pub disks: Vec<PathBuf>,
+    /// A file placed at the top of guest memory and listed as the PVH start info's one
+    /// module (`modlist_paddr`).
+    pub initrd: Option<PathBuf>,
+}
+
+/// Where the network device's frames go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetBackend {
+    /// The tap device `ifname` (already made), in the network namespace at `netns`
+    /// (`/run/netns/<name>`) or the monitor's own.
+    Tap {
+        ifname: String,
+        netns: Option<PathBuf>,
+    },
+    /// A unix stream socket of passt (or anything that speaks QEMU's `-netdev stream`:
+    /// each frame after its length, 4 bytes big-endian).
+    Stream { socket: PathBuf },
 }
 
 /// Counters and times of one VM, for `--stats`, the benchmark and density.
@@ -102,6 +128,8 @@ pub struct Vm {
     /// The last exit was KVM_EXIT_DEBUG (a breakpoint or a single step, for `gdb`); `run`
     /// returned `Stopped` for it.
     pub(crate) debug_stop: bool,
+    /// The virtio devices, on MMIO windows.
+    devices: Vec<virtio::Slot>,
     pub stats: Stats,
 }
 
@@ -147,7 +175,18 @@ impl Vm {
             .map_err(error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
 
         image.load(&mem, true)?;
-        let start_info = image::write_start_info(&mem, &config.cmdline)?;
+        let (devices, announce) = virtio::attach(&vm, &mem, config, image.interrupts)?;
+        let module = match &config.initrd {
+            Some(path) => Some(image::load_module(&mem, path, image.end())?),
+            None => None,
+        };
+        let start_info = if announce.is_empty() {
+            image::write_start_info_with(&mem, &config.cmdline, module)?
+        } else {
+            // After the app's arguments, as QEMU microvm appends them.
+            let cmdline = format!("{} {}", config.cmdline, announce.join(" "));
+            image::write_start_info_with(&mem, cmdline.trim_start(), module)?
+        };
 
         let vcpu = vm.create_vcpu(0).map_err(error::kvm("KVM_CREATE_VCPU"))?;
         let facts = match FACTS.get() {
@@ -175,6 +214,7 @@ impl Vm {
             interrupts: image.interrupts,
             console: Vec::new(),
             debug_stop: false,
+            devices,
             stats: Stats {
                 setup: created.elapsed(),
                 ..Stats::default()
@@ -241,6 +281,23 @@ impl Vm {
                                 || kind == kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN =>
                         {
                             return VmExit::Reset;
+                        }
+                        VcpuExit::MmioRead(address, data) if device_at(&self.devices, address).is_some() => {
+                            if let Some((slot, offset)) = device_at(&self.devices, address) {
+                                lock(&slot.transport).read(offset, data);
+                            }
+                            Next::Run
+                        }
+                        VcpuExit::MmioWrite(address, data) if device_at(&self.devices, address).is_some() => {
+                            if let Some((slot, offset)) = device_at(&self.devices, address)
+                                && let WriteOutcome::Notify(queue) = lock(&slot.transport).write(offset, data)
+                                && let Some(notifier) = slot.notifiers.get(queue)
+                            {
+                                // KVM's ioeventfd takes a queue's notification before it exits;
+                                // this is the way should one reach here all the same.
+                                let _ = notifier.write(1);
+                            }
+                            Next::Run
                         }
                         // The I/O APIC window past KVM's one I/O APIC: an absent chip, as
                         // on a PC (reads all ones, writes go nowhere), so a guest probing
@@ -420,10 +477,80 @@ impl Vm {
         &self.vcpu
     }
 
+    /// Starts the device thread, if the VM has devices; it stops when dropped.
+    pub fn start_devices(&self) -> Result<Option<Worker>> {
+        if self.devices.is_empty() {
+            return Ok(None);
+        }
+        let attached = self
+            .devices
+            .iter()
+            .map(virtio::Slot::attached)
+            .collect::<std::io::Result<Vec<_>>>()
+            .and_then(Worker::spawn)
+            .map_err(|err| Error::Device(format!("starting the device thread: {err}")))?;
+        Ok(Some(attached))
+    }
+
+    /// Why devices were marked failed, one sentence each (a guest that broke a rule of
+    /// virtio, or a back end that went away).
+    pub fn device_failures(&self) -> Vec<String> {
+        self.devices
+            .iter()
+            .filter_map(|slot| {
+                let transport = lock(&slot.transport);
+                transport.failure().map(|why| {
+                    format!(
+                        "{} at {:#x} marked failed (DEVICE_NEEDS_RESET): {why}",
+                        transport.name(),
+                        slot.base
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The state of every device's transport and queues, for a snapshot.
+    pub fn save_devices(&self) -> Vec<virtio::TransportState> {
+        self.devices
+            .iter()
+            .map(|slot| lock(&slot.transport).save())
+            .collect()
+    }
+
+    /// Puts back the devices' state [`Vm::save_devices`] made (of a VM with the same
+    /// devices, in the same order), each checked as a guest's own writes would be.
+    pub fn restore_devices(&self, states: &[virtio::TransportState]) -> Result<()> {
+        if states.len() != self.devices.len() {
+            return Err(Error::Device(format!(
+                "the snapshot has {} devices, the VM {}",
+                states.len(),
+                self.devices.len()
+            )));
+        }
+        for (slot, state) in self.devices.iter().zip(states) {
+            lock(&slot.transport).restore(state).map_err(|err| {
+                Error::Device(format!(
+                    "restoring the device at {:#x}: {}",
+                    slot.base, err.0
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     /// The guest's memory, for tests and diagnostics.
     pub fn memory(&self) -> &GuestMemoryMmap {
         &self.mem
     }
+}
+
+/// The device whose window holds `address`, and the offset in it.
+fn device_at(devices: &[virtio::Slot], address: u64) -> Option<(&virtio::Slot, u64)> {
+    devices.iter().find_map(|slot| {
+        let offset = address.checked_sub(slot.base)?;
+        (offset < virtio::MMIO_SIZE).then_some((slot, offset))
+    })
 }
 
 /// What an MMIO address probably is.
