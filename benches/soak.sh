@@ -17,8 +17,10 @@
 # of each phase and the ratio (the target: p99 under attack within 2x of quiet), the
 # errors, whether the guest is alive (QEMU runs, its console shows no panic, it answers),
 # and the heap's high-water mark over time: flat means the last sample of a phase is
-# within $FLAT_PERCENT % of the sample taken $SETTLE s into it. It fails (status 1) if the
-# guest died or a phase's high-water mark did not stay flat.
+# within $FLAT_PERCENT % of the sample taken $SETTLE s into it (under attack /stats may go
+# unanswered; the reading after the attack ends the series). It fails (status 1) if the
+# guest died, a high-water mark did not stay flat, or a legitimate load's p99 grew past
+# 2x or it served nothing under attack.
 set -euo pipefail
 
 : "${NS:?run through benches/http.sh (SOAK=600 sudo benches/http.sh)}"
