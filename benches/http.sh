@@ -4,7 +4,8 @@
 #
 #   sudo benches/http.sh                 # 3 alternating rounds of 10 s per VM
 #   sudo ROUNDS=5 DURATION=20 benches/http.sh
-#   sudo SOAK=600 benches/http.sh        # then 10 minutes at moderate load (see below)
+#   sudo SOAK=600 benches/http.sh        # then a 10-minute soak, quiet, and 10 more under attack
+#   sudo ROUNDS=0 SOAK=180 benches/http.sh   # the soak alone (no Linux VM), 3 + 3 minutes
 #
 # What runs:
 # - the unikernel: examples/http (release), booted through PVH (its multiboot magic masked
@@ -21,12 +22,13 @@
 # - wrk -t1 -c$CONNECTIONS -d$DURATION --latency, alternating unikernel and Linux for
 #   $ROUNDS rounds while both VMs are up (the idle one halts), after a warm-up of each.
 #   The figure is the median over rounds of requests per second, and the ratio of the two.
+#   ROUNDS=0 skips the comparison and the Linux VM.
 #
-# The soak ($SOAK seconds, 0 = none): wrk at a moderate, paced load on keep-alive
-# connections (16 connections, 5 ms between requests on each) plus a second wrk that
-# opens a new connection for every request (4 connections, `Connection: close`), for
-# socket churn. Every 30 s the unikernel's /stats is read: the heap's high-water mark after
-# the first minute must not grow, and the VM must still answer at the end.
+# The soak ($SOAK seconds a phase, 0 = none; benches/soak.sh): a moderate, paced load on
+# keep-alive connections plus a connection-per-request load, first alone, then beside 200
+# slowloris connections and a flood of spoofed SYNs (benches/attack, inside the namespace).
+# It prints the legitimate p50/p99 of both phases and their ratio, the errors, whether the
+# guest is alive, and the heap's high-water mark every 30 s, which must stay flat.
 #
 # Needs root (namespaces, tap devices), qemu-system-x86, wrk, curl, python3, and apt-get
 # to fetch the kernel package. Caches go to target/bench-http (never committed).
@@ -52,10 +54,16 @@ mkdir -p "$WORK"
 echo "== building"
 (cd "$ROOT/examples" && cargo build -q --release -p http)
 UNIKERNEL="$ROOT/examples/target/x86_64-unknown-none/release/http"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
-    --manifest-path "$ROOT/Cargo.toml" -p http-linux --target x86_64-unknown-linux-gnu
-SERVER="$ROOT/target/x86_64-unknown-linux-gnu/release/http-linux"
-"$ROOT/benches/linux-vm/build.sh" "$WORK/linux" "$SERVER"
+if [ "$ROUNDS" -gt 0 ]; then
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
+        --manifest-path "$ROOT/Cargo.toml" -p http-linux --target x86_64-unknown-linux-gnu
+    SERVER="$ROOT/target/x86_64-unknown-linux-gnu/release/http-linux"
+    "$ROOT/benches/linux-vm/build.sh" "$WORK/linux" "$SERVER"
+fi
+if [ "$SOAK" -gt 0 ]; then
+    cargo build -q --release --manifest-path "$ROOT/Cargo.toml" -p attack
+    ATTACK="$ROOT/target/release/attack"
+fi
 python3 - "$UNIKERNEL" "$WORK/http.pvh" <<'EOF'
 import struct, sys
 image = bytearray(open(sys.argv[1], "rb").read())
@@ -65,7 +73,8 @@ for offset in range(0, min(8192, len(image) - 4), 4):
         break
 open(sys.argv[2], "wb").write(image)
 EOF
-echo "unikernel: $(stat -c %s "$UNIKERNEL") bytes; Linux: $(cat "$WORK/linux/kernel-package"), initramfs $(stat -c %s "$WORK/linux/initrd.cpio.gz") bytes"
+echo "unikernel: $(stat -c %s "$UNIKERNEL") bytes"
+[ "$ROUNDS" -gt 0 ] && echo "Linux: $(cat "$WORK/linux/kernel-package"), initramfs $(stat -c %s "$WORK/linux/initrd.cpio.gz") bytes"
 
 pids=()
 cleanup() {
@@ -89,13 +98,18 @@ in_ns() { ip netns exec "$NS" "$@"; }
 QEMU=(qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m "$MEMORY"
     -smp 1 -nodefaults -no-user-config -nographic -display none -no-reboot)
 echo "== QEMU: ${QEMU[*]} -netdev tap,... -device virtio-net-device,..."
-ip netns exec "$NS" "${QEMU[@]}" -serial "file:$WORK/linux.serial" -kernel "$WORK/linux/vmlinuz" \
-    -initrd "$WORK/linux/initrd.cpio.gz" -append "console=ttyS0 no_timer_check bench.ip=10.0.3.15/24" \
-    -netdev tap,id=n1,ifname=tap1,script=no,downscript=no -device virtio-net-device,netdev=n1 &
-pids+=($!)
+LINUX_PID=
+if [ "$ROUNDS" -gt 0 ]; then
+    ip netns exec "$NS" "${QEMU[@]}" -serial "file:$WORK/linux.serial" -kernel "$WORK/linux/vmlinuz" \
+        -initrd "$WORK/linux/initrd.cpio.gz" -append "console=ttyS0 no_timer_check bench.ip=10.0.3.15/24" \
+        -netdev tap,id=n1,ifname=tap1,script=no,downscript=no -device virtio-net-device,netdev=n1 &
+    LINUX_PID=$!
+    pids+=("$LINUX_PID")
+fi
 ip netns exec "$NS" "${QEMU[@]}" -serial "file:$WORK/unikernel.serial" -kernel "$WORK/http.pvh" -append "--" \
     -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-device,netdev=n0 &
-pids+=($!)
+UNIKERNEL_PID=$!
+pids+=("$UNIKERNEL_PID")
 
 UNIKERNEL_URL=http://10.0.2.15/
 LINUX_URL=http://10.0.3.15/
@@ -108,9 +122,10 @@ wait_up() {
     cat "$WORK/$1.serial" >&2
     exit 1
 }
-wait_up linux "$LINUX_URL"
+[ "$ROUNDS" -gt 0 ] && wait_up linux "$LINUX_URL"
 wait_up unikernel "$UNIKERNEL_URL"
-[ "$(in_ns curl -s "$UNIKERNEL_URL")" = "$(in_ns curl -s "$LINUX_URL")" ] ||
+grep -m1 "http: listening" "$WORK/unikernel.serial" || true
+[ "$ROUNDS" -eq 0 ] || [ "$(in_ns curl -s "$UNIKERNEL_URL")" = "$(in_ns curl -s "$LINUX_URL")" ] ||
     { echo "http.sh: the two servers answer / differently" >&2; exit 1; }
 
 # One wrk run: prints "requests_per_second p50 p90 p99" (latencies in ms).
@@ -128,6 +143,8 @@ print(f"{rps:.0f} {ms(50):.2f} {ms(90):.2f} {ms(99):.2f}" + (f" ERRORS({errors.g
 '
 }
 
+# The comparison with Linux (ROUNDS=0: none).
+if [ "$ROUNDS" -gt 0 ]; then
 echo "== warm-up (${WARMUP} s each)"
 measure "$UNIKERNEL_URL" "$WARMUP" >/dev/null
 measure "$LINUX_URL" "$WARMUP" >/dev/null
@@ -158,45 +175,12 @@ print(f"ratio (unikernel / Linux): {med(uk,0) / med(lx,0):.2f}x requests per sec
 EOF
 echo "== unikernel /stats after the rounds"
 in_ns curl -s "${UNIKERNEL_URL}stats"
+fi
 
 if [ "$SOAK" -gt 0 ]; then
     # The Linux VM is not needed any more.
-    kill "${pids[0]}" 2>/dev/null || true
-    echo "== soak: ${SOAK} s at moderate load against the unikernel"
-    cat >"$WORK/paced.lua" <<'EOF'
-function delay() return 5 end
-EOF
-    cat >"$WORK/close.lua" <<'EOF'
-wrk.headers["Connection"] = "close"
-function delay() return 20 end
-EOF
-    ip netns exec "$NS" wrk -t1 -c16 -d"${SOAK}"s -s "$WORK/paced.lua" "$UNIKERNEL_URL" >"$WORK/soak-paced.txt" &
-    load1=$!
-    ip netns exec "$NS" wrk -t1 -c4 -d"${SOAK}"s -s "$WORK/close.lua" "$UNIKERNEL_URL" >"$WORK/soak-close.txt" &
-    load2=$!
-    : >"$WORK/soak-stats.txt"
-    start=$(date +%s)
-    while kill -0 "$load1" 2>/dev/null; do
-        sleep 30
-        stats=$(in_ns curl -s -m 5 "${UNIKERNEL_URL}stats" || echo "unreachable")
-        used=$(echo "$stats" | awk '/^heap_used/ { print $2 }')
-        high=$(echo "$stats" | awk '/^heap_high_water/ { print $2 }')
-        sockets=$(echo "$stats" | awk '/^sockets/ { print $2 }')
-        echo "$(( $(date +%s) - start )) ${used:-?} ${high:-?} ${sockets:-?}" | tee -a "$WORK/soak-stats.txt" |
-            awk '{ printf "t=%4ss heap_used=%s heap_high_water=%s sockets=%s\n", $1, $2, $3, $4 }'
-    done
-    wait "$load1" "$load2" || true
-    echo "-- paced keep-alive load:"; grep -E "requests in|Requests/sec|Socket errors|Non-2xx" "$WORK/soak-paced.txt"
-    echo "-- connection-per-request load:"; grep -E "requests in|Requests/sec|Socket errors|Non-2xx" "$WORK/soak-close.txt"
-    python3 - "$WORK/soak-stats.txt" <<'EOF'
-import sys
-rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-ok = all(r[2] != "?" for r in rows)
-settled = [int(r[2]) for r in rows if r[2] != "?" and int(r[0]) >= 60]
-if not ok:
-    print("soak: FAIL (the unikernel stopped answering)"); sys.exit(1)
-if len(settled) >= 2 and settled[-1] > settled[0]:
-    print(f"soak: FAIL (heap high-water grew from {settled[0]} to {settled[-1]} bytes after the first minute)"); sys.exit(1)
-print(f"soak: PASS ({len(rows)} samples; heap high-water {settled[0] if settled else rows[-1][2]} bytes, unchanged after the first minute)")
-EOF
+    [ -n "$LINUX_PID" ] && { kill "$LINUX_PID" 2>/dev/null || true; }
+    NS=$NS WORK=$WORK SOAK=$SOAK ATTACK=$ATTACK UNIKERNEL_URL=$UNIKERNEL_URL \
+        UNIKERNEL_PID=$UNIKERNEL_PID UNIKERNEL_SERIAL=$WORK/unikernel.serial \
+        "$ROOT/benches/soak.sh"
 fi

@@ -7,8 +7,9 @@
 //! tests need root and skip without it.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -74,10 +75,15 @@ impl Drop for Running {
 
 /// Waits for `child` at most `timeout`; its exit code (`None`: killed by a signal).
 fn wait(child: &mut Child, timeout: Duration) -> Option<i32> {
+    wait_status(child, timeout).code()
+}
+
+/// Waits for `child` at most `timeout`; how it ended.
+fn wait_status(child: &mut Child, timeout: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code();
+            return status;
         }
         assert!(
             Instant::now() < deadline,
@@ -304,7 +310,7 @@ fn a_closed_stdout_ends_the_runner_quietly() {
         let mut first = [0u8; 10];
         stdout.read_exact(&mut first).unwrap();
         drop(stdout);
-        let code = wait(&mut runner.0, Duration::from_secs(60));
+        let status = wait_status(&mut runner.0, Duration::from_secs(60));
         let mut stderr = String::new();
         runner
             .0
@@ -313,7 +319,12 @@ fn a_closed_stdout_ends_the_runner_quietly() {
             .unwrap()
             .read_to_string(&mut stderr)
             .unwrap();
-        assert_eq!(code, Some(141), "{options:?}: {stderr}");
+        assert_eq!(
+            status.code(),
+            Some(141),
+            "{options:?}: killed by signal {:?}; {stderr}",
+            status.signal()
+        );
         assert!(!stderr.contains("panic"), "{options:?}: {stderr}");
         assert!(temp_files_of(runner.0.id()).is_empty());
     }

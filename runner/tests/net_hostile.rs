@@ -10,14 +10,16 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runner::net::{Guest, Netns};
 use runner::{AccelRequest, Boot, Machine};
+use rustix::net::{AddressFamily, SendFlags, SocketType, ipproto};
+use rustix::thread::LinkNameSpaceType;
 
 /// How long a guest may take to boot and start listening.
 const READY: Duration = Duration::from_secs(60);
@@ -88,10 +90,11 @@ impl Server {
             scope
                 .spawn(move || {
                     let namespace = File::open(&path).expect("the namespace's file");
-                    // SAFETY: setns only changes this thread's network namespace to the one
-                    // the open descriptor names; no memory is involved.
-                    let joined = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(joined, 0, "setns: {}", std::io::Error::last_os_error());
+                    rustix::thread::move_into_link_name_space(
+                        namespace.as_fd(),
+                        Some(LinkNameSpaceType::Network),
+                    )
+                    .expect("setns into the namespace");
                     client()
                 })
                 .join()
@@ -447,40 +450,15 @@ fn spoofed_syns_do_not_shut_the_listener() {
 /// Sends `count` TCP SYNs to the guest's port from addresses of 198.18.0.0/15 (the
 /// benchmarking range, routed nowhere: the guest's SYN-ACKs go unanswered).
 fn send_spoofed_syns(count: u16) {
-    // SAFETY: socket() takes no pointers; the descriptor it returns is owned below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
-    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` is a descriptor just opened and owned by nothing else.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let destination = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(GUEST).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
+    let socket = rustix::net::socket(AddressFamily::INET, SocketType::RAW, Some(ipproto::RAW))
+        .expect("a raw socket");
+    let destination = SocketAddrV4::new(GUEST, 0);
     for i in 0..count {
         let source = Ipv4Addr::new(198, 18, (i >> 8) as u8, i as u8);
         let packet = syn_packet(source, 20000 + i, GUEST, PORT, 0x1000_0000 + u32::from(i));
-        // SAFETY: the buffer and the address are valid for the lengths given, for the
-        // duration of the call.
-        let sent = unsafe {
-            libc::sendto(
-                socket.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&raw const destination).cast(),
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(
-            sent,
-            packet.len() as isize,
-            "sendto: {}",
-            std::io::Error::last_os_error()
-        );
+        let sent = rustix::net::sendto(&socket, &packet, SendFlags::empty(), &destination)
+            .expect("sendto");
+        assert_eq!(sent, packet.len());
     }
 }
 

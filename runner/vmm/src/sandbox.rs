@@ -1,8 +1,9 @@
 //! Defence in depth for the threads that face a guest, as Firecracker does it: once a VM
 //! is set up (memory mapped, vCPU created), its vCPU thread runs under a seccomp filter
-//! that allows only the system calls the exit loop needs, and kills the whole process on
-//! any other (a guest that found a bug in the exit loop cannot open a file, start a
-//! program or make a socket). The watchdog that stops a vCPU has a filter of its own.
+//! that allows only the system calls the exit loop needs, refuses opening a file with an
+//! error (see [`REFUSED_SYSCALLS`]), and kills the whole process on any other (a guest
+//! that found a bug in the exit loop cannot open a file, start a program or make a
+//! socket). The watchdog that stops a vCPU has a filter of its own.
 //! As root, the thread also gives up root first: its user and group become `nobody`,
 //! without supplementary groups, and `no_new_privs` keeps it so.
 //!
@@ -97,10 +98,38 @@ const DEVICE_SYSCALLS: &[i64] = &[
     libc::SYS_exit,
     libc::SYS_exit_group,
 ];
+/// What a confined thread is refused with an error (EACCES) rather than killed for:
+/// opening files. glibc's allocator opens /proc/sys/vm/overcommit_memory the first time
+/// any thread of the process shrinks a heap arena (`check_may_shrink_heap`), and that
+/// thread may be a vCPU thread freeing output buffers (a reader that went away, a thread's
+/// exit): killed for it, the runner died by SIGSYS now and then. Refused, glibc gives up
+/// that check and releases the memory with madvise; the thread still opens nothing.
+const REFUSED_SYSCALLS: &[i64] = &[libc::SYS_open, libc::SYS_openat];
 
 /// How many system calls a vCPU thread may make (for the README's figure and tests).
 pub const VCPU_SYSCALL_COUNT: usize = VCPU_SYSCALLS.len();
 
+/// The filter that answers [`REFUSED_SYSCALLS`] with EACCES and lets everything else
+/// through to the allow list's filter, installed after it. (Of stacked filters the kernel
+/// applies the strictest answer: an error beats the allow list's "allow", a kill beats
+/// both.)
+fn refusal_filter() -> Result<BpfProgram> {
+    let rules = REFUSED_SYSCALLS
+        .iter()
+        .map(|&syscall| (syscall, Vec::new()))
+        .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EACCES as u32),
+        TargetArch::x86_64,
+    )
+    .map_err(|err| Error::Sandbox(err.to_string()))?;
+    BpfProgram::try_from(filter).map_err(|err| Error::Sandbox(err.to_string()))
+}
+
+/// The allow list: `syscalls` (and the refused ones, which the refusal filter answers),
+/// every other system call kills the process.
 fn filter(syscalls: &[i64]) -> Result<BpfProgram> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for &syscall in syscalls {
@@ -123,6 +152,9 @@ fn filter(syscalls: &[i64]) -> Result<BpfProgram> {
             None => Vec::new(),
         };
         rules.insert(syscall, rule);
+    }
+    for &syscall in REFUSED_SYSCALLS {
+        rules.insert(syscall, Vec::new());
     }
     let filter = SeccompFilter::new(
         rules,
@@ -154,8 +186,13 @@ pub fn confine_watchdog_thread() -> Result<()> {
 }
 
 fn apply(syscalls: &[i64]) -> Result<()> {
-    let program = filter(syscalls)?;
-    seccompiler::apply_filter(&program).map_err(|err| Error::Sandbox(err.to_string()))
+    let allow_list = filter(syscalls)?;
+    let refusals = refusal_filter()?;
+    // The refusals first: once the allow list is in, installing a filter is not allowed.
+    for program in [&refusals, &allow_list] {
+        seccompiler::apply_filter(program).map_err(|err| Error::Sandbox(err.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The user and group ids of `nobody` (from /etc/passwd; 65534 if it is not there).

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The soak of examples/http, quiet and then under attack, in one run: started by
+# `sudo SOAK=600 benches/http.sh` (which boots the unikernel on a tap in its namespace and
+# exports what this script needs), not on its own.
+#
+# Two phases of $SOAK seconds each, with the same legitimate load:
+#   - wrk at a moderate, paced load on keep-alive connections (16 connections, 5 ms between
+#     requests on each), plus a second wrk that opens a new connection for every request
+#     (4 connections, `Connection: close`), for socket churn; both with --latency;
+#   - quiet: nothing else;
+#   - attack: also $SLOWLORIS slowloris connections (a request line, then one header byte a
+#     second per connection, never a whole header; reconnecting when the server closes) and
+#     a flood of spoofed SYNs at $SYN_RATE a second from 198.18.0.0/15, both from
+#     benches/attack, started 5 s before the load and ended 2 s after it, inside the
+#     namespace only (the attack binary refuses to run anywhere else).
+# Every 30 s the unikernel's /stats is read. At the end it prints the legitimate p50/p99
+# of each phase and the ratio (the target: p99 under attack within 2x of quiet), the
+# errors, whether the guest is alive (QEMU runs, its console shows no panic, it answers),
+# and the heap's high-water mark over time: flat means the last sample of a phase is
+# within $FLAT_PERCENT % of the sample taken $SETTLE s into it (under attack /stats may go
+# unanswered; the reading after the attack ends the series). It fails (status 1) if the
+# guest died, a high-water mark did not stay flat, or a legitimate load's p99 grew past
+# 2x or it served nothing under attack.
+set -euo pipefail
+
+: "${NS:?run through benches/http.sh (SOAK=600 sudo benches/http.sh)}"
+: "${WORK:?}" "${SOAK:?}" "${ATTACK:?}" "${UNIKERNEL_URL:?}" "${UNIKERNEL_PID:?}" "${UNIKERNEL_SERIAL:?}"
+SLOWLORIS=${SLOWLORIS:-200}
+SYN_RATE=${SYN_RATE:-200}
+SETTLE=${SETTLE:-60}
+FLAT_PERCENT=${FLAT_PERCENT:-3}
+TARGET=$(echo "$UNIKERNEL_URL" | sed -E 's|^http://([^/]+)/.*$|\1|'):80
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+cat >"$WORK/paced.lua" <<'EOF'
+function delay() return 5 end
+EOF
+cat >"$WORK/close.lua" <<'EOF'
+wrk.headers["Connection"] = "close"
+function delay() return 20 end
+EOF
+
+attackers=()
+stop_attackers() {
+    for pid in "${attackers[@]}"; do kill "$pid" 2>/dev/null || true; done
+}
+trap stop_attackers EXIT
+
+# One phase: the legitimate load for $SOAK s (and the attack, for phase "attack"), /stats
+# every 30 s into $WORK/soak-<phase>-stats.txt.
+phase() {
+    local name=$1
+    echo "== soak, $name: ${SOAK} s$([ "$name" = attack ] && echo " with $SLOWLORIS slowloris connections and $SYN_RATE spoofed SYNs/s")"
+    attackers=()
+    if [ "$name" = attack ]; then
+        ip netns exec "$NS" "$ATTACK" slowloris --target "$TARGET" --connections "$SLOWLORIS" \
+            --seconds $((SOAK + 7)) >"$WORK/soak-slowloris.txt" 2>&1 &
+        attackers+=($!)
+        ip netns exec "$NS" "$ATTACK" syn-flood --target "$TARGET" --rate "$SYN_RATE" \
+            --seconds $((SOAK + 7)) >"$WORK/soak-synflood.txt" 2>&1 &
+        attackers+=($!)
+        sleep 5
+    fi
+    ip netns exec "$NS" wrk -t1 -c16 -d"${SOAK}"s --latency -s "$WORK/paced.lua" "$UNIKERNEL_URL" \
+        >"$WORK/soak-$name-paced.txt" 2>&1 &
+    local paced=$!
+    ip netns exec "$NS" wrk -t1 -c4 -d"${SOAK}"s --latency -s "$WORK/close.lua" "$UNIKERNEL_URL" \
+        >"$WORK/soak-$name-close.txt" 2>&1 &
+    local close=$!
+    : >"$WORK/soak-$name-stats.txt"
+    local start
+    start=$(date +%s)
+    while kill -0 "$paced" 2>/dev/null; do
+        sleep 30
+        local stats used high sockets expired
+        stats=$(in_ns curl -s -m 5 --retry 2 "${UNIKERNEL_URL}stats" || true)
+        used=$(echo "$stats" | awk '/^heap_used/ { print $2 }')
+        high=$(echo "$stats" | awk '/^heap_high_water/ { print $2 }')
+        sockets=$(echo "$stats" | awk '/^sockets/ { print $2 }')
+        expired=$(echo "$stats" | awk '/^(expired|half_open_expired|half_open_evicted) / { printf "%s%s", sep, $2; sep = "/" }')
+        echo "$(($(date +%s) - start)) ${used:-?} ${high:-?} ${sockets:-?} ${expired:-?}" |
+            tee -a "$WORK/soak-$name-stats.txt" |
+            awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/half_open_evicted/expired=%s\n", phase, $1, $2, $3, $4, $5 }'
+    done
+    wait "$paced" "$close" || true
+    for pid in "${attackers[@]}"; do wait "$pid" || true; done
+    attackers=()
+    if [ "$name" = attack ]; then
+        cat "$WORK/soak-slowloris.txt" "$WORK/soak-synflood.txt"
+    fi
+}
+
+phase quiet
+phase attack
+
+# The guest after both phases: QEMU still runs, no panic on its console, it answers.
+alive=yes
+kill -0 "$UNIKERNEL_PID" 2>/dev/null || alive="no (QEMU exited)"
+grep -qE "panicked|memory allocation" "$UNIKERNEL_SERIAL" && alive="no (its console: $(grep -m1 -E "panicked|memory allocation" "$UNIKERNEL_SERIAL"))"
+page=$(in_ns curl -s -m 10 -o /dev/null -w "%{http_code}" "$UNIKERNEL_URL" || true)
+[ "$page" = 200 ] || alive="no (GET / answered ${page:-nothing})"
+final_stats=$(in_ns curl -s -m 10 "${UNIKERNEL_URL}stats" || true)
+
+python3 - "$WORK" "$SETTLE" "$FLAT_PERCENT" "$alive" "$final_stats" <<'EOF'
+import re, sys
+work, settle, flat_percent, alive, final_stats = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+
+def ms(text, label):
+    m = re.search(r"^\s+" + label + r"%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+def wrk(path):
+    text = open(path).read()
+    done = re.search(r"(\d+) requests in", text)
+    if not done:
+        # wrk gives up when its first connection fails.
+        return 0, 0.0, float("nan"), float("nan"), "wrk did not run: " + " ".join(text.split())[:120]
+    requests = int(done.group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    errors = []
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += [f"{kind} {n}" for kind, n in zip(("connect", "read", "write", "timeout"), m.groups()) if n != "0"]
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        errors.append(f"non-2xx {m.group(1)}")
+    return requests, rps, ms(text, "50"), ms(text, "99"), ", ".join(errors) or "none"
+
+failed = []
+stats = dict(line.split(" ", 1) for line in final_stats.splitlines() if " " in line)
+print("== soak: legitimate clients, quiet vs under attack")
+print(f"{'phase':7} {'load':22} {'requests':>9} {'req/s':>8} {'p50_ms':>8} {'p99_ms':>8}  errors")
+rows = {}
+for phase in ("quiet", "attack"):
+    for load, label in (("paced", "keep-alive, paced"), ("close", "connection per request")):
+        row = wrk(f"{work}/soak-{phase}-{load}.txt")
+        rows[phase, load] = row
+        print(f"{phase:7} {label:22} {row[0]:9} {row[1]:8.0f} {row[2]:8.2f} {row[3]:8.2f}  {row[4]}")
+for load, label in (("paced", "keep-alive"), ("close", "connection per request")):
+    quiet, attack = rows["quiet", load], rows["attack", load]
+    if attack[0] == 0 or quiet[0] == 0:
+        print(f"p99 under attack / quiet ({label}): no figure, a phase served nothing")
+        failed.append(f"the {label} load served nothing in a phase")
+        continue
+    ratio = attack[3] / quiet[3]
+    print(f"p99 under attack / quiet ({label}): {attack[3]:.2f} / {quiet[3]:.2f} ms = {ratio:.2f}x "
+          f"({'within' if ratio <= 2 else 'NOT within'} 2x); p50 {attack[2] / quiet[2]:.2f}x")
+    if ratio > 2:
+        failed.append(f"the {label} load's p99 grew {ratio:.2f}x under attack")
+
+print("== heap high-water mark over time (bytes)")
+for phase in ("quiet", "attack"):
+    samples = [line.split() for line in open(f"{work}/soak-{phase}-stats.txt") if line.strip()]
+    answered = [(int(s[0]), int(s[2])) for s in samples if s[2] != "?"]
+    missed = len(samples) - len(answered)
+    if phase == "attack" and "heap_high_water" in stats:
+        # A high-water mark only grows: the one read after the attack ended is its end.
+        answered.append((int(samples[-1][0]) + 1 if samples else 0, int(stats["heap_high_water"])))
+    print(f"{phase}: " + " ".join(f"{t}s:{h}" for t, h in answered) + (f"  ({missed} samples unanswered)" if missed else ""))
+    settled = [(t, h) for t, h in answered if t >= settle] or answered
+    if not settled:
+        failed.append(f"{phase}: no /stats answered")
+        continue
+    (since, first), last = settled[0], settled[-1][1]
+    growth = (last - first) * 100 / first
+    flat = growth <= flat_percent
+    print(f"{phase}: {first} at {since} s -> {last} at the end: {growth:+.1f} % "
+          f"({'flat' if flat else 'NOT flat'}, tolerance {flat_percent:g} %)")
+    if not flat:
+        failed.append(f"{phase}: the heap's high-water mark grew {growth:+.1f} % after {settle} s")
+if stats:
+    print("after both phases: " + ", ".join(f"{k} {stats[k]}" for k in
+          ("heap_size", "heap_used", "heap_high_water", "sockets", "accepted", "expired", "half_open_expired", "half_open_evicted") if k in stats))
+print(f"guest alive: {alive}")
+if alive != "yes":
+    failed.append(f"the guest is not alive: {alive}")
+print("soak: " + ("FAIL (" + "; ".join(failed) + ")" if failed else "PASS (alive, heap flat, legitimate p99 within 2x)"))
+sys.exit(1 if failed else 0)
+EOF
