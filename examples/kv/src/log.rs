@@ -12,7 +12,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use unikernel::disk::{Disk, Error, File, OpenOptions, Write};
+use unikernel::disk::{Disk, Error, File, OpenOptions, Read, Write};
 use unikernel::println;
 
 const DIR: &str = "/kv";
@@ -44,25 +44,30 @@ impl Store {
             (false, true) => disk.rename(NEW_LOG, LOG)?,
             _ => {}
         }
-        let bytes = if disk.exists(LOG) {
-            disk.read(LOG)?
+        let replayed = if disk.exists(LOG) {
+            replay_file(&mut File::open(disk, LOG)?)?
         } else {
-            Vec::new()
+            Replayed::default()
         };
-        let (map, good, records) = replay(&bytes);
+        let Replayed {
+            map,
+            good,
+            records,
+            read,
+        } = replayed;
         let mut log = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .open(disk, LOG)?;
-        if good < bytes.len() {
+        if good < read {
             log.set_len(good as u64)?;
             log.sync_all()?;
         }
         println!(
             "kv: replayed {records} records, {} keys; dropped a torn tail of {} bytes",
             map.len(),
-            bytes.len() - good
+            read - good
         );
         // Appends go to the end (the file is reopened in append mode).
         drop(log);
@@ -170,8 +175,58 @@ fn encode(op: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// The map the log's whole records build, the length of those records, and their count.
-fn replay(bytes: &[u8]) -> (BTreeMap<Vec<u8>, Vec<u8>>, usize, usize) {
-    let mut map = BTreeMap::new();
+/// What replaying the log found.
+#[derive(Default)]
+struct Replayed {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Where the last whole record ends: the log is cut there.
+    good: usize,
+    records: usize,
+    /// How far the log was read (past `good` only for a torn or corrupt tail).
+    read: usize,
+}
+
+/// The largest record a put can write (a datagram's key and value), with room to spare:
+/// a longer length field is a torn or corrupt record, not a reason to read on.
+const MAX_RECORD: usize = 64 * 1024;
+
+/// Replays the log from `file` a chunk at a time, so that the memory it takes is the live
+/// data's, never the file's: a crash can leave a file whose length says more than was ever
+/// written.
+fn replay_file(file: &mut File) -> Result<Replayed, Error> {
+    let mut replayed = Replayed::default();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        replayed.read += n;
+        pending.extend_from_slice(&chunk[..n]);
+        let (map, used, records) = replay(&pending, core::mem::take(&mut replayed.map));
+        replayed.map = map;
+        replayed.records += records;
+        replayed.good += used;
+        pending.drain(..used);
+        // A record that is whole but was not taken is corrupt, and one longer than any
+        // put writes can never be whole: either way the log ends here.
+        if pending.len() >= HEADER {
+            let len = u32::from_le_bytes(pending[..4].try_into().unwrap()) as usize;
+            if len > MAX_RECORD || pending.len() >= HEADER + len {
+                break;
+            }
+        }
+    }
+    Ok(replayed)
+}
+
+/// Applies the whole records at the start of `bytes` to `map`; returns it, the bytes they
+/// took and how many there were. Stops at a record cut short (more may come) or a bad one.
+fn replay(
+    bytes: &[u8],
+    mut map: BTreeMap<Vec<u8>, Vec<u8>>,
+) -> (BTreeMap<Vec<u8>, Vec<u8>>, usize, usize) {
     let mut at = 0;
     let mut records = 0;
     while let Some(header) = bytes.get(at..at + HEADER) {
