@@ -492,31 +492,13 @@ fn execute(command: Commands) -> Result<i32> {
             kernel_args,
         }) => {
             boot.kernel_args = kernel_args;
-            let target = match (target, manifest_path) {
-                (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
-                (Some(target), None) => build::classify_target(&target),
-                (None, None) => unreachable!("clap requires a target or --manifest-path"),
-            };
-            let elf = match target {
-                RunTarget::Elf(path) => {
-                    setup::ensure(boot_needs(&boot, false), boot.quiet)?;
-                    path
-                }
-                RunTarget::Example(name) => {
-                    setup::ensure(boot_needs(&boot, true), boot.quiet)?;
-                    build::build_example_with(&name, boot.quiet)?
-                }
-                RunTarget::Manifest(manifest, package) => {
-                    setup::ensure(boot_needs(&boot, true), boot.quiet)?;
-                    CargoBuild {
-                        manifest_path: manifest,
-                        package,
-                        release: true,
-                        quiet: boot.quiet,
-                    }
-                    .run()?
-                }
-            };
+            let elf = image_of(
+                target,
+                manifest_path,
+                package,
+                |build| boot_needs(&boot, build),
+                boot.quiet,
+            )?;
             self::boot(elf, &boot)
         }
         Commands::Boot(BootArgs {
@@ -589,50 +571,15 @@ fn execute(command: Commands) -> Result<i32> {
             top,
             quiet,
         }) => {
-            let target = match (target, manifest_path) {
-                (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
-                (Some(target), None) => build::classify_target(&target),
-                (None, None) => unreachable!("clap requires a target or --manifest-path"),
+            let needs = |build| Needs {
+                target: build,
+                qemu: false,
             };
-            let (elf, name) = match target {
-                RunTarget::Elf(path) => {
-                    let name = path.file_name().map_or_else(
-                        || path.display().to_string(),
-                        |name| name.to_string_lossy().into_owned(),
-                    );
-                    (path, name)
-                }
-                RunTarget::Example(name) => {
-                    setup::ensure(
-                        Needs {
-                            target: true,
-                            qemu: false,
-                        },
-                        quiet,
-                    )?;
-                    (build::build_example_with(&name, quiet)?, name)
-                }
-                RunTarget::Manifest(manifest, package) => {
-                    setup::ensure(
-                        Needs {
-                            target: true,
-                            qemu: false,
-                        },
-                        quiet,
-                    )?;
-                    let elf = CargoBuild {
-                        manifest_path: manifest,
-                        package,
-                        release: true,
-                        quiet,
-                    }
-                    .run()?;
-                    let name = elf
-                        .file_name()
-                        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-                    (elf, name)
-                }
-            };
+            let elf = image_of(target, manifest_path, package, needs, quiet)?;
+            let name = elf.file_name().map_or_else(
+                || elf.display().to_string(),
+                |name| name.to_string_lossy().into_owned(),
+            );
             let report = crate::size::analyze(&elf)?;
             let stripped = crate::bench::stripped_size(&elf).ok();
             print!("{}", crate::size::render(&report, &name, stripped, top));
@@ -695,6 +642,42 @@ fn human_size(bytes: u64) -> String {
         30.. => format!("{} GiB", bytes >> 30),
         20.. => format!("{} MiB", bytes >> 20),
         _ => format!("{bytes} bytes"),
+    }
+}
+
+/// The image `run` and `size` work on: a built ELF as it is, or an example or the app at
+/// `manifest_path` built in release mode, after `needs(built)` is installed.
+fn image_of(
+    target: Option<String>,
+    manifest_path: Option<PathBuf>,
+    package: Option<String>,
+    needs: impl Fn(bool) -> Needs,
+    quiet: bool,
+) -> Result<PathBuf> {
+    let target = match (target, manifest_path) {
+        (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
+        (Some(target), None) => build::classify_target(&target),
+        (None, None) => unreachable!("clap requires a target or --manifest-path"),
+    };
+    match target {
+        RunTarget::Elf(path) => {
+            setup::ensure(needs(false), quiet)?;
+            Ok(path)
+        }
+        RunTarget::Example(name) => {
+            setup::ensure(needs(true), quiet)?;
+            build::build_example_with(&name, quiet)
+        }
+        RunTarget::Manifest(manifest, package) => {
+            setup::ensure(needs(true), quiet)?;
+            CargoBuild {
+                manifest_path: manifest,
+                package,
+                release: true,
+                quiet,
+            }
+            .run()
+        }
     }
 }
 
