@@ -17,12 +17,21 @@
 //!   to a bound: the hyperperiod `H` (for constrained deadlines `dbf(t + H) = dbf(t) + U·H`,
 //!   so nothing new happens after it) or, when `U < 1`, `L* = max(D_max, Σ(T_i - D_i)U_i /
 //!   (1 - U))` (as `dbf(t) <= U·t + Σ(T_i - D_i)U_i`, a failure implies `t < L*`), whichever
-//!   is smaller.
+//!   is smaller. Up to [`DEMAND_POINTS_LIMIT`] deadlines every one is checked in order;
+//!   beyond, the first [`DEMAND_POINTS_LIMIT`] are (an early failure is a definite verdict)
+//!   and then Quick Processor-demand Analysis decides (Zhang & Burns, "Schedulability
+//!   analysis for real-time systems with EDF scheduling", IEEE TC 58(9), 2009): from the last
+//!   deadline `t <= L`, step to `dbf(t)` while `dbf(t) < t` and to the previous deadline when
+//!   they are equal; the set is schedulable iff this reaches `dbf(t) <= D_min` without meeting
+//!   `dbf(t) > t`. It visits far fewer points than there are deadlines, except when `U` is
+//!   within a hair of 1, where it is bounded by [`DEMAND_STEPS_LIMIT`].
 //! - RM ([`rm`]): fixed priorities, rate-monotonic (deadline-monotonic when a deadline is
 //!   shorter than its period: Leung & Whitehead 1982), ties broken by the shorter period and
 //!   then by declaration order ([`priorities`]). Exact response-time analysis (Joseph &
 //!   Pandya 1986; Audsley et al. 1993): `R_i = C_i + Σ_{j in hp(i)} ceil(R_i/T_j)·C_j`
 //!   iterated from `C_i + Σ C_j` to its fixed point; schedulable iff `R_i <= D_i` for all.
+//!   The iteration only grows, so it stops as soon as it passes `D_i` (a definite miss);
+//!   [`RESPONSE_STEPS_LIMIT`] bounds the steps below the deadline.
 //!   The Liu–Layland bound `n(2^{1/n} - 1)` is only reported, as a note.
 
 mod big;
@@ -76,12 +85,16 @@ pub enum Policy {
     Rm,
 }
 
-/// The processor-demand test checks at most this many absolute deadlines; beyond, the set is
-/// rejected as too costly to analyse (at compile time) rather than accepted unchecked.
+/// Up to this many absolute deadlines the processor-demand test checks each in turn; beyond,
+/// it checks this many and then runs QPA.
 pub const DEMAND_POINTS_LIMIT: u128 = 1_000_000;
 
-/// Response-time iterations per task before giving up on a fixed point.
-const RESPONSE_ITERATIONS_LIMIT: usize = 100_000;
+/// QPA steps before the set is rejected as too costly to analyse (at compile time) rather
+/// than accepted unchecked.
+pub const DEMAND_STEPS_LIMIT: u64 = 1_000_000;
+
+/// Response-time iterations per task, below its deadline, before giving up.
+pub const RESPONSE_STEPS_LIMIT: u64 = 1_000_000;
 
 /// Why a task set is rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +118,8 @@ pub enum Reason {
         edf_accepts: bool,
     },
     /// The processor-demand test would need to check more than [`DEMAND_POINTS_LIMIT`]
-    /// deadlines, up to `bound` (`None`: the hyperperiod does not fit in 128 bits).
+    /// deadlines, up to `bound` (`None`: the hyperperiod does not fit in 128 bits), and QPA
+    /// did not decide within [`DEMAND_STEPS_LIMIT`] steps.
     TooManyDeadlines {
         points: Option<u128>,
         bound: Option<u128>,
@@ -117,8 +131,10 @@ pub enum Reason {
 pub enum Response {
     /// The fixed point.
     Exact(u128),
-    /// No fixed point within the iteration limit; at least this much.
+    /// Past the deadline (this much and growing): a definite miss.
     MoreThan(u128),
+    /// Still below the deadline after [`RESPONSE_STEPS_LIMIT`] steps: at least this much.
+    Undecided(u128),
 }
 
 impl Response {
@@ -203,26 +219,69 @@ pub fn edf<'a>(tasks: &[Task<'a>]) -> Result<Proof, Unschedulable<'a>> {
     let (Some(bound), Some(points)) = (bound, points) else {
         return Err(fail(Reason::TooManyDeadlines { points, bound }));
     };
-    if points > DEMAND_POINTS_LIMIT {
-        let reason = Reason::TooManyDeadlines {
-            points: Some(points),
-            bound: Some(bound),
-        };
-        return Err(fail(reason));
-    }
-    match first_demand_failure(tasks, bound) {
-        Some((at, demand)) => Err(fail(Reason::Demand { at, demand })),
-        None => Ok(Proof::Demand { bound, points }),
+    let scanned = first_demand_failure(tasks, bound, DEMAND_POINTS_LIMIT);
+    let verdict = match scanned {
+        Scan::Failed { at, demand } => Err(Reason::Demand { at, demand }),
+        Scan::Passed => Ok(()),
+        Scan::Unfinished => match quick_demand_analysis(tasks, bound) {
+            Some(verdict) => verdict,
+            None => Err(Reason::TooManyDeadlines {
+                points: Some(points),
+                bound: Some(bound),
+            }),
+        },
+    };
+    match verdict {
+        Ok(()) => Ok(Proof::Demand { bound, points }),
+        Err(reason) => Err(fail(reason)),
     }
 }
 
-#[cfg(test)]
 /// `dbf(t)`: the processor time needed by the jobs both released and due in `[0, t]`.
 pub fn demand(tasks: &[Task], t: u128) -> u128 {
     tasks
         .iter()
         .map(|task| jobs_due(task, t) * u128::from(task.wcet))
         .sum()
+}
+
+/// The last absolute deadline `k·T_i + D_i` at or before `t`, if any.
+fn deadline_at_or_before(tasks: &[Task], t: u128) -> Option<u128> {
+    tasks
+        .iter()
+        .filter_map(|task| {
+            let jobs = jobs_due(task, t);
+            let last = jobs.checked_sub(1)?;
+            Some(last * u128::from(task.period) + u128::from(task.deadline))
+        })
+        .max()
+}
+
+/// QPA (Zhang & Burns 2009) over `(0, bound]`: `Some(Ok)` when schedulable, `Some(Err)` with
+/// the failing deadline and its demand, `None` past [`DEMAND_STEPS_LIMIT`] steps.
+fn quick_demand_analysis(tasks: &[Task], bound: u128) -> Option<Result<(), Reason>> {
+    let earliest = tasks.iter().map(|t| u128::from(t.deadline)).min()?;
+    let mut t = deadline_at_or_before(tasks, bound)?;
+    for _ in 0..DEMAND_STEPS_LIMIT {
+        let h = demand(tasks, t);
+        if h > t {
+            // dbf only changes at deadlines, so it fails at the last one at or before t too.
+            let at = deadline_at_or_before(tasks, t).unwrap_or(t);
+            return Some(Err(Reason::Demand { at, demand: h }));
+        }
+        if h <= earliest {
+            return Some(Ok(()));
+        }
+        t = if h < t {
+            h
+        } else {
+            match deadline_at_or_before(tasks, t - 1) {
+                Some(previous) => previous,
+                None => return Some(Ok(())),
+            }
+        };
+    }
+    None
 }
 
 /// How many jobs of `task` are due by `t`: `max(0, floor((t - D)/T) + 1)`.
@@ -289,8 +348,19 @@ fn demand_points(tasks: &[Task], bound: u128) -> Option<u128> {
         .try_fold(0u128, |sum, task| sum.checked_add(jobs_due(task, bound)))
 }
 
-/// The first absolute deadline `t <= bound` with `dbf(t) > t`, and `dbf(t)`.
-fn first_demand_failure(tasks: &[Task], bound: u128) -> Option<(u128, u128)> {
+/// What checking the deadlines in order found.
+enum Scan {
+    /// `dbf(at) = demand > at`.
+    Failed { at: u128, demand: u128 },
+    /// Every deadline up to the bound meets its demand.
+    Passed,
+    /// The first `limit` deadlines meet their demand; later ones were not checked.
+    Unfinished,
+}
+
+/// Checks the absolute deadlines `t <= bound` in increasing order, at most `limit` of them,
+/// for the first with `dbf(t) > t`.
+fn first_demand_failure(tasks: &[Task], bound: u128, limit: u128) -> Scan {
     // Deadlines in increasing order, with the demand accumulated as each job becomes due.
     let mut next: BinaryHeap<std::cmp::Reverse<(u128, usize)>> = tasks
         .iter()
@@ -299,6 +369,7 @@ fn first_demand_failure(tasks: &[Task], bound: u128) -> Option<(u128, u128)> {
         .filter(|std::cmp::Reverse((t, _))| *t <= bound)
         .collect();
     let mut demand = 0u128;
+    let mut checked = 0u128;
     while let Some(std::cmp::Reverse((t, i))) = next.pop() {
         demand += u128::from(tasks[i].wcet);
         let following = t + u128::from(tasks[i].period);
@@ -306,11 +377,17 @@ fn first_demand_failure(tasks: &[Task], bound: u128) -> Option<(u128, u128)> {
             next.push(std::cmp::Reverse((following, i)));
         }
         let more_at_t = next.peek().is_some_and(|std::cmp::Reverse((u, _))| *u == t);
-        if !more_at_t && demand > t {
-            return Some((t, demand));
+        if !more_at_t {
+            if demand > t {
+                return Scan::Failed { at: t, demand };
+            }
+            checked += 1;
+            if checked >= limit && !next.is_empty() {
+                return Scan::Unfinished;
+            }
         }
     }
-    None
+    Scan::Passed
 }
 
 /// Deadline-monotonic priorities (rate-monotonic when deadlines equal periods), 0 = highest:
@@ -340,15 +417,22 @@ pub fn response_times(tasks: &[Task], priorities: &[u32]) -> Vec<Response> {
                     .sum()
             };
             let wcet = u128::from(tasks[i].wcet);
+            let deadline = u128::from(tasks[i].deadline);
             let mut r = wcet + higher.iter().map(|t| u128::from(t.wcet)).sum::<u128>();
-            for _ in 0..RESPONSE_ITERATIONS_LIMIT {
+            // The iteration never decreases: a value past the deadline is a definite miss
+            // even before it settles, and one below it after the limit is undecided.
+            for _ in 0..RESPONSE_STEPS_LIMIT {
                 let next = wcet + interference(r);
                 if next == r {
                     return Response::Exact(r);
                 }
                 r = next;
             }
-            Response::MoreThan(r)
+            if r > deadline {
+                Response::MoreThan(r)
+            } else {
+                Response::Undecided(r)
+            }
         })
         .collect()
 }
@@ -381,7 +465,9 @@ pub fn rm<'a>(tasks: &[Task<'a>]) -> Result<Proof, Unschedulable<'a>> {
                 .into_iter()
                 .map(|r| match r {
                     Response::Exact(r) => r,
-                    Response::MoreThan(_) => unreachable!("every response meets its deadline"),
+                    Response::MoreThan(_) | Response::Undecided(_) => {
+                        unreachable!("every response meets its deadline")
+                    }
                 })
                 .collect(),
         )),
@@ -502,34 +588,51 @@ impl fmt::Display for Unschedulable<'_> {
                 } else {
                     " (deadline-monotonic priorities, as a deadline is shorter than its period)"
                 };
-                write!(
-                    f,
-                    "task set is not schedulable under RM{monotonic}: `{}` {}, after its deadline of {}",
-                    failing.name,
-                    match responses[*task] {
-                        Response::Exact(r) =>
-                            format!("can take {} to respond", duration::format(r)),
-                        Response::MoreThan(r) =>
-                            format!("can take more than {} to respond", duration::format(r)),
-                    },
-                    duration::format(failing.deadline),
-                )?;
+                let deadline = duration::format(failing.deadline);
+                match responses[*task] {
+                    Response::Exact(r) => write!(
+                        f,
+                        "task set is not schedulable under RM{monotonic}: `{}` can take {} to \
+                         respond, after its deadline of {deadline}",
+                        failing.name,
+                        duration::format(r),
+                    )?,
+                    Response::MoreThan(r) => write!(
+                        f,
+                        "task set is not schedulable under RM{monotonic}: `{}` can take at least \
+                         {} to respond, after its deadline of {deadline}",
+                        failing.name,
+                        duration::format(r),
+                    )?,
+                    Response::Undecided(r) => write!(
+                        f,
+                        "cannot decide whether the task set is schedulable under RM{monotonic}: \
+                         the response time of `{}` still grows after {RESPONSE_STEPS_LIMIT} steps \
+                         of the analysis (at least {} so far, deadline {deadline})",
+                        failing.name,
+                        duration::format(r),
+                    )?,
+                }
                 let mut order: Vec<usize> = (0..tasks.len()).collect();
                 order.sort_by_key(|&i| priorities[i]);
                 for i in order {
                     let t = &tasks[i];
-                    let (response, meets) = match responses[i] {
-                        Response::Exact(r) => (duration::format(r), r <= u128::from(t.deadline)),
-                        Response::MoreThan(r) => {
-                            (format!("more than {}", duration::format(r)), false)
+                    let (response, relation) = match responses[i] {
+                        Response::Exact(r) if r <= u128::from(t.deadline) => {
+                            (duration::format(r), "<=")
                         }
+                        Response::Exact(r) => (duration::format(r), ">"),
+                        Response::MoreThan(r) => (format!("at least {}", duration::format(r)), ">"),
+                        Response::Undecided(r) => (
+                            format!("at least {} (undecided)", duration::format(r)),
+                            "vs",
+                        ),
                     };
                     write!(
                         f,
-                        "\n  priority {}, {}, response time {response} {} deadline {}",
+                        "\n  priority {}, {}, response time {response} {relation} deadline {}",
                         priorities[i],
                         share(t),
-                        if meets { "<=" } else { ">" },
                         duration::format(t.deadline),
                     )?;
                 }
@@ -553,7 +656,8 @@ impl fmt::Display for Unschedulable<'_> {
                 write!(
                     f,
                     "cannot decide whether the task set is schedulable under EDF: the \
-                     processor-demand test would check {} up to {}, more than the limit of {}",
+                     processor-demand test would check {} up to {}, more than the limit of {}, \
+                     and its quick form (QPA) did not settle within {} steps",
                     match points {
                         Some(points) => format!("{points} deadlines"),
                         None => "more deadlines than fit in 128 bits".to_owned(),
@@ -563,6 +667,7 @@ impl fmt::Display for Unschedulable<'_> {
                         None => "a hyperperiod beyond 2^128 ns".to_owned(),
                     },
                     DEMAND_POINTS_LIMIT,
+                    DEMAND_STEPS_LIMIT,
                 )?;
                 write!(
                     f,

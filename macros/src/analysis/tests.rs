@@ -290,16 +290,16 @@ fn edge_cases() {
     assert_eq!(rm(&over).unwrap_err().reason, Reason::Overloaded);
 }
 
-/// A set the processor-demand test cannot afford at compile time: two coprime periods near
-/// 1 s (in ns), U = 1 - 1/(2·T_a) - 1/(2·T_b) ≈ 1 - 10^-9 and D ≈ T/2, so L* ≈ 5·10^17 ns
-/// and H ≈ 10^18 ns: about 10^9 deadlines, over the limit. It is rejected, not accepted
-/// unchecked.
+/// Where neither the in-order scan nor QPA can finish at compile time the set is rejected as
+/// undecided, not accepted unchecked: a = (C 9,999,999, T 10 ms), U = 1 - 10^-7, beside
+/// b = (C 1 ms, D 15,000 s, T 20,000 s): 1.5 million deadlines up to D_b, and QPA moves down
+/// one job of a per step. (The set is schedulable: dbf(D_b) = 1.5·10^6 · 9,999,999 + 10^6 =
+/// D_b - 5·10^5.)
 #[test]
 fn processor_demand_has_a_work_limit() {
-    let (ta, tb) = (999_999_937u64, 999_999_929u64);
     let tasks = [
-        Task::constrained("a", (ta - 1) / 2, ta.div_ceil(2), ta),
-        Task::constrained("b", (tb - 1) / 2, tb.div_ceil(2), tb),
+        Task::new("a", 9_999_999, 10_000_000),
+        Task::constrained("b", 1_000_000, 15_000_000_000_000, 20_000_000_000_000),
     ];
     let error = edf(&tasks).unwrap_err();
     match error.reason {
@@ -309,6 +309,31 @@ fn processor_demand_has_a_work_limit() {
         } => assert!(points > DEMAND_POINTS_LIMIT, "{points}"),
         other => panic!("{other:?}"),
     }
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot decide whether the task set is schedulable under EDF")
+    );
+}
+
+/// A set over its demand at an early deadline gets the definite verdict however many
+/// deadlines lie beyond (the limit once rejected this one as too costly): a = (C 499,999,968,
+/// D 499,999,969, T 999,999,937) and b = (499,999,964, 499,999,965, 999,999,929) both fall
+/// due by t = 499,999,969 ns and need 999,999,932 ns.
+#[test]
+fn an_early_demand_failure_is_definite() {
+    let (ta, tb) = (999_999_937u64, 999_999_929u64);
+    let tasks = [
+        Task::constrained("a", (ta - 1) / 2, ta.div_ceil(2), ta),
+        Task::constrained("b", (tb - 1) / 2, tb.div_ceil(2), tb),
+    ];
+    assert_eq!(
+        edf(&tasks).unwrap_err().reason,
+        Reason::Demand {
+            at: 499_999_969,
+            demand: 999_999_932
+        }
+    );
 }
 
 #[test]
@@ -322,4 +347,164 @@ fn percentages() {
     assert_eq!(p(0, 8), "0.0%");
     // 99.99%: more decimals rather than a misleading "100.0%".
     assert_eq!(p(9_999, 10_000), "99.99%");
+}
+
+/// A schedulable set whose low-priority response time takes 150,000 steps to settle (the
+/// high-priority task leaves it 1 ns in every 100 us): accepted with its exact response
+/// time, where a fixed iteration count once rejected it with a time below its deadline.
+#[test]
+fn response_times_iterate_until_they_settle_or_pass_the_deadline() {
+    let tasks = [
+        Task::new("hp", 99_999, 100_000),
+        Task::new("lo", 150_000, 20_000_000_000),
+    ];
+    let Ok(Proof::ResponseTimes(responses)) = rm(&tasks) else {
+        panic!("{}", rm(&tasks).unwrap_err());
+    };
+    // R = 150,000 + ceil(R / 100,000) · 99,999 = 150,000 + 99,999·k with k = ceil(R/10^5)
+    // holds for 150,000 <= k < 250,000: the least fixed point is k = 150,000, R = 15 s.
+    let r = responses[1];
+    assert_eq!(r, 150_000 + r.div_ceil(100_000) * 99_999);
+    assert_eq!(r, 15_000_000_000);
+    // One nanosecond more per job and it never settles: rejected once past the deadline.
+    let tasks = [
+        Task::new("hp", 100_000, 100_000),
+        Task::constrained("lo", 1, 20_000_000_000, 20_000_000_000),
+    ];
+    assert_eq!(rm(&tasks).unwrap_err().reason, Reason::Overloaded);
+    // With a 10 s deadline the same response time is a miss, reported exactly.
+    let tasks = [
+        Task::new("hp", 99_999, 100_000),
+        Task::constrained("lo", 150_000, 10_000_000_000, 20_000_000_000),
+    ];
+    let error = rm(&tasks).unwrap_err();
+    assert!(
+        matches!(&error.reason, Reason::ResponseTime { responses, .. }
+            if responses[1] == Response::Exact(15_000_000_000)),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("`lo` can take 15 s to respond, after its deadline of 10 s"),
+        "{error}"
+    );
+}
+
+/// Where settling would take more steps than a compile may spend, the set is rejected with a
+/// message that says the analysis could not decide, never a contradictory "miss".
+#[test]
+fn an_unsettled_response_time_is_undecided() {
+    let tasks = [
+        Task::new("hp", 999_999, 1_000_000),
+        Task::new("lo", 2_000_000, 3_000_000_000_000),
+    ];
+    let error = rm(&tasks).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("cannot decide whether the task set is schedulable under RM"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(undecided) vs deadline 3000 s"),
+        "{message}"
+    );
+    // The same unsettled iteration past a shorter deadline is a definite miss.
+    let tasks = [
+        Task::new("hp", 999_999, 1_000_000),
+        Task::constrained("lo", 2_000_000, 500_000_000_000, 3_000_000_000_000),
+    ];
+    let error = rm(&tasks).unwrap_err();
+    assert!(
+        matches!(&error.reason, Reason::ResponseTime { responses, .. }
+            if matches!(responses[1], Response::MoreThan(r) if r > 500_000_000_000)),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("`lo` can take at least"),
+        "{error}"
+    );
+}
+
+/// Beyond the deadline-by-deadline limit, QPA decides: a = (C 395 ns, D = T = 500 ns),
+/// b = (C 200 ms, D 960 ms, T 1 s): U = 99%, L = 960 ms, about 1.9 million deadlines, and
+/// dbf(960 ms) = 758.4 + 200 ms <= 960 ms. QPA settles in a few dozen steps.
+#[test]
+fn quick_processor_demand_decides_past_the_point_limit() {
+    let tasks = [
+        Task::new("a", 395, 500),
+        Task::constrained("b", 200 * MS, 960 * MS, 1_000 * MS),
+    ];
+    match edf(&tasks) {
+        Ok(Proof::Demand { points, .. }) => assert!(points > DEMAND_POINTS_LIMIT, "{points}"),
+        other => panic!("{other:?}"),
+    }
+    // 11 ms less of deadline and it fails at the end of the window, which QPA finds at once.
+    let tasks = [
+        Task::new("a", 395, 500),
+        Task::constrained("b", 200 * MS, 949 * MS, 1_000 * MS),
+    ];
+    let Reason::Demand { at, demand: needed } = edf(&tasks).unwrap_err().reason else {
+        panic!("{:?}", edf(&tasks));
+    };
+    assert!(needed > at);
+    assert_eq!(demand(&tasks, at), needed);
+    // A failure at an early deadline is found by the in-order scan however far the bound
+    // is (here 10 s, with 10 million deadlines of c before it): c's load makes a's first
+    // deadline fail, dbf(2 ms) = 2 ms + 2,000 · 1 ns.
+    let tasks = [
+        constrained("a", 2, 2, 4),
+        constrained("b", 2, 3, 6),
+        Task::new("c", 1, 1_000),
+        task("d", 1, 10_000),
+    ];
+    let at = 2 * u128::from(MS);
+    assert_eq!(
+        edf(&tasks).unwrap_err().reason,
+        Reason::Demand {
+            at,
+            demand: demand(&tasks, at)
+        }
+    );
+}
+
+/// QPA agrees with checking every deadline, on random small task sets.
+#[test]
+fn quick_processor_demand_agrees_with_the_full_scan() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let mut decided = [0u32; 2];
+    for _ in 0..3_000 {
+        let count = 1 + next(4) as usize;
+        let tasks: Vec<Task> = (0..count)
+            .map(|_| {
+                let period = 2 + next(40);
+                let deadline = 1 + next(period);
+                let wcet = 1 + next(deadline);
+                Task::constrained("t", wcet, deadline, period)
+            })
+            .collect();
+        let utilisation = Utilisation::of(&tasks);
+        if utilisation.cmp_one() == Ordering::Greater {
+            continue;
+        }
+        let Some(bound) = demand_bound(&tasks, &utilisation) else {
+            continue;
+        };
+        let full = match first_demand_failure(&tasks, bound, u128::MAX) {
+            Scan::Failed { .. } => false,
+            Scan::Passed => true,
+            Scan::Unfinished => unreachable!("no limit"),
+        };
+        let quick = quick_demand_analysis(&tasks, bound).expect("small sets settle");
+        assert_eq!(quick.is_ok(), full, "{tasks:?}");
+        decided[usize::from(full)] += 1;
+    }
+    // Both verdicts were exercised.
+    assert!(decided[0] > 100 && decided[1] > 100, "{decided:?}");
 }
