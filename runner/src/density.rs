@@ -7,9 +7,15 @@
 //!
 //! The VMs live in a few worker processes (`--processes`, each `cargo uk density-worker`),
 //! each VM a thread with its own KVM VM, vCPU and guest memory. Several processes rather
-//! than one: KVM's per-VM work slows down as VMs share one address space (here, booting
-//! the 300th VM of a process took about 3x the first), while VMs in separate processes
-//! boot at full speed. Each worker adds VMs, one booting at a time by default, until its
+//! than one, and at most [`VMS_PER_WORKER`] VMs in each by default: creating a KVM VM
+//! registers an MMU notifier on the process's address space, which takes a lock on every
+//! mapping of that address space (`mm_take_all_locks`), and every later change to a
+//! mapping (a thread's stack, the next VM's memory) calls every VM's notifier; so a VM's
+//! creation costs time linear in the VMs already in its process, and filling one process
+//! is quadratic (`perf` while booting 6,000 VMs in 2 processes: 17% of all host time in
+//! `mm_take_all_locks`, 14% in `interval_tree_iter_first`, the notifiers after them).
+//! With 10,000 VMs in 4 processes the last thousand took 9.6 s to boot, the first 1.4 s;
+//! in 100 processes 1.7 s and 1.5 s. Each worker adds VMs, one booting at a time by default, until its
 //! share of `--max`, the time limit, the host's free memory (`--reserve`) or the
 //! file-descriptor limit stops it; then all are held for `--hold` seconds while the
 //! coordinator measures, and stopped.
@@ -63,9 +69,10 @@ pub struct DensityOptions {
     #[arg(long = "memory", value_name = "MiB", default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(2..))]
     pub memory_mib: u32,
-    /// Worker processes the VMs are spread over [default: twice the cores]
-    #[arg(long, value_name = "N", default_value_t = default_processes(), value_parser = positive)]
-    pub processes: usize,
+    /// Worker processes the VMs are spread over [default: twice the cores, or more so that
+    /// none holds more than 100 VMs]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub processes: Option<usize>,
     /// How many VMs boot at the same time in each worker
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
     pub parallel: usize,
@@ -88,8 +95,15 @@ pub struct DensityOptions {
     pub quiet: bool,
 }
 
-fn default_processes() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+/// The most VMs a worker holds unless `--processes` says otherwise: past a few hundred, the
+/// notifiers of the VMs already in a process make each new one slower (see the module's
+/// documentation).
+pub const VMS_PER_WORKER: usize = 100;
+
+/// Twice the cores, or more so that no worker holds more than [`VMS_PER_WORKER`] VMs.
+fn default_processes(max: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 2).max(max.div_ceil(VMS_PER_WORKER))
 }
 
 impl Default for DensityOptions {
@@ -396,7 +410,12 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 pthread,
             }),
             Err(err) => {
-                say(format!("limit cannot start a VM thread: {err}"));
+                // Threads count against the host's process ids (kernel.pid_max, 32,768 by
+                // default), which is what usually runs out first near 30,000 VMs.
+                say(format!(
+                    "limit cannot start a VM thread: {err} (each VM is a thread: see \
+                     kernel.pid_max and kernel.threads-max)"
+                ));
                 break;
             }
         }
@@ -775,7 +794,10 @@ fn worker_shares(options: &DensityOptions) -> Vec<usize> {
     if options.isolate {
         vec![1; options.max]
     } else {
-        shares(options.max, options.processes)
+        let processes = options
+            .processes
+            .unwrap_or_else(|| default_processes(options.max));
+        shares(options.max, processes)
     }
 }
 
@@ -883,7 +905,7 @@ mod tests {
     fn isolate_gives_each_vm_a_worker_of_its_own() {
         let options = DensityOptions {
             max: 3,
-            processes: 2,
+            processes: Some(2),
             ..DensityOptions::default()
         };
         assert_eq!(worker_shares(&options), [2, 1]);
@@ -892,6 +914,27 @@ mod tests {
             ..options
         };
         assert_eq!(worker_shares(&isolated), [1, 1, 1]);
+    }
+
+    /// By default no worker holds more than VMS_PER_WORKER VMs (and there are at least
+    /// twice the cores); `--processes` overrides it.
+    #[test]
+    fn large_runs_spread_over_more_workers() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let options = |max| DensityOptions {
+            max,
+            ..DensityOptions::default()
+        };
+        assert_eq!(worker_shares(&options(10)).len(), 10.min(2 * cores));
+        let shares = worker_shares(&options(30_000));
+        assert_eq!(shares.len(), 300.max(2 * cores));
+        assert!(shares.iter().all(|&n| n <= VMS_PER_WORKER));
+        assert_eq!(shares.iter().sum::<usize>(), 30_000);
+        let chosen = DensityOptions {
+            processes: Some(4),
+            ..options(30_000)
+        };
+        assert_eq!(worker_shares(&chosen), [7_500; 4]);
     }
 
     #[test]

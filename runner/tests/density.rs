@@ -24,7 +24,7 @@ fn idle_vms_are_held_cheaply_and_stopped() {
     let image = runner::build_example("empty").expect("empty builds");
     let options = DensityOptions {
         max: 24,
-        processes: 2,
+        processes: Some(2),
         hold: Duration::from_millis(500),
         time_limit: Duration::from_secs(60),
         image: image.display().to_string(),

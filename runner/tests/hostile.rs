@@ -272,7 +272,7 @@ fn chatty_vms_in_density_cost_their_worker_no_memory() {
     for isolate in [false, true] {
         let options = runner::density::DensityOptions {
             max: 2,
-            processes: 1,
+            processes: Some(1),
             isolate,
             hold: Duration::from_millis(300),
             time_limit: Duration::from_secs(90),
