@@ -20,6 +20,11 @@
 //! file-descriptor limit stops it; then all are held for `--hold` seconds while the
 //! coordinator measures, and stopped.
 //!
+//! Process ids: each VM is two tasks of its worker, its vCPU thread and the
+//! `kvm-nx-lpage-recovery` task KVM starts in the VM's process (Linux 6.13 and later), so
+//! the default `kernel.pid_max` of 32,768 stops a run near 16,000 VMs; the run says so at
+//! its start (30,000 VMs held here with `sysctl -w kernel.pid_max=131072`).
+//!
 //! Isolation: the VMs of one worker share its address space. Each VM thread runs under the
 //! monitor's seccomp filter and, as root, the worker gives up root once /dev/kvm is open;
 //! but a guest that took over its vCPU thread through a monitor bug could read and write
@@ -410,11 +415,9 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
                 pthread,
             }),
             Err(err) => {
-                // Threads count against the host's process ids (kernel.pid_max, 32,768 by
-                // default), which is what usually runs out first near 30,000 VMs.
                 say(format!(
-                    "limit cannot start a VM thread: {err} (each VM is a thread: see \
-                     kernel.pid_max and kernel.threads-max)"
+                    "limit cannot start a VM thread: {err} (each VM takes two process ids: \
+                     see kernel.pid_max)"
                 ));
                 break;
             }
@@ -596,6 +599,32 @@ fn wait_or_kill(child: &mut std::process::Child, deadline: Instant) -> Option<St
     }
 }
 
+/// Process ids a VM takes: its vCPU thread and KVM's `kvm-nx-lpage-recovery` task.
+const PIDS_PER_VM: usize = 2;
+
+fn read_pid_max() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A sentence when `max` VMs would need more process ids than `pid_max` leaves (with 1,000
+/// for the rest of the host).
+fn pid_warning(max: usize, pid_max: Option<usize>) -> Option<String> {
+    let pid_max = pid_max?;
+    let room = pid_max.saturating_sub(1_000) / PIDS_PER_VM;
+    (max > room).then(|| {
+        format!(
+            "{max} VMs need about {} process ids (two per VM) and kernel.pid_max is {pid_max}, \
+             so expect to stop near {room} VMs; raise it with `sysctl -w kernel.pid_max={}`",
+            max * PIDS_PER_VM,
+            (max * PIDS_PER_VM + 1_000).next_power_of_two().max(pid_max),
+        )
+    })
+}
+
 /// Splits `max` VMs over `processes` workers as evenly as possible.
 pub fn shares(max: usize, processes: usize) -> Vec<usize> {
     let processes = processes.clamp(1, max.max(1));
@@ -624,6 +653,9 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
             .map_err(|err| Error::new(format!("cannot find the runner executable: {err}")))?,
     };
     let shares = worker_shares(options);
+    if let Some(warning) = pid_warning(options.max, read_pid_max()) {
+        eprintln!("cargo uk: density: {warning}");
+    }
     if !options.quiet {
         eprintln!(
             "cargo uk: density: up to {} VMs of {} ({} MiB guest memory each) in {} worker processes, {} booting at a time in each",
@@ -935,6 +967,15 @@ mod tests {
             ..options(30_000)
         };
         assert_eq!(worker_shares(&chosen), [7_500; 4]);
+    }
+
+    #[test]
+    fn too_few_process_ids_are_said_up_front() {
+        assert_eq!(pid_warning(10_000, Some(32_768)), None);
+        let warning = pid_warning(30_000, Some(32_768)).unwrap();
+        assert!(warning.contains("stop near 15884 VMs"), "{warning}");
+        assert!(warning.contains("kernel.pid_max=65536"), "{warning}");
+        assert_eq!(pid_warning(30_000, None), None);
     }
 
     #[test]
