@@ -266,7 +266,7 @@ impl Passt {
                 }
                 return Err(Error::new(format!(
                     "passt exited ({status}) before it listened: {}",
-                    stderr.trim()
+                    passt_complaint(&stderr)
                 )));
             }
             if Instant::now() > deadline {
@@ -288,6 +288,25 @@ impl Passt {
         unikernel_vmm::NetBackend::Stream {
             socket: self.socket.clone(),
         }
+    }
+}
+
+/// What passt said when it gave up, without its notes about syslog (absent in containers)
+/// and about leaving root, which bury the reason.
+fn passt_complaint(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            let syslog = line.starts_with("Failed to send ") && line.ends_with(" to syslog");
+            let noise = line.is_empty() || syslog || line.starts_with("Don't run as root");
+            !noise
+        })
+        .collect();
+    if lines.is_empty() {
+        "it printed nothing".into()
+    } else {
+        lines.join("; ")
     }
 }
 
@@ -735,6 +754,17 @@ impl Drop for Guest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passts_complaint_is_its_reason() {
+        let stderr = "Failed to send 47 bytes to syslog\nDon't run as root. Changing to nobody...\n\
+                      Failed to send 66 bytes to syslog\nFailed to bind port 8080 (Address in use) for option '-t 8080:80'\n";
+        assert_eq!(
+            passt_complaint(stderr),
+            "Failed to bind port 8080 (Address in use) for option '-t 8080:80'"
+        );
+        assert_eq!(passt_complaint(""), "it printed nothing");
+    }
 
     #[test]
     fn a_socket_listens_once_proc_net_unix_says_so() {
