@@ -420,10 +420,10 @@ fn handles() {
         [
             "`Console` is already taken by parameter `c`; `main` can take each handle once",
             "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
-            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
             "`Consol` is not a subsystem handle; did you mean `Console`?",
-            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
-            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
         ]
     );
 }
@@ -965,11 +965,11 @@ fn main() -> ExitCode {
 #[test]
 fn snapshot_all_subsystems() {
     let actual = render(
-        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"), fs, disk"#,
+        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"), fs, disk, function(max_request = "64 KiB")"#,
         r#"
 /// The app.
 #[inline(never)]
-fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net, fs: Fs, disk: Disk) -> Result<(), Error> {
+fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net, fs: Fs, disk: Disk, function: Function) -> Result<(), Error> {
     for arg in args.iter() {
         println!("{arg}");
     }
@@ -1198,4 +1198,31 @@ fn main(net: Net) -> ExitCode {
 }"#,
     );
     check_snapshot("net_dhcp", &actual);
+}
+
+/// `function`'s hooks into `rand` and `clock` are called only when those boot: an image
+/// without them links neither.
+#[test]
+fn function_hooks_only_the_subsystems_that_boot() {
+    let main = "fn main(function: Function) -> ! { loop {} }";
+    let alone = render(r#"heap = "1 MiB", function"#, main);
+    assert!(alone.contains("init_function(1048576usize)"), "{alone}");
+    assert!(!alone.contains("hook_rand_to_function"), "{alone}");
+    assert!(!alone.contains("hook_clock_to_function"), "{alone}");
+    let with_rand = render(
+        r#"heap = "1 MiB", rand, function(max_request = "8 KiB")"#,
+        main,
+    );
+    assert!(
+        with_rand.contains("init_function(8192usize)"),
+        "{with_rand}"
+    );
+    assert!(with_rand.contains("hook_rand_to_function"), "{with_rand}");
+    assert!(!with_rand.contains("hook_clock_to_function"), "{with_rand}");
+    // `sched` adds `clock`: an added subsystem counts as booting.
+    let with_sched = render(r#"heap = "1 MiB", sched, function"#, main);
+    assert!(
+        with_sched.contains("hook_clock_to_function"),
+        "{with_sched}"
+    );
 }
