@@ -87,6 +87,8 @@ struct Received {
 /// What the driver saw at each exchange.
 #[derive(Default)]
 struct Log {
+    /// When each exit came, from the VM's creation.
+    times: Vec<Duration>,
     /// The mailbox's state at each exit, in order.
     states: Vec<u32>,
     capacity: u64,
@@ -115,12 +117,14 @@ fn serve_image(image: &Path, requests: Vec<Sent>, timeout: Duration) -> (VmExit,
         cmdline: "--".into(),
         ..VmConfig::default()
     };
+    let created = std::time::Instant::now();
     let mut vm = Vm::new(&kvm, &image, &config).expect("the VM is made");
     let log = Arc::new(Mutex::new(Log::default()));
     let mut pending: VecDeque<Sent> = requests.into();
     let seen = Arc::clone(&log);
     vm.serve_function(Box::new(move |memory, address| {
         let mut log = seen.lock().unwrap();
+        log.times.push(created.elapsed());
         let mut mailbox = read_mailbox(memory, address)?;
         log.states.push(mailbox.state);
         log.capacity = mailbox.capacity;
@@ -446,6 +450,12 @@ fn a_global_counter_is_per_vm() {
             post("/count", b""),
         ],
         TIMEOUT,
+    );
+    // Figures, not assertions: on this project's machine KVM emulates guest kernel code.
+    let exchanges: Vec<Duration> = log.times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    eprintln!(
+        "count, warm: boot to the first wait {:?}, then each request {exchanges:?}",
+        log.times[0]
     );
     let counts: Vec<String> = log.responses.iter().map(text).collect();
     assert_eq!(counts, ["1\n", "2\n", "3\n"], "{output}");
