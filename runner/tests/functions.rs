@@ -486,3 +486,57 @@ fn a_panic_is_reported_and_a_loop_is_stopped() {
     assert!(log.responses.is_empty(), "it answered: {output}");
     assert!(started.elapsed() >= Duration::from_secs(2));
 }
+
+/// `cargo uk new --functions` makes a crate whose images `cargo uk functions build`
+/// builds, outside the repository (its target folder shared with tests/new_app.rs's apps,
+/// in cargo's scratch space, so that the kernel crates are compiled once).
+#[test]
+fn a_new_crate_of_functions_builds_an_image_per_function() {
+    let runner = env!("CARGO_BIN_EXE_runner");
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("my-functions");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("new-apps");
+    let new = std::process::Command::new(runner)
+        .args(["new", "--functions"])
+        .arg(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(new.status.success(), "{new:?}");
+    assert!(
+        String::from_utf8_lossy(&new.stdout).contains("cargo uk functions build"),
+        "{new:?}"
+    );
+    let build = std::process::Command::new(runner)
+        .args(["functions", "build", "-q"])
+        .arg(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{build:?}");
+    let manifest = runner::functions::Manifest::read(
+        &target
+            .join(runner::functions::build::OUTPUT_DIR)
+            .join(runner::functions::manifest::FILE_NAME),
+    )
+    .unwrap();
+    assert_eq!(manifest.package, "my-functions");
+    let routes: Vec<(&str, &str, &str)> = manifest
+        .functions
+        .iter()
+        .map(|(name, function)| {
+            (
+                name.as_str(),
+                function.method.as_str(),
+                function.path.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [("echo", "POST", "/echo"), ("hello", "GET", "/hello")]
+    );
+    for function in manifest.functions.values() {
+        assert!(function.image.is_file(), "{function:?}");
+    }
+}
