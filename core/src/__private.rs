@@ -31,7 +31,7 @@ pub use unikernel_heap::{Heap, NoHeap};
 pub use unikernel_net::{Config as NetConfig, Ipv4Address, Ipv4Cidr};
 pub use unikernel_sched::{OnMiss, Policy, SchedConfig, TaskSpec};
 
-use crate::{Args, Clock, Console, Disk, Fs, Irq, Net, Rand, Sched};
+use crate::{Args, Clock, Console, Disk, Fs, Function, Irq, Net, Rand, Sched};
 
 /// Brings up the serial console and installs it as the `log` backend at `level`.
 pub fn init_console(level: LevelFilter) -> Console {
@@ -186,6 +186,61 @@ impl unikernel_net::Platform for NetPlatform {
             set_alarm(previous);
         }
     }
+}
+
+/// Checks for the monitor's request channel and sets aside the request buffer of
+/// `max_request` bytes; without the channel the boot ends with one sentence saying how to
+/// run a function.
+pub fn init_function(max_request: usize) -> Function {
+    started("function", unikernel_function::init(max_request))
+}
+
+/// The state `#[unikernel::init]` makes, for the functions that take it by reference.
+#[diagnostic::on_unimplemented(
+    message = "no `#[unikernel::init]` returns `{Self}`",
+    label = "the state this function takes",
+    note = "a function's state parameter is a reference to the type `#[unikernel::init] fn init() -> State` returns"
+)]
+pub trait FunctionState: Sized {
+    fn init() -> Self;
+}
+
+/// A function's return value as its response.
+#[inline(always)]
+pub fn respond(response: impl unikernel_function::IntoResponse) -> unikernel_function::Response {
+    response.into_response()
+}
+
+/// The function note of a function image (layout in `unikernel_abi::function::NOTE_TYPE`).
+pub type FunctionNote<const N: usize> = unikernel_arch::abi::manifest::Note<N>;
+
+/// Before each request, `rand` mixes in the host's fresh seed, so that VMs restored from
+/// one snapshot draw different numbers.
+pub fn hook_rand_to_function(rand: &Rand, function: &Function) {
+    struct Reseed(Rand);
+    impl unikernel_function::RequestHook for Reseed {
+        fn before_request(&self, seed: &[u8; 32], _wall_ns: u64) {
+            self.0.reseed(seed);
+        }
+    }
+    static HOOK: spin::Once<Reseed> = spin::Once::new();
+    function.add_hook(HOOK.call_once(|| Reseed(*rand)));
+}
+
+/// Before each request, the clock takes the host's wall-clock time, so that a VM restored
+/// from a snapshot does not live at the snapshot's time.
+pub fn hook_clock_to_function(clock: &Clock, function: &Function) {
+    struct SetWall(Clock);
+    impl unikernel_function::RequestHook for SetWall {
+        fn before_request(&self, _seed: &[u8; 32], wall_ns: u64) {
+            if wall_ns != 0 {
+                self.0
+                    .set_wall(unikernel_clock::WallTime { unix_ns: wall_ns });
+            }
+        }
+    }
+    static HOOK: spin::Once<SetWall> = spin::Once::new();
+    function.add_hook(HOOK.call_once(|| SetWall(*clock)));
 }
 
 /// The handle a subsystem's init returned, or the end of the boot with its error.

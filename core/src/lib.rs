@@ -25,12 +25,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub use unikernel_macros::unikernel;
+pub use unikernel_macros::{function, init, unikernel};
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
 pub use unikernel_disk::Disk;
 pub use unikernel_fs::Fs;
+pub use unikernel_function::Function;
 pub use unikernel_net::Net;
 pub use unikernel_rand::Rand;
 
@@ -87,6 +88,15 @@ pub mod disk {
     };
 }
 
+/// Serverless functions: the request and response a `#[unikernel::function]` handles, and
+/// the handle of the subsystem that serves them.
+pub mod function {
+    pub use unikernel_function::{
+        DEFAULT_MAX_REQUEST, Function, Headers, InitError, IntoResponse, Request, RequestHook,
+        Response,
+    };
+}
+
 /// Random numbers: the generator's handle, where its seed came from, why seeding failed.
 pub mod rand {
     pub use unikernel_rand::{InitError, Rand, Sources};
@@ -115,9 +125,10 @@ pub fn heap_stats() -> Option<unikernel_heap::HeapStats> {
 
 /// Everything an app usually needs: `use unikernel::prelude::*;`.
 pub mod prelude {
+    pub use crate::function::{Request, Response};
     pub use crate::{
-        Args, Clock, Console, Disk, Duration, ExitCode, Fs, Instant, Irq, Net, Rand, Sched, print,
-        println, unikernel,
+        Args, Clock, Console, Disk, Duration, ExitCode, Fs, Function, Instant, Irq, Net, Rand,
+        Sched, print, println, unikernel,
     };
 }
 

@@ -84,7 +84,8 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         quote!(::unikernel::__private::NoHeap = ::unikernel::__private::NoHeap)
     };
 
-    let inits = plan.boot.iter().map(init);
+    let booted: Vec<&str> = plan.boot.iter().map(|r| r.spec.name).collect();
+    let inits = plan.boot.iter().map(|resolved| init(resolved, &booted));
     let manifest = manifest(plan);
     let tasks = plan
         .boot
@@ -261,8 +262,9 @@ fn nanoseconds(ns: u64) -> syn::LitInt {
 }
 
 /// `let __unikernel_<name> = init_<name>(args..);`, the calls that follow it (hooks handed
-/// over, a start), and `mark("<name>");`.
-fn init(resolved: &Resolved) -> TokenStream {
+/// over, a start; those `only_with` subsystems of which one is not in `booted` left out),
+/// and `mark("<name>");`.
+fn init(resolved: &Resolved, booted: &[&str]) -> TokenStream {
     let spec = resolved.spec;
     let init = call(resolved, spec.init, spec.init_args);
     let name = spec.name;
@@ -276,6 +278,7 @@ fn init(resolved: &Resolved) -> TokenStream {
     let then = spec
         .then
         .iter()
+        .filter(|then| then.only_with.iter().all(|other| booted.contains(other)))
         .map(|then| call(resolved, then.function, then.args));
     quote! {
         #statement

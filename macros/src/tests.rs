@@ -420,10 +420,10 @@ fn handles() {
         [
             "`Console` is already taken by parameter `c`; `main` can take each handle once",
             "`Args` is the handle of `args`, which is not declared; add `args` to `#[unikernel(...)]`",
-            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
+            "`Foo` is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
             "`Consol` is not a subsystem handle; did you mean `Console`?",
-            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
-            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`",
+            "handles are taken by value: write `Console`, not a reference; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
+            "this type is not a subsystem handle; `#[unikernel]` main takes handles of declared subsystems: `Console`, `Args`, `Irq`, `Clock`, `Sched`, `Rand`, `Net`, `Fs`, `Disk`, `Function`",
         ]
     );
 }
@@ -965,11 +965,11 @@ fn main() -> ExitCode {
 #[test]
 fn snapshot_all_subsystems() {
     let actual = render(
-        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"), fs, disk"#,
+        r#"console(log = "debug"), heap = "16 MiB", args, irq, clock, sched = edf(on_miss = panic), task(control, period = "1 ms", wcet = "200 us"), rand, net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"), fs, disk, function(max_request = "64 KiB")"#,
         r#"
 /// The app.
 #[inline(never)]
-fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net, fs: Fs, disk: Disk) -> Result<(), Error> {
+fn main(console: Console, args: unikernel::Args, irq: Irq, clock: Clock, sched: Sched, rand: Rand, net: Net, fs: Fs, disk: Disk, function: Function) -> Result<(), Error> {
     for arg in args.iter() {
         println!("{arg}");
     }
@@ -1198,4 +1198,125 @@ fn main(net: Net) -> ExitCode {
 }"#,
     );
     check_snapshot("net_dhcp", &actual);
+}
+
+/// `function`'s hooks into `rand` and `clock` are called only when those boot: an image
+/// without them links neither.
+#[test]
+fn function_hooks_only_the_subsystems_that_boot() {
+    let main = "fn main(function: Function) -> ! { loop {} }";
+    let alone = render(r#"heap = "1 MiB", function"#, main);
+    assert!(alone.contains("init_function(1048576usize)"), "{alone}");
+    assert!(!alone.contains("hook_rand_to_function"), "{alone}");
+    assert!(!alone.contains("hook_clock_to_function"), "{alone}");
+    let with_rand = render(
+        r#"heap = "1 MiB", rand, function(max_request = "8 KiB")"#,
+        main,
+    );
+    assert!(
+        with_rand.contains("init_function(8192usize)"),
+        "{with_rand}"
+    );
+    assert!(with_rand.contains("hook_rand_to_function"), "{with_rand}");
+    assert!(!with_rand.contains("hook_clock_to_function"), "{with_rand}");
+    // `sched` adds `clock`: an added subsystem counts as booting.
+    let with_sched = render(r#"heap = "1 MiB", sched, function"#, main);
+    assert!(
+        with_sched.contains("hook_clock_to_function"),
+        "{with_sched}"
+    );
+}
+
+/// `#[unikernel::function(attr)] item`, expanded as in the build of `selected`'s image.
+fn render_function(attr: &str, item: &str, selected: Option<&str>) -> String {
+    let tokens = |text: &str| text.parse::<TokenStream>().expect("valid tokens");
+    let expansion = crate::function::expand_function(tokens(attr), tokens(item), selected);
+    let file: syn::File = syn::parse2(expansion).expect("the expansion is valid Rust");
+    let input: String = format!("#[unikernel::function({attr})]\n{}", item.trim())
+        .lines()
+        .map(|line| format!("// {line}\n"))
+        .collect();
+    format!(
+        "// The expansion of:\n//\n{input}// in the build of {selected:?}'s image\n\n{}",
+        prettyplease::unparse(&file)
+    )
+}
+
+const RESIZE: &str = r#"fn resize(request: Request, model: &Model, rand: Rand) -> Response {
+    Response::text("resized")
+}"#;
+const RESIZE_ATTR: &str =
+    r#"route = "POST /resize", heap = "8 MiB", timeout = "100 ms", rand, mode = warm"#;
+
+/// A function with state and a handle, in the build of its own image: the whole entry.
+#[test]
+fn snapshot_function() {
+    let actual = render_function(RESIZE_ATTR, RESIZE, Some("resize"));
+    check_snapshot("function", &actual);
+}
+
+/// The entry (boot, allocator, manifest and function note) exists only in the build of the
+/// function's own image; every build keeps the function, its checks and its uniqueness.
+#[test]
+fn a_function_has_an_entry_only_in_its_own_image() {
+    for selected in [None, Some("other")] {
+        let expansion = render_function(RESIZE_ATTR, RESIZE, selected);
+        assert!(!expansion.contains("__unikernel_boot"), "{expansion}");
+        assert!(!expansion.contains("global_allocator"), "{expansion}");
+        assert!(expansion.contains("fn resize("), "{expansion}");
+        assert!(expansion.contains("__unikernel_check"), "{expansion}");
+        assert!(
+            expansion.contains("__unikernel_route_declared_twice_POST__sresize"),
+            "{expansion}"
+        );
+    }
+    let own = render_function(RESIZE_ATTR, RESIZE, Some("resize"));
+    assert!(own.contains("fn __unikernel_boot()"), "{own}");
+    let compact: String = own.split_whitespace().collect();
+    assert!(
+        compact.contains("init_function(1048576usize,)"),
+        "the default max_request: {own}"
+    );
+    assert!(own.contains("hook_rand_to_function"), "{own}");
+    let note = "name=resize\\nmethod=POST\\npath=/resize\\nmode=warm\\ntimeout_ms=100\\nmax_request=1048576\\nmemory_mib=17\\nstate=1\\n";
+    assert!(own.contains(note), "heap 8 + buffer 1 + 8 MiB: {own}");
+}
+
+#[test]
+fn function_defaults_and_options() {
+    let own = render_function(
+        r#"route = "GET /a", max_request = "64 KiB", memory = "32 MiB""#,
+        "fn a(_request: Request) -> Response { Response::text(\"\") }",
+        Some("a"),
+    );
+    // The default heap, 4 MiB; the state flag off; the memory as written.
+    assert!(
+        own.contains("init_heap(&__UNIKERNEL_HEAP, 4194304usize)"),
+        "{own}"
+    );
+    let compact: String = own.split_whitespace().collect();
+    assert!(compact.contains("init_function(65536usize"), "{own}");
+    assert!(
+        own.contains(
+            "mode=snapshot\\ntimeout_ms=10000\\nmax_request=65536\\nmemory_mib=32\\nstate=0"
+        ),
+        "{own}"
+    );
+}
+
+#[test]
+fn routes_are_a_method_and_a_plain_path() {
+    use crate::function::{parse_route, route_ident};
+    assert_eq!(
+        parse_route("POST  /resize/x-1"),
+        Ok(("POST".into(), "/resize/x-1".into()))
+    );
+    for bad in ["GET", "GET /a /b", "get /a", "GET a", "GET /a#b", "GET /é"] {
+        assert!(parse_route(bad).is_err(), "{bad}");
+    }
+    // Different routes never share an identifier.
+    let routes = ["/a_b", "/a/b", "/a-b", "/a_sb", "/u", "/_u"];
+    let idents: std::collections::BTreeSet<String> =
+        routes.iter().map(|path| route_ident("GET", path)).collect();
+    assert_eq!(idents.len(), routes.len(), "{idents:?}");
 }

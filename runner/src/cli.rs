@@ -67,6 +67,9 @@ enum Commands {
     /// Disk images for `--disk`
     #[command(subcommand)]
     Disk(DiskCommand),
+    /// Serverless functions: one image per `#[unikernel::function]` of a crate
+    #[command(subcommand)]
+    Functions(FunctionsCommand),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -264,6 +267,9 @@ struct NewArgs {
     /// The crate's name [default: the folder's name]
     #[arg(long)]
     name: Option<String>,
+    /// A crate of serverless functions (`#[unikernel::function]`) instead of an app
+    #[arg(long)]
+    functions: bool,
 }
 
 /// Which VMMs `cargo uk bench` measures.
@@ -305,6 +311,20 @@ enum DiskCommand {
         /// A folder whose files and folders are copied in
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FunctionsCommand {
+    /// Build one image per function of the crate (a library) and write
+    /// <target>/uk-functions/functions.json, the manifest `cargo uk serve` reads
+    Build {
+        /// The crate's folder or Cargo.toml [default: the current folder]
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// No cargo progress, only the list of images
+        #[arg(short, long)]
+        quiet: bool,
     },
 }
 
@@ -535,10 +555,45 @@ fn execute(command: Commands) -> Result<i32> {
                 .map_err(|err| Error::new(format!("cannot run cargo: {err}")))?;
             Ok(status.code().unwrap_or(1))
         }
-        Commands::New(NewArgs { path, name }) => {
+        Commands::New(NewArgs {
+            path,
+            name,
+            functions: false,
+        }) => {
             let (path, name) = crate::new::create(&path, name.as_deref(), false)?;
             println!("created `{name}` in {}", path.display());
             println!("boot it with: cd {} && cargo run", path.display());
+            Ok(0)
+        }
+        Commands::New(NewArgs {
+            path,
+            name,
+            functions: true,
+        }) => {
+            let (path, name) = crate::new::create_from(
+                crate::new::Template::Functions,
+                &path,
+                name.as_deref(),
+                false,
+            )?;
+            println!("created `{name}` in {}", path.display());
+            println!(
+                "build its images with: cd {} && cargo uk functions build {}",
+                build::repo_root().display(),
+                path.display()
+            );
+            Ok(0)
+        }
+        Commands::Functions(FunctionsCommand::Build { path, quiet }) => {
+            setup::ensure(
+                Needs {
+                    target: true,
+                    qemu: false,
+                },
+                quiet,
+            )?;
+            let built = crate::functions::build(&path, quiet, &mut |line| println!("{line}"))?;
+            println!("manifest: {}", built.manifest_path.display());
             Ok(0)
         }
         Commands::Disk(DiskCommand::Create { image, size, from }) => {

@@ -24,6 +24,10 @@
 //!   so both VMMs end with the same status).
 //! - [`abi::CONSOLE_PORT`]: a 32-bit write of the guest-physical address of a
 //!   [`abi::ConsoleWrite`] `{ buffer, length }` prints `length` bytes from `buffer` at once.
+//! - [`abi::FUNCTION_PORT`] (with [`abi::FEATURE_FUNCTION`]): the request channel of a
+//!   function image, a [`Mailbox`](unikernel_abi::function::Mailbox) handed over once per
+//!   request; `unikernel_abi::function` documents the protocol, [`function_exchange`] is
+//!   the guest's side.
 //! - [`abi::CLOCK_PORT`]: a 32-bit write of the guest-physical address of an 8-byte aligned
 //!   [`abi::ClockPage`]; the monitor fills it during that exit (and may refresh it later,
 //!   bumping `version` to odd while it writes, as pvclock does). From then on the time is
@@ -117,8 +121,8 @@ fn detect() -> Vmm {
 /// # Safety
 /// The monitor runs the kernel (`is_monitor()`), `port` is one of its ports, and `value`
 /// is the address of memory the kernel owns that may be read, and written where the
-/// interface says so ([`abi::CLOCK_PORT`]: 48 bytes of a `ClockPage`), until the write
-/// returns, and for the clock page for good.
+/// interface says so ([`abi::CLOCK_PORT`]: 48 bytes of a `ClockPage`; [`abi::FUNCTION_PORT`]:
+/// the mailbox and its buffer), until the write returns, and for the clock page for good.
 #[cfg(target_os = "none")]
 unsafe fn port_write_u32_with_memory(port: u16, value: u32) {
     // SAFETY: forwarded to the caller; `out` itself changes no register but the port's.
@@ -157,6 +161,89 @@ pub fn console_write(bytes: &[u8]) -> bool {
     }
     #[cfg(not(target_os = "none"))]
     false
+}
+
+/// Whether the monitor offers the request channel of function images
+/// ([`abi::FEATURE_FUNCTION`]).
+///
+/// Asked once and remembered: CPUID is a VM exit, which a request should not pay for.
+pub fn has_function_channel() -> bool {
+    static CHANNEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match CHANNEL.load(Ordering::Relaxed) {
+        MONITOR => true,
+        OTHER => false,
+        _ => {
+            #[cfg(target_os = "none")]
+            let found = is_monitor()
+                && core::arch::x86_64::__cpuid(abi::CPUID_FEATURES).eax & abi::FEATURE_FUNCTION
+                    != 0;
+            #[cfg(not(target_os = "none"))]
+            let found = false;
+            CHANNEL.store(if found { MONITOR } else { OTHER }, Ordering::Relaxed);
+            found
+        }
+    }
+}
+
+/// The request buffer of a function image: `size` bytes of the VM's memory for good,
+/// mapped read-write and not executable, handed out without being written.
+///
+/// Writing them (to give Rust initialised bytes) would cost a store per byte at boot, and
+/// in `snapshot` mode would make every page of the buffer part of the snapshot; untouched,
+/// they stay the VMM's zero pages until a request lands in them.
+pub fn function_buffer(size: usize) -> Result<&'static mut [u8], crate::memory::MemoryError> {
+    let region = crate::memory::allocate(size)?;
+    let start = region.as_mut_ptr().cast::<u8>();
+    // SAFETY: `allocate` hands out `size` bytes of RAM from the memory map for good, mapped
+    // read-write, aliased by nothing (its cursor only grows), page aligned. Their bytes
+    // are what the VMM put in guest memory (zeroes for a new VM), not values this program
+    // left uninitialised, so they are valid `u8`s; the protocol only reads the bytes the
+    // monitor wrote in each request.
+    Ok(unsafe { core::slice::from_raw_parts_mut(start, size) })
+}
+
+/// Why a request could not be exchanged with the monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// The VMM offers no request channel ([`has_function_channel`] is false).
+    NoChannel,
+    /// The mailbox or the buffer lies where the monitor cannot address it (the mailbox above
+    /// 4 GiB).
+    NotAddressable,
+}
+
+/// Hands `mailbox` to the monitor (a response, or nothing the first time, as its `state`
+/// says) with `buffer` as the request buffer, and returns once the monitor has written a
+/// request into both: one VM exit. Sets `buffer` and `capacity` itself.
+///
+/// The exclusive borrows are what makes this safe: the monitor writes only the mailbox and
+/// at most `buffer.len()` bytes of `buffer`, and only during the exit.
+pub fn function_exchange(
+    mailbox: &mut unikernel_abi::function::Mailbox,
+    buffer: &mut [u8],
+) -> Result<(), ExchangeError> {
+    if !has_function_channel() {
+        return Err(ExchangeError::NoChannel);
+    }
+    mailbox.buffer = buffer.as_mut_ptr() as u64;
+    mailbox.capacity = buffer.len() as u64;
+    let Ok(address) = u32::try_from(&raw mut *mailbox as u64) else {
+        return Err(ExchangeError::NotAddressable);
+    };
+    #[cfg(target_os = "none")]
+    {
+        // SAFETY: the monitor runs the kernel and offers the channel (checked above);
+        // `address` is `mailbox`, which with `buffer` is borrowed exclusively for the
+        // duration of the write, and the monitor writes only the mailbox's 128 bytes and at
+        // most `capacity` bytes at `buffer` (the protocol of `unikernel_abi::function`). The
+        // asm is not `nomem`, so the compiler reloads both after it.
+        unsafe { port_write_u32_with_memory(abi::FUNCTION_PORT, address) };
+    }
+    #[cfg(not(target_os = "none"))]
+    let _ = address;
+    core::hint::black_box(&mut *mailbox);
+    core::hint::black_box(&mut *buffer);
+    Ok(())
 }
 
 /// The clock page, registered with the monitor at the first read.

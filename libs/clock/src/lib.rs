@@ -86,6 +86,12 @@ impl Clock {
         wall::now()
     }
 
+    /// Sets the wall-clock time to `time` (carried forward on the monotonic clock from now
+    /// on): for a VM restored from a snapshot, whose own reading would be the snapshot's.
+    pub fn set_wall(&self, time: WallTime) {
+        wall::set(time)
+    }
+
     /// Blocks for `duration`: the calling thread sleeps where there is a scheduler, else
     /// the CPU halts until the timer interrupt.
     pub fn sleep(&self, duration: Duration) {

@@ -13,6 +13,10 @@ use crate::{kvmclock, rtc};
 /// source has one) and the monotonic time of that reading (ns since boot).
 static WALL_OFFSET: spin::Once<(Option<u64>, u64)> = spin::Once::new();
 
+/// The wall-clock time someone who knows it better set ([`set`]), and the monotonic time
+/// then; wins over [`WALL_OFFSET`].
+static WALL_SET: spin::Mutex<Option<(u64, u64)>> = spin::Mutex::new(None);
+
 /// The wall-clock time: nanoseconds since 1970-01-01 00:00:00 UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WallTime {
@@ -57,8 +61,20 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// The wall-clock time now, read from the hardware at the first call.
+/// Sets the wall-clock time to `time` now: a function image restored from a snapshot
+/// learns it from the host with each request (its own reading would be the snapshot's).
+pub(crate) fn set(time: WallTime) {
+    let at = now_ns();
+    unikernel_arch::interrupts::without(|| *WALL_SET.lock() = Some((time.unix_ns, at)));
+}
+
+/// The wall-clock time now, read from the hardware at the first call, or as last [`set`].
 pub(crate) fn now() -> Option<WallTime> {
+    if let Some((unix_ns, at)) = unikernel_arch::interrupts::without(|| *WALL_SET.lock()) {
+        return Some(WallTime {
+            unix_ns: unix_ns + (now_ns() - at),
+        });
+    }
     let (unix_ns, at) = *WALL_OFFSET.call_once(|| {
         let at = now_ns();
         #[cfg(target_os = "none")]
@@ -82,6 +98,20 @@ mod tests {
     use super::*;
     extern crate std;
     use std::format;
+
+    /// A set time wins over the hardware's (none on the host) and is carried forward.
+    #[test]
+    fn a_set_wall_clock_is_the_wall_clock() {
+        let time = WallTime {
+            unix_ns: 1_790_000_000_123_000_000,
+        };
+        set(time);
+        let now = now().expect("a wall clock once set");
+        assert!(
+            now >= time && now.unix_ns - time.unix_ns < 1_000_000_000,
+            "{now}"
+        );
+    }
 
     #[test]
     fn wall_time_prints_as_iso_8601() {

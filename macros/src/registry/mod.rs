@@ -22,7 +22,10 @@
 //! 8. `net`: the network device and TCP/IP stack (needs `heap`, which is a choice, and
 //!    `irq`, `clock` and `rand`, which are added);
 //! 9. `fs`: read-only files from the initrd the VMM loaded (needs `heap`, for its index);
-//! 10. `disk`: a FAT file system on the VMM's virtio-blk device (needs `heap`; adds `irq`).
+//! 10. `disk`: a FAT file system on the VMM's virtio-blk device (needs `heap`; adds `irq`);
+//! 11. `function`: the request channel of a function image (needs `heap`), last so that it
+//!     can hook into `rand` and `clock` when they boot (reseeding and setting the wall clock
+//!     before each request).
 //!
 //! Later subsystems slot in after these: `blk`, ... A subsystem must come after
 //! everything it needs (a unit test checks it).
@@ -215,18 +218,22 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
             Call {
                 function: "hook_clock_to_sched",
                 args: &[InitArg::Handle("clock"), InitArg::Handle("sched")],
+                only_with: &[],
             },
             Call {
                 function: "hook_interrupts_to_sched",
                 args: &[InitArg::Handle("sched")],
+                only_with: &[],
             },
             Call {
                 function: "hook_waits_to_sched",
                 args: &[InitArg::Handle("sched")],
+                only_with: &[],
             },
             Call {
                 function: "start_sched",
                 args: &[InitArg::Handle("sched")],
+                only_with: &[],
             },
         ],
         global_allocator: false,
@@ -293,6 +300,40 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
         global_allocator: false,
         realtime: &[],
     },
+    Subsystem {
+        name: "function",
+        handle: Some("Function"),
+        value: None,
+        options: &[OptionSpec {
+            key: "max_request",
+            default: "1 MiB",
+            kind: Kind::Size {
+                min: 4 * KIB,
+                max: GIB,
+                multiple_of: 1,
+            },
+            applies_to: None,
+        }],
+        declare_as: None,
+        validate: no_rules,
+        needs: &["heap"],
+        init: "init_function",
+        init_args: &[InitArg::Option("max_request")],
+        then: &[
+            Call {
+                function: "hook_rand_to_function",
+                args: &[InitArg::Handle("rand"), InitArg::Handle("function")],
+                only_with: &["rand"],
+            },
+            Call {
+                function: "hook_clock_to_function",
+                args: &[InitArg::Handle("clock"), InitArg::Handle("function")],
+                only_with: &["clock"],
+            },
+        ],
+        global_allocator: false,
+        realtime: &[],
+    },
 ];
 
 /// The subsystem named `name` in `table`, with its position (its boot rank).
@@ -344,6 +385,12 @@ mod tests {
     }
 
     fn check_init_arg(subsystem: &Subsystem, arg: &InitArg) {
+        check_arg(subsystem, arg, &[]);
+    }
+
+    /// `also`: subsystems whose handles the call may take besides those it needs (a
+    /// [`Call::only_with`]).
+    fn check_arg(subsystem: &Subsystem, arg: &InitArg, also: &[&str]) {
         match arg {
             InitArg::Value => assert!(subsystem.value.is_some(), "{}", subsystem.name),
             InitArg::Option(key) => {
@@ -354,7 +401,9 @@ mod tests {
                 let (_, needed) = lookup(SUBSYSTEMS, name).expect("a subsystem");
                 assert!(needed.handle.is_some(), "`{name}` has no handle");
                 assert!(
-                    *name == subsystem.name || subsystem.needs.contains(name),
+                    *name == subsystem.name
+                        || subsystem.needs.contains(name)
+                        || also.contains(name),
                     "`{}` takes the handle of `{name}` without needing it",
                     subsystem.name
                 );
@@ -383,7 +432,16 @@ mod tests {
             }
             for call in subsystem.then {
                 for arg in call.args {
-                    check_init_arg(subsystem, arg);
+                    check_arg(subsystem, arg, call.only_with);
+                }
+                for other in call.only_with {
+                    let (rank, _) = lookup(SUBSYSTEMS, other).expect("a subsystem");
+                    let (own, _) = lookup(SUBSYSTEMS, subsystem.name).expect("itself");
+                    assert!(
+                        rank < own,
+                        "`{}` hooks `{other}`, which boots later",
+                        subsystem.name
+                    );
                 }
             }
             let values = subsystem

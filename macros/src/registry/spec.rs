@@ -96,6 +96,10 @@ pub enum InitArg {
 pub struct Call {
     pub function: &'static str,
     pub args: &'static [InitArg],
+    /// The call is made only when these subsystems boot too (declared or added), and may
+    /// take their handles: a hook into a subsystem that is not needed (`function`'s into
+    /// `rand`, which reseeds it when the app declares `rand`).
+    pub only_with: &'static [&'static str],
 }
 
 /// A declared subsystem's options, as its validator and builders see them: each one's

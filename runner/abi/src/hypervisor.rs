@@ -17,6 +17,8 @@ pub const VERSION: u32 = 1;
 pub const FEATURE_CONSOLE: u32 = 1 << 0;
 /// The clock page registered at [`CLOCK_PORT`].
 pub const FEATURE_CLOCK: u32 = 1 << 1;
+/// The request channel of function images (see [`crate::function`]).
+pub use crate::function::{FEATURE_FUNCTION, FUNCTION_PORT};
 
 /// A 32-bit write of `S` ends the VM with status `S`.
 pub const EXIT_PORT: u16 = 0xf4;

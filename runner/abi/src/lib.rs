@@ -1,5 +1,6 @@
 //! What a unikernel and its host tools share, and nothing else: the interface of the
-//! project's KVM monitor ([`hypervisor`]), the exit statuses ([`status`]) and the manifest
+//! project's KVM monitor ([`hypervisor`]) and its request channel for functions
+//! ([`function`]), the exit statuses ([`status`]) and the manifest
 //! note `#[unikernel]` writes into every image ([`manifest`]).
 //!
 //! The guest (core/arch) and the host (the runner and its monitor, `unikernel-vmm`) both
@@ -9,6 +10,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod function;
 pub mod hypervisor;
 pub mod manifest;
 pub mod status;

@@ -48,9 +48,21 @@ const LEAF7_EBX: u32 =
 /// use (every bit kept is one KVM virtualises). Asking KVM for its supported list instead
 /// (KVM_GET_SUPPORTED_CPUID) cost about 0.3 ms per process here, a tenth of a boot.
 pub fn cpuid(tsc_khz: u32) -> Result<CpuId> {
+    cpuid_with(tsc_khz, 0)
+}
+
+/// [`cpuid`], with `features` added to the monitor's feature leaf (the request channel of
+/// a function image, when something serves it).
+pub fn cpuid_with(tsc_khz: u32, features: u32) -> Result<CpuId> {
     static TABLE: OnceLock<Vec<kvm_cpuid_entry2>> = OnceLock::new();
     let mut entries = TABLE.get_or_init(|| select(&host_leaves())).clone();
-    entries.extend(hypervisor_leaves(tsc_khz));
+    let mut leaves = hypervisor_leaves(tsc_khz);
+    for leaf in &mut leaves {
+        if leaf.function == abi::CPUID_FEATURES {
+            leaf.eax |= features;
+        }
+    }
+    entries.extend(leaves);
     CpuId::from_entries(&entries).map_err(|err| Error::Cpuid(format!("{err:?}")))
 }
 

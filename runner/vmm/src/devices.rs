@@ -2,7 +2,8 @@
 //! here and acts on the answer.
 //!
 //! - 0xf4..0xf7, the exit port: a write of `S` ends the VM with status `S`.
-//! - The paravirtual console and clock ports (see [`super::abi`]).
+//! - The paravirtual console and clock ports (see [`super::abi`]), and the request channel
+//!   of function images, for a VM whose caller serves it (`Vm::serve_function`).
 //! - COM1 (0x3f8..0x3ff): enough of a 16550 for a kernel that does not know the monitor
 //!   (the floor kernel, or ours before it checks): bytes written to the transmit register
 //!   are output, the line status always says "transmitter empty".
@@ -30,6 +31,8 @@ pub enum Action {
     ConsoleWrite(u64),
     /// Register the clock page at this guest-physical address.
     RegisterClock(u64),
+    /// The mailbox of the request channel at this guest-physical address.
+    Function(u64),
     /// End the VM with this status.
     Exit(i32),
     /// The guest asked for a reset.
@@ -66,6 +69,7 @@ impl Ports {
             abi::EXIT_PORT..=EXIT_PORT_LAST => Action::Exit(value as i32),
             abi::CONSOLE_PORT if data.len() == 4 => Action::ConsoleWrite(value),
             abi::CLOCK_PORT if data.len() == 4 => Action::RegisterClock(value),
+            abi::FUNCTION_PORT if data.len() == 4 => Action::Function(value),
             COM1..=0x3ff => self.uart_write(port - COM1, value as u8),
             I8042_COMMAND if value as u8 == I8042_RESET => Action::Reset,
             I8042_COMMAND | I8042_DATA | 0x80 => Action::None,

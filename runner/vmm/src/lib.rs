@@ -61,7 +61,9 @@ pub use image::Image;
 pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
 pub use unikernel_abi::hypervisor as abi;
-pub use vm::{NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
+pub use vm::{Exchange, FunctionServer, NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
+/// Guest memory, as [`FunctionServer`]s see it (read and write it with `vm_memory::Bytes`).
+pub use vm_memory;
 
 /// The host's time-stamp counter, for the runner's timeline; `None` off x86_64.
 pub fn host_tsc() -> Option<u64> {

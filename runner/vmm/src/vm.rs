@@ -111,6 +111,21 @@ struct HostFacts {
 
 static FACTS: OnceLock<HostFacts> = OnceLock::new();
 
+/// What the request channel's server wants after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// Resume the guest (a request is in its mailbox).
+    Resume,
+    /// Stop the guest: [`Vm::run`] returns [`VmExit::Stopped`]; a later `run` resumes it.
+    Stop,
+}
+
+/// Serves the request channel of a function image (`unikernel_abi::function`): called at
+/// each exchange with guest memory and the mailbox's guest-physical address; an error
+/// ends the run with a fault that says it.
+pub type FunctionServer =
+    Box<dyn FnMut(&GuestMemoryMmap, u64) -> std::result::Result<Exchange, String> + Send>;
+
 /// A VM ready to run, or running.
 #[derive(Debug)]
 pub struct Vm {
@@ -130,7 +145,17 @@ pub struct Vm {
     pub(crate) debug_stop: bool,
     /// The virtio devices, on MMIO windows.
     devices: Vec<virtio::Slot>,
+    /// The request channel's server, when the VM offers the channel.
+    function: Option<FunctionSlot>,
     pub stats: Stats,
+}
+
+struct FunctionSlot(FunctionServer);
+
+impl std::fmt::Debug for FunctionSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FunctionServer")
+    }
 }
 
 impl Vm {
@@ -215,11 +240,26 @@ impl Vm {
             console: Vec::new(),
             debug_stop: false,
             devices,
+            function: None,
             stats: Stats {
                 setup: created.elapsed(),
                 ..Stats::default()
             },
         })
+    }
+
+    /// Offers the guest the request channel of function images (CPUID
+    /// `FEATURE_FUNCTION`, the port `FUNCTION_PORT`), served by `server`. Call it before
+    /// the first [`run`](Vm::run).
+    pub fn serve_function(&mut self, server: FunctionServer) -> Result<()> {
+        self.vcpu
+            .set_cpuid2(&cpu::cpuid_with(
+                self.tsc_khz,
+                unikernel_abi::function::FEATURE_FUNCTION,
+            )?)
+            .map_err(error::kvm("KVM_SET_CPUID2"))?;
+        self.function = Some(FunctionSlot(server));
+        Ok(())
     }
 
     /// Runs the vCPU until the guest exits, halts for good, faults or `control` stops it.
@@ -239,6 +279,7 @@ impl Vm {
             Stop,
             Console(u64),
             Clock(u64),
+            Function(u64),
             Halt,
             Internal,
             Fault(FaultKind, String),
@@ -259,6 +300,12 @@ impl Vm {
                             }
                             Action::ConsoleWrite(address) => Next::Console(address),
                             Action::RegisterClock(address) => Next::Clock(address),
+                            Action::Function(address) if self.function.is_some() => Next::Function(address),
+                            Action::Function(_) => {
+                                self.ports.unclaimed += 1;
+                                self.ports.first_unclaimed.get_or_insert(abi::FUNCTION_PORT);
+                                Next::Run
+                            }
                             Action::Exit(status) => return VmExit::Status(status),
                             Action::Reset => return VmExit::Reset,
                         },
@@ -343,6 +390,14 @@ impl Vm {
                 Next::Clock(address) => {
                     if let Err(what) = self.register_clock(address) {
                         return self.fault(FaultKind::BadRequest, &what);
+                    }
+                }
+                Next::Function(address) => {
+                    let FunctionSlot(server) = self.function.as_mut().expect("checked at the exit");
+                    match server(&self.mem, address) {
+                        Ok(Exchange::Resume) => {}
+                        Ok(Exchange::Stop) => return VmExit::Stopped,
+                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
                     }
                 }
                 Next::Halt => {

@@ -25,7 +25,8 @@ mod app {
         rand,
         net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2"),
         fs,
-        disk
+        disk,
+        function(max_request = "64 KiB")
     )]
     fn main(
         _: unikernel::Console,
@@ -37,6 +38,7 @@ mod app {
         _net: Net,
         _fs: Fs,
         _disk: Disk,
+        _function: Function,
     ) -> Result<(), Error> {
         let _ = (&mut args, clock.now(), rand.u64());
         Ok(())
