@@ -128,7 +128,9 @@ pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
         return RESERVED;
     };
     let packed = &PACKED_NAMES;
-    let start = vector.checked_sub(1).map_or(0, |before| packed.ends[before].into());
+    let start = vector
+        .checked_sub(1)
+        .map_or(0, |before| packed.ends[before].into());
     let end = packed.ends[vector].into();
     if start == end {
         return RESERVED;
