@@ -211,8 +211,9 @@ impl BootOptions {
     }
 }
 
+/// What `run` and `size` work on: an example, a built ELF, or an app's manifest.
 #[derive(Debug, Args)]
-struct RunArgs {
+struct TargetArgs {
     /// An example's name (examples/<name>) or the path of a built ELF
     #[arg(
         required_unless_present = "manifest_path",
@@ -225,6 +226,12 @@ struct RunArgs {
     /// The package to build, with --manifest-path
     #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
     package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    app: TargetArgs,
     #[command(flatten)]
     boot: BootOptions,
     /// Arguments for the app
@@ -330,18 +337,8 @@ enum FunctionsCommand {
 
 #[derive(Debug, Args)]
 struct SizeArgs {
-    /// An example's name (examples/<name>) or the path of a built ELF
-    #[arg(
-        required_unless_present = "manifest_path",
-        conflicts_with = "manifest_path"
-    )]
-    target: Option<String>,
-    /// The app to build, outside examples/
-    #[arg(long, value_name = "Cargo.toml")]
-    manifest_path: Option<PathBuf>,
-    /// The package to build, with --manifest-path
-    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
-    package: Option<String>,
+    #[command(flatten)]
+    app: TargetArgs,
     /// How many of the largest functions and statics to list
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
@@ -416,11 +413,18 @@ fn app_manifest(command: &Commands) -> Option<(&'static str, PathBuf)> {
             ..
         }) => Some(("boot", manifest.clone())),
         Commands::Run(RunArgs {
-            manifest_path: Some(manifest),
+            app:
+                TargetArgs {
+                    manifest_path: Some(manifest),
+                    ..
+                },
             ..
         }) => Some(("run", manifest.clone())),
         Commands::Run(RunArgs {
-            target: Some(target),
+            app: TargetArgs {
+                target: Some(target),
+                ..
+            },
             ..
         }) => match build::classify_target(target) {
             RunTarget::Example(name) => {
@@ -505,20 +509,12 @@ fn execute(command: Commands) -> Result<i32> {
             Ok(0)
         }
         Commands::Run(RunArgs {
-            target,
-            manifest_path,
-            package,
+            app,
             mut boot,
             kernel_args,
         }) => {
             boot.kernel_args = kernel_args;
-            let elf = image_of(
-                target,
-                manifest_path,
-                package,
-                |build| boot_needs(&boot, build),
-                boot.quiet,
-            )?;
+            let elf = image_of(app, |build| boot_needs(&boot, build), boot.quiet)?;
             self::boot(elf, &boot)
         }
         Commands::Boot(BootArgs {
@@ -619,18 +615,12 @@ fn execute(command: Commands) -> Result<i32> {
             }
             Ok(0)
         }
-        Commands::Size(SizeArgs {
-            target,
-            manifest_path,
-            package,
-            top,
-            quiet,
-        }) => {
+        Commands::Size(SizeArgs { app, top, quiet }) => {
             let needs = |build| Needs {
                 target: build,
                 qemu: false,
             };
-            let elf = image_of(target, manifest_path, package, needs, quiet)?;
+            let elf = image_of(app, needs, quiet)?;
             let name = elf.file_name().map_or_else(
                 || elf.display().to_string(),
                 |name| name.to_string_lossy().into_owned(),
@@ -702,13 +692,12 @@ fn human_size(bytes: u64) -> String {
 
 /// The image `run` and `size` work on: a built ELF as it is, or an example or the app at
 /// `manifest_path` built in release mode, after `needs(built)` is installed.
-fn image_of(
-    target: Option<String>,
-    manifest_path: Option<PathBuf>,
-    package: Option<String>,
-    needs: impl Fn(bool) -> Needs,
-    quiet: bool,
-) -> Result<PathBuf> {
+fn image_of(app: TargetArgs, needs: impl Fn(bool) -> Needs, quiet: bool) -> Result<PathBuf> {
+    let TargetArgs {
+        target,
+        manifest_path,
+        package,
+    } = app;
     let target = match (target, manifest_path) {
         (_, Some(manifest)) => RunTarget::Manifest(manifest, package),
         (Some(target), None) => build::classify_target(&target),
@@ -1032,7 +1021,7 @@ mod tests {
         ) else {
             panic!("run parses")
         };
-        assert_eq!(run.target.as_deref(), Some("hello"));
+        assert_eq!(run.app.target.as_deref(), Some("hello"));
         assert_eq!(run.kernel_args, ["a", "-b"]);
         let expected = BootOptions {
             accel: AccelRequest::Tcg,
@@ -1106,8 +1095,8 @@ mod tests {
         let Ok(Commands::Run(run)) = parse("run --manifest-path app/Cargo.toml -p app") else {
             panic!("run parses")
         };
-        assert_eq!(run.manifest_path, Some(PathBuf::from("app/Cargo.toml")));
-        assert_eq!(run.package.as_deref(), Some("app"));
+        assert_eq!(run.app.manifest_path, Some(PathBuf::from("app/Cargo.toml")));
+        assert_eq!(run.app.package.as_deref(), Some("app"));
         assert_eq!(error_kind("run"), ErrorKind::MissingRequiredArgument);
         assert_eq!(error_kind("run a b"), ErrorKind::UnknownArgument);
         assert_eq!(error_kind("run hello --frob"), ErrorKind::UnknownArgument);
@@ -1236,8 +1225,15 @@ mod tests {
         let Ok(Commands::Size(size)) = parse("size hello --top 5") else {
             panic!("size parses")
         };
-        assert_eq!((size.target.as_deref(), size.top), (Some("hello"), 5));
+        assert_eq!((size.app.target.as_deref(), size.top), (Some("hello"), 5));
         assert_eq!(error_kind("size"), ErrorKind::MissingRequiredArgument);
+        // The same target rules as `run`'s (one `TargetArgs`).
+        let Ok(Commands::Size(size)) = parse("size --manifest-path app/Cargo.toml -p app") else {
+            panic!("size parses an app's manifest")
+        };
+        assert_eq!(size.app.package.as_deref(), Some("app"));
+        assert_eq!(error_kind("size hello -p x"), ErrorKind::ArgumentConflict);
+        assert_eq!(error_kind("size -p x"), ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

@@ -234,6 +234,160 @@ fn gdb_session(vmm_options: &[&str]) {
 }
 
 #[test]
+fn gdb_interrupts_a_running_guest_under_qemu() {
+    interrupt_session(&["--accel", "tcg"]);
+}
+
+#[test]
+fn gdb_interrupts_a_running_guest_on_the_monitor() {
+    if let Err(reason) = runner::qemu::probe_dev_kvm() {
+        eprintln!("skipped: /dev/kvm is not usable here ({reason})");
+        return;
+    }
+    interrupt_session(&["--vmm", "monitor"]);
+}
+
+/// Boots faults' endless loop under `--gdb` and plays gdb's side of the remote protocol
+/// (gdb in batch mode cannot press Ctrl-C): continue, then the interrupt byte; the stop
+/// reply is SIGINT and the registers read then put the guest inside the loop.
+fn interrupt_session(vmm_options: &[&str]) {
+    let elf = example("faults");
+    let port = free_port();
+    let mut guest = cargo_uk()
+        .arg("boot")
+        .args(vmm_options)
+        .arg("--gdb")
+        .arg(port.to_string())
+        .arg(&elf)
+        .arg("spin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(guest.stderr.take().unwrap());
+    let mut announced = String::new();
+    while !announced.contains("target remote") {
+        if stderr.read_line(&mut announced).unwrap() == 0 {
+            panic!("the runner ended without announcing gdb: {announced}");
+        }
+    }
+    let mut remote = RemoteGdb::connect(port);
+    remote.send(b"?");
+    let first = remote.reply();
+    assert!(first.starts_with('S') || first.starts_with('T'), "{first}");
+
+    remote.send(b"c");
+    // Long enough for the guest to boot and reach the loop, under TCG or emulated KVM.
+    std::thread::sleep(Duration::from_secs(3));
+    remote.write_raw(&[0x03]);
+    let stop = remote.reply();
+    // SIGINT is signal 2: `S02` or `T02...`.
+    assert!(stop.starts_with("S02") || stop.starts_with("T02"), "{stop}");
+
+    // x86_64's `g` reply: 16 general registers, then rip, 8 bytes each, little-endian hex.
+    remote.send(b"g");
+    let registers = remote.reply();
+    let rip_hex = registers
+        .get(16 * 16..17 * 16)
+        .unwrap_or_else(|| panic!("no rip in the `g` reply {registers:?}"));
+    let rip = u64::from_le_bytes(std::array::from_fn(|i| {
+        u8::from_str_radix(&rip_hex[2 * i..2 * i + 2], 16).unwrap()
+    }));
+    let symbolizer = Symbolizer::open(&elf).unwrap();
+    let names: Vec<String> = symbolizer
+        .frames(rip)
+        .into_iter()
+        .filter_map(|frame| frame.function)
+        .collect();
+    assert!(
+        names.iter().any(|name| name == "faults::spin"),
+        "rip {rip:#x} is in {names:?}, not in faults::spin"
+    );
+
+    remote.send(b"k");
+    let status = wait_with_timeout(&mut guest, Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|status| !status.success()),
+        "the killed guest's runner ended with {status:?}"
+    );
+}
+
+/// gdb's side of the remote protocol over TCP, acknowledgements included.
+struct RemoteGdb {
+    stream: std::net::TcpStream,
+    reader: BufReader<std::net::TcpStream>,
+}
+
+impl RemoteGdb {
+    fn connect(port: u16) -> Self {
+        let stream = (0..100)
+            .find_map(|_| {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .map_err(|_| std::thread::sleep(Duration::from_millis(100)))
+                    .ok()
+            })
+            .expect("the gdb stub listens");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        RemoteGdb { stream, reader }
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) {
+        std::io::Write::write_all(&mut self.stream, bytes).unwrap();
+    }
+
+    /// Sends one packet, `$data#checksum`.
+    fn send(&mut self, data: &[u8]) {
+        let checksum = data.iter().fold(0u8, |sum, &byte| sum.wrapping_add(byte));
+        let mut packet = vec![b'$'];
+        packet.extend_from_slice(data);
+        packet.extend_from_slice(format!("#{checksum:02x}").as_bytes());
+        self.write_raw(&packet);
+    }
+
+    /// The next packet's data, expanded (acknowledgements before it skipped), acknowledged.
+    fn reply(&mut self) -> String {
+        let mut packet = Vec::new();
+        self.reader.read_until(b'$', &mut packet).unwrap();
+        packet.clear();
+        self.reader.read_until(b'#', &mut packet).unwrap();
+        assert_eq!(packet.pop(), Some(b'#'), "the stub closed the connection");
+        let mut checksum = [0; 2];
+        std::io::Read::read_exact(&mut self.reader, &mut checksum).unwrap();
+        self.write_raw(b"+");
+        // Run-length encoding: `x*n` is `x` and then n - 29 more of it.
+        let mut data = Vec::new();
+        let mut bytes = packet.into_iter();
+        while let Some(byte) = bytes.next() {
+            match (byte, data.last().copied()) {
+                (b'*', Some(repeated)) => {
+                    let count = bytes.next().expect("a run length") - 29;
+                    data.extend(std::iter::repeat_n(repeated, count.into()));
+                }
+                _ => data.push(byte),
+            }
+        }
+        String::from_utf8(data).unwrap()
+    }
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    None
+}
+
+#[test]
 fn the_size_report_adds_up_to_the_sections() {
     let elf = example("hello");
     let report = runner::size::analyze(&elf).unwrap();

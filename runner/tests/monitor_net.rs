@@ -11,6 +11,8 @@
 //! tests need KVM and skip without it (see `common::kvm_usable`); the tap tests need root.
 
 mod common;
+#[path = "common/http.rs"]
+mod http;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -20,10 +22,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const RUNNER: &str = env!("CARGO_BIN_EXE_runner");
+use http::{closed, connect, request};
+
 /// How long a guest may take to boot and start listening.
 const READY: Duration = Duration::from_secs(60);
-/// The timeout of every socket operation.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
 /// What tells the test binary, re-run inside a namespace, which client to be.
 const SUITE_VAR: &str = "MONITOR_NET_SUITE";
 const ADDR_VAR: &str = "MONITOR_NET_ADDR";
@@ -221,88 +223,6 @@ fn client_inside_a_namespace() {
         "net-threads" => net_threads_client(addr),
         other => panic!("unknown suite {other}"),
     }
-}
-
-// The clients, as in tests/net.rs.
-
-fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    let stream = loop {
-        match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
-            Ok(stream) => break stream,
-            // A tap's first connection may race the guest's first ARP answer.
-            Err(err) if Instant::now() < deadline => {
-                eprintln!("connect {addr}: {err}; again");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(err) => panic!("connect {addr}: {err}"),
-        }
-    };
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    BufReader::new(stream)
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
-    let mut line = String::new();
-    reader.read_line(&mut line).expect("a status line");
-    let status = line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP/1.1 status line: {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).expect("a header line");
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':').expect("name: value");
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let length: usize = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .expect("every response has a Content-Length")
-        .1
-        .parse()
-        .unwrap();
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).expect("the whole body");
-    Response {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn request(reader: &mut BufReader<TcpStream>, text: &str) -> Response {
-    reader.get_mut().write_all(text.as_bytes()).unwrap();
-    read_response(reader)
-}
-
-fn closed(reader: &mut BufReader<TcpStream>) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(reader.read(&mut byte), Ok(0) | Err(_))
 }
 
 fn pages_404_400_413(addr: SocketAddr) {

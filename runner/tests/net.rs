@@ -3,18 +3,20 @@
 //! address these tests send to). Every guest runs under a deadline and is killed when its
 //! test ends; every socket has a timeout.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+#[path = "common/http.rs"]
+mod http;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use http::{closed, read_response_to, request};
 use runner::net::{Forward, Guest, Network, Protocol4};
 use runner::{AccelRequest, Boot, Machine};
 
 /// How long a guest may take to boot and start listening.
 const READY: Duration = Duration::from_secs(60);
-/// The timeout of every socket operation.
-const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn example(name: &str) -> PathBuf {
     runner::example_elf(name)
@@ -101,86 +103,9 @@ fn start_on(
     (Running(Some(guest)), host_port)
 }
 
+/// A connection to the forward on 127.0.0.1's `port`.
 fn connect(port: u16) -> BufReader<TcpStream> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("the forward accepts");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    BufReader::new(stream)
-}
-
-/// One HTTP response: status, headers (lower-case names), body (by Content-Length).
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
-    read_response_to(reader, false)
-}
-
-/// Reads a response; `head` for the answer to a HEAD request (a length, no body).
-fn read_response_to(reader: &mut BufReader<TcpStream>, head: bool) -> Response {
-    let mut line = String::new();
-    if let Err(err) = reader.read_line(&mut line) {
-        panic!("no status line: {err}");
-    }
-    let status = line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP/1.1 status line: {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).expect("a header line");
-        let header = line.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':').expect("name: value");
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let mut response = Response {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    let length: usize = response
-        .header("content-length")
-        .expect("every response has a Content-Length")
-        .parse()
-        .unwrap();
-    if head {
-        return response;
-    }
-    response.body = vec![0; length];
-    reader
-        .read_exact(&mut response.body)
-        .expect("the whole body");
-    response
-}
-
-fn request(reader: &mut BufReader<TcpStream>, text: &str) -> Response {
-    reader.get_mut().write_all(text.as_bytes()).unwrap();
-    read_response(reader)
-}
-
-/// Whether the server closed the connection (EOF, or a reset).
-fn closed(reader: &mut BufReader<TcpStream>) -> bool {
-    let mut byte = [0u8; 1];
-    matches!(reader.read(&mut byte), Ok(0) | Err(_))
+    http::connect(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 #[test]

@@ -104,8 +104,8 @@ struct Idt([Gate; 256]);
 static mut IDT: Idt = Idt([Gate::MISSING; 256]);
 
 unsafe extern "C" {
-    /// The 32 exception entry stubs of `entry.s`, by vector.
-    static exception_stubs: [u64; 32];
+    /// The 32 exception entry stubs of `entry.s`, by vector (below 4 GiB, like the image).
+    static exception_stubs: [u32; 32];
 }
 
 /// Loads the GDT, the TSS and the IDT. From here on a CPU exception is reported.
@@ -163,8 +163,10 @@ pub(crate) unsafe fn init() {
 
     // SAFETY: `exception_stubs` is an immutable table in entry.s's .rodata.
     let stubs = unsafe { &exception_stubs };
+    // Only each gate's first quadword: the second holds offset bits 32-63, zero for a stub
+    // below 4 GiB, and the IDT is in .bss (two instructions a gate, 64 on the boot path).
     for (gate, &stub) in idt.0.iter_mut().zip(stubs) {
-        *gate = Gate::interrupt(stub, code, 0);
+        gate.0 = Gate::interrupt(stub.into(), code, 0).0;
     }
     for (vector, ist) in [
         (2, IST_NMI),
@@ -172,7 +174,7 @@ pub(crate) unsafe fn init() {
         (14, IST_PAGE_FAULT),
         (18, IST_MACHINE_CHECK),
     ] {
-        idt.0[vector] = Gate::interrupt(stubs[vector], code, ist);
+        idt.0[vector].0 = Gate::interrupt(stubs[vector].into(), code, ist).0;
     }
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,

@@ -150,12 +150,13 @@ EXCEPTION_STUB 29, 1
 EXCEPTION_STUB 30, 1
 EXCEPTION_STUB 31, 0
 
+/* 32-bit addresses: the image lies below 2 MiB (unikernel.ld). */
 .section .rodata
-.balign 8
+.balign 4
 .global exception_stubs
 exception_stubs:
 .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    .quad exception_stub_\vector
+    .long exception_stub_\vector
 .endr
 
 .section .text

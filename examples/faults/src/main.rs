@@ -3,7 +3,8 @@
 //!
 //! `runner run faults -- <what>` with `<what>` one of: `panic`, `deep-panic` (three calls
 //! below `main`, for backtraces), `null`, `write-code`, `exec-data`, `overflow`,
-//! `exit <code>`, `alloc-fail`, `log` (a line at each level, from two modules).
+//! `exit <code>`, `alloc-fail`, `log` (a line at each level, from two modules), `spin`
+//! (runs without end, for a debugger's interrupt).
 #![no_std]
 #![no_main]
 
@@ -51,6 +52,7 @@ fn main(args: Args) -> ExitCode {
             log::debug!(target: "faults::parser", "a detail of the parser");
             log::trace!(target: "faults::parser", "a trace of the parser");
         }
+        "spin" => spin(),
         "alloc-fail" => {
             let big: Vec<u8> = Vec::with_capacity(1 << 20);
             println!("allocated {}", big.capacity());
@@ -81,6 +83,15 @@ fn check_length(text: &str) -> usize {
         panic!("the configuration is {length} bytes long, too short");
     }
     length
+}
+
+/// Counts without end: a running guest that only a debugger or the timeout stops.
+#[inline(never)]
+fn spin() -> ! {
+    let mut count = 0u64;
+    loop {
+        count = core::hint::black_box(count).wrapping_add(1);
+    }
 }
 
 /// Recurses without end, with a frame large enough to reach the guard page quickly.

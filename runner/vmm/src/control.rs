@@ -47,6 +47,9 @@ pub fn kick(thread: libc::pthread_t) {
 struct State {
     stop: bool,
     finished: bool,
+    /// gdb asked to interrupt the running guest: the vCPU leaves KVM_RUN once, and may
+    /// run again after.
+    interrupt: bool,
 }
 
 /// Shared between a vCPU thread and whoever may stop it.
@@ -70,6 +73,35 @@ impl Control {
     /// Whether a stop was asked for.
     pub fn stop_requested(&self) -> bool {
         self.lock().stop
+    }
+
+    /// Whether a stop or a debugger's interrupt was asked for: the vCPU loop returns.
+    pub fn stop_or_interrupt_requested(&self) -> bool {
+        let state = self.lock();
+        state.stop || state.interrupt
+    }
+
+    /// Asks the vCPU on `thread` to leave KVM_RUN for gdb, kicking it every millisecond
+    /// while `running` says it still runs and the request is not taken (a kick that
+    /// lands just before KVM_RUN is lost, the next one is not).
+    pub fn interrupt_and_kick(&self, thread: libc::pthread_t, running: impl Fn() -> bool) {
+        let mut state = self.lock();
+        state.interrupt = true;
+        while state.interrupt && !state.finished && running() {
+            kick(thread);
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(1))
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+    }
+
+    /// Takes a debugger's interrupt request: whether there was one.
+    pub fn take_interrupt(&self) -> bool {
+        let taken = std::mem::take(&mut self.lock().interrupt);
+        self.changed.notify_all();
+        taken
     }
 
     /// Asks the vCPU to stop; wakes it if it sleeps in [`Control::park`]. A vCPU inside

@@ -7,11 +7,15 @@
 //! software breakpoint would write `int3` into the guest's code, which a software-emulated
 //! KVM cannot run, and the image's code is mapped read-only. The image is identity
 //! mapped, so gdb's addresses are guest-physical addresses. A running guest is stopped by
-//! a breakpoint, a step, its exit or the timeout, not by gdb's Ctrl-C.
+//! a breakpoint, a step, its exit, the timeout, or gdb's Ctrl-C: while the vCPU runs, a
+//! watcher thread polls gdb's socket, and the interrupt byte (0x03) kicks the vCPU out of
+//! KVM_RUN, which gdb sees as a stop by SIGINT.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gdbstub::common::Signal;
@@ -81,9 +85,26 @@ pub fn serve(
     };
     let (stream, _) = listener.accept().map_err(Error::Gdb)?;
     let _ = stream.set_nodelay(true);
+    let running = Arc::new(AtomicBool::new(false));
+    let session_over = Arc::new(AtomicBool::new(false));
+    let interrupt_watcher = {
+        let stream = stream.try_clone().map_err(Error::Gdb)?;
+        let (control, running, session_over) = (
+            Arc::clone(&control),
+            Arc::clone(&running),
+            Arc::clone(&session_over),
+        );
+        let thread = control::current_thread();
+        std::thread::Builder::new()
+            .name("monitor-gdb-interrupt".into())
+            .stack_size(64 * 1024)
+            .spawn(move || watch_for_interrupts(&stream, &control, thread, &running, &session_over))
+            .map_err(Error::Watchdog)?
+    };
     let mut target = DebuggedVm {
         vm,
         control: Arc::clone(&control),
+        running,
         breakpoints: Vec::new(),
         single_step: false,
         output,
@@ -91,6 +112,8 @@ pub fn serve(
     };
     let connection: Box<dyn ConnectionExt<Error = std::io::Error>> = Box::new(stream);
     let reason = GdbStub::new(connection).run_blocking::<EventLoop<'_>>(&mut target);
+    session_over.store(true, Ordering::Relaxed);
+    let _ = interrupt_watcher.join();
     let gdb_left_first = target.exit.is_none();
     if gdb_left_first && matches!(reason, Ok(DisconnectReason::Disconnect)) {
         // gdb detached: the guest runs on without breakpoints, to its end.
@@ -112,10 +135,50 @@ pub fn serve(
     })
 }
 
+/// How often the watcher looks at gdb's socket while the guest runs: a Ctrl-C stops the
+/// guest within this time.
+const INTERRUPT_POLL: Duration = Duration::from_millis(10);
+
+/// While the guest runs (`running`), waits for gdb to send something on `stream`, which
+/// in all-stop mode is only the interrupt byte, and then kicks the vCPU on `thread` out of
+/// KVM_RUN. The byte stays in the socket for gdbstub to read. Ends with the session.
+fn watch_for_interrupts(
+    stream: &TcpStream,
+    control: &Control,
+    thread: libc::pthread_t,
+    running: &AtomicBool,
+    session_over: &AtomicBool,
+) {
+    while !session_over.load(Ordering::Relaxed) {
+        if !running.load(Ordering::Acquire) {
+            std::thread::sleep(INTERRUPT_POLL);
+            continue;
+        }
+        let mut socket = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: `socket` is one valid pollfd for the length of the call, and its fd is
+        // `stream`'s, which this function borrows, so it stays open.
+        let ready = unsafe { libc::poll(&mut socket, 1, INTERRUPT_POLL.as_millis() as i32) };
+        if ready == 1 && socket.revents & libc::POLLIN != 0 {
+            control.interrupt_and_kick(thread, || running.load(Ordering::Acquire));
+            // gdb waits for the stop reply before it sends more: nothing to watch until the
+            // guest runs again.
+            while running.load(Ordering::Acquire) && !session_over.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 /// The VM as gdb sees it.
 struct DebuggedVm<'a> {
     vm: Vm,
     control: Arc<Control>,
+    /// The vCPU is in [`Vm::run`] for gdb: the interrupt watcher may kick it.
+    running: Arc<AtomicBool>,
     breakpoints: Vec<u64>,
     single_step: bool,
     output: &'a mut dyn FnMut(&[u8]),
@@ -127,6 +190,8 @@ struct DebuggedVm<'a> {
 enum Stop {
     /// A breakpoint or the end of a single step.
     Debug,
+    /// gdb's interrupt byte arrived: the guest stopped where it was.
+    Interrupted,
     /// The guest ended (or was stopped for good).
     Ended(VmExit),
 }
@@ -142,13 +207,21 @@ impl DebuggedVm<'_> {
 
     fn run(&mut self) -> Stop {
         let output = &mut *self.output;
+        // A request left from a stop that raced with it is not gdb's: gdb sends its
+        // interrupt only after this run began, and the watcher only looks while it runs.
+        self.control.take_interrupt();
+        self.running.store(true, Ordering::Release);
         // The debugged guest's output always has a reader (the terminal).
         let exit = self.vm.run(&self.control, &mut |bytes: &[u8]| {
             output(bytes);
             true
         });
+        self.running.store(false, Ordering::Release);
+        let interrupted = self.control.take_interrupt();
         if exit == VmExit::Stopped && std::mem::take(&mut self.vm.debug_stop) {
             Stop::Debug
+        } else if exit == VmExit::Stopped && interrupted && !self.control.stop_requested() {
+            Stop::Interrupted
         } else {
             Stop::Ended(exit)
         }
@@ -163,8 +236,9 @@ impl DebuggedVm<'_> {
                 .vcpu()
                 .set_guest_debug(&guest_debug(true, &[]))
                 .map_err(|err| std::io::Error::from_raw_os_error(err.errno()))?;
-            if let Stop::Ended(exit) = self.run() {
-                return Ok(Stop::Ended(exit));
+            match self.run() {
+                Stop::Debug => {}
+                other => return Ok(other),
             }
         }
         self.apply_debug()?;
@@ -354,7 +428,7 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
     #[allow(clippy::type_complexity)]
     fn wait_for_stop_reason(
         target: &mut DebuggedVm<'a>,
-        _conn: &mut Self::Connection,
+        conn: &mut Self::Connection,
     ) -> std::result::Result<
         run_blocking::Event<Self::StopReason>,
         run_blocking::WaitForStopReasonError<String, <Self::Connection as Connection>::Error>,
@@ -363,6 +437,13 @@ impl<'a> run_blocking::BlockingEventLoop for EventLoop<'a> {
             .resume()
             .map_err(|err| run_blocking::WaitForStopReasonError::Target(err.to_string()))?;
         Ok(run_blocking::Event::TargetStopped(match stop {
+            // gdbstub reads the byte, sees the interrupt and asks `on_interrupt`.
+            Stop::Interrupted => {
+                let byte = conn
+                    .read()
+                    .map_err(run_blocking::WaitForStopReasonError::Connection)?;
+                return Ok(run_blocking::Event::IncomingData(byte));
+            }
             Stop::Debug if target.single_step => SingleThreadStopReason::DoneStep,
             Stop::Debug => SingleThreadStopReason::HwBreak(()),
             Stop::Ended(exit) => {

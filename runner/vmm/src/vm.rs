@@ -285,7 +285,7 @@ impl Vm {
             Fault(FaultKind, String),
         }
         loop {
-            if control.stop_requested() {
+            if control.stop_or_interrupt_requested() {
                 return VmExit::Stopped;
             }
             let next = match self.vcpu.run() {
