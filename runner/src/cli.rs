@@ -684,9 +684,12 @@ fn pkg(args: PkgArgs) -> Result<i32> {
     let manifest = match (&args.target, &args.manifest_path) {
         (_, Some(manifest)) => Some(manifest.clone()),
         (Some(target), None) => match build::classify_target(target) {
-            RunTarget::Example(name) => {
-                Some(build::repo_root().join("examples").join(name).join("Cargo.toml"))
-            }
+            RunTarget::Example(name) => Some(
+                build::repo_root()
+                    .join("examples")
+                    .join(name)
+                    .join("Cargo.toml"),
+            ),
             _ => None,
         },
         (None, None) => None,
@@ -711,9 +714,10 @@ fn pkg(args: PkgArgs) -> Result<i32> {
         .replace('_', "-");
     let tag = args.tag.unwrap_or_else(|| format!("{app}:latest"));
     let output = args.output.unwrap_or_else(|| {
-        build::repo_root()
-            .join("target/oci")
-            .join(format!("{}.tar", tag.rsplit('/').next().unwrap_or(&tag).replace(':', "-")))
+        build::repo_root().join("target/oci").join(format!(
+            "{}.tar",
+            tag.rsplit('/').next().unwrap_or(&tag).replace(':', "-")
+        ))
     });
     let memory_mib = match args.memory_mib {
         Some(mib) => mib,

@@ -265,7 +265,8 @@ fn split_tag(tag: &str) -> Result<(&str, &str)> {
 /// name without a registry, as podman names images it built.
 fn full_reference(name: &str, version: &str) -> String {
     let first = name.split('/').next().unwrap_or(name);
-    let has_registry = name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_registry =
+        name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     if has_registry {
         format!("{name}:{version}")
     } else {
@@ -312,8 +313,10 @@ fn sort_keys(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> =
-                map.into_iter().map(|(key, value)| (key, sort_keys(value))).collect();
+            let sorted: BTreeMap<String, Value> = map
+                .into_iter()
+                .map(|(key, value)| (key, sort_keys(value)))
+                .collect();
             Value::Object(sorted.into_iter().collect())
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
@@ -330,9 +333,18 @@ fn image_config(
     tag: &str,
 ) -> Result<ImageConfiguration> {
     let mut labels = std::collections::HashMap::new();
-    labels.insert("org.unikernel.memory".to_string(), format!("{}", metadata.memory_mib));
-    labels.insert("org.unikernel.subsystems".to_string(), metadata.subsystems.join(" "));
-    labels.insert("org.opencontainers.image.title".to_string(), tag.to_string());
+    labels.insert(
+        "org.unikernel.memory".to_string(),
+        format!("{}", metadata.memory_mib),
+    );
+    labels.insert(
+        "org.unikernel.subsystems".to_string(),
+        metadata.subsystems.join(" "),
+    );
+    labels.insert(
+        "org.opencontainers.image.title".to_string(),
+        tag.to_string(),
+    );
     let mut config = ConfigBuilder::default()
         .entrypoint(vec![metadata.kernel.clone()])
         .cmd(metadata.args.clone())
@@ -466,7 +478,10 @@ fn write_archive(path: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
             .map_err(tar_error)?;
     }
     let bytes = tar.into_inner().map_err(tar_error)?;
-    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(parent)
             .map_err(|err| Error::new(format!("cannot create {}: {err}", parent.display())))?;
     }

@@ -70,7 +70,8 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
         args_given
     };
 
-    std::fs::create_dir_all(&dir).map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
     let cleanup_dir = |err: String| {
         let _ = std::fs::remove_dir_all(&dir);
         err
@@ -97,7 +98,9 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
                 if own {
                     network::delete_own(id);
                 }
-                return Err(cleanup_dir(format!("cannot give the guest the container's network: {err}")));
+                return Err(cleanup_dir(format!(
+                    "cannot give the guest the container's network: {err}"
+                )));
             }
             (Some(netns), own)
         }
@@ -134,11 +137,18 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
         cpus,
     };
     let launch_path = dir.join(LAUNCH);
-    std::fs::write(&launch_path, serde_json::to_vec_pretty(&launch).expect("plain data"))
-        .map_err(|err| undo(format!("cannot write {}: {err}", launch_path.display())))?;
+    std::fs::write(
+        &launch_path,
+        serde_json::to_vec_pretty(&launch).expect("plain data"),
+    )
+    .map_err(|err| undo(format!("cannot write {}: {err}", launch_path.display())))?;
     let fifo = dir.join(START_FIFO);
-    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
-        .map_err(|err| undo(format!("cannot create {}: {err}", fifo.display())))?;
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .map_err(|err| undo(format!("cannot create {}: {err}", fifo.display())))?;
 
     // The container's process: this binary's `init`, with our stdio (the container's).
     let exe = std::env::current_exe().map_err(|err| undo(format!("cannot find myself: {err}")))?;
@@ -175,7 +185,11 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
 
 /// The guest's memory: the image's, or the `org.unikernel.memory` annotation's; refused
 /// when it and the VMM do not fit in the container's memory limit.
-fn memory(metadata: &ImageMetadata, annotations: &BTreeMap<String, String>, spec: &Spec) -> Result<u32> {
+fn memory(
+    metadata: &ImageMetadata,
+    annotations: &BTreeMap<String, String>,
+    spec: &Spec,
+) -> Result<u32> {
     let memory_mib = match annotations.get(ANNOTATION_MEMORY) {
         Some(value) => value
             .trim_end_matches("MiB")
@@ -183,7 +197,9 @@ fn memory(metadata: &ImageMetadata, annotations: &BTreeMap<String, String>, spec
             .parse::<u32>()
             .ok()
             .filter(|&mib| mib >= 2)
-            .ok_or_else(|| format!("annotation {ANNOTATION_MEMORY}={value}: expected MiB (2 or more)"))?,
+            .ok_or_else(|| {
+                format!("annotation {ANNOTATION_MEMORY}={value}: expected MiB (2 or more)")
+            })?,
         None => metadata.memory_mib,
     };
     let limit = spec
@@ -238,8 +254,10 @@ fn parse_cpu_list(list: &str) -> Result<Vec<usize>> {
     for part in list.split(',').map(str::trim) {
         match part.split_once('-') {
             Some((first, last)) => {
-                let (first, last): (usize, usize) =
-                    (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?);
+                let (first, last): (usize, usize) = (
+                    first.parse().map_err(|_| bad())?,
+                    last.parse().map_err(|_| bad())?,
+                );
                 cpus.extend(first..=last);
             }
             None => cpus.push(part.parse().map_err(|_| bad())?),
@@ -253,7 +271,9 @@ fn vmm(annotations: &BTreeMap<String, String>) -> Result<Vmm> {
     match annotations.get(ANNOTATION_VMM).map(String::as_str) {
         Some("monitor") => Ok(Vmm::Monitor),
         Some("qemu") => Ok(Vmm::Qemu),
-        Some(other) => Err(format!("annotation {ANNOTATION_VMM}={other}: expected monitor or qemu")),
+        Some(other) => Err(format!(
+            "annotation {ANNOTATION_VMM}={other}: expected monitor or qemu"
+        )),
         None if unikernel_vmm::open_kvm().is_ok() => Ok(Vmm::Monitor),
         None => Ok(Vmm::Qemu),
     }
@@ -294,11 +314,16 @@ pub fn start(record: &Record, root: &Path) -> Result<i32> {
             return Err("the container's process exited before it started".into());
         }
         if Instant::now() > deadline {
-            return Err(format!("the container's process did not take {} within {} s", fifo.display(), WAIT.as_secs()));
+            return Err(format!(
+                "the container's process did not take {} within {} s",
+                fifo.display(),
+                WAIT.as_secs()
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::fs::remove_file(&fifo).map_err(|err| format!("cannot remove {}: {err}", fifo.display()))?;
+    std::fs::remove_file(&fifo)
+        .map_err(|err| format!("cannot remove {}: {err}", fifo.display()))?;
     Ok(0)
 }
 
@@ -315,16 +340,29 @@ pub fn state(record: &Record, root: &Path) -> Result<i32> {
         .version("1.0.2")
         .id(record.id.clone())
         .status(oci_status)
-        .pid(if status == Status::Stopped { 0 } else { record.pid })
+        .pid(if status == Status::Stopped {
+            0
+        } else {
+            record.pid
+        })
         .bundle(record.bundle.clone())
-        .annotations(record.annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>())
+        .annotations(
+            record
+                .annotations
+                .clone()
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
         .build()
         .map_err(|err| err.to_string())?;
     let mut json = serde_json::to_value(&state).map_err(|err| err.to_string())?;
     json["rootfs"] = record.rootfs.display().to_string().into();
     json["created"] = record.created.clone().into();
     json["owner"] = "".into();
-    println!("{}", serde_json::to_string_pretty(&json).map_err(|err| err.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).map_err(|err| err.to_string())?
+    );
     Ok(0)
 }
 
@@ -358,7 +396,8 @@ pub fn kill(record: &Record, root: &Path, signal: &str) -> Result<i32> {
         return Err("container not running".into());
     }
     let pid = Pid::from_raw(record.pid).ok_or("no pid")?;
-    rustix::process::kill_process(pid, signal).map_err(|err| format!("cannot signal pid {}: {err}", record.pid))?;
+    rustix::process::kill_process(pid, signal)
+        .map_err(|err| format!("cannot signal pid {}: {err}", record.pid))?;
     Ok(0)
 }
 
@@ -380,7 +419,11 @@ pub fn delete(record: &Record, root: &Path, force: bool) -> Result<i32> {
         let deadline = Instant::now() + WAIT;
         while state::alive(record) {
             if Instant::now() > deadline {
-                return Err(format!("pid {} did not die within {} s of SIGKILL", record.pid, WAIT.as_secs()));
+                return Err(format!(
+                    "pid {} did not die within {} s of SIGKILL",
+                    record.pid,
+                    WAIT.as_secs()
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -392,22 +435,34 @@ pub fn delete(record: &Record, root: &Path, force: bool) -> Result<i32> {
         network::delete_own(&record.id);
     }
     let dir = state::dir(root, &record.id);
-    std::fs::remove_dir_all(&dir).map_err(|err| format!("cannot remove {}: {err}", dir.display()))?;
+    std::fs::remove_dir_all(&dir)
+        .map_err(|err| format!("cannot remove {}: {err}", dir.display()))?;
     Ok(0)
 }
 
 /// `ps`: the container's one process (the VMM; the guest has no Linux processes).
 pub fn ps(record: &Record, format: &str) -> Result<i32> {
-    let pids: Vec<i32> = if state::alive(record) { vec![record.pid] } else { Vec::new() };
+    let pids: Vec<i32> = if state::alive(record) {
+        vec![record.pid]
+    } else {
+        Vec::new()
+    };
     match format {
-        "json" => println!("{}", serde_json::to_string(&pids).map_err(|err| err.to_string())?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string(&pids).map_err(|err| err.to_string())?
+        ),
         "table" => {
             println!("PID");
             for pid in pids {
                 println!("{pid}");
             }
         }
-        other => return Err(format!("invalid format option {other}: expected json or table")),
+        other => {
+            return Err(format!(
+                "invalid format option {other}: expected json or table"
+            ));
+        }
     }
     Ok(0)
 }
@@ -416,8 +471,14 @@ pub fn ps(record: &Record, format: &str) -> Result<i32> {
 pub fn features() -> Result<i32> {
     use oci_spec::runtime::{FeaturesBuilder, LinuxFeatureBuilder};
     let annotations: std::collections::HashMap<String, String> = [
-        ("org.unikernel.runtime".to_string(), "uk-runtime".to_string()),
-        ("org.unikernel.vmm".to_string(), "monitor (KVM), qemu".to_string()),
+        (
+            "org.unikernel.runtime".to_string(),
+            "uk-runtime".to_string(),
+        ),
+        (
+            "org.unikernel.vmm".to_string(),
+            "monitor (KVM), qemu".to_string(),
+        ),
     ]
     .into_iter()
     .collect();
@@ -436,7 +497,10 @@ pub fn features() -> Result<i32> {
         .annotations(annotations)
         .build()
         .map_err(|err| err.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&features).map_err(|err| err.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&features).map_err(|err| err.to_string())?
+    );
     Ok(0)
 }
 
@@ -484,7 +548,8 @@ mod tests {
 
     #[test]
     fn the_annotation_overrides_the_memory_and_the_limit_is_checked() {
-        let spec = spec_with(serde_json::json!({"linux": {"resources": {"memory": {"limit": 64 << 20}}}}));
+        let spec =
+            spec_with(serde_json::json!({"linux": {"resources": {"memory": {"limit": 64 << 20}}}}));
         let none = BTreeMap::new();
         assert_eq!(memory(&metadata(32), &none, &spec).unwrap(), 32);
         let mut more = BTreeMap::new();
@@ -497,9 +562,13 @@ mod tests {
 
     #[test]
     fn a_fraction_of_a_cpu_is_refused_and_a_cpuset_kept() {
-        let fraction = spec_with(serde_json::json!({"linux": {"resources": {"cpu": {"quota": 50000, "period": 100000}}}}));
+        let fraction = spec_with(
+            serde_json::json!({"linux": {"resources": {"cpu": {"quota": 50000, "period": 100000}}}}),
+        );
         assert!(cpus(&fraction).unwrap_err().contains("less than one CPU"));
-        let pinned = spec_with(serde_json::json!({"linux": {"resources": {"cpu": {"quota": 200000, "period": 100000, "cpus": "0-1"}}}}));
+        let pinned = spec_with(
+            serde_json::json!({"linux": {"resources": {"cpu": {"quota": 200000, "period": 100000, "cpus": "0-1"}}}}),
+        );
         assert_eq!(cpus(&pinned).unwrap(), vec![0, 1]);
     }
 }

@@ -34,7 +34,11 @@ const DEFAULT_ROOT: &str = "/run/uk-runtime";
 const RUNC: &str = "runc";
 
 #[derive(Debug, Parser)]
-#[command(name = "uk-runtime", version, about = "An OCI runtime that boots unikernel images as VMs; other containers go to runc")]
+#[command(
+    name = "uk-runtime",
+    version,
+    about = "An OCI runtime that boots unikernel images as VMs; other containers go to runc"
+)]
 struct Cli {
     #[command(flatten)]
     global: GlobalOpts,

@@ -66,11 +66,26 @@ pub fn set_up(netns: &Path, needs: &NetworkNeeds) -> Result<()> {
         }
     }
     // Loopback connections need their source rewritten to leave through the tap.
-    run_in(netns, "sysctl", &["-q", "-w", "net.ipv4.conf.all.route_localnet=1"])?;
+    run_in(
+        netns,
+        "sysctl",
+        &["-q", "-w", "net.ipv4.conf.all.route_localnet=1"],
+    )?;
     run_in(
         netns,
         "iptables",
-        &["-t", "nat", "-A", "POSTROUTING", "-o", TAP, "-s", "127.0.0.0/8", "-j", "MASQUERADE"],
+        &[
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            TAP,
+            "-s",
+            "127.0.0.0/8",
+            "-j",
+            "MASQUERADE",
+        ],
     )?;
     Ok(())
 }
@@ -112,6 +127,10 @@ pub fn delete_own(id: &str) {
 
 /// `uk-<id>`, cut to fit an interface-like name (containerd ids are 64 hex digits).
 fn own_name(id: &str) -> String {
-    let id: String = id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(24).collect();
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(24)
+        .collect();
     format!("uk-{id}")
 }
