@@ -51,7 +51,7 @@ enum Command {
     #[command(flatten)]
     Standard(StandardCmd),
     #[command(flatten)]
-    Common(CommonCmd),
+    Common(Box<CommonCmd>),
     /// The container's process (started by `create`, not by people)
     #[command(hide = true)]
     Init { state_dir: PathBuf },
@@ -140,14 +140,16 @@ fn run(command: Command, root: &Path, log: &Log, args: &[OsString]) -> Result<i3
             Some(record) => c::delete(&record, root, delete.force),
             None => delegate(args),
         },
-        Command::Common(CommonCmd::Ps(ps)) => match ours(&ps.container_id) {
-            Some(record) => c::ps(&record, &ps.format),
-            None => delegate(args),
+        Command::Common(common) => match *common {
+            CommonCmd::Ps(ps) => match ours(&ps.container_id) {
+                Some(record) => c::ps(&record, &ps.format),
+                None => delegate(args),
+            },
+            CommonCmd::Features(_) => c::features(),
+            // exec, pause, update, ...: runc's containers only (for ours runc says there
+            // is no such container).
+            _ => delegate(args),
         },
-        Command::Common(CommonCmd::Features(_)) => c::features(),
-        // exec, pause, update, ...: runc's containers only (for ours runc says there is
-        // no such container).
-        Command::Common(_) => delegate(args),
     }
 }
 
