@@ -128,10 +128,11 @@ impl Podman {
         }
     }
 
-    fn run(&self, secs: u64, args: &[&str]) -> Output {
+    /// `podman` and its global options.
+    fn words(&self) -> Vec<String> {
         let root = self.dir.path().join("storage");
         let runroot = self.dir.path().join("run");
-        let mut all = vec![
+        [
             "podman",
             "--root",
             root.to_str().unwrap(),
@@ -143,7 +144,14 @@ impl Podman {
             "cgroupfs",
             "--events-backend",
             "none",
-        ];
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn run(&self, secs: u64, args: &[&str]) -> Output {
+        let words = self.words();
+        let mut all: Vec<&str> = words.iter().map(String::as_str).collect();
         all.extend_from_slice(args);
         bounded(secs, all[0], &all[1..])
     }
@@ -242,6 +250,21 @@ fn podman_runs_hello_and_serves_http() {
         text(&hello.stderr)
     );
     assert_eq!(hello.status.code(), Some(0), "{}", text(&hello.stderr));
+
+    // With -t the guest's console is a terminal the runtime sends over --console-socket
+    // (podman wants a terminal of its own: `script` gives it one).
+    let mut words = podman.words();
+    words.extend(["run", "--rm", "-t"].map(String::from));
+    words.extend(global.map(String::from));
+    words.extend(ULIMITS.map(String::from));
+    words.push("localhost/uk-test-hello:1".into());
+    let on_terminal = bounded(120, "script", &["-qec", &words.join(" "), "/dev/null"]);
+    assert!(
+        text(&on_terminal.stdout).contains("hello from a unikernel\r\n"),
+        "{}",
+        text(&on_terminal.stdout)
+    );
+    assert_eq!(on_terminal.status.code(), Some(0));
 
     // main's status becomes the container's; a fault's is non-zero, with the report.
     let mut args = vec!["run", "--rm"];

@@ -54,8 +54,9 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
     let cpus = cpus(&spec)?;
     let vmm = vmm(&annotations)?;
     let process = spec.process().as_ref();
-    if process.is_some_and(|process| process.terminal().unwrap_or(false)) {
-        return Err("a terminal (podman -t, ctr -t) is not supported: the guest's console is the container's stdio; run without -t".into());
+    let terminal = process.is_some_and(|process| process.terminal().unwrap_or(false));
+    if terminal && create.console_socket.is_none() {
+        return Err("config.json asks for a terminal but no --console-socket was given".into());
     }
     // The app's arguments: the container's command after the kernel, else the image's.
     let args_given: Vec<String> = process
@@ -150,12 +151,24 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
     )
     .map_err(|err| undo(format!("cannot create {}: {err}", fifo.display())))?;
 
-    // The container's process: this binary's `init`, with our stdio (the container's).
+    // The container's process: this binary's `init`, with our stdio (the container's), or
+    // a new terminal whose other end goes to the console socket.
     let exe = std::env::current_exe().map_err(|err| undo(format!("cannot find myself: {err}")))?;
-    let child = Command::new(exe)
-        .arg("init")
-        .arg(&dir)
-        .current_dir(&dir)
+    let mut command = Command::new(exe);
+    command.arg("init").arg(&dir).current_dir(&dir);
+    if terminal && let Some(socket) = &create.console_socket {
+        let console = console(socket).map_err(|err| undo(format!("console: {err}")))?;
+        let dup = |fd: &std::os::fd::OwnedFd| fd.try_clone().map(std::process::Stdio::from);
+        let (stdin, stdout) = (dup(&console), dup(&console));
+        let (stdin, stdout) = stdin
+            .and_then(|stdin| stdout.map(|stdout| (stdin, stdout)))
+            .map_err(|err| undo(format!("console: {err}")))?;
+        command
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(std::process::Stdio::from(console));
+    }
+    let child = command
         .spawn()
         .map_err(|err| undo(format!("cannot start the container's process: {err}")))?;
     let pid = child.id() as i32;
@@ -181,6 +194,41 @@ pub fn create(create: &Create, root: &Path, log: &Log, args: &[OsString]) -> Res
     }
     log.info(&format!("created {id}: pid {pid}, {launch:?}"));
     Ok(0)
+}
+
+/// A new pseudo-terminal: its controlling side is sent over the unix socket at `socket`
+/// (as runc does for `--console-socket`), its terminal side returned for the container.
+fn console(socket: &Path) -> Result<std::os::fd::OwnedFd> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use std::os::fd::AsFd as _;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+        .map_err(|err| format!("cannot open a pseudo-terminal: {err}"))?;
+    grantpt(&master).map_err(|err| format!("grantpt: {err}"))?;
+    unlockpt(&master).map_err(|err| format!("unlockpt: {err}"))?;
+    let name = ptsname(&master, Vec::new()).map_err(|err| format!("ptsname: {err}"))?;
+    let terminal = rustix::fs::open(
+        name.as_c_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|err| format!("cannot open {name:?}: {err}"))?;
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|err| format!("cannot connect to {}: {err}", socket.display()))?;
+    let fds = [master.as_fd()];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(&fds));
+    // runc sends the terminal's name as the message.
+    let name_bytes = name.to_bytes();
+    rustix::net::sendmsg(
+        &stream,
+        &[std::io::IoSlice::new(name_bytes)],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .map_err(|err| format!("cannot send the terminal to {}: {err}", socket.display()))?;
+    Ok(terminal)
 }
 
 /// The guest's memory: the image's, or the `org.unikernel.memory` annotation's; refused
