@@ -752,3 +752,143 @@ fn the_same_app_packages_to_the_same_digest() {
                 > 0
     );
 }
+
+/// A stand-in for a Kubernetes API server that answers discovery only (the kinds the
+/// manifests use) and 404 for every object, which is all `kubectl apply --dry-run=client`
+/// asks: it maps each kind to its resource, finds no live object and reports a create.
+/// Returns its address; it serves until the test process ends.
+fn discovery_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let resource = |name: &str, kind: &str, namespaced: bool| {
+        serde_json::json!({"name": name, "singularName": "", "namespaced": namespaced, "kind": kind,
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+    };
+    let group = |name: &str| {
+        serde_json::json!({"name": name, "versions": [{"groupVersion": format!("{name}/v1"), "version": "v1"}],
+            "preferredVersion": {"groupVersion": format!("{name}/v1"), "version": "v1"}})
+    };
+    let documents: Vec<(String, serde_json::Value)> = vec![
+        (
+            "/api".into(),
+            serde_json::json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address.to_string()}]}),
+        ),
+        (
+            "/apis".into(),
+            serde_json::json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps"), group("node.k8s.io")]}),
+        ),
+        (
+            "/api/v1".into(),
+            serde_json::json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [resource("services", "Service", true), resource("namespaces", "Namespace", false)]}),
+        ),
+        (
+            "/apis/apps/v1".into(),
+            serde_json::json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [resource("deployments", "Deployment", true)]}),
+        ),
+        (
+            "/apis/node.k8s.io/v1".into(),
+            serde_json::json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "node.k8s.io/v1", "resources": [resource("runtimeclasses", "RuntimeClass", false)]}),
+        ),
+    ];
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let documents = documents.clone();
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    // The headers, up to the blank line (GETs have no body).
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                        line.clear();
+                    }
+                    let path = request.split_whitespace().nth(1).unwrap_or("/");
+                    let path = path.split('?').next().unwrap_or(path);
+                    let (status, body) = match documents.iter().find(|(known, _)| known == path) {
+                        Some((_, body)) => ("200 OK", body.to_string()),
+                        None => ("404 Not Found", serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}).to_string()),
+                    };
+                    let response = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// `kubectl apply --dry-run=client --validate=false -f dir` against [`discovery_server`].
+fn kubectl_apply(dir: &Path) -> Output {
+    let server = discovery_server();
+    let home = tempfile::tempdir().unwrap();
+    Command::new("timeout")
+        .args([
+            "60",
+            "kubectl",
+            "apply",
+            "--dry-run=client",
+            "--validate=false",
+            "-f",
+        ])
+        .arg(dir)
+        .args(["--server", &server, "--namespace", "default"])
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kubectl runs")
+}
+
+#[test]
+fn the_kubernetes_manifests_apply() {
+    if !on_path("kubectl") {
+        eprintln!("skipped: kubectl is not installed");
+        return;
+    }
+    let k8s = runner::repo_root().join("runner/oci/k8s");
+    let output = kubectl_apply(&k8s);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    for object in [
+        "deployment.apps/http created (dry run)",
+        "service/http created (dry run)",
+        "runtimeclass.node.k8s.io/unikernel created (dry run)",
+    ] {
+        assert!(stdout.contains(object), "{object} in:\n{stdout}");
+    }
+    // The stand-in refuses what a server would: a kind it does not know.
+    let broken = tempfile::tempdir().unwrap();
+    let deployment = std::fs::read_to_string(k8s.join("http.yaml")).unwrap();
+    std::fs::write(
+        broken.path().join("http.yaml"),
+        deployment.replace("kind: Deployment", "kind: Deploymnt"),
+    )
+    .unwrap();
+    let refused = kubectl_apply(broken.path());
+    assert!(
+        !refused.status.success()
+            && text(&refused.stderr).contains("no matches for kind \"Deploymnt\"")
+    );
+    // The Deployment asks for the class the RuntimeClass defines, and the containerd
+    // snippet names that handler with uk-runtime as runc's binary.
+    assert!(deployment.contains("runtimeClassName: unikernel"));
+    let snippet = std::fs::read_to_string(k8s.join("containerd-config.toml")).unwrap();
+    assert!(
+        snippet.contains("containerd.runtimes.unikernel.options]")
+            && snippet.contains("BinaryName = \"/usr/local/bin/uk-runtime\"")
+    );
+}
