@@ -113,6 +113,13 @@ fn boot(state_dir: &Path) -> crate::Result<i32> {
     if let Some(summary) = outcome.summary() {
         eprintln!("uk-runtime: {summary}");
     }
+    // A fault's backtrace with function names, file and line: the image keeps its symbols
+    // and debug info for this.
+    if runner::symbolize::has_report(&outcome.serial)
+        && let Ok(symbolizer) = runner::symbolize::Symbolizer::open(&launch.kernel)
+    {
+        eprint!("{}", symbolizer.render(&outcome.serial).unwrap_or_default());
+    }
     let _ = std::io::stdout().flush();
     Ok(outcome.exit_code())
 }
