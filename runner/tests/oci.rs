@@ -280,7 +280,7 @@ fn podman_runs_hello_and_serves_http() {
     assert_eq!(fault.status.code(), Some(102), "{}", text(&fault.stderr));
     let log = text(&fault.stdout) + &text(&fault.stderr);
     assert!(
-        log.contains("page fault") && log.contains("null pointer"),
+        log.contains("page fault") && log.contains("null pointer") && log.contains("faults::main"),
         "{log}"
     );
 
