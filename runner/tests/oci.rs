@@ -251,6 +251,19 @@ fn podman_runs_hello_and_serves_http() {
     );
     assert_eq!(hello.status.code(), Some(0), "{}", text(&hello.stderr));
 
+    // QEMU where the annotation asks for it (and where KVM is unusable).
+    let mut args = vec!["run", "--rm", "--annotation", "org.unikernel.vmm=qemu"];
+    args.extend(global);
+    args.extend(ULIMITS);
+    args.push("localhost/uk-test-hello:1");
+    let on_qemu = podman.run(120, &args);
+    assert!(
+        text(&on_qemu.stdout).contains("hello from a unikernel"),
+        "{}",
+        text(&on_qemu.stderr)
+    );
+    assert_eq!(on_qemu.status.code(), Some(0));
+
     // With -t the guest's console is a terminal the runtime sends over --console-socket
     // (podman wants a terminal of its own: `script` gives it one).
     let mut words = podman.words();
