@@ -64,6 +64,9 @@ enum Commands {
     /// Where an image's bytes go: per section, crate and declared subsystem, and the
     /// largest functions
     Size(SizeArgs),
+    /// Package an app as an OCI image (a layout folder, or an oci-archive .tar that
+    /// `podman load` and `ctr images import` take) for the OCI runtime `uk-runtime`
+    Pkg(PkgArgs),
     /// Disk images for `--disk`
     #[command(subcommand)]
     Disk(DiskCommand),
@@ -345,6 +348,45 @@ struct SizeArgs {
     /// No cargo output
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct PkgArgs {
+    /// An example's name (examples/<name>) or the path of a built ELF
+    #[arg(
+        required_unless_present = "manifest_path",
+        conflicts_with = "manifest_path"
+    )]
+    target: Option<String>,
+    /// The app to build, outside examples/
+    #[arg(long, value_name = "Cargo.toml")]
+    manifest_path: Option<PathBuf>,
+    /// The package to build, with --manifest-path
+    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
+    package: Option<String>,
+    /// The image's name and version [default: <app>:latest]
+    #[arg(long, value_name = "NAME:VERSION")]
+    tag: Option<String>,
+    /// A folder for the image layout, or FILE.tar for an archive of it [default:
+    /// target/oci/<name>-<version>.tar in the repository]
+    #[arg(long, value_name = "DIR|FILE.tar")]
+    output: Option<PathBuf>,
+    /// Guest memory [default: the app's `memory` setting, else 32]
+    #[arg(long = "memory", value_name = "MiB", value_parser = clap::value_parser!(u32).range(2..))]
+    memory_mib: Option<u32>,
+    /// Files for the guest's `fs` [default: the app's `files` setting]
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// A TCP port the guest listens on, for an image that links `net` (repeatable)
+    /// [default: 80]
+    #[arg(long = "port", value_name = "PORT")]
+    ports: Vec<u16>,
+    /// No cargo output
+    #[arg(short, long)]
+    quiet: bool,
+    /// Arguments for the app, stored in the image
+    #[arg(last = true, value_name = "KERNEL ARGS")]
+    kernel_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -630,6 +672,7 @@ fn execute(command: Commands) -> Result<i32> {
             print!("{}", crate::size::render(&report, &name, stripped, top));
             Ok(0)
         }
+        Commands::Pkg(args) => pkg(args),
         Commands::Density(options) => {
             crate::density::run(&options)?;
             Ok(0)
@@ -678,6 +721,95 @@ fn execute(command: Commands) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `cargo uk pkg`: builds the app, reads its settings (`memory`, `files`) and writes the
+/// OCI image.
+fn pkg(args: PkgArgs) -> Result<i32> {
+    let manifest = match (&args.target, &args.manifest_path) {
+        (_, Some(manifest)) => Some(manifest.clone()),
+        (Some(target), None) => match build::classify_target(target) {
+            RunTarget::Example(name) => Some(
+                build::repo_root()
+                    .join("examples")
+                    .join(name)
+                    .join("Cargo.toml"),
+            ),
+            _ => None,
+        },
+        (None, None) => None,
+    };
+    let mut table = match manifest.as_deref().filter(|manifest| manifest.is_file()) {
+        Some(manifest) => crate::app_config::read_table(manifest)?,
+        None => Default::default(),
+    };
+    if let Some(app_dir) = manifest.as_deref().and_then(|manifest| manifest.parent()) {
+        crate::app_config::resolve_paths(&mut table, app_dir);
+    }
+    let needs = |build| Needs {
+        target: build,
+        qemu: false,
+    };
+    let quiet = args.quiet;
+    let elf = image_of(args.target, args.manifest_path, args.package, needs, quiet)?;
+    let app = elf
+        .file_stem()
+        .map_or_else(|| "app".into(), |stem| stem.to_string_lossy().into_owned())
+        .to_ascii_lowercase()
+        .replace('_', "-");
+    let tag = args.tag.unwrap_or_else(|| format!("{app}:latest"));
+    let output = args.output.unwrap_or_else(|| {
+        build::repo_root().join("target/oci").join(format!(
+            "{}.tar",
+            tag.rsplit('/').next().unwrap_or(&tag).replace(':', "-")
+        ))
+    });
+    let memory_mib = match args.memory_mib {
+        Some(mib) => mib,
+        None => match table.get("memory") {
+            Some(value) => value
+                .as_u64()
+                .and_then(|mib| u32::try_from(mib).ok())
+                .ok_or_else(|| Error::new(format!("memory = {value}: expected MiB")))?,
+            None => BootOptions::default().memory_mib,
+        },
+    };
+    let files = args.files.or_else(|| {
+        table
+            .get("files")
+            .and_then(|value| value.as_str())
+            .map(PathBuf::from)
+    });
+    if let Some(files) = files.as_deref().filter(|files| !files.is_dir()) {
+        return Err(Error::new(format!(
+            "files {}: `cargo uk pkg` takes a folder (the runtime packs it into the initrd)",
+            files.display()
+        )));
+    }
+    let tcp_ports = if args.ports.is_empty() {
+        vec![80]
+    } else {
+        args.ports
+    };
+    let packaged = crate::pkg::package(&crate::pkg::PkgOptions {
+        elf,
+        tag: tag.clone(),
+        output: output.clone(),
+        files,
+        memory_mib,
+        args: args.kernel_args,
+        kernel_flags: Vec::new(),
+        tcp_ports,
+    })?;
+    println!(
+        "{tag} ({}; layer {} bytes; {} MiB; {}) in {}",
+        packaged.manifest_digest,
+        packaged.layer_size,
+        packaged.metadata.memory_mib,
+        packaged.metadata.subsystems.join(" "),
+        output.display()
+    );
+    Ok(0)
 }
 
 /// `67108864` as `64 MiB`.

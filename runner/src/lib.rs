@@ -33,6 +33,7 @@ mod lint;
 pub mod monitor;
 pub mod net;
 pub mod new;
+pub mod pkg;
 pub mod qemu;
 pub mod setup;
 pub mod size;

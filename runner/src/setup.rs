@@ -125,7 +125,7 @@ fn ensure_target(quiet: bool) -> Result<()> {
 
 /// Installs the Debian package `package` for `program` with apt-get as root; an error
 /// that says how to get it otherwise.
-pub(crate) fn ensure_package(program: &str, package: &str) -> Result<()> {
+pub fn ensure_package(program: &str, package: &str) -> Result<()> {
     if !is_root() {
         return Err(Error::new(format!(
             "{program} is missing: install the {package} package (apt-get install {package})"
