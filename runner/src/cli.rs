@@ -352,18 +352,8 @@ struct SizeArgs {
 
 #[derive(Debug, Args)]
 struct PkgArgs {
-    /// An example's name (examples/<name>) or the path of a built ELF
-    #[arg(
-        required_unless_present = "manifest_path",
-        conflicts_with = "manifest_path"
-    )]
-    target: Option<String>,
-    /// The app to build, outside examples/
-    #[arg(long, value_name = "Cargo.toml")]
-    manifest_path: Option<PathBuf>,
-    /// The package to build, with --manifest-path
-    #[arg(short, long, requires = "manifest_path", conflicts_with = "target")]
-    package: Option<String>,
+    #[command(flatten)]
+    app: TargetArgs,
     /// The image's name and version [default: <app>:latest]
     #[arg(long, value_name = "NAME:VERSION")]
     tag: Option<String>,
@@ -726,7 +716,7 @@ fn execute(command: Commands) -> Result<i32> {
 /// `cargo uk pkg`: builds the app, reads its settings (`memory`, `files`) and writes the
 /// OCI image.
 fn pkg(args: PkgArgs) -> Result<i32> {
-    let manifest = match (&args.target, &args.manifest_path) {
+    let manifest = match (&args.app.target, &args.app.manifest_path) {
         (_, Some(manifest)) => Some(manifest.clone()),
         (Some(target), None) => match build::classify_target(target) {
             RunTarget::Example(name) => Some(
@@ -751,7 +741,7 @@ fn pkg(args: PkgArgs) -> Result<i32> {
         qemu: false,
     };
     let quiet = args.quiet;
-    let elf = image_of(args.target, args.manifest_path, args.package, needs, quiet)?;
+    let elf = image_of(args.app, needs, quiet)?;
     let app = elf
         .file_stem()
         .map_or_else(|| "app".into(), |stem| stem.to_string_lossy().into_owned())
