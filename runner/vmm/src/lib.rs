@@ -38,6 +38,7 @@
 //! loop), [`image`] (loading) and [`elf`] (the one ELF reader of the host tools, which the
 //! runner uses too).
 
+mod channel;
 pub mod control;
 mod cpu;
 mod devices;
@@ -47,6 +48,7 @@ pub mod gdb;
 pub mod image;
 mod report;
 pub mod sandbox;
+pub mod snapshot;
 pub mod virtio;
 mod vm;
 
@@ -54,12 +56,14 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+pub use channel::{CallError, Channel, Reply};
 pub use control::Control;
 pub use error::{Error, Result};
 pub use image::Image;
 /// The handle of `/dev/kvm` that [`open_kvm`] returns and [`Vm::new`] takes.
 pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
+pub use snapshot::{Pool, Prepared, Snapshot};
 pub use unikernel_abi::hypervisor as abi;
 pub use vm::{Exchange, FunctionServer, NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
 /// Guest memory, as [`FunctionServer`]s see it (read and write it with `vm_memory::Bytes`).
