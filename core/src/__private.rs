@@ -195,6 +195,25 @@ pub fn init_function(max_request: usize) -> Function {
     started("function", unikernel_function::init(max_request))
 }
 
+/// The state `#[unikernel::init]` makes, for the functions that take it by reference.
+#[diagnostic::on_unimplemented(
+    message = "no `#[unikernel::init]` returns `{Self}`",
+    label = "the state this function takes",
+    note = "a function's state parameter is a reference to the type `#[unikernel::init] fn init() -> State` returns"
+)]
+pub trait FunctionState: Sized {
+    fn init() -> Self;
+}
+
+/// A function's return value as its response.
+#[inline(always)]
+pub fn respond(response: impl unikernel_function::IntoResponse) -> unikernel_function::Response {
+    response.into_response()
+}
+
+/// The function note of a function image (layout in `unikernel_abi::function::NOTE_TYPE`).
+pub type FunctionNote<const N: usize> = unikernel_arch::abi::manifest::Note<N>;
+
 /// Before each request, `rand` mixes in the host's fresh seed, so that VMs restored from
 /// one snapshot draw different numbers.
 pub fn hook_rand_to_function(rand: &Rand, function: &Function) {

@@ -25,7 +25,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
-pub use unikernel_macros::unikernel;
+pub use unikernel_macros::{function, init, unikernel};
 
 pub use unikernel_args::Args;
 pub use unikernel_console::{Console, print, println};
@@ -92,7 +92,8 @@ pub mod disk {
 /// the handle of the subsystem that serves them.
 pub mod function {
     pub use unikernel_function::{
-        DEFAULT_MAX_REQUEST, Function, Headers, InitError, Request, RequestHook, Response,
+        DEFAULT_MAX_REQUEST, Function, Headers, InitError, IntoResponse, Request, RequestHook,
+        Response,
     };
 }
 

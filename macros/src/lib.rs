@@ -33,6 +33,7 @@ use errors::Errors;
 mod analysis;
 mod duration;
 mod errors;
+mod function;
 mod generate;
 mod hint;
 mod parse;
@@ -74,6 +75,42 @@ pub fn unikernel(
     item: proc_macro::TokenStream,
 ) -> proc_macro::TokenStream {
     expand(attr.into(), item.into()).into()
+}
+
+/// Declares a serverless function: one image per function of the crate, which answers the
+/// requests of its route.
+///
+/// ```ignore
+/// #[unikernel::function(route = "POST /resize", heap = "8 MiB", timeout = "100 ms")]
+/// fn resize(request: Request, model: &Model) -> Response { .. }
+/// ```
+///
+/// Options: `route = "<METHOD> /<path>"` (required), `mode = fresh | snapshot | warm`
+/// (default `snapshot`), `timeout = "<duration>"` (default 10 s), `max_request = "<size>"`
+/// (the largest request and response, default 1 MiB), `memory = "<size>"` (the VM's, by
+/// default the heap, the request buffer and 8 MiB), and the subsystems of
+/// `#[unikernel(...)]` except `net` (`heap` defaults to 4 MiB). The function takes the
+/// [`Request`], then optionally `&State` (made once by `#[unikernel::init]`), then handles
+/// of its subsystems, and returns a `Response` (or a `String`, `&str`, or a `Result` of
+/// those). `cargo uk functions build` builds its image.
+#[proc_macro_attribute]
+pub fn function(
+    attr: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    let selected = std::env::var(function::SELECT_VARIABLE).ok();
+    function::expand_function(attr.into(), item.into(), selected.as_deref()).into()
+}
+
+/// Makes the state the crate's functions take by reference, once per image, before the
+/// first request (in `snapshot` mode, before the snapshot): `#[unikernel::init] fn init()
+/// -> Model`. At most one per crate; the state is a type the crate defines.
+#[proc_macro_attribute]
+pub fn init(
+    attr: proc_macro::TokenStream,
+    item: proc_macro::TokenStream,
+) -> proc_macro::TokenStream {
+    function::expand_init(attr.into(), item.into()).into()
 }
 
 /// The whole pipeline, on `proc_macro2` tokens.

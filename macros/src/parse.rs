@@ -178,7 +178,7 @@ fn starts_a_path(chunk: &[TokenTree]) -> bool {
 
 /// Splits at top-level commas. An empty piece before a comma is an error at that comma; a
 /// trailing comma is fine.
-fn split_commas(tokens: TokenStream, what: &str) -> Vec<syn::Result<Vec<TokenTree>>> {
+pub fn split_commas(tokens: TokenStream, what: &str) -> Vec<syn::Result<Vec<TokenTree>>> {
     let mut chunks = Vec::new();
     let mut chunk = Vec::new();
     for token in tokens {

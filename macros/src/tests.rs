@@ -1226,3 +1226,97 @@ fn function_hooks_only_the_subsystems_that_boot() {
         "{with_sched}"
     );
 }
+
+/// `#[unikernel::function(attr)] item`, expanded as in the build of `selected`'s image.
+fn render_function(attr: &str, item: &str, selected: Option<&str>) -> String {
+    let tokens = |text: &str| text.parse::<TokenStream>().expect("valid tokens");
+    let expansion = crate::function::expand_function(tokens(attr), tokens(item), selected);
+    let file: syn::File = syn::parse2(expansion).expect("the expansion is valid Rust");
+    let input: String = format!("#[unikernel::function({attr})]\n{}", item.trim())
+        .lines()
+        .map(|line| format!("// {line}\n"))
+        .collect();
+    format!(
+        "// The expansion of:\n//\n{input}// in the build of {selected:?}'s image\n\n{}",
+        prettyplease::unparse(&file)
+    )
+}
+
+const RESIZE: &str = r#"fn resize(request: Request, model: &Model, rand: Rand) -> Response {
+    Response::text("resized")
+}"#;
+const RESIZE_ATTR: &str =
+    r#"route = "POST /resize", heap = "8 MiB", timeout = "100 ms", rand, mode = warm"#;
+
+/// A function with state and a handle, in the build of its own image: the whole entry.
+#[test]
+fn snapshot_function() {
+    let actual = render_function(RESIZE_ATTR, RESIZE, Some("resize"));
+    check_snapshot("function", &actual);
+}
+
+/// The entry (boot, allocator, manifest and function note) exists only in the build of the
+/// function's own image; every build keeps the function, its checks and its uniqueness.
+#[test]
+fn a_function_has_an_entry_only_in_its_own_image() {
+    for selected in [None, Some("other")] {
+        let expansion = render_function(RESIZE_ATTR, RESIZE, selected);
+        assert!(!expansion.contains("__unikernel_boot"), "{expansion}");
+        assert!(!expansion.contains("global_allocator"), "{expansion}");
+        assert!(expansion.contains("fn resize("), "{expansion}");
+        assert!(expansion.contains("__unikernel_check"), "{expansion}");
+        assert!(
+            expansion.contains("__unikernel_route_declared_twice_POST__sresize"),
+            "{expansion}"
+        );
+    }
+    let own = render_function(RESIZE_ATTR, RESIZE, Some("resize"));
+    assert!(own.contains("fn __unikernel_boot()"), "{own}");
+    let compact: String = own.split_whitespace().collect();
+    assert!(
+        compact.contains("init_function(1048576usize,)"),
+        "the default max_request: {own}"
+    );
+    assert!(own.contains("hook_rand_to_function"), "{own}");
+    let note = "name=resize\\nmethod=POST\\npath=/resize\\nmode=warm\\ntimeout_ms=100\\nmax_request=1048576\\nmemory_mib=17\\nstate=1\\n";
+    assert!(own.contains(note), "heap 8 + buffer 1 + 8 MiB: {own}");
+}
+
+#[test]
+fn function_defaults_and_options() {
+    let own = render_function(
+        r#"route = "GET /a", max_request = "64 KiB", memory = "32 MiB""#,
+        "fn a(_request: Request) -> Response { Response::text(\"\") }",
+        Some("a"),
+    );
+    // The default heap, 4 MiB; the state flag off; the memory as written.
+    assert!(
+        own.contains("init_heap(&__UNIKERNEL_HEAP, 4194304usize)"),
+        "{own}"
+    );
+    let compact: String = own.split_whitespace().collect();
+    assert!(compact.contains("init_function(65536usize"), "{own}");
+    assert!(
+        own.contains(
+            "mode=snapshot\\ntimeout_ms=10000\\nmax_request=65536\\nmemory_mib=32\\nstate=0"
+        ),
+        "{own}"
+    );
+}
+
+#[test]
+fn routes_are_a_method_and_a_plain_path() {
+    use crate::function::{parse_route, route_ident};
+    assert_eq!(
+        parse_route("POST  /resize/x-1"),
+        Ok(("POST".into(), "/resize/x-1".into()))
+    );
+    for bad in ["GET", "GET /a /b", "get /a", "GET a", "GET /a#b", "GET /é"] {
+        assert!(parse_route(bad).is_err(), "{bad}");
+    }
+    // Different routes never share an identifier.
+    let routes = ["/a_b", "/a/b", "/a-b", "/a_sb", "/u", "/_u"];
+    let idents: std::collections::BTreeSet<String> =
+        routes.iter().map(|path| route_ident("GET", path)).collect();
+    assert_eq!(idents.len(), routes.len(), "{idents:?}");
+}

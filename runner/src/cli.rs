@@ -67,6 +67,9 @@ enum Commands {
     /// Disk images for `--disk`
     #[command(subcommand)]
     Disk(DiskCommand),
+    /// Serverless functions: one image per `#[unikernel::function]` of a crate
+    #[command(subcommand)]
+    Functions(FunctionsCommand),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -308,6 +311,20 @@ enum DiskCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum FunctionsCommand {
+    /// Build one image per function of the crate (a library) and write
+    /// <target>/uk-functions/functions.json, the manifest `cargo uk serve` reads
+    Build {
+        /// The crate's folder or Cargo.toml [default: the current folder]
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// No cargo progress, only the list of images
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
 #[derive(Debug, Args)]
 struct SizeArgs {
     /// An example's name (examples/<name>) or the path of a built ELF
@@ -539,6 +556,18 @@ fn execute(command: Commands) -> Result<i32> {
             let (path, name) = crate::new::create(&path, name.as_deref(), false)?;
             println!("created `{name}` in {}", path.display());
             println!("boot it with: cd {} && cargo run", path.display());
+            Ok(0)
+        }
+        Commands::Functions(FunctionsCommand::Build { path, quiet }) => {
+            setup::ensure(
+                Needs {
+                    target: true,
+                    qemu: false,
+                },
+                quiet,
+            )?;
+            let built = crate::functions::build(&path, quiet, &mut |line| println!("{line}"))?;
+            println!("manifest: {}", built.manifest_path.display());
             Ok(0)
         }
         Commands::Disk(DiskCommand::Create { image, size, from }) => {

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod density;
 pub mod disk;
 mod error;
+pub mod functions;
 mod gdb;
 mod lint;
 pub mod monitor;

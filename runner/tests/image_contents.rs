@@ -42,6 +42,9 @@ fn examples() -> Vec<String> {
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             path.join("Cargo.toml").is_file().then_some(())?;
+            // A crate of functions is a library: `cargo uk functions build` makes its images,
+            // and tests/functions.rs checks what each holds.
+            path.join("src/main.rs").is_file().then_some(())?;
             // The floor kernel is the boot-time reference, not a #[unikernel] app.
             (path.file_name()? != "floor").then_some(())?;
             Some(path.file_name()?.to_str()?.to_owned())

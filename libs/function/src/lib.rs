@@ -32,7 +32,7 @@ use core::fmt;
 
 pub use headers::Headers;
 pub use request::Request;
-pub use response::Response;
+pub use response::{IntoResponse, Response};
 pub use unikernel_abi::function as abi;
 
 use abi::{Mailbox, REQUEST, RESPONSE, WAITING};

@@ -90,6 +90,44 @@ impl Response {
     }
 }
 
+/// What a function may return: its response, or what becomes one.
+#[diagnostic::on_unimplemented(
+    message = "a function returns a `Response`, not `{Self}`",
+    label = "not a response",
+    note = "return a `Response` (`Response::text`, `Response::json`, `Response::status`), a `String`, a `&str`, or a `Result` of those"
+)]
+pub trait IntoResponse {
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+impl IntoResponse for &str {
+    fn into_response(self) -> Response {
+        Response::text(self)
+    }
+}
+
+/// `Ok` is the response, `Err` too (say with `Response::status(400)`).
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(response) => response.into_response(),
+            Err(response) => response.into_response(),
+        }
+    }
+}
+
 impl From<&str> for Response {
     fn from(text: &str) -> Self {
         Response::text(text)
@@ -140,6 +178,14 @@ mod tests {
                 .body()
                 .starts_with(b"the response did not serialise")
         );
+    }
+
+    #[test]
+    fn results_and_text_are_responses() {
+        let ok: Result<&str, Response> = Ok("fine");
+        assert_eq!(ok.into_response().body(), b"fine");
+        let err: Result<String, Response> = Err(Response::status(400).with_text("bad"));
+        assert_eq!(err.into_response().status_code(), 400);
     }
 
     #[test]

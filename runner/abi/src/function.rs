@@ -50,6 +50,23 @@
 
 use core::fmt;
 
+/// The type of the function note, the second note (owner `"Unikernel"`, section
+/// `.note.unikernel`, as the manifest) of an image built by `#[unikernel::function]`: its
+/// description is `key=value` lines, NUL padded to 4 bytes, with the keys `name`,
+/// `method`, `path`, `mode` (`fresh`, `snapshot` or `warm`), `timeout_ms`, `max_request`
+/// (bytes), `memory_mib` and `state` (`1` when the function takes `#[unikernel::init]`'s
+/// state). [`note_fields`] reads it.
+pub const NOTE_TYPE: u32 = 2;
+
+/// The `(key, value)` lines of a function note's description.
+pub fn note_fields(desc: &[u8]) -> impl Iterator<Item = (&str, &str)> {
+    let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+    core::str::from_utf8(&desc[..end])
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| line.split_once('='))
+}
+
 /// `EAX` bit of CPUID leaf [`CPUID_FEATURES`](crate::hypervisor::CPUID_FEATURES): the
 /// request channel at [`FUNCTION_PORT`].
 pub const FEATURE_FUNCTION: u32 = 1 << 2;
@@ -452,6 +469,16 @@ mod tests {
     use core::mem::{align_of, offset_of};
     use std::vec;
     use std::vec::Vec;
+
+    #[test]
+    fn a_function_note_reads_as_its_lines() {
+        let fields: Vec<_> = note_fields(b"name=hello\nmethod=GET\npath=/a=b\n\0\0").collect();
+        assert_eq!(
+            fields,
+            [("name", "hello"), ("method", "GET"), ("path", "/a=b")]
+        );
+        assert_eq!(note_fields(b"\xff=1").count(), 0);
+    }
 
     #[test]
     fn the_mailbox_layout_is_fixed() {

@@ -31,6 +31,15 @@ impl<const N: usize> Note<N> {
     /// The note with description `desc` (the names, space separated, NUL padded to a
     /// multiple of 4 bytes).
     pub const fn new(desc: [u8; N]) -> Self {
+        Self::with_type(NOTE_TYPE, desc)
+    }
+
+    /// The function note of a function image (see `crate::function::NOTE_TYPE`).
+    pub const fn function(desc: [u8; N]) -> Self {
+        Self::with_type(crate::function::NOTE_TYPE, desc)
+    }
+
+    const fn with_type(kind: u32, desc: [u8; N]) -> Self {
         assert!(
             N.is_multiple_of(4),
             "the manifest's description is padded to 4 bytes"
@@ -38,7 +47,7 @@ impl<const N: usize> Note<N> {
         Self {
             name_size: NAME.len() as u32 + 1,
             desc_size: N as u32,
-            kind: NOTE_TYPE,
+            kind,
             name: NAME_FIELD,
             desc,
         }
