@@ -70,6 +70,9 @@ enum Commands {
     /// Serverless functions: one image per `#[unikernel::function]` of a crate
     #[command(subcommand)]
     Functions(FunctionsCommand),
+    /// The gateway: an HTTP server on loopback that answers each request with its
+    /// function, in a VM of its own on the monitor (needs KVM)
+    Serve(ServeArgs),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -326,6 +329,41 @@ enum FunctionsCommand {
 }
 
 #[derive(Debug, Args)]
+struct ServeArgs {
+    /// The crate of functions (built first) or its functions.json [default: the current folder]
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The address to listen on (port 0: any free port, printed at start)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Serve every function in this mode instead of its own: fresh, snapshot or warm
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<crate::functions::Mode>,
+    /// VMs per function at once
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Requests per function waiting beyond those (more get 503)
+    #[arg(long, default_value_t = 64)]
+    queue: usize,
+    /// VMs prepared ahead per snapshot function
+    #[arg(long, default_value_t = 4)]
+    pool: usize,
+    /// Seconds without requests after which a function drops its VMs and snapshot
+    #[arg(long, value_name = "SECONDS", value_parser = crate::values::parse_secs, default_value = "60")]
+    idle: std::time::Duration,
+}
+
+fn parse_mode(text: &str) -> std::result::Result<crate::functions::Mode, String> {
+    use crate::functions::Mode;
+    match text {
+        "fresh" => Ok(Mode::Fresh),
+        "snapshot" => Ok(Mode::Snapshot),
+        "warm" => Ok(Mode::Warm),
+        other => Err(format!("`{other}`: fresh, snapshot or warm")),
+    }
+}
+
+#[derive(Debug, Args)]
 struct SizeArgs {
     /// An example's name (examples/<name>) or the path of a built ELF
     #[arg(
@@ -568,6 +606,18 @@ fn execute(command: Commands) -> Result<i32> {
             )?;
             let built = crate::functions::build(&path, quiet, &mut |line| println!("{line}"))?;
             println!("manifest: {}", built.manifest_path.display());
+            Ok(0)
+        }
+        Commands::Serve(args) => {
+            crate::functions::serve::serve(crate::functions::serve::ServeOptions {
+                path: args.path,
+                listen: args.listen,
+                mode: args.mode,
+                concurrency: args.concurrency,
+                queue: args.queue,
+                pool: args.pool,
+                idle: args.idle,
+            })?;
             Ok(0)
         }
         Commands::Disk(DiskCommand::Create { image, size, from }) => {
