@@ -431,8 +431,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return err.exit_code();
     }
     // SIGTERM/SIGINT/SIGHUP kill QEMU, delete namespaces and temporary files, then exit
-    // with 128 + the signal.
-    crate::cleanup::install_signal_handlers();
+    // with 128 + the signal; the gateway instead shuts down gracefully on its own.
+    if !matches!(cli.command, Commands::Serve(_)) {
+        crate::cleanup::install_signal_handlers();
+    }
     match execute(cli.command) {
         Ok(code) => code,
         Err(err) => {

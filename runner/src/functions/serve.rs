@@ -242,12 +242,12 @@ impl Gateway {
             );
         };
         let worker = Arc::clone(runtime);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let outcome = worker.handle(&encoded);
-            worker.refill();
-            outcome
-        })
-        .await;
+        let outcome = tokio::task::spawn_blocking(move || worker.handle(&encoded)).await;
+        if runtime.mode == Mode::Snapshot {
+            // The next restores' VMs, prepared after this response, not before it.
+            let worker = Arc::clone(runtime);
+            tokio::task::spawn_blocking(move || worker.refill());
+        }
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(_) => {

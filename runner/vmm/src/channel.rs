@@ -177,7 +177,11 @@ fn read_mailbox(memory: &GuestMemoryMmap, address: u64) -> Result<Mailbox, Strin
 
 /// Checks that `length` bytes at the mailbox's buffer are within its capacity and inside
 /// guest memory.
-fn checked_buffer(memory: &GuestMemoryMmap, mailbox: &Mailbox, length: u64) -> Result<usize, String> {
+fn checked_buffer(
+    memory: &GuestMemoryMmap,
+    mailbox: &Mailbox,
+    length: u64,
+) -> Result<usize, String> {
     if length > mailbox.capacity {
         return Err(format!(
             "a length of {length} bytes in a buffer of {}",
@@ -226,7 +230,11 @@ fn deliver(
     };
     memory
         .write_slice(&request.to_bytes(), GuestAddress(address))
-        .map_err(|_| Delivery::Bad(format!("its mailbox at {address:#x} lies outside its memory")))
+        .map_err(|_| {
+            Delivery::Bad(format!(
+                "its mailbox at {address:#x} lies outside its memory"
+            ))
+        })
 }
 
 impl Vm {
@@ -311,9 +319,8 @@ impl Vm {
             }),
             _ => {
                 drop(shared);
-                Err(failure(channel, exit, output, stopped, timeout).unwrap_or_else(|| {
-                    CallError::Protocol("it stopped without a response".into())
-                }))
+                Err(failure(channel, exit, output, stopped, timeout)
+                    .unwrap_or_else(|| CallError::Protocol("it stopped without a response".into())))
             }
         }
     }

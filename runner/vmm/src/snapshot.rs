@@ -334,7 +334,10 @@ impl Snapshot {
 /// this host's TSC frequency.
 pub fn validate(state: &VmState, memory_length: u64, host_khz: u32) -> Result<(), String> {
     if state.magic != MAGIC {
-        return Err(format!("not a snapshot of this monitor ({:?})", state.magic));
+        return Err(format!(
+            "not a snapshot of this monitor ({:?})",
+            state.magic
+        ));
     }
     if state.format != SNAPSHOT_FORMAT {
         return Err(format!(
@@ -360,7 +363,10 @@ pub fn validate(state: &VmState, memory_length: u64, host_khz: u32) -> Result<()
         ));
     }
     if state.msrs.len() > SAVED_MSRS.len()
-        || state.msrs.iter().any(|msr| !SAVED_MSRS.contains(&msr.index))
+        || state
+            .msrs
+            .iter()
+            .any(|msr| !SAVED_MSRS.contains(&msr.index))
     {
         return Err("MSRs the monitor does not save".into());
     }
@@ -388,10 +394,7 @@ pub fn validate(state: &VmState, memory_length: u64, host_khz: u32) -> Result<()
         return Err(format!("a clock page at {page:#x}, outside guest memory"));
     }
     if let Some(mailbox) = state.mailbox
-        && !inside(
-            mailbox,
-            unikernel_abi::function::MAILBOX_SIZE as u64,
-        )
+        && !inside(mailbox, unikernel_abi::function::MAILBOX_SIZE as u64)
     {
         return Err(format!("a mailbox at {mailbox:#x}, outside guest memory"));
     }
@@ -515,8 +518,8 @@ impl Vm {
         .map_err(|e| map_error(e.to_string()))?;
         let region = GuestRegionMmap::new(region, GuestAddress(0))
             .ok_or_else(|| map_error("the region overflows".into()))?;
-        let mem = GuestMemoryMmap::from_regions(vec![region])
-            .map_err(|e| map_error(e.to_string()))?;
+        let mem =
+            GuestMemoryMmap::from_regions(vec![region]).map_err(|e| map_error(e.to_string()))?;
         let host = mem
             .get_host_address(GuestAddress(0))
             .map_err(|e| map_error(e.to_string()))?;
@@ -546,7 +549,8 @@ impl Vm {
                 state.msrs.len()
             )));
         }
-        vcpu.set_sregs(&state.sregs).map_err(fail("KVM_SET_SREGS"))?;
+        vcpu.set_sregs(&state.sregs)
+            .map_err(fail("KVM_SET_SREGS"))?;
         vcpu.set_regs(&state.regs).map_err(fail("KVM_SET_REGS"))?;
         vcpu.set_fpu(&kvm_fpu::from(&state.fpu))
             .map_err(fail("KVM_SET_FPU"))?;
@@ -679,7 +683,11 @@ mod tests {
         check(&|s| s.memory_size = u64::MAX, u64::MAX, "memory size");
         check(&|s| s.tsc_khz = 1, 64 << 20, "TSC");
         check(&|s| s.mailbox = Some(u64::MAX - 8), 64 << 20, "mailbox");
-        check(&|s| s.clock_page = Some((64 << 20) - 8), 64 << 20, "clock page");
+        check(
+            &|s| s.clock_page = Some((64 << 20) - 8),
+            64 << 20,
+            "clock page",
+        );
         check(&|s| s.msrs[0].index = 0xc000_0080, 64 << 20, "MSRs");
         check(&|s| s.interrupts = true, 64 << 20, "interrupt controller");
         check(&|s| s.features = 1 << 9, 64 << 20, "features");

@@ -146,7 +146,10 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains(r#"uk_gateway_scaled_to_zero_total{function="hello"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"uk_gateway_scaled_to_zero_total{function="hello"} 1"#),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

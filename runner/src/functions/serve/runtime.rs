@@ -2,7 +2,7 @@
 //! request from a snapshot taken at the guest's first wait (`snapshot`), or one VM for
 //! request after request (`warm`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,7 @@ pub struct FunctionRuntime {
     ready: Mutex<Option<Arc<Ready>>>,
     warm: Mutex<Option<Warm>>,
     last_used: Mutex<Instant>,
+    refilling: AtomicBool,
     /// Requests admitted: running or waiting for a slot.
     pub admitted: AtomicUsize,
     /// Requests that may run at once.
@@ -64,7 +65,9 @@ impl std::fmt::Debug for FunctionRuntime {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FunctionRuntime {
@@ -90,6 +93,7 @@ impl FunctionRuntime {
             ready: Mutex::new(None),
             warm: Mutex::new(None),
             last_used: Mutex::new(Instant::now()),
+            refilling: AtomicBool::new(false),
             admitted: AtomicUsize::new(0),
             slots: tokio::sync::Semaphore::new(slots),
         })
@@ -190,14 +194,17 @@ impl FunctionRuntime {
         Ok(())
     }
 
-    /// Prepares VMs for the next restores (off the request's path).
+    /// Prepares VMs for the next restores (off the request's path); one refill at a
+    /// time, the others return at once.
     pub fn refill(&self) {
         let ready = lock(&self.ready).clone();
         if let Some(ready) = ready
             && ready.pool.len() < self.pool_size
+            && !self.refilling.swap(true, Ordering::SeqCst)
         {
             // A failure here shows again, with its reason, at the next restore.
             let _ = ready.pool.refill();
+            self.refilling.store(false, Ordering::SeqCst);
         }
     }
 

@@ -1,0 +1,330 @@
+//! The gateway, `cargo uk serve`, end to end: each test starts the runner's binary on a
+//! free loopback port with `examples/functions` and talks HTTP to it. Routes and 404, every
+//! mode with the global counter (1 on every request in `fresh` and `snapshot`, growing in
+//! `warm`), 504, 502 and the next request fine, 413, 503 when the queue is full, scale to
+//! zero and back, and a SIGTERM that leaves nothing behind (no process, no snapshot
+//! file, no descriptor growth while serving).
+//!
+//! These need a usable /dev/kvm; where there is none each says so and passes, or fails
+//! under `UK_REQUIRE_KVM=1` (see `common`).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `examples/functions`, built once per process; the manifest's path.
+fn manifest() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let path = runner::repo_root().join("examples/functions");
+        runner::functions::build(&path, true, &mut |line| eprintln!("{line}"))
+            .unwrap_or_else(|err| panic!("building examples/functions: {err}"))
+            .manifest_path
+    })
+}
+
+/// A gateway process, with its own temporary folder (to see that it leaves nothing there).
+struct Gateway {
+    child: Child,
+    address: SocketAddr,
+    tmp: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl Gateway {
+    fn start(args: &[&str]) -> Gateway {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("gateway.log");
+        let sandbox = tmp.path().join("tmp");
+        std::fs::create_dir(&sandbox).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_runner"))
+            .arg("serve")
+            .arg(manifest())
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("TMPDIR", &sandbox)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the runner starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no address in {line:?}; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                )
+            })
+            .parse()
+            .unwrap();
+        Gateway {
+            child,
+            address,
+            tmp,
+            log,
+        }
+    }
+
+    fn request(&self, method: &str, target: &str, body: &[u8]) -> Reply {
+        request(self.address, method, target, body)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The descriptors the gateway holds now.
+    fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .unwrap()
+            .count()
+    }
+
+    /// SIGTERM, then checks it ended well and left nothing behind.
+    fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the gateway did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let log = self.log();
+        assert!(status.success(), "{status:?}; log:\n{log}");
+        assert!(log.contains("serve: stopped"), "{log}");
+        let left: Vec<_> = std::fs::read_dir(self.tmp.path().join("tmp"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        log
+    }
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+/// One HTTP/1.1 request on a connection of its own.
+fn request(address: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nhost: test\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // A gateway may answer (413) before it read the whole body.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    Reply {
+        status,
+        headers: head.to_ascii_lowercase(),
+        body: body.to_string(),
+    }
+}
+
+fn counts(gateway: &Gateway) -> Vec<String> {
+    (0..3)
+        .map(|_| {
+            let reply = gateway.request("POST", "/count", b"");
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.body.trim().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_mode_routes_and_isolates_requests_as_it_should() {
+    if !common::kvm_usable() {
+        return;
+    }
+    for (mode, expected) in [
+        ("snapshot", ["1", "1", "1"]),
+        ("fresh", ["1", "1", "1"]),
+        ("warm", ["1", "2", "3"]),
+    ] {
+        let gateway = Gateway::start(&["--mode", mode]);
+        let hello = gateway.request("GET", "/hello", b"");
+        assert_eq!(
+            (hello.status, hello.body.as_str()),
+            (200, "hello from a function\n"),
+            "{mode}"
+        );
+        assert_eq!(counts(&gateway), expected, "{mode}: the global counter");
+        let echo = gateway.request("POST", "/echo", b"round trip");
+        assert_eq!((echo.status, echo.body.as_str()), (200, "round trip"));
+        let stats = gateway.request("POST", "/stats", br#"{"numbers": [5, -1, 3]}"#);
+        assert_eq!(stats.status, 200, "{stats:?}");
+        assert!(stats.body.contains(r#""sorted":[-1,3,5]"#), "{stats:?}");
+        let define = gateway.request("GET", "/define?word=snapshot", b"");
+        assert!(define.body.starts_with("snapshot: "), "{define:?}");
+        assert_eq!(gateway.request("GET", "/nowhere", b"").status, 404);
+        assert_eq!(gateway.request("POST", "/hello", b"").status, 404);
+        let metrics = gateway.request("GET", "/metrics", b"");
+        assert!(
+            metrics.body.contains(&format!(
+                r#"uk_gateway_requests_total{{function="count",mode="{mode}",status="200"}} 3"#
+            )),
+            "{}",
+            metrics.body
+        );
+        assert!(
+            metrics.body.contains(&format!(
+                r#"uk_gateway_latency_seconds_count{{function="hello",mode="{mode}",phase="guest"}} 1"#
+            )),
+            "{}",
+            metrics.body
+        );
+        let log = gateway.stop();
+        assert!(
+            log.lines().any(
+                |line| line.starts_with(&format!("serve: hello {mode} 200 setup "))
+                    && line.contains(" guest ")
+                    && line.contains(" total ")
+            ),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn failures_get_their_status_and_the_gateway_keeps_serving() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let gateway = Gateway::start(&[]);
+    let panicked = gateway.request("GET", "/panic", b"");
+    assert_eq!(panicked.status, 502, "{panicked:?}");
+    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    let start = Instant::now();
+    let forever = gateway.request("GET", "/forever", b"");
+    assert_eq!(forever.status, 504, "{forever:?}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "its timeout is 1 s"
+    );
+    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    let too_large = gateway.request("POST", "/stats", &vec![b'1'; (1 << 20) + 1]);
+    assert_eq!(too_large.status, 413, "{too_large:?}");
+    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    // Serving does not accumulate descriptors (VMs, snapshot files, sockets).
+    std::thread::sleep(Duration::from_millis(500));
+    let before = gateway.descriptors();
+    for _ in 0..10 {
+        assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        gateway.descriptors(),
+        before,
+        "descriptors after 10 requests"
+    );
+    let log = gateway.stop();
+    assert!(
+        log.contains("panics: the function failed: it exited with status 101")
+            && log.contains("this function panics on purpose"),
+        "the guest's report is in the log:\n{log}"
+    );
+    assert!(log.contains("serve: forever stopped after 1s"), "{log}");
+}
+
+#[test]
+fn a_full_queue_is_a_503_with_retry_after() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let gateway = Gateway::start(&["--concurrency", "1", "--queue", "1"]);
+    let address = gateway.address;
+    let clients: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || request(address, "GET", "/forever", b"")))
+        .collect();
+    let replies: Vec<Reply> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 504).count(),
+        2,
+        "one running, one queued: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 503).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert!(
+        replies
+            .iter()
+            .filter(|reply| reply.status == 503)
+            .all(|reply| reply.headers.contains("retry-after: 1")),
+        "{replies:?}"
+    );
+    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    gateway.stop();
+}
+
+#[test]
+fn an_idle_function_scales_to_zero_and_back() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let gateway = Gateway::start(&["--idle", "0.5"]);
+    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !gateway.log().contains("serve: hello scaled to zero") {
+        assert!(Instant::now() < deadline, "{}", gateway.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every function is idle: each drops its snapshot.
+    while std::fs::read_dir(gateway.tmp.path().join("tmp"))
+        .unwrap()
+        .count()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "snapshots left after scaling to zero"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let back = gateway.request("GET", "/hello", b"");
+    assert_eq!(
+        (back.status, back.body.as_str()),
+        (200, "hello from a function\n")
+    );
+    let metrics = gateway.request("GET", "/metrics", b"");
+    assert!(
+        metrics
+            .body
+            .contains(r#"uk_gateway_scaled_to_zero_total{function="hello"}"#),
+        "{}",
+        metrics.body
+    );
+    gateway.stop();
+}
