@@ -328,3 +328,56 @@ fn an_idle_function_scales_to_zero_and_back() {
     );
     gateway.stop();
 }
+
+/// The guest's own instructions for `hello` and `stats`: its boot to the first wait, and
+/// one request in a VM restored from the snapshot taken there (single-stepped, so slow).
+/// `benches/functions.sh` runs it (`--ignored`) to tell how much of a request's time is
+/// the guest's code, which this machine's nested KVM emulates at about 1 us an
+/// instruction. Prints `guest instructions: <function> boot <n> request <n>`.
+#[test]
+#[ignore = "a measurement for benches/functions.sh"]
+fn guest_instructions_per_request() {
+    use unikernel_abi::function::encode_request;
+    use unikernel_vmm::{Channel, Image, Snapshot, Vm, VmConfig};
+    if !common::kvm_usable() {
+        return;
+    }
+    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
+    for (name, method, target, body) in [
+        ("hello", "GET", "/hello", &b""[..]),
+        (
+            "stats",
+            "POST",
+            "/stats",
+            &br#"{"numbers": [5, -1, 3, 8, 2]}"#[..],
+        ),
+    ] {
+        let function = &manifest.functions[name];
+        let image = Image::open(&function.image).unwrap();
+        let kvm = unikernel_vmm::open_kvm().unwrap();
+        let config = VmConfig {
+            memory_mib: function.memory_mib,
+            ..VmConfig::default()
+        };
+        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
+        let channel = Channel::new();
+        vm.serve_function(channel.server()).unwrap();
+        let (boot, _) = vm.count_instructions(&channel, None, 1 << 30).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        vm.snapshot(dir.path(), channel.mailbox()).unwrap();
+        drop(vm);
+        let snapshot = Snapshot::load(dir.path()).unwrap();
+        let prepared = unikernel_vmm::Prepared::new(&kvm, snapshot.state.interrupts).unwrap();
+        let channel = Channel::parked_at(snapshot.state.mailbox.unwrap());
+        let mut vm = Vm::restore(&snapshot, prepared, Some(channel.server())).unwrap();
+        let mut request = vec![0; 4096];
+        let length = encode_request(&mut request, method, target, [], body).unwrap();
+        let (steps, response) = vm
+            .count_instructions(&channel, Some(&request[..length]), 1 << 30)
+            .unwrap();
+        let response = response.expect("a response");
+        let decoded = unikernel_abi::function::decode_response(&response).unwrap();
+        assert_eq!(decoded.status, 200);
+        println!("guest instructions: {name} boot {boot} request {steps}");
+    }
+}

@@ -325,6 +325,71 @@ impl Vm {
         }
     }
 
+    /// Counts the guest's instructions: single-steps the vCPU (one exit per instruction,
+    /// slow) until it waits at the channel, after handing it `request` if there is one.
+    /// Returns the count and the reply (`None` when it only ran to its first wait). For
+    /// measurements (how much of a request's time is the guest's own work), not serving.
+    pub fn count_instructions(
+        &mut self,
+        channel: &Channel,
+        request: Option<&[u8]>,
+        limit: u64,
+    ) -> Result<(u64, Option<Vec<u8>>), CallError> {
+        if let Some(request) = request {
+            let mut shared = channel.lock();
+            shared.response = None;
+            let pending = Pending {
+                bytes: request.to_vec(),
+                seed: [0; 32],
+                wall_ns: 0,
+            };
+            match shared.parked {
+                Some(address) => {
+                    let mailbox = read_mailbox(&self.mem, address).map_err(CallError::Protocol)?;
+                    match deliver(&self.mem, address, &mailbox, &pending) {
+                        Ok(()) => shared.parked = None,
+                        Err(Delivery::TooLarge) => {
+                            return Err(CallError::TooLarge {
+                                length: request.len(),
+                                capacity: mailbox.capacity,
+                            });
+                        }
+                        Err(Delivery::Bad(what)) => return Err(CallError::Protocol(what)),
+                    }
+                }
+                None => shared.pending = Some(pending),
+            }
+        }
+        let debug = kvm_bindings::kvm_guest_debug {
+            control: kvm_bindings::KVM_GUESTDBG_ENABLE | kvm_bindings::KVM_GUESTDBG_SINGLESTEP,
+            ..Default::default()
+        };
+        self.vcpu
+            .set_guest_debug(&debug)
+            .map_err(crate::error::kvm("KVM_SET_GUEST_DEBUG"))?;
+        let control = Control::new();
+        let mut steps = 0u64;
+        let exit = loop {
+            let exit = self.run(&control, &mut |_| true);
+            if exit == VmExit::Stopped && self.debug_stop && steps < limit {
+                self.debug_stop = false;
+                steps += 1;
+                continue;
+            }
+            break exit;
+        };
+        self.vcpu
+            .set_guest_debug(&kvm_bindings::kvm_guest_debug::default())
+            .map_err(crate::error::kvm("KVM_SET_GUEST_DEBUG"))?;
+        if self.debug_stop {
+            return Err(CallError::Timeout(Duration::ZERO));
+        }
+        if let Some(err) = failure(channel, exit, Vec::new(), false, Duration::ZERO) {
+            return Err(err);
+        }
+        Ok((steps, channel.lock().response.take()))
+    }
+
     /// Runs the vCPU on a thread of its own, confined as every vCPU thread is, until it
     /// stops at the channel, ends, or `timeout` passes (then it is stopped). Returns the
     /// exit, the console output and whether the deadline stopped it.
