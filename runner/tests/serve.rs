@@ -381,3 +381,109 @@ fn guest_instructions_per_request() {
         println!("guest instructions: {name} boot {boot} request {steps}");
     }
 }
+
+/// Sums `fields` (kB) of this process's /proc/self/smaps_rollup.
+fn smaps_kib(fields: &[&str]) -> u64 {
+    std::fs::read_to_string("/proc/self/smaps_rollup")
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            fields.contains(&name).then(|| {
+                value
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })?
+        })
+        .sum()
+}
+
+/// Restore versus boot for `hello`: the time of each, and the host memory each VM holds
+/// once it answered a request, split into pages shared with the other VMs (the snapshot
+/// file's, in the page cache) and pages of its own. Prints `restore:` and `boot:` lines
+/// for `benches/functions.sh`.
+#[test]
+#[ignore = "a measurement for benches/functions.sh"]
+fn restore_versus_boot_time_and_memory() {
+    use unikernel_abi::function::encode_request;
+    use unikernel_vmm::{Channel, Image, Pool, Snapshot, Vm, VmConfig};
+    if !common::kvm_usable() {
+        return;
+    }
+    const VMS: usize = 16;
+    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
+    let function = &manifest.functions["hello"];
+    let image = Image::open(&function.image).unwrap();
+    let kvm = unikernel_vmm::open_kvm().unwrap();
+    let config = VmConfig {
+        memory_mib: function.memory_mib,
+        ..VmConfig::default()
+    };
+    let mut request = vec![0; 256];
+    let length = encode_request(&mut request, "GET", "/hello", [], b"").unwrap();
+    request.truncate(length);
+    let timeout = Duration::from_secs(60);
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
+        let channel = Channel::new();
+        vm.serve_function(channel.server()).unwrap();
+        vm.run_until_waiting(&channel, timeout).unwrap();
+        vm.snapshot(dir.path(), channel.mailbox()).unwrap();
+    }
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    let pool = Pool::new(snapshot.state.interrupts, VMS).unwrap();
+    pool.refill().unwrap();
+    let fields_shared = ["Shared_Clean", "Shared_Dirty"];
+    let fields_private = ["Private_Clean", "Private_Dirty"];
+    let (shared_before, private_before) = (smaps_kib(&fields_shared), smaps_kib(&fields_private));
+    let mut restored = Vec::new();
+    let mut restore_times = Vec::new();
+    for _ in 0..VMS {
+        let start = Instant::now();
+        let channel = Channel::parked_at(snapshot.state.mailbox.unwrap());
+        let mut vm = Vm::restore(&snapshot, pool.take().unwrap(), Some(channel.server())).unwrap();
+        restore_times.push(start.elapsed());
+        vm.call(&channel, &request, timeout).unwrap();
+        restored.push(vm);
+    }
+    let shared = smaps_kib(&fields_shared).saturating_sub(shared_before);
+    let private = smaps_kib(&fields_private).saturating_sub(private_before);
+    restore_times.sort();
+    println!(
+        "restore: median {:.3} ms, max {:.3} ms; per VM after a request: {} KiB private, {} KiB shared with the other VMs ({VMS} VMs)",
+        restore_times[VMS / 2].as_secs_f64() * 1e3,
+        restore_times[VMS - 1].as_secs_f64() * 1e3,
+        private / VMS as u64,
+        shared / VMS as u64
+    );
+    drop(restored);
+
+    let (shared_before, private_before) = (smaps_kib(&fields_shared), smaps_kib(&fields_private));
+    let mut booted = Vec::new();
+    let mut boot_times = Vec::new();
+    for _ in 0..VMS {
+        let start = Instant::now();
+        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
+        let channel = Channel::new();
+        vm.serve_function(channel.server()).unwrap();
+        vm.run_until_waiting(&channel, timeout).unwrap();
+        boot_times.push(start.elapsed());
+        vm.call(&channel, &request, timeout).unwrap();
+        booted.push(vm);
+    }
+    let shared = smaps_kib(&fields_shared).saturating_sub(shared_before);
+    let private = smaps_kib(&fields_private).saturating_sub(private_before);
+    boot_times.sort();
+    println!(
+        "boot: median {:.3} ms, max {:.3} ms; per VM after a request: {} KiB private, {} KiB shared ({VMS} VMs)",
+        boot_times[VMS / 2].as_secs_f64() * 1e3,
+        boot_times[VMS - 1].as_secs_f64() * 1e3,
+        private / VMS as u64,
+        shared / VMS as u64
+    );
+}
