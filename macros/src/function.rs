@@ -19,7 +19,8 @@
 //! #[macro_export] macro_rules! __unikernel_function_named_hello { () => {} }
 //! #[macro_export] macro_rules! __unikernel_route_declared_twice_GET_s_hello { () => {} }
 //!
-//! // Type checks at the user's spans, in every build: the handler's call, the state's type.
+//! // Type checks at the user's spans, in every build but the image's own (whose entry makes
+//! // the same calls): the handler's call, the state's type.
 //! const _: () = { fn __unikernel_check(request: Request) { let _ = respond(hello(request)); } };
 //!
 //! // The image's entry, only in the build of this function's image (`cargo uk functions
@@ -88,8 +89,8 @@ struct Options {
 }
 
 /// The environment variable that selects the function whose image a build makes
-/// (`cargo uk functions build` sets it, and passes `--cfg unikernel_function="<name>"` so
-/// that cargo rebuilds the crate for each function).
+/// (`cargo uk functions build` sets it, as its own `SELECT_VARIABLE` says, and passes
+/// `--cfg unikernel_function="<name>"` so that cargo rebuilds the crate for each function).
 pub const SELECT_VARIABLE: &str = "UNIKERNEL_FUNCTION";
 
 /// `#[unikernel::function(..)]` on `item`; `selected` is the function whose image is being
@@ -221,7 +222,8 @@ pub fn expand_function(
     let note = function_note(&name, &options, memory_mib, signature.state.is_some());
     let entry = generate::entry(&plan, main);
     let unique = uniqueness(&function.sig.ident, &options, &own);
-    let check = check(&function, &signature);
+    // In the function's own image the entry makes the same calls: checked once.
+    let check = (selected != Some(name.as_str())).then(|| check(&function, &signature));
     let image = (selected == Some(name.as_str())).then(|| {
         quote! {
             const _: () = {

@@ -55,7 +55,9 @@ mod tests;
 /// `irq`, added for you), `sched = <policy>` (`coop`, the default, `fixed`, `edf` or `rm`;
 /// option `on_miss = log | panic` for `edf` and `rm`; needs `clock`, added for you), `net`
 /// (`net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")` with the gateway optional, or
-/// `net(dhcp)`; needs `heap`, which you declare, and `irq` and `clock`, added for you).
+/// `net(dhcp)`; needs `heap`, which you declare, and `irq` and `clock`, added for you),
+/// `fs`, `disk`, `function(max_request = "1 MiB")` (a function image's request channel;
+/// `#[unikernel::function]` declares it).
 ///
 /// `stack = "<size>"` (16 KiB to 1 GiB, whole pages) runs `main` on a stack of that size
 /// instead of the boot entry's 256 KiB.
@@ -67,7 +69,7 @@ mod tests;
 /// (`jobs::control`), run once per release.
 ///
 /// `main` takes handles of declared subsystems (`Console`, `Args`, `Irq`, `Clock`, `Sched`,
-/// `Net`) and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
+/// `Net`, `Fs`, `Disk`, `Function`) and returns `()`, `ExitCode`, `Result<(), E>` or `!`. See the `unikernel` crate for the
 /// full documentation.
 #[proc_macro_attribute]
 pub fn unikernel(

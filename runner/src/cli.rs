@@ -270,6 +270,9 @@ struct NewArgs {
     /// The crate's name [default: the folder's name]
     #[arg(long)]
     name: Option<String>,
+    /// A crate of serverless functions (`#[unikernel::function]`) instead of an app
+    #[arg(long)]
+    functions: bool,
 }
 
 /// Which VMMs `cargo uk bench` measures.
@@ -592,10 +595,33 @@ fn execute(command: Commands) -> Result<i32> {
                 .map_err(|err| Error::new(format!("cannot run cargo: {err}")))?;
             Ok(status.code().unwrap_or(1))
         }
-        Commands::New(NewArgs { path, name }) => {
+        Commands::New(NewArgs {
+            path,
+            name,
+            functions: false,
+        }) => {
             let (path, name) = crate::new::create(&path, name.as_deref(), false)?;
             println!("created `{name}` in {}", path.display());
             println!("boot it with: cd {} && cargo run", path.display());
+            Ok(0)
+        }
+        Commands::New(NewArgs {
+            path,
+            name,
+            functions: true,
+        }) => {
+            let (path, name) = crate::new::create_from(
+                crate::new::Template::Functions,
+                &path,
+                name.as_deref(),
+                false,
+            )?;
+            println!("created `{name}` in {}", path.display());
+            println!(
+                "build its images with: cd {} && cargo uk functions build {}",
+                build::repo_root().display(),
+                path.display()
+            );
             Ok(0)
         }
         Commands::Functions(FunctionsCommand::Build { path, quiet }) => {

@@ -106,6 +106,100 @@ fn main() -> ExitCode {{
     ]
 }
 
+/// The files of a new crate of functions (`cargo uk new --functions`): a library, built
+/// for the target like an app, whose images `cargo uk functions build` makes.
+pub(crate) fn functions_template(name: &str, repo: &Path) -> Vec<(PathBuf, String, bool)> {
+    let core = toml_string(&format!("{}/core", repo.display()));
+    let cargo_toml = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+unikernel = {{ path = {core} }}
+
+# A library of functions built for the unikernel target: `cargo uk functions build`
+# (in the unikernel repository) makes one image per `#[unikernel::function]`.
+[lib]
+test = false
+doctest = false
+bench = false
+
+# As the repository's examples (examples/Cargo.toml): kernels cannot unwind; images are
+# optimised for size, with debug info (never loaded) for backtraces.
+[profile.release]
+debug = true
+panic = "abort"
+opt-level = "s"
+lto = true
+codegen-units = 1
+
+[profile.dev]
+panic = "abort"
+opt-level = 1
+
+# A crate of its own, not a member of a workspace it happens to be inside.
+[workspace]
+"#
+    );
+    let config = format!(
+        r#"[build]
+target = "{TARGET}"
+
+[target.{TARGET}]
+rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]
+"#
+    );
+    let lib_rs =
+        r#"//! Serverless functions: `cargo uk functions build <this folder>` (in the unikernel
+//! repository) makes one unikernel per function, and `cargo uk serve <this folder>`
+//! answers each route's requests with it.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use unikernel::prelude::*;
+
+#[unikernel::function(route = "GET /hello")]
+fn hello(request: Request) -> Response {
+    let name = request.query_param("name").unwrap_or("world");
+    Response::text(format!("hello, {name}
+"))
+}
+
+#[unikernel::function(route = "POST /echo", max_request = "2 MiB", heap = "8 MiB")]
+fn echo(request: Request) -> Response {
+    Response::bytes(request.into_body())
+}
+"#
+        .to_string();
+    vec![
+        (PathBuf::from("Cargo.toml"), cargo_toml, false),
+        (PathBuf::from(".cargo/config.toml"), config, false),
+        (PathBuf::from("src/lib.rs"), lib_rs, false),
+        (
+            PathBuf::from(".gitignore"),
+            "/target
+"
+            .to_string(),
+            false,
+        ),
+    ]
+}
+
+/// What `cargo uk new` creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// An app: `#[unikernel] fn main`, booted by `cargo run`.
+    App,
+    /// A crate of functions: `#[unikernel::function]`s, built by `cargo uk functions build`.
+    Functions,
+}
+
 /// A word for `sh`, in single quotes.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -235,6 +329,16 @@ pub(crate) fn lock_source(repo: &Path) -> PathBuf {
 /// Creates the app at `path` (which must not exist or be an empty folder); says what it
 /// does on stderr unless `quiet`.
 pub fn create(path: &Path, name: Option<&str>, quiet: bool) -> Result<(PathBuf, String)> {
+    create_from(Template::App, path, name, quiet)
+}
+
+/// [`create`], from `template`.
+pub fn create_from(
+    template: Template,
+    path: &Path,
+    name: Option<&str>,
+    quiet: bool,
+) -> Result<(PathBuf, String)> {
     let name = match name {
         Some(name) => {
             check_crate_name(name).map_err(|reason| Error::new(format!("--name: {reason}")))?;
@@ -278,7 +382,11 @@ pub fn create(path: &Path, name: Option<&str>, quiet: bool) -> Result<(PathBuf, 
         }
     };
     say(format!("creating `{name}` in {}", path.display()));
-    for (relative, contents, executable) in template(&name, &repo) {
+    let files = match template {
+        Template::App => self::template(&name, &repo),
+        Template::Functions => functions_template(&name, &repo),
+    };
+    for (relative, contents, executable) in files {
         let file = path.join(&relative);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent)

@@ -87,6 +87,8 @@ struct Received {
 /// What the driver saw at each exchange.
 #[derive(Default)]
 struct Log {
+    /// When each exit came, from the VM's creation.
+    times: Vec<Duration>,
     /// The mailbox's state at each exit, in order.
     states: Vec<u32>,
     capacity: u64,
@@ -115,12 +117,14 @@ fn serve_image(image: &Path, requests: Vec<Sent>, timeout: Duration) -> (VmExit,
         cmdline: "--".into(),
         ..VmConfig::default()
     };
+    let created = std::time::Instant::now();
     let mut vm = Vm::new(&kvm, &image, &config).expect("the VM is made");
     let log = Arc::new(Mutex::new(Log::default()));
     let mut pending: VecDeque<Sent> = requests.into();
     let seen = Arc::clone(&log);
     vm.serve_function(Box::new(move |memory, address| {
         let mut log = seen.lock().unwrap();
+        log.times.push(created.elapsed());
         let mut mailbox = read_mailbox(memory, address)?;
         log.states.push(mailbox.state);
         log.capacity = mailbox.capacity;
@@ -447,6 +451,12 @@ fn a_global_counter_is_per_vm() {
         ],
         TIMEOUT,
     );
+    // Figures, not assertions: on this project's machine KVM emulates guest kernel code.
+    let exchanges: Vec<Duration> = log.times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    eprintln!(
+        "count, warm: boot to the first wait {:?}, then each request {exchanges:?}",
+        log.times[0]
+    );
     let counts: Vec<String> = log.responses.iter().map(text).collect();
     assert_eq!(counts, ["1\n", "2\n", "3\n"], "{output}");
 }
@@ -475,4 +485,58 @@ fn a_panic_is_reported_and_a_loop_is_stopped() {
     assert_eq!(exit, VmExit::Stopped, "{output}");
     assert!(log.responses.is_empty(), "it answered: {output}");
     assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+/// `cargo uk new --functions` makes a crate whose images `cargo uk functions build`
+/// builds, outside the repository (its target folder shared with tests/new_app.rs's apps,
+/// in cargo's scratch space, so that the kernel crates are compiled once).
+#[test]
+fn a_new_crate_of_functions_builds_an_image_per_function() {
+    let runner = env!("CARGO_BIN_EXE_runner");
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("my-functions");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("new-apps");
+    let new = std::process::Command::new(runner)
+        .args(["new", "--functions"])
+        .arg(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(new.status.success(), "{new:?}");
+    assert!(
+        String::from_utf8_lossy(&new.stdout).contains("cargo uk functions build"),
+        "{new:?}"
+    );
+    let build = std::process::Command::new(runner)
+        .args(["functions", "build", "-q"])
+        .arg(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(build.status.success(), "{build:?}");
+    let manifest = runner::functions::Manifest::read(
+        &target
+            .join(runner::functions::build::OUTPUT_DIR)
+            .join(runner::functions::manifest::FILE_NAME),
+    )
+    .unwrap();
+    assert_eq!(manifest.package, "my-functions");
+    let routes: Vec<(&str, &str, &str)> = manifest
+        .functions
+        .iter()
+        .map(|(name, function)| {
+            (
+                name.as_str(),
+                function.method.as_str(),
+                function.path.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [("echo", "POST", "/echo"), ("hello", "GET", "/hello")]
+    );
+    for function in manifest.functions.values() {
+        assert!(function.image.is_file(), "{function:?}");
+    }
 }

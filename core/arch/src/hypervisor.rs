@@ -173,6 +173,23 @@ pub fn has_function_channel() -> bool {
     false
 }
 
+/// The request buffer of a function image: `size` bytes of the VM's memory for good,
+/// mapped read-write and not executable, handed out without being written.
+///
+/// Writing them (to give Rust initialised bytes) would cost a store per byte at boot, and
+/// in `snapshot` mode would make every page of the buffer part of the snapshot; untouched,
+/// they stay the VMM's zero pages until a request lands in them.
+pub fn function_buffer(size: usize) -> Result<&'static mut [u8], crate::memory::MemoryError> {
+    let region = crate::memory::allocate(size)?;
+    let start = region.as_mut_ptr().cast::<u8>();
+    // SAFETY: `allocate` hands out `size` bytes of RAM from the memory map for good, mapped
+    // read-write, aliased by nothing (its cursor only grows), page aligned. Their bytes
+    // are what the VMM put in guest memory (zeroes for a new VM), not values this program
+    // left uninitialised, so they are valid `u8`s; the protocol only reads the bytes the
+    // monitor wrote in each request.
+    Ok(unsafe { core::slice::from_raw_parts_mut(start, size) })
+}
+
 /// Why a request could not be exchanged with the monitor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExchangeError {

@@ -94,7 +94,7 @@ pub fn init(max_request: usize) -> Result<Function, InitError> {
     if !hypervisor::has_function_channel() {
         return Err(InitError::NoChannel);
     }
-    let buffer = unikernel_arch::memory::leak_slice(max_request, |_| 0u8)
+    let buffer = hypervisor::function_buffer(max_request)
         .map_err(|_| InitError::NoMemory { max_request })?;
     Ok(Function {
         buffer,

@@ -32,7 +32,8 @@ use crate::{Error, Result};
 pub const OUTPUT_DIR: &str = "uk-functions";
 
 /// The environment variable that selects the function a build makes the image of (read by
-/// `#[unikernel::function]` when it expands).
+/// `#[unikernel::function]` when it expands: `SELECT_VARIABLE` in macros/src/function.rs,
+/// which must name the same).
 pub const SELECT_VARIABLE: &str = "UNIKERNEL_FUNCTION";
 
 /// What a build made.

@@ -2,7 +2,8 @@
 //! here and acts on the answer.
 //!
 //! - 0xf4..0xf7, the exit port: a write of `S` ends the VM with status `S`.
-//! - The paravirtual console and clock ports (see [`super::abi`]).
+//! - The paravirtual console and clock ports (see [`super::abi`]), and the request channel
+//!   of function images, for a VM whose caller serves it (`Vm::serve_function`).
 //! - COM1 (0x3f8..0x3ff): enough of a 16550 for a kernel that does not know the monitor
 //!   (the floor kernel, or ours before it checks): bytes written to the transmit register
 //!   are output, the line status always says "transmitter empty".
