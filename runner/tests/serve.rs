@@ -487,3 +487,51 @@ fn restore_versus_boot_time_and_memory() {
         shared / VMS as u64
     );
 }
+
+/// A snapshot is untrusted input: a damaged one is refused with the reason, and a good
+/// one restores.
+#[test]
+fn a_damaged_snapshot_is_refused_with_a_reason() {
+    use unikernel_vmm::snapshot::{MEMORY_FILE, STATE_FILE};
+    use unikernel_vmm::{Channel, Image, Snapshot, Vm, VmConfig};
+    if !common::kvm_usable() {
+        return;
+    }
+    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
+    let function = &manifest.functions["hello"];
+    let image = Image::open(&function.image).unwrap();
+    let kvm = unikernel_vmm::open_kvm().unwrap();
+    let config = VmConfig {
+        memory_mib: function.memory_mib,
+        ..VmConfig::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut vm = Vm::new(&kvm, &image, &config).unwrap();
+    let channel = Channel::new();
+    vm.serve_function(channel.server()).unwrap();
+    vm.run_until_waiting(&channel, Duration::from_secs(60))
+        .unwrap();
+    vm.snapshot(dir.path(), channel.mailbox()).unwrap();
+    drop(vm);
+    let snapshot = Snapshot::load(dir.path()).unwrap();
+    assert_eq!(snapshot.memory_size(), u64::from(function.memory_mib) << 20);
+
+    let refused = |dir: &Path| Snapshot::load(dir).unwrap_err().to_string();
+    let state = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();
+    let memory = std::fs::read(dir.path().join(MEMORY_FILE)).unwrap();
+    let damaged = tempfile::tempdir().unwrap();
+    let write = |state: &str, memory: &[u8]| {
+        std::fs::write(damaged.path().join(STATE_FILE), state).unwrap();
+        std::fs::write(damaged.path().join(MEMORY_FILE), memory).unwrap();
+    };
+    write(&state, &memory[..memory.len() / 2]);
+    assert!(refused(damaged.path()).contains("the memory file has"));
+    write(&state.replace("\"format\":1", "\"format\":99"), &memory);
+    assert!(refused(damaged.path()).contains("snapshot format 99"));
+    write(&state[..state.len() / 2], &memory);
+    assert!(refused(damaged.path()).contains("is not a snapshot's state"));
+    write("{}", &memory);
+    assert!(refused(damaged.path()).contains("is not a snapshot's state"));
+    write(&state, &memory);
+    assert!(Snapshot::load(damaged.path()).is_ok());
+}
