@@ -248,7 +248,7 @@ impl Gateway {
             let worker = Arc::clone(runtime);
             tokio::task::spawn_blocking(move || worker.refill());
         }
-        let outcome = match outcome {
+        let mut outcome = match outcome {
             Ok(outcome) => outcome,
             Err(_) => {
                 return (
@@ -260,6 +260,10 @@ impl Gateway {
                 );
             }
         };
+        if let Some(vm) = outcome.finished_vm.take() {
+            // Torn down off the response's path.
+            tokio::task::spawn_blocking(move || drop(vm));
+        }
         let mut phases = Phases {
             setup: outcome.setup,
             ..Phases::default()

@@ -19,6 +19,9 @@ pub struct Outcome {
     pub result: Result<Reply, CallError>,
     /// The boot (`fresh`, or `warm`'s first request) or the restore (`snapshot`).
     pub setup: Option<Duration>,
+    /// The request's VM, done with: dropped after the response is sent (tearing a VM
+    /// down takes KVM a while).
+    pub finished_vm: Option<Vm>,
 }
 
 /// The snapshot a `snapshot` function restores from, and VMs prepared for it.
@@ -120,28 +123,25 @@ impl FunctionRuntime {
     pub fn handle(&self, request: &[u8]) -> Outcome {
         *lock(&self.last_used) = Instant::now();
         let start = Instant::now();
-        let outcome = match self.mode {
-            Mode::Fresh => match self.boot() {
-                Ok((mut vm, channel)) => Outcome {
-                    setup: Some(start.elapsed()),
+        let made = match self.mode {
+            Mode::Fresh => self.boot(),
+            Mode::Snapshot => self.restore(),
+            Mode::Warm => return self.warm_call(request),
+        };
+        let outcome = match made {
+            Ok((mut vm, channel)) => {
+                let setup = Some(start.elapsed());
+                Outcome {
                     result: vm.call(&channel, request, self.timeout()),
-                },
-                Err(err) => Outcome {
-                    result: Err(err),
-                    setup: None,
-                },
+                    setup,
+                    finished_vm: Some(vm),
+                }
+            }
+            Err(err) => Outcome {
+                result: Err(err),
+                setup: None,
+                finished_vm: None,
             },
-            Mode::Snapshot => match self.restore() {
-                Ok((mut vm, channel)) => Outcome {
-                    setup: Some(start.elapsed()),
-                    result: vm.call(&channel, request, self.timeout()),
-                },
-                Err(err) => Outcome {
-                    result: Err(err),
-                    setup: None,
-                },
-            },
-            Mode::Warm => self.warm_call(request),
         };
         *lock(&self.last_used) = Instant::now();
         outcome
@@ -219,6 +219,7 @@ impl FunctionRuntime {
                     return Outcome {
                         result: Err(err),
                         setup: None,
+                        finished_vm: None,
                     };
                 }
             }
@@ -226,11 +227,18 @@ impl FunctionRuntime {
         }
         let Warm { vm, channel } = warm.as_mut().expect("booted above");
         let result = vm.call(channel, request, self.timeout());
-        if result.is_err() {
-            // A VM that failed or was stopped mid-request is not reused.
-            *warm = None;
+        // A VM that failed or was stopped mid-request is not reused.
+        let finished_vm = if result.is_err() {
+            warm.take().map(|warm| warm.vm)
+        } else {
+            None
+        };
+        *lock(&self.last_used) = Instant::now();
+        Outcome {
+            result,
+            setup,
+            finished_vm,
         }
-        Outcome { result, setup }
     }
 
     /// Drops the snapshot, the prepared VMs and the warm VM if the function had no
