@@ -118,7 +118,7 @@ pub fn expand_function(
         }
     };
 
-    let (own, subsystems) = split(attr);
+    let (own, subsystems) = split(attr, &mut errors);
     let known: Vec<&str> = OWN_KEYS
         .iter()
         .copied()
@@ -322,10 +322,18 @@ pub fn expand_init(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The attribute's top-level entries, split into the function's own (`route`, ...) and the
 /// subsystems'.
-fn split(attr: TokenStream) -> (Vec<Vec<TokenTree>>, Vec<Vec<TokenTree>>) {
+fn split(attr: TokenStream, errors: &mut Errors) -> (Vec<Vec<TokenTree>>, Vec<Vec<TokenTree>>) {
     let mut own = Vec::new();
     let mut subsystems = Vec::new();
-    for chunk in parse::split_commas(attr, "an option").into_iter().flatten() {
+    let chunks = parse::split_commas(attr, "an option");
+    for chunk in chunks {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
         match chunk_name(&chunk) {
             Some(name) if OWN_KEYS.contains(&name.as_str()) => own.push(chunk),
             _ => subsystems.push(chunk),

@@ -105,6 +105,36 @@ fn read_mailbox(memory: &GuestMemoryMmap, address: u64) -> Result<Mailbox, Strin
 
 /// Serves `requests` one after the other in one VM of `image` (as the gateway's `warm`
 /// mode does) and stops the VM at the exchange after the last response.
+/// Writes `request` into the buffer of the mailbox at `address` and marks it a request
+/// (with a seed of `seed` bytes and [`WALL_NS`]), as the gateway does before resuming.
+fn put_request(
+    memory: &GuestMemoryMmap,
+    address: u64,
+    request: &Sent,
+    seed: u8,
+) -> Result<(), String> {
+    let mut mailbox = read_mailbox(memory, address)?;
+    let mut buffer = vec![0; mailbox.capacity as usize];
+    let length = abi::encode_request(
+        &mut buffer,
+        request.method,
+        request.target,
+        [("user-agent", &b"driver"[..])],
+        request.body,
+    )
+    .map_err(|error| error.to_string())?;
+    memory
+        .write_slice(&buffer[..length], GuestAddress(mailbox.buffer))
+        .map_err(|_| "buffer outside memory".to_string())?;
+    mailbox.state = REQUEST;
+    mailbox.length = length as u64;
+    mailbox.seed = [seed; 32];
+    mailbox.wall_ns = WALL_NS;
+    memory
+        .write_slice(&mailbox.to_bytes(), GuestAddress(address))
+        .map_err(|_| "mailbox outside memory".to_string())
+}
+
 fn serve(requests: Vec<Sent>) -> (VmExit, Log, String) {
     serve_image(&image(), requests, TIMEOUT)
 }
@@ -125,7 +155,7 @@ fn serve_image(image: &Path, requests: Vec<Sent>, timeout: Duration) -> (VmExit,
     vm.serve_function(Box::new(move |memory, address| {
         let mut log = seen.lock().unwrap();
         log.times.push(created.elapsed());
-        let mut mailbox = read_mailbox(memory, address)?;
+        let mailbox = read_mailbox(memory, address)?;
         log.states.push(mailbox.state);
         log.capacity = mailbox.capacity;
         let mut buffer = vec![0; mailbox.capacity as usize];
@@ -149,24 +179,7 @@ fn serve_image(image: &Path, requests: Vec<Sent>, timeout: Duration) -> (VmExit,
         let Some(next) = pending.pop_front() else {
             return Ok(Exchange::Stop);
         };
-        let length = abi::encode_request(
-            &mut buffer,
-            next.method,
-            next.target,
-            [("user-agent", &b"driver"[..])],
-            next.body,
-        )
-        .map_err(|error| error.to_string())?;
-        memory
-            .write_slice(&buffer[..length], GuestAddress(mailbox.buffer))
-            .map_err(|_| "buffer outside memory".to_string())?;
-        mailbox.state = REQUEST;
-        mailbox.length = length as u64;
-        mailbox.seed = [log.states.len() as u8; 32];
-        mailbox.wall_ns = WALL_NS;
-        memory
-            .write_slice(&mailbox.to_bytes(), GuestAddress(address))
-            .map_err(|_| "mailbox outside memory".to_string())?;
+        put_request(memory, address, &next, log.states.len() as u8)?;
         Ok(Exchange::Resume)
     }))
     .expect("the channel is offered");
@@ -539,4 +552,50 @@ fn a_new_crate_of_functions_builds_an_image_per_function() {
     for function in manifest.functions.values() {
         assert!(function.image.is_file(), "{function:?}");
     }
+}
+
+/// The gateway's `snapshot` mode stops a VM at its first wait (where it snapshots), and
+/// resumes it (or a copy) later with a request written in the meantime.
+#[test]
+fn a_vm_stopped_at_its_first_wait_answers_when_resumed() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let image = Image::open(function_image("define")).expect("the image opens");
+    let kvm = unikernel_vmm::open_kvm().expect("KVM opens");
+    let config = VmConfig {
+        memory_mib: 64,
+        cmdline: "--".into(),
+        ..VmConfig::default()
+    };
+    let mut vm = Vm::new(&kvm, &image, &config).expect("the VM is made");
+    let exits: Arc<Mutex<Vec<(u32, u64)>>> = Arc::default();
+    let seen = Arc::clone(&exits);
+    vm.serve_function(Box::new(move |memory, address| {
+        let mailbox = read_mailbox(memory, address)?;
+        seen.lock().unwrap().push((mailbox.state, address));
+        Ok(Exchange::Stop)
+    }))
+    .expect("the channel is offered");
+    let control = Control::new();
+    let mut output = Vec::new();
+    let mut sink = |bytes: &[u8]| {
+        output.extend_from_slice(bytes);
+        true
+    };
+    assert_eq!(vm.run(&control, &mut sink), VmExit::Stopped);
+    let [(WAITING, address)] = exits.lock().unwrap()[..] else {
+        panic!("one wait: {:?}", exits.lock().unwrap());
+    };
+    put_request(vm.memory(), address, &get("/define?word=function"), 1).unwrap();
+    assert_eq!(vm.run(&control, &mut sink), VmExit::Stopped);
+    let mailbox = read_mailbox(vm.memory(), address).unwrap();
+    assert_eq!(mailbox.state, RESPONSE);
+    let mut response = vec![0; mailbox.length as usize];
+    vm.memory()
+        .read_slice(&mut response, GuestAddress(mailbox.buffer))
+        .unwrap();
+    let response = abi::decode_response(&response).unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"function: code that answers one request\n");
 }

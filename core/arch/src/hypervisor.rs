@@ -165,12 +165,24 @@ pub fn console_write(bytes: &[u8]) -> bool {
 
 /// Whether the monitor offers the request channel of function images
 /// ([`abi::FEATURE_FUNCTION`]).
+///
+/// Asked once and remembered: CPUID is a VM exit, which a request should not pay for.
 pub fn has_function_channel() -> bool {
-    #[cfg(target_os = "none")]
-    if is_monitor() {
-        return core::arch::x86_64::__cpuid(abi::CPUID_FEATURES).eax & abi::FEATURE_FUNCTION != 0;
+    static CHANNEL: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match CHANNEL.load(Ordering::Relaxed) {
+        MONITOR => true,
+        OTHER => false,
+        _ => {
+            #[cfg(target_os = "none")]
+            let found = is_monitor()
+                && core::arch::x86_64::__cpuid(abi::CPUID_FEATURES).eax & abi::FEATURE_FUNCTION
+                    != 0;
+            #[cfg(not(target_os = "none"))]
+            let found = false;
+            CHANNEL.store(if found { MONITOR } else { OTHER }, Ordering::Relaxed);
+            found
+        }
     }
-    false
 }
 
 /// The request buffer of a function image: `size` bytes of the VM's memory for good,

@@ -1,13 +1,17 @@
 //! Header lists of requests and responses: names compared without case (and kept in lower
 //! case, as the `http` crate keeps them), values as bytes, order and repeats kept.
+//!
+//! The headers the library sets itself (`content-type` of `Response::text`) are borrowed
+//! from static strings, as `http::HeaderValue::from_static` is: a response costs no
+//! allocation for them.
 
-use alloc::string::String;
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 /// The headers of a [`Request`](crate::Request) or [`Response`](crate::Response).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Headers {
-    entries: Vec<(String, Vec<u8>)>,
+    entries: Vec<(Cow<'static, str>, Cow<'static, [u8]>)>,
 }
 
 impl Headers {
@@ -21,7 +25,7 @@ impl Headers {
         self.entries
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .map(|(_, value)| &value[..])
     }
 
     /// The first value of header `name` (any case), if it is UTF-8.
@@ -35,12 +39,23 @@ impl Headers {
         self.entries
             .iter()
             .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_slice())
+            .map(|(_, value)| &value[..])
     }
 
     /// Adds a value of `name`, after any it already has.
     pub fn append(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        self.entries.push((name.to_ascii_lowercase(), value.into()));
+        self.entries.push((
+            Cow::Owned(name.to_ascii_lowercase()),
+            Cow::Owned(value.into()),
+        ));
+    }
+
+    /// Sets `name` (in lower case) to `value` alone, without copying either.
+    pub(crate) fn insert_static(&mut self, name: &'static str, value: &'static [u8]) {
+        debug_assert!(!name.bytes().any(|byte| byte.is_ascii_uppercase()));
+        self.remove(name);
+        self.entries
+            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
     }
 
     /// Sets `name` to `value` alone, replacing every value it had.
@@ -64,7 +79,7 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> + Clone {
         self.entries
             .iter()
-            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .map(|(name, value)| (&name[..], &value[..]))
     }
 
     /// How many values there are.
@@ -107,6 +122,15 @@ mod tests {
         );
         headers.remove("CONTENT-TYPE");
         assert!(!headers.contains("content-type"));
+        assert_eq!(headers.len(), 1);
+    }
+
+    #[test]
+    fn a_static_header_replaces_and_reads_as_any_other() {
+        let mut headers = Headers::new();
+        headers.append("Content-Type", "text/html");
+        headers.insert_static("content-type", b"text/plain");
+        assert_eq!(headers.get("CONTENT-TYPE"), Some("text/plain"));
         assert_eq!(headers.len(), 1);
     }
 

@@ -11,9 +11,10 @@ use crate::Headers;
 /// An HTTP request, as the gateway received it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
-    method: String,
-    /// Path and query, as sent.
-    target: String,
+    /// The method, then the path and query as sent: one allocation for both.
+    head: String,
+    /// Where the method ends in `head`.
+    method_len: usize,
     headers: Headers,
     body: Vec<u8>,
 }
@@ -22,9 +23,12 @@ impl Request {
     /// A request of `method` for `target` (path and query: `/resize?w=10`), without headers
     /// or body: for testing a handler on the host.
     pub fn new(method: &str, target: &str) -> Self {
+        let mut head = String::with_capacity(method.len() + target.len());
+        head.push_str(method);
+        head.push_str(target);
         Request {
-            method: method.into(),
-            target: target.into(),
+            head,
+            method_len: method.len(),
             headers: Headers::new(),
             body: Vec::new(),
         }
@@ -54,30 +58,29 @@ impl Request {
 
     /// A copy of a decoded request (the buffer it came in is reused for the response).
     pub(crate) fn from_view(view: RequestView<'_>) -> Self {
-        Request {
-            method: view.method.into(),
-            target: view.target.into(),
-            headers: view.headers.collect(),
-            body: view.body.into(),
-        }
+        let mut request = Request::new(view.method, view.target);
+        request.headers = view.headers.collect();
+        request.body = view.body.into();
+        request
     }
 
     /// `GET`, `POST`, ...
     pub fn method(&self) -> &str {
-        &self.method
+        &self.head[..self.method_len]
     }
 
     /// The path, without the query: `/resize`.
     pub fn path(&self) -> &str {
-        match self.target.split_once('?') {
+        let target = self.uri();
+        match target.split_once('?') {
             Some((path, _)) => path,
-            None => &self.target,
+            None => target,
         }
     }
 
     /// The query, without its `?`: `w=10`; `None` when the target has no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, query)| query)
+        self.uri().split_once('?').map(|(_, query)| query)
     }
 
     /// The value of query parameter `name` as written (not percent-decoded): `w` of
@@ -92,7 +95,7 @@ impl Request {
 
     /// Path and query, as sent: `/resize?w=10`.
     pub fn uri(&self) -> &str {
-        &self.target
+        &self.head[self.method_len..]
     }
 
     pub fn headers(&self) -> &Headers {
@@ -137,6 +140,7 @@ mod tests {
         assert_eq!(request.query_param("flag"), Some(""));
         assert_eq!(request.query_param("x"), None);
         let request = Request::get("/hello");
+        assert_eq!(request.method(), "GET");
         assert_eq!(request.path(), "/hello");
         assert_eq!(request.query(), None);
         assert_eq!(request.uri(), "/hello");

@@ -34,9 +34,13 @@ impl Response {
     /// serialise (a map with keys that are not strings) is a 500 saying why.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         match serde_json::to_vec(value) {
-            Ok(body) => Response::status(200)
-                .with_header("content-type", "application/json")
-                .with_body(body),
+            Ok(body) => {
+                let mut response = Response::status(200).with_body(body);
+                response
+                    .headers
+                    .insert_static("content-type", b"application/json");
+                response
+            }
             Err(error) => Response::status(500)
                 .with_text(format!("the response did not serialise as JSON: {error}")),
         }
@@ -44,9 +48,11 @@ impl Response {
 
     /// `200 OK` with a body of bytes (`application/octet-stream`).
     pub fn bytes(body: impl Into<Vec<u8>>) -> Self {
-        Response::status(200)
-            .with_header("content-type", "application/octet-stream")
-            .with_body(body)
+        let mut response = Response::status(200).with_body(body);
+        response
+            .headers
+            .insert_static("content-type", b"application/octet-stream");
+        response
     }
 
     /// The same response with `status`.
@@ -68,9 +74,10 @@ impl Response {
     }
 
     /// The same response with a text body and its content type.
-    pub fn with_text(self, text: impl Into<String>) -> Self {
-        self.with_header("content-type", "text/plain; charset=utf-8")
-            .with_body(text.into().into_bytes())
+    pub fn with_text(mut self, text: impl Into<String>) -> Self {
+        self.headers
+            .insert_static("content-type", b"text/plain; charset=utf-8");
+        self.with_body(text.into().into_bytes())
     }
 
     pub fn status_code(&self) -> u16 {

@@ -30,4 +30,9 @@ fn without_value(_request: Request) -> Response {
     Response::text("")
 }
 
+#[unikernel::function(route = "GET /g",, heap = "1 MiB")]
+fn empty_entry(_request: Request) -> Response {
+    Response::text("")
+}
+
 fn main() {}
