@@ -27,6 +27,11 @@
 //!   thread of their own; and an initrd at the top of memory, listed as the start info's
 //!   one module. A device-less VM has none of this (no thread, no eventfd).
 //!
+//! For function images (`cargo uk serve`): the request channel's host end ([`Vm::call`],
+//! [`Channel`]), and snapshot and restore ([`snapshot`]): a VM saved at its first wait and
+//! restored into VMs prepared ahead ([`Pool`]), its memory mapped copy-on-write from the
+//! snapshot file.
+//!
 //! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
 //! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at
 //! once as [`VmExit::Halted`]; `density` keeps such VMs as its idle ones, asleep at no CPU
