@@ -439,8 +439,8 @@ fn restore_versus_boot_time_and_memory() {
         vm.run_until_waiting(&channel, timeout).unwrap();
         vm.snapshot(dir.path(), channel.mailbox()).unwrap();
     }
-    let snapshot = Snapshot::load(dir.path()).unwrap();
-    let pool = Pool::new(snapshot.state.interrupts, VMS).unwrap();
+    let snapshot = std::sync::Arc::new(Snapshot::load(dir.path()).unwrap());
+    let pool = Pool::for_snapshot(std::sync::Arc::clone(&snapshot), VMS).unwrap();
     pool.refill().unwrap();
     let fields_shared = ["Shared_Clean", "Shared_Dirty"];
     let fields_private = ["Private_Clean", "Private_Dirty"];

@@ -21,7 +21,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kvm_bindings::{
@@ -405,11 +405,14 @@ pub fn validate(state: &VmState, memory_length: u64, host_khz: u32) -> Result<()
 }
 
 /// A KVM VM and its vCPU, made ahead of a restore (the part of a restore that does not
-/// depend on the snapshot's contents).
+/// depend on the snapshot's contents), and, for a pool of one snapshot, its memory
+/// already mapped and given to KVM.
 #[derive(Debug)]
 pub struct Prepared {
+    // Field order is drop order: the vCPU and the VM go before the memory KVM maps.
     vcpu: VcpuFd,
     vm: VmFd,
+    memory: Option<(Arc<Snapshot>, GuestMemoryMmap)>,
 }
 
 impl Prepared {
@@ -421,8 +424,60 @@ impl Prepared {
                 .map_err(error::kvm("KVM_CREATE_IRQCHIP"))?;
         }
         let vcpu = vm.create_vcpu(0).map_err(error::kvm("KVM_CREATE_VCPU"))?;
-        Ok(Prepared { vcpu, vm })
+        Ok(Prepared {
+            vcpu,
+            vm,
+            memory: None,
+        })
     }
+
+    /// A VM for a restore of `snapshot`, its memory mapped from the snapshot's file.
+    pub fn for_snapshot(kvm: &Kvm, snapshot: &Arc<Snapshot>) -> Result<Prepared> {
+        let mut prepared = Prepared::new(kvm, snapshot.state.interrupts)?;
+        let memory = map_memory(&prepared.vm, snapshot)?;
+        prepared.memory = Some((Arc::clone(snapshot), memory));
+        Ok(prepared)
+    }
+}
+
+/// Maps `snapshot`'s memory file private (copy-on-write) and gives it to `vm` as its RAM.
+fn map_memory(vm: &VmFd, snapshot: &Snapshot) -> Result<GuestMemoryMmap> {
+    let state = &snapshot.state;
+    let map_error = |detail: String| Error::MapMemory {
+        mib: (state.memory_size >> 20) as u32,
+        detail,
+    };
+    let file = snapshot
+        .memory
+        .try_clone()
+        .map_err(|e| map_error(e.to_string()))?;
+    // Private: the guest's writes go to its own copies, never to the file.
+    let region = MmapRegion::build(
+        Some(FileOffset::new(file, 0)),
+        state.memory_size as usize,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_NORESERVE,
+    )
+    .map_err(|e| map_error(e.to_string()))?;
+    let region = GuestRegionMmap::new(region, GuestAddress(0))
+        .ok_or_else(|| map_error("the region overflows".into()))?;
+    let mem = GuestMemoryMmap::from_regions(vec![region]).map_err(|e| map_error(e.to_string()))?;
+    let host = mem
+        .get_host_address(GuestAddress(0))
+        .map_err(|e| map_error(e.to_string()))?;
+    let region = kvm_userspace_memory_region {
+        slot: 0,
+        flags: 0,
+        guest_phys_addr: 0,
+        memory_size: state.memory_size,
+        userspace_addr: host as u64,
+    };
+    // SAFETY: `host` is the start of a mapping of `memory_size` bytes owned by `mem`, which
+    // the caller keeps beside the VM and drops after its file descriptor (the field order
+    // of `Prepared` and `Vm`); nothing else is mapped into the VM there.
+    unsafe { vm.set_user_memory_region(region) }
+        .map_err(error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
+    Ok(mem)
 }
 
 /// Prepared VMs for restores of one snapshot: [`Pool::take`] hands one out (or makes one
@@ -431,6 +486,8 @@ impl Prepared {
 pub struct Pool {
     kvm: Kvm,
     interrupts: bool,
+    /// The snapshot whose memory each prepared VM maps ahead, if any.
+    snapshot: Option<Arc<Snapshot>>,
     capacity: usize,
     ready: Mutex<Vec<Prepared>>,
 }
@@ -441,9 +498,26 @@ impl Pool {
         Ok(Pool {
             kvm: crate::open_kvm()?,
             interrupts,
+            snapshot: None,
             capacity,
             ready: Mutex::new(Vec::with_capacity(capacity)),
         })
+    }
+
+    /// An empty pool of VMs for `snapshot`, each with the snapshot's memory mapped ahead.
+    pub fn for_snapshot(snapshot: Arc<Snapshot>, capacity: usize) -> Result<Pool> {
+        Ok(Pool {
+            interrupts: snapshot.state.interrupts,
+            snapshot: Some(snapshot),
+            ..Pool::new(false, capacity)?
+        })
+    }
+
+    fn prepare(&self) -> Result<Prepared> {
+        match &self.snapshot {
+            Some(snapshot) => Prepared::for_snapshot(&self.kvm, snapshot),
+            None => Prepared::new(&self.kvm, self.interrupts),
+        }
     }
 
     fn ready(&self) -> std::sync::MutexGuard<'_, Vec<Prepared>> {
@@ -455,14 +529,14 @@ impl Pool {
         let ready = self.ready().pop();
         match ready {
             Some(prepared) => Ok(prepared),
-            None => Prepared::new(&self.kvm, self.interrupts),
+            None => self.prepare(),
         }
     }
 
     /// Prepares VMs until `capacity` are ready.
     pub fn refill(&self) -> Result<()> {
         while self.ready().len() < self.capacity {
-            let prepared = Prepared::new(&self.kvm, self.interrupts)?;
+            let prepared = self.prepare()?;
             self.ready().push(prepared);
         }
         Ok(())
@@ -498,43 +572,14 @@ impl Vm {
         let fail = |what: &'static str| {
             move |err: kvm_ioctls::Error| Error::Snapshot(format!("restoring, {what}: {err}"))
         };
-        let Prepared { vcpu, vm } = prepared;
-        let size = state.memory_size as usize;
-        let map_error = |detail: String| Error::MapMemory {
-            mib: (state.memory_size >> 20) as u32,
-            detail,
+        let Prepared { vcpu, vm, memory } = prepared;
+        let mem = match memory {
+            Some((from, mem)) if std::ptr::eq(Arc::as_ptr(&from), snapshot) => mem,
+            Some(_) => {
+                return Err(Error::Snapshot("a VM prepared for another snapshot".into()));
+            }
+            None => map_memory(&vm, snapshot)?,
         };
-        let file = snapshot
-            .memory
-            .try_clone()
-            .map_err(|e| map_error(e.to_string()))?;
-        // Private: the guest's writes go to its own copies, never to the file.
-        let region = MmapRegion::build(
-            Some(FileOffset::new(file, 0)),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_NORESERVE,
-        )
-        .map_err(|e| map_error(e.to_string()))?;
-        let region = GuestRegionMmap::new(region, GuestAddress(0))
-            .ok_or_else(|| map_error("the region overflows".into()))?;
-        let mem =
-            GuestMemoryMmap::from_regions(vec![region]).map_err(|e| map_error(e.to_string()))?;
-        let host = mem
-            .get_host_address(GuestAddress(0))
-            .map_err(|e| map_error(e.to_string()))?;
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            flags: 0,
-            guest_phys_addr: 0,
-            memory_size: state.memory_size,
-            userspace_addr: host as u64,
-        };
-        // SAFETY: `host` is the start of a mapping of `memory_size` bytes owned by `mem`,
-        // which the `Vm` below keeps and drops after the VM file descriptor (field order);
-        // nothing else is mapped into the VM there.
-        unsafe { vm.set_user_memory_region(region) }
-            .map_err(error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
 
         // In Firecracker's order: CPUID, MSRs, registers, FPU, debug registers, then the
         // local APIC (after the system registers' APIC base), MP state and events.

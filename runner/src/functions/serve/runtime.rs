@@ -26,7 +26,7 @@ pub struct Outcome {
 
 /// The snapshot a `snapshot` function restores from, and VMs prepared for it.
 struct Ready {
-    snapshot: Snapshot,
+    snapshot: Arc<Snapshot>,
     mailbox: u64,
     pool: Pool,
     /// Holds the snapshot's files; removed when dropped.
@@ -174,8 +174,8 @@ impl FunctionRuntime {
             })?;
         vm.snapshot(dir.path(), Some(mailbox))?;
         drop(vm);
-        let snapshot = Snapshot::load(dir.path())?;
-        let pool = Pool::new(snapshot.state.interrupts, self.pool_size)?;
+        let snapshot = Arc::new(Snapshot::load(dir.path())?);
+        let pool = Pool::for_snapshot(Arc::clone(&snapshot), self.pool_size)?;
         let made = Arc::new(Ready {
             snapshot,
             mailbox,
