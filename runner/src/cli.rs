@@ -73,6 +73,9 @@ enum Commands {
     /// Serverless functions: one image per `#[unikernel::function]` of a crate
     #[command(subcommand)]
     Functions(FunctionsCommand),
+    /// The gateway: an HTTP server on loopback that answers each request with its
+    /// function, in a VM of its own on the monitor (needs KVM)
+    Serve(ServeArgs),
     /// Install the x86_64-unknown-none target and QEMU where missing
     Setup(SetupArgs),
     /// Remove what runners killed by SIGKILL left: network namespaces (uk-<pid>-<start>)
@@ -339,6 +342,41 @@ enum FunctionsCommand {
 }
 
 #[derive(Debug, Args)]
+struct ServeArgs {
+    /// The crate of functions (built first) or its functions.json [default: the current folder]
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The address to listen on (port 0: any free port, printed at start)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Serve every function in this mode instead of its own: fresh, snapshot or warm
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<crate::functions::Mode>,
+    /// VMs per function at once
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Requests per function waiting beyond those (more get 503)
+    #[arg(long, default_value_t = 64)]
+    queue: usize,
+    /// VMs prepared ahead per snapshot function
+    #[arg(long, default_value_t = 4)]
+    pool: usize,
+    /// Seconds without requests after which a function drops its VMs and snapshot
+    #[arg(long, value_name = "SECONDS", value_parser = crate::values::parse_secs, default_value = "60")]
+    idle: std::time::Duration,
+}
+
+fn parse_mode(text: &str) -> std::result::Result<crate::functions::Mode, String> {
+    use crate::functions::Mode;
+    match text {
+        "fresh" => Ok(Mode::Fresh),
+        "snapshot" => Ok(Mode::Snapshot),
+        "warm" => Ok(Mode::Warm),
+        other => Err(format!("`{other}`: fresh, snapshot or warm")),
+    }
+}
+
+#[derive(Debug, Args)]
 struct SizeArgs {
     #[command(flatten)]
     app: TargetArgs,
@@ -425,8 +463,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return err.exit_code();
     }
     // SIGTERM/SIGINT/SIGHUP kill QEMU, delete namespaces and temporary files, then exit
-    // with 128 + the signal.
-    crate::cleanup::install_signal_handlers();
+    // with 128 + the signal; the gateway instead shuts down gracefully on its own.
+    if !matches!(cli.command, Commands::Serve(_)) {
+        crate::cleanup::install_signal_handlers();
+    }
     match execute(cli.command) {
         Ok(code) => code,
         Err(err) => {
@@ -622,6 +662,18 @@ fn execute(command: Commands) -> Result<i32> {
             )?;
             let built = crate::functions::build(&path, quiet, &mut |line| println!("{line}"))?;
             println!("manifest: {}", built.manifest_path.display());
+            Ok(0)
+        }
+        Commands::Serve(args) => {
+            crate::functions::serve::serve(crate::functions::serve::ServeOptions {
+                path: args.path,
+                listen: args.listen,
+                mode: args.mode,
+                concurrency: args.concurrency,
+                queue: args.queue,
+                pool: args.pool,
+                idle: args.idle,
+            })?;
             Ok(0)
         }
         Commands::Disk(DiskCommand::Create { image, size, from }) => {

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod manifest;
+pub mod serve;
 
 pub use build::{Built, build};
 pub use manifest::{Function, Manifest, Mode};

@@ -63,6 +63,10 @@ pub enum Error {
     /// The seccomp filter or the privilege drop of a vCPU thread could not be set up.
     #[error("confining the vCPU thread: {0}")]
     Sandbox(String),
+    /// A snapshot could not be taken, or a file is not a snapshot this monitor restores
+    /// (the sentence says which check failed).
+    #[error("snapshot: {0}")]
+    Snapshot(String),
     /// The gdb connection failed (`--gdb`).
     #[error("gdb: {0}")]
     Gdb(std::io::Error),

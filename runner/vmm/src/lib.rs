@@ -27,6 +27,11 @@
 //!   thread of their own; and an initrd at the top of memory, listed as the start info's
 //!   one module. A device-less VM has none of this (no thread, no eventfd).
 //!
+//! For function images (`cargo uk serve`): the request channel's host end ([`Vm::call`],
+//! [`Channel`]), and snapshot and restore ([`snapshot`]): a VM saved at its first wait and
+//! restored into VMs prepared ahead ([`Pool`]), its memory mapped copy-on-write from the
+//! snapshot file.
+//!
 //! A guest that halts with nothing to wake it (HLT reaches the monitor only for a VM
 //! without KVM's interrupt controllers, so nothing can ever wake it) ends its [`boot`] at
 //! once as [`VmExit::Halted`]; `density` keeps such VMs as its idle ones, asleep at no CPU
@@ -38,6 +43,7 @@
 //! loop), [`image`] (loading) and [`elf`] (the one ELF reader of the host tools, which the
 //! runner uses too).
 
+mod channel;
 pub mod control;
 mod cpu;
 mod devices;
@@ -47,6 +53,7 @@ pub mod gdb;
 pub mod image;
 mod report;
 pub mod sandbox;
+pub mod snapshot;
 pub mod virtio;
 mod vm;
 
@@ -54,12 +61,14 @@ use std::path::Path;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+pub use channel::{CallError, Channel, Reply};
 pub use control::Control;
 pub use error::{Error, Result};
 pub use image::Image;
 /// The handle of `/dev/kvm` that [`open_kvm`] returns and [`Vm::new`] takes.
 pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
+pub use snapshot::{Pool, Prepared, Snapshot};
 pub use unikernel_abi::hypervisor as abi;
 pub use vm::{Exchange, FunctionServer, NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
 /// Guest memory, as [`FunctionServer`]s see it (read and write it with `vm_memory::Bytes`).

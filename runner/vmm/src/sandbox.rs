@@ -11,6 +11,7 @@
 //! and writing reports.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -166,30 +167,49 @@ fn filter(syscalls: &[i64]) -> Result<BpfProgram> {
     BpfProgram::try_from(filter).map_err(|err| Error::Sandbox(err.to_string()))
 }
 
+/// The two filters of a kind of thread (refusals first, then the allow list), compiled
+/// once per process: a VM per request confines a thread per request.
+type Programs = std::result::Result<[BpfProgram; 2], String>;
+
+fn compiled(
+    syscalls: &[i64],
+    cache: &'static OnceLock<Programs>,
+) -> Result<&'static [BpfProgram; 2]> {
+    cache
+        .get_or_init(|| {
+            let refusals = refusal_filter().map_err(|err| err.to_string())?;
+            let allow_list = filter(syscalls).map_err(|err| err.to_string())?;
+            Ok([refusals, allow_list])
+        })
+        .as_ref()
+        .map_err(|err| Error::Sandbox(err.clone()))
+}
+
 /// Confines the calling thread as a vCPU thread: gives up root (if it has it), then
 /// installs the vCPU filter. Call it after the VM is set up, before its first KVM_RUN.
 pub fn confine_vcpu_thread() -> Result<()> {
+    static PROGRAMS: OnceLock<Programs> = OnceLock::new();
     drop_root()?;
-    apply(VCPU_SYSCALLS)
+    apply(compiled(VCPU_SYSCALLS, &PROGRAMS)?)
 }
 
 /// Confines the calling thread as the virtio device thread.
 pub fn confine_device_thread() -> Result<()> {
+    static PROGRAMS: OnceLock<Programs> = OnceLock::new();
     drop_root()?;
-    apply(DEVICE_SYSCALLS)
+    apply(compiled(DEVICE_SYSCALLS, &PROGRAMS)?)
 }
 
 /// Confines the calling thread as a watchdog.
 pub fn confine_watchdog_thread() -> Result<()> {
+    static PROGRAMS: OnceLock<Programs> = OnceLock::new();
     drop_root()?;
-    apply(WATCHDOG_SYSCALLS)
+    apply(compiled(WATCHDOG_SYSCALLS, &PROGRAMS)?)
 }
 
-fn apply(syscalls: &[i64]) -> Result<()> {
-    let allow_list = filter(syscalls)?;
-    let refusals = refusal_filter()?;
+fn apply(programs: &[BpfProgram; 2]) -> Result<()> {
     // The refusals first: once the allow list is in, installing a filter is not allowed.
-    for program in [&refusals, &allow_list] {
+    for program in programs {
         seccompiler::apply_filter(program).map_err(|err| Error::Sandbox(err.to_string()))?;
     }
     Ok(())

@@ -23,7 +23,7 @@ use unikernel_abi::hypervisor::{self as abi, ClockPage, ConsoleWrite};
 
 /// The largest console write the monitor copies out in one exit.
 const CONSOLE_MAX: u64 = 1 << 20;
-const MSR_IA32_TSC: u32 = 0x10;
+pub(crate) const MSR_IA32_TSC: u32 = 0x10;
 const RFLAGS_IF: u64 = 1 << 9;
 
 /// What a VM is made of.
@@ -111,6 +111,18 @@ struct HostFacts {
 
 static FACTS: OnceLock<HostFacts> = OnceLock::new();
 
+/// KVM's TSC frequency in kHz, asked once per process (0 when KVM does not say).
+pub(crate) fn host_tsc_khz(vcpu: &VcpuFd) -> Result<u32> {
+    Ok(match FACTS.get() {
+        Some(facts) => facts.tsc_khz,
+        None => {
+            let tsc_khz = vcpu.get_tsc_khz().unwrap_or(0);
+            let sregs = vcpu.get_sregs().map_err(error::kvm("KVM_GET_SREGS"))?;
+            FACTS.get_or_init(|| HostFacts { tsc_khz, sregs }).tsc_khz
+        }
+    })
+}
+
 /// What the request channel's server wants after an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exchange {
@@ -130,27 +142,29 @@ pub type FunctionServer =
 #[derive(Debug)]
 pub struct Vm {
     // Field order is drop order: the vCPU and the VM go before the memory KVM maps.
-    vcpu: VcpuFd,
-    _vm: VmFd,
-    mem: GuestMemoryMmap,
-    ports: Ports,
-    created: Instant,
-    created_wall: SystemTime,
-    tsc_khz: u32,
+    pub(crate) vcpu: VcpuFd,
+    pub(crate) _vm: VmFd,
+    pub(crate) mem: GuestMemoryMmap,
+    pub(crate) ports: Ports,
+    pub(crate) created: Instant,
+    pub(crate) created_wall: SystemTime,
+    pub(crate) tsc_khz: u32,
     /// KVM's interrupt controllers were created for this VM.
-    interrupts: bool,
-    console: Vec<u8>,
+    pub(crate) interrupts: bool,
+    /// Where the guest registered its clock page, for a snapshot to carry.
+    pub(crate) clock_page: Option<u64>,
+    pub(crate) console: Vec<u8>,
     /// The last exit was KVM_EXIT_DEBUG (a breakpoint or a single step, for `gdb`); `run`
     /// returned `Stopped` for it.
     pub(crate) debug_stop: bool,
     /// The virtio devices, on MMIO windows.
-    devices: Vec<virtio::Slot>,
+    pub(crate) devices: Vec<virtio::Slot>,
     /// The request channel's server, when the VM offers the channel.
-    function: Option<FunctionSlot>,
+    pub(crate) function: Option<FunctionSlot>,
     pub stats: Stats,
 }
 
-struct FunctionSlot(FunctionServer);
+pub(crate) struct FunctionSlot(pub(crate) FunctionServer);
 
 impl std::fmt::Debug for FunctionSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -237,6 +251,7 @@ impl Vm {
             created_wall,
             tsc_khz: facts.tsc_khz,
             interrupts: image.interrupts,
+            clock_page: None,
             console: Vec::new(),
             debug_stop: false,
             devices,
@@ -488,7 +503,9 @@ impl Vm {
         };
         self.mem
             .write_slice(&page.to_bytes(), GuestAddress(address))
-            .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))
+            .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))?;
+        self.clock_page = Some(address);
+        Ok(())
     }
 
     fn internal_error(&mut self) -> String {
