@@ -73,6 +73,16 @@ pub fn write_archive(root: &Path, out: impl Write) -> Result<usize> {
     Ok(entries)
 }
 
+/// The paths in folder `dir`, sorted, so that what is made from them is the same on every
+/// run (the initrd's and the OCI layer's order).
+pub(crate) fn sorted_children(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut children = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|entry| entry.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    children.sort();
+    Ok(children)
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
@@ -83,13 +93,7 @@ fn walk(
     let cannot = |path: &Path, err: std::io::Error| {
         Error::new(format!("--files: cannot read {}: {err}", path.display()))
     };
-    let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|err| cannot(dir, err))?
-        .map(|entry| entry.map(|entry| entry.path()))
-        .collect::<std::io::Result<_>>()
-        .map_err(|err| cannot(dir, err))?;
-    children.sort();
-    for path in children {
+    for path in sorted_children(dir).map_err(|err| cannot(dir, err))? {
         let relative = path.strip_prefix(root).expect("a child of the root");
         let name = relative
             .to_str()

@@ -7,6 +7,27 @@ use crate::build::repo_root;
 use crate::error::{Error, Result};
 use crate::setup::TARGET;
 
+/// The build profiles of a new app or crate of functions, as the repository's examples
+/// have them (examples/Cargo.toml).
+const PROFILES: &str = r#"# Kernels cannot unwind, and even a debug image must fit the 1 MiB the linker script gives
+# it, so dev builds optimise a little. Debug info stays in the ELF (never loaded, gone when
+# stripped) for gdb and backtraces.
+[profile.release]
+debug = true
+panic = "abort"
+opt-level = "s"
+lto = true
+codegen-units = 1
+
+[profile.dev]
+panic = "abort"
+opt-level = 1
+"#;
+
+/// The target's flags of a new app or crate of functions (`.cargo/config.toml`).
+const RUSTFLAGS: &str = r#"# Frame pointers let a panic or a CPU exception print its chain of return addresses.
+rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]"#;
+
 /// The files of a new app, as (relative path, contents, executable).
 ///
 /// `repo` is the repository: the app depends on `<repo>/core`, and its cargo runner
@@ -35,20 +56,7 @@ bench = false
 # `vmm = "monitor"`; for one run, UNIKERNEL_RUNNER_FLAGS="--timeout 60" cargo run.
 [package.metadata.unikernel]
 
-# As the repository's examples (examples/Cargo.toml): kernels cannot unwind, and even a
-# debug image must fit the 1 MiB the linker script gives it, so dev builds optimise a little.
-# Debug info stays in the ELF (never loaded, gone when stripped) for gdb and backtraces.
-[profile.release]
-debug = true
-panic = "abort"
-opt-level = "s"
-lto = true
-codegen-units = 1
-
-[profile.dev]
-panic = "abort"
-opt-level = 1
-
+{PROFILES}
 # An app of its own, not a member of a workspace it happens to be inside.
 [workspace]
 "#
@@ -58,8 +66,7 @@ opt-level = 1
 target = "{TARGET}"
 
 [target.{TARGET}]
-# Frame pointers let a panic or a CPU exception print its chain of return addresses.
-rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]
+{RUSTFLAGS}
 # `cargo run` boots the image in a VM; `cargo run -- a b` passes `a b` to the app.
 runner = ".cargo/boot"
 "#
@@ -127,19 +134,7 @@ test = false
 doctest = false
 bench = false
 
-# As the repository's examples (examples/Cargo.toml): kernels cannot unwind; images are
-# optimised for size, with debug info (never loaded) for backtraces.
-[profile.release]
-debug = true
-panic = "abort"
-opt-level = "s"
-lto = true
-codegen-units = 1
-
-[profile.dev]
-panic = "abort"
-opt-level = 1
-
+{PROFILES}
 # A crate of its own, not a member of a workspace it happens to be inside.
 [workspace]
 "#
@@ -149,7 +144,7 @@ opt-level = 1
 target = "{TARGET}"
 
 [target.{TARGET}]
-rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]
+{RUSTFLAGS}
 "#
     );
     let lib_rs =

@@ -420,13 +420,7 @@ fn add_folder(tar: &mut tar::Builder<Vec<u8>>, root: &Path, dir: &Path) -> Resul
     let cannot = |path: &Path, err: std::io::Error| {
         Error::new(format!("files: cannot read {}: {err}", path.display()))
     };
-    let mut children: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|err| cannot(dir, err))?
-        .map(|entry| entry.map(|entry| entry.path()))
-        .collect::<std::io::Result<_>>()
-        .map_err(|err| cannot(dir, err))?;
-    children.sort();
-    for path in children {
+    for path in crate::disk::sorted_children(dir).map_err(|err| cannot(dir, err))? {
         let relative = path.strip_prefix(root).expect("a child of the root");
         let name = Path::new(FILES_PATH).join(relative);
         let metadata = std::fs::metadata(&path).map_err(|err| cannot(&path, err))?;

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 use runner::symbolize::Symbolizer;
@@ -156,25 +156,27 @@ fn gdb_on_the_monitor_breaks_reads_a_variable_and_continues_to_the_exit() {
     }
 }
 
-/// Boots faults' deep panic with `vmm_options` under `--gdb` and drives it with gdb in batch
-/// mode: a breakpoint on a source line and one on a function, `bt`, two steps, a
-/// variable's value, and on to the guest's exit.
-fn gdb_session(vmm_options: &[&str]) {
-    let elf = example("faults");
+/// Boots `elf` with its argument `case` under `--gdb` on a free port, and waits until the
+/// runner prints the command to attach (it does once the stub is about to listen). Returns
+/// the runner, the port, what it printed up to then and the rest of its stderr.
+fn boot_under_gdb(
+    vmm_options: &[&str],
+    elf: &Path,
+    case: &str,
+) -> (Child, u16, String, BufReader<ChildStderr>) {
     let port = free_port();
     let mut guest = cargo_uk()
         .arg("boot")
         .args(vmm_options)
         .arg("--gdb")
         .arg(port.to_string())
-        .arg(&elf)
-        .arg("deep-panic")
+        .arg(elf)
+        .arg(case)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // The runner prints the command to attach once QEMU is about to listen.
     let mut stderr = BufReader::new(guest.stderr.take().unwrap());
     let mut announced = String::new();
     while !announced.contains("target remote") {
@@ -182,6 +184,15 @@ fn gdb_session(vmm_options: &[&str]) {
             panic!("the runner ended without announcing gdb: {announced}");
         }
     }
+    (guest, port, announced, stderr)
+}
+
+/// Boots faults' deep panic with `vmm_options` under `--gdb` and drives it with gdb in batch
+/// mode: a breakpoint on a source line and one on a function, `bt`, two steps, a
+/// variable's value, and on to the guest's exit.
+fn gdb_session(vmm_options: &[&str]) {
+    let elf = example("faults");
+    let (mut guest, port, announced, mut stderr) = boot_under_gdb(vmm_options, &elf, "deep-panic");
     let command = format!(
         "gdb -q {} -ex 'target remote 127.0.0.1:{port}'",
         elf.display()
@@ -252,26 +263,7 @@ fn gdb_interrupts_a_running_guest_on_the_monitor() {
 /// reply is SIGINT and the registers read then put the guest inside the loop.
 fn interrupt_session(vmm_options: &[&str]) {
     let elf = example("faults");
-    let port = free_port();
-    let mut guest = cargo_uk()
-        .arg("boot")
-        .args(vmm_options)
-        .arg("--gdb")
-        .arg(port.to_string())
-        .arg(&elf)
-        .arg("spin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(guest.stderr.take().unwrap());
-    let mut announced = String::new();
-    while !announced.contains("target remote") {
-        if stderr.read_line(&mut announced).unwrap() == 0 {
-            panic!("the runner ended without announcing gdb: {announced}");
-        }
-    }
+    let (mut guest, port, _, _stderr) = boot_under_gdb(vmm_options, &elf, "spin");
     let mut remote = RemoteGdb::connect(port);
     remote.send(b"?");
     let first = remote.reply();

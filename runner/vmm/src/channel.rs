@@ -286,23 +286,7 @@ impl Vm {
             shared.response = None;
             shared.violation = None;
             shared.too_large = None;
-            match shared.parked {
-                // The guest sits in its port write: the request goes in now.
-                Some(address) => {
-                    let mailbox = read_mailbox(&self.mem, address).map_err(CallError::Protocol)?;
-                    match deliver(&self.mem, address, &mailbox, &pending) {
-                        Ok(()) => shared.parked = None,
-                        Err(Delivery::TooLarge) => {
-                            return Err(CallError::TooLarge {
-                                length: request.len(),
-                                capacity: mailbox.capacity,
-                            });
-                        }
-                        Err(Delivery::Bad(what)) => return Err(CallError::Protocol(what)),
-                    }
-                }
-                None => shared.pending = Some(pending),
-            }
+            self.offer(&mut shared, pending)?;
         }
         let start = Instant::now();
         let (exit, output, stopped) = self.run_confined(timeout)?;
@@ -325,6 +309,27 @@ impl Vm {
         }
     }
 
+    /// Hands `pending` to the guest: into its mailbox now if it sits in its port write,
+    /// else kept for its next wait.
+    fn offer(&self, shared: &mut Shared, pending: Pending) -> Result<(), CallError> {
+        let Some(address) = shared.parked else {
+            shared.pending = Some(pending);
+            return Ok(());
+        };
+        let mailbox = read_mailbox(&self.mem, address).map_err(CallError::Protocol)?;
+        match deliver(&self.mem, address, &mailbox, &pending) {
+            Ok(()) => {
+                shared.parked = None;
+                Ok(())
+            }
+            Err(Delivery::TooLarge) => Err(CallError::TooLarge {
+                length: pending.bytes.len(),
+                capacity: mailbox.capacity,
+            }),
+            Err(Delivery::Bad(what)) => Err(CallError::Protocol(what)),
+        }
+    }
+
     /// Counts the guest's instructions: single-steps the vCPU (one exit per instruction,
     /// slow) until it waits at the channel, after handing it `request` if there is one.
     /// Returns the count and the reply (`None` when it only ran to its first wait). For
@@ -343,22 +348,7 @@ impl Vm {
                 seed: [0; 32],
                 wall_ns: 0,
             };
-            match shared.parked {
-                Some(address) => {
-                    let mailbox = read_mailbox(&self.mem, address).map_err(CallError::Protocol)?;
-                    match deliver(&self.mem, address, &mailbox, &pending) {
-                        Ok(()) => shared.parked = None,
-                        Err(Delivery::TooLarge) => {
-                            return Err(CallError::TooLarge {
-                                length: request.len(),
-                                capacity: mailbox.capacity,
-                            });
-                        }
-                        Err(Delivery::Bad(what)) => return Err(CallError::Protocol(what)),
-                    }
-                }
-                None => shared.pending = Some(pending),
-            }
+            self.offer(&mut shared, pending)?;
         }
         let debug = kvm_bindings::kvm_guest_debug {
             control: kvm_bindings::KVM_GUESTDBG_ENABLE | kvm_bindings::KVM_GUESTDBG_SINGLESTEP,
