@@ -660,6 +660,30 @@ fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
     let image = dir.path().join("conformance.img");
     runner::disk::create_image(&image, 8 << 20, None).unwrap();
     let outcome = boot_disk_io(&image, &["--conformance"], TIMEOUT);
+    assert_writable_api_as_std(&outcome, &image);
+}
+
+/// The same writable file API on the monitor's virtio-blk (virtio-mmio, irqfd).
+#[test]
+fn the_writable_file_api_on_the_monitor_gives_what_std_gives() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("conformance.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = Boot::new(runner::example_elf("disk-io"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .memory(64)
+        .timeout(TIMEOUT)
+        .disk(&image)
+        .args(["--conformance"])
+        .run()
+        .unwrap();
+    assert_writable_api_as_std(&outcome, &image);
+}
+
+fn assert_writable_api_as_std(outcome: &BootOutcome, image: &std::path::Path) {
     outcome.assert_status(0);
     let serial = outcome.serial.replace('\r', "");
     let body: Vec<&str> = serial
@@ -676,7 +700,7 @@ fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
         assert_eq!(got, expected);
     }
     // The host's FAT tool sees what the body left: t/sub/x and t/f.
-    let file = std::fs::File::open(&image).unwrap();
+    let file = std::fs::File::open(image).unwrap();
     let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
     let mut names: Vec<String> = fs
         .root_dir()

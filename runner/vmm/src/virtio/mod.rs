@@ -490,6 +490,15 @@ impl Transport {
                     queue.set_ready(value == 1);
                 }
             }
+            // A driver letting go of a queue (virtio-drivers' and Linux's teardown, at any
+            // time) writes 0 and waits to read 0 back: ignored, it would wait forever.
+            // The queue then stays stopped (only a reset makes it usable again: its
+            // addresses were checked when it was set up, not since).
+            VIRTIO_MMIO_QUEUE_READY if value == 0 => {
+                if let Some(queue) = self.selected() {
+                    queue.set_ready(false);
+                }
+            }
             VIRTIO_MMIO_QUEUE_DESC_LOW if configuring => {
                 if let Some(q) = self.selected() {
                     q.set_desc_table_address(Some(value), None)

@@ -447,6 +447,28 @@ fn a_disk_reads_writes_flushes_and_says_its_id() {
     assert!(transport.failure().unwrap().contains("device-readable"));
 }
 
+/// virtio-drivers' teardown (the disk dropped when `main` returns) writes 0 to QueueReady
+/// and spins until it reads 0 back: the guest never got to its exit. The queue stops, is
+/// not served any more, and cannot be made ready again without a reset.
+#[test]
+fn a_driver_can_stop_a_queue_after_driver_ok() {
+    let (_file, mut transport, mem) = disk(8);
+    drive_up(&mut transport, 1);
+    reg(&mut transport, VIRTIO_MMIO_QUEUE_SEL, 0);
+    assert_eq!(read(&mut transport, VIRTIO_MMIO_QUEUE_READY), 1);
+    reg(&mut transport, VIRTIO_MMIO_QUEUE_READY, 0);
+    assert_eq!(read(&mut transport, VIRTIO_MMIO_QUEUE_READY), 0);
+    request(&mem, 0, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+    transport.process(Event::Queue(0));
+    assert!(
+        used_entries(&mem, 0).is_empty(),
+        "a stopped queue was served"
+    );
+    reg(&mut transport, VIRTIO_MMIO_QUEUE_READY, 1);
+    assert_eq!(read(&mut transport, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_eq!(transport.failure(), None);
+}
+
 #[test]
 fn transport_state_survives_a_save_and_a_restore() {
     let mem = memory();
