@@ -565,6 +565,29 @@ fn a_100_mb_file_written_in_the_guest_reads_back_whole_in_the_guest_and_on_the_h
     assert_eq!(format!("{:08x}", crc32fast::hash(&data)), crc);
 }
 
+/// The monitor's disk with O_DIRECT (`--disk-direct`): the writable file API gives what
+/// std gives, and the host's FAT tool reads what it left.
+#[test]
+fn the_writable_file_api_on_the_monitor_with_o_direct_gives_what_std_gives() {
+    if !common::kvm_usable() {
+        return;
+    }
+    // Under the target folder: a disk-backed file system (a tmpfs /tmp may lack O_DIRECT).
+    let dir = tempfile::tempdir_in(runner::repo_root().join("target")).unwrap();
+    let image = dir.path().join("direct.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = Boot::new(runner::example_elf("disk-io"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .memory(64)
+        .timeout(TIMEOUT)
+        .disk(&image)
+        .disk_direct(true)
+        .args(["--conformance"])
+        .run()
+        .unwrap();
+    assert_writable_api_as_std(&outcome, &image);
+}
+
 #[test]
 fn a_full_disk_is_a_clear_error_in_the_guest_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();

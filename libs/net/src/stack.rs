@@ -440,10 +440,7 @@ impl Stack {
                 if ready > 0 {
                     return;
                 }
-                if !self.evict_oldest_half_open(id) {
-                    // A reset connection's socket comes back once the reset is sent (the
-                    // next poll reaps it and tops the listener up again).
-                    self.evict_oldest_waiting(id);
+                if !self.evict_oldest_half_open(id) && !self.evict_oldest_waiting(id) {
                     return;
                 }
                 continue;
@@ -514,9 +511,10 @@ impl Stack {
         };
         let (handle, _) = listener.pending.remove(index).expect("found above");
         listener.stats.waiting_evicted += 1;
-        // Reset, not reused at once: the peer learns the connection is gone.
-        self.tcp(handle).abort();
-        self.released.push((handle, Instant::ZERO));
+        // Reused at once (a newcomer must find a listening socket in this very batch of
+        // frames, else it is refused): the peer's next segment meets a listening socket,
+        // which answers it with a reset.
+        self.recycle(handle);
         true
     }
 

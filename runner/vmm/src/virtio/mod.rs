@@ -126,7 +126,7 @@ pub fn attach(
         devices.push(Box::new(net::Net::new(MAC, backend)));
     }
     for disk in &config.disks {
-        let blk = blk::Blk::open(disk, false)
+        let blk = blk::Blk::open_with(disk, false, config.disk_direct)
             .map_err(|err| Error::Device(format!("disk {}: {err}", disk.display())))?;
         devices.push(Box::new(blk));
     }
