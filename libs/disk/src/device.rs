@@ -22,8 +22,8 @@ use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFu
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 
 use crate::block::{DeviceError, SECTOR};
-use crate::hal::KernelHal;
 use crate::{BlockDev, InitError};
+use unikernel_virtio::KernelHal;
 
 /// The VMM's virtio-blk device.
 pub struct VirtioBlk {

@@ -9,7 +9,7 @@ use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFu
 use virtio_drivers::transport::{DeviceType, SomeTransport, Transport};
 
 use crate::discover;
-use crate::hal::KernelHal;
+use unikernel_virtio::KernelHal;
 
 /// Where the device was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -48,8 +48,6 @@ pub mod config;
 mod device;
 pub mod discover;
 #[allow(unsafe_code)]
-mod hal;
-#[allow(unsafe_code)]
 mod nic;
 pub mod platform;
 mod stack;
