@@ -255,6 +255,104 @@ fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
     drop(guest.stop());
 }
 
+/// A 2 MiB file (far beyond a connection's budget of about 107 KiB) to 8 clients at once:
+/// each gets every byte, and the heap stays within the connections' budget, as the body is
+/// sent from the initrd's pages as the socket drains (before: copied whole into each
+/// connection's output, 16 MiB against a 16 MiB heap).
+#[test]
+fn http_streams_a_large_static_file_to_many_clients_within_the_heap_budget() {
+    use runner::net::{Forward, Guest, Network, Protocol4};
+    let root = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let data: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(root.path().join("big.bin"), &data).unwrap();
+    let initrd = Initrd::from_path(root.path()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let elf = runner::example_elf("http");
+    let boot = Boot::new(&elf).memory(64).initrd(initrd.path());
+    let forward = Forward {
+        protocol: Protocol4::Tcp,
+        host_port: port,
+        guest_port: 80,
+    };
+    let mut guest = Guest::spawn(
+        &boot,
+        &elf,
+        runner::AccelRequest::Auto,
+        Machine::Microvm,
+        &Network::User(vec![forward]),
+    )
+    .unwrap();
+    guest.wait_for("http: listening", TIMEOUT).unwrap();
+    let _ = guest.wait_for("heap)", Duration::from_secs(2));
+    // "... (<budget> KiB of a <heap> KiB heap)": what the connections may take at most.
+    let budget_kib: u64 = guest
+        .output()
+        .lines()
+        .find(|line| line.contains("http: listening"))
+        .and_then(|line| {
+            line.rsplit_once(" KiB of a ")?
+                .0
+                .rsplit_once('(')?
+                .1
+                .parse()
+                .ok()
+        })
+        .expect("the guest prints its budget");
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| http_get(port, "GET", "/static/big.bin")))
+            .collect();
+        clients
+            .into_iter()
+            .map(|client| {
+                let (status, head, body) = client.join().unwrap();
+                assert_eq!(status, 200, "{head}");
+                body
+            })
+            .collect()
+    });
+    for body in &bodies {
+        assert!(
+            body == &data,
+            "a client got {} bytes, not the file",
+            body.len()
+        );
+    }
+    let (status, _, stats) = http_get(port, "GET", "/stats");
+    assert_eq!(status, 200);
+    let stats = String::from_utf8(stats).unwrap();
+    let high: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("heap_high_water ")?.parse().ok())
+        .unwrap();
+    eprintln!(
+        "8 x 2 MiB: heap high-water {} KiB, budget {budget_kib} KiB",
+        high / 1024
+    );
+    assert!(
+        high / 1024 < budget_kib,
+        "the heap went past the connections' budget: {stats}"
+    );
+    assert!(
+        !guest.output().contains("memory allocation"),
+        "{}",
+        guest.output()
+    );
+    drop(guest.stop());
+}
+
 /// A kv guest on `image` with UDP `host_port` forwarded to its port 7070, listening.
 fn start_kv(image: &std::path::Path, host_port: u16) -> runner::net::Guest {
     use runner::net::{Forward, Guest, Network, Protocol4};

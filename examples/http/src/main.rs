@@ -187,7 +187,9 @@ struct Served<'a> {
 fn slowest_evictable(connections: &[Connection], now: Duration) -> Option<usize> {
     let waited = |connection: &Connection| match connection.request_started {
         Some(start) if !connection.head_complete => Some((1, now - start)),
-        None if connection.output.is_empty() => Some((0, now - connection.last_active)),
+        None if connection.output.is_empty() && connection.body.is_empty() => {
+            Some((0, now - connection.last_active))
+        }
         _ => None,
     };
     connections
@@ -225,6 +227,9 @@ struct Connection {
     input: Vec<u8>,
     /// Response bytes not yet accepted by the socket.
     output: Vec<u8>,
+    /// The rest of a static file's body, sent after `output`: in the initrd's pages, handed
+    /// to the socket as it drains, never copied into `output` (so outside the budget).
+    body: &'static [u8],
     sent: usize,
     /// Close once `output` is sent.
     closing: bool,
@@ -244,6 +249,7 @@ impl Connection {
             stream,
             input: Vec::new(),
             output: Vec::new(),
+            body: &[],
             sent: 0,
             closing: false,
             request_started: None,
@@ -305,9 +311,15 @@ impl Connection {
         }
 
         let mut start = 0;
-        while start < self.input.len() && !self.closing && self.output.len() < OUTPUT_LIMIT {
+        // A file's body under way: the next response waits for it.
+        while start < self.input.len()
+            && !self.closing
+            && self.output.len() < OUTPUT_LIMIT
+            && self.body.is_empty()
+        {
             let input = &self.input[start..];
-            let outcome = static_files::respond(input, &mut self.output, fs).unwrap_or_else(|| {
+            let static_file = static_files::respond(input, &mut self.output, &mut self.body, fs);
+            let outcome = static_file.unwrap_or_else(|| {
                 handler::respond(input, &mut self.output, &|path| stats(served, path))
             });
             match outcome {
@@ -344,7 +356,7 @@ impl Connection {
         if let Flushed::Failed = self.flush() {
             return Turn::Done;
         }
-        if self.closing && self.output.is_empty() {
+        if self.closing && self.output.is_empty() && self.body.is_empty() {
             let _ = self.stream.shutdown(Shutdown::Write);
             return Turn::Done;
         }
@@ -361,9 +373,10 @@ impl Connection {
         }
     }
 
-    /// Writes pending output until it is all sent or the socket's buffer is full.
+    /// Writes pending output, then the pending file body, until all is sent or the
+    /// socket's buffer is full.
     fn flush(&mut self) -> Flushed {
-        if self.output.is_empty() {
+        if self.output.is_empty() && self.body.is_empty() {
             return Flushed::All(false);
         }
         let mut sent_any = false;
@@ -380,6 +393,17 @@ impl Connection {
         }
         self.output.clear();
         self.sent = 0;
+        while !self.body.is_empty() {
+            match self.stream.write(self.body) {
+                Ok(n) => {
+                    self.body = &self.body[n..];
+                    sent_any = true;
+                }
+                Err(Error::WouldBlock) if sent_any => return Flushed::Partly,
+                Err(Error::WouldBlock) => return Flushed::Nothing,
+                Err(_) => return Flushed::Failed,
+            }
+        }
         Flushed::All(true)
     }
 
