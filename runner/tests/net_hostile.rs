@@ -493,6 +493,14 @@ fn slow_heads_at_the_cap_do_not_lock_out_requests() {
                     }
                 }
             });
+            // The trickler stops however this thread ends (a failed request panics).
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(stop);
             // Every place taken, the slow heads at least a second old.
             std::thread::sleep(Duration::from_secs(3));
             let waits: Vec<Duration> = (0..5)
