@@ -50,7 +50,7 @@ const MAX_RESPONSE: usize = 1024;
 /// Sockets the listener keeps beyond the connections served, for requests waiting to be
 /// accepted (or still in their handshake): at the cap, a newcomer waits in one of them
 /// instead of being refused, and a flood of forged SYNs is outlasted in them.
-const WAITING_ROOM: usize = 64;
+const WAITING_ROOM: usize = 96;
 /// At the cap, a connection whose request head has been arriving this long, or that has
 /// sent nothing for this long, gives its place to a waiting connection that holds a whole
 /// request head (what a slowloris client never sends).

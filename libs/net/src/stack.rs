@@ -34,13 +34,14 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A half-open request younger than this is not evicted to make room for a new one: its
 /// SYN-ACK must get the chance to go out and be answered (a peer on the path answers well
 /// within it), else under a burst every request would evict the one before it. Short, so
-/// that a flood of forged SYNs needs few sockets to be outlasted: at 200 SYNs a second, 40.
-pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_millis(200);
+/// that a flood of forged SYNs needs few sockets to be outlasted: at 200 SYNs a second, 20.
+pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
 /// A connection that finished its handshake but has waited this long for `accept` may be
 /// reset to make room for a new request when the backlog is full: the app at its cap
 /// accepts only connections worth serving (see [`Stack::accept_if`]), and a backlog full
-/// of those it leaves would refuse every newcomer.
-pub(crate) const WAITING_EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// of those it leaves would refuse every newcomer. Short, as slowloris clients that are
+/// reset come back at once: each holds a socket this long per visit.
+pub(crate) const WAITING_EVICTABLE_AFTER: Duration = Duration::from_millis(250);
 /// An accepted connection whose peer stops answering (unacknowledged data, or keep-alive
 /// probes) for this long is aborted.
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
