@@ -113,6 +113,8 @@ pub struct Boot {
     /// The monitor's devices: a network back end, disks, an initrd.
     monitor_net: Option<vmm::NetBackend>,
     disks: Vec<PathBuf>,
+    /// The disks bypass the host's page cache (O_DIRECT).
+    disk_direct: bool,
     initrd: Option<PathBuf>,
 }
 
@@ -150,6 +152,7 @@ impl Boot {
             flags: Vec::new(),
             monitor_net: None,
             disks: Vec::new(),
+            disk_direct: false,
             initrd: None,
         }
     }
@@ -165,6 +168,13 @@ impl Boot {
     /// device per call, in order).
     pub fn disk(mut self, path: impl Into<PathBuf>) -> Self {
         self.disks.push(path.into());
+        self
+    }
+
+    /// Opens the disks with O_DIRECT: the guest's reads and writes bypass the host's page
+    /// cache (the monitor's back end; QEMU's `cache.direct=on`).
+    pub fn disk_direct(mut self, direct: bool) -> Self {
+        self.disk_direct = direct;
         self
     }
 
@@ -291,12 +301,9 @@ impl Boot {
                 .qemu_confinement()
                 .into_iter()
                 .chain(self.initrd.iter().flat_map(|path| qemu::initrd_args(path)))
-                .chain(
-                    self.disks
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(index, path)| qemu::disk_args(self.machine, path, index)),
-                )
+                .chain(self.disks.iter().enumerate().flat_map(|(index, path)| {
+                    qemu::disk_args(self.machine, path, index, self.disk_direct)
+                }))
                 .chain(self.qemu_args.iter().cloned())
                 .collect(),
         }
@@ -455,6 +462,7 @@ impl Boot {
             cmdline: self.cmdline(),
             net: self.monitor_net.clone(),
             disks: self.disks.clone(),
+            disk_direct: self.disk_direct,
             initrd: self.initrd.clone(),
         };
         let start = Instant::now();

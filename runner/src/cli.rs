@@ -151,6 +151,10 @@ pub(crate) struct BootOptions {
     /// A raw disk image attached as a virtio-blk device (`cargo uk disk create` makes one)
     #[arg(long, value_name = "IMAGE")]
     pub disk: Option<PathBuf>,
+    /// Open the disk with O_DIRECT: the guest's I/O bypasses the host's page cache (QEMU's
+    /// cache=none; a file system without O_DIRECT or with blocks over 512 bytes is refused)
+    #[arg(long, requires = "disk")]
+    pub disk_direct: bool,
     /// No progress messages, no cargo output
     #[arg(short, long)]
     pub quiet: bool,
@@ -969,7 +973,9 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         boot = boot.initrd(initrd.path());
     }
     if let Some(disk) = &opts.disk {
-        boot = boot.disk(existing_disk(disk)?);
+        boot = boot
+            .disk(existing_disk(disk)?)
+            .disk_direct(opts.disk_direct);
     }
     // The monitor's network back ends, kept until the guest is gone.
     let (boot, _passt, _netns) =
@@ -1153,7 +1159,9 @@ fn boot_on_tap(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         boot = boot.initrd(initrd.path());
     }
     if let Some(disk) = &opts.disk {
-        boot = boot.disk(existing_disk(disk)?);
+        boot = boot
+            .disk(existing_disk(disk)?)
+            .disk_direct(opts.disk_direct);
     }
     let mut guest = Guest::spawn(&boot, &elf, opts.accel, opts.machine, &netns.network())?;
     if opts.verbose {

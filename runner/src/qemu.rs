@@ -241,11 +241,14 @@ pub fn initrd_args(initrd: &Path) -> Vec<OsString> {
 /// QEMU's arguments that attach the raw image at `image` as virtio-blk device `index`:
 /// on virtio-mmio for microvm, on PCI for pc and q35. Writes reach the file when the guest
 /// flushes (`cache=writeback`, QEMU's default: a guest's flush is an fdatasync).
-pub fn disk_args(machine: Machine, image: &Path, index: usize) -> Vec<OsString> {
+pub fn disk_args(machine: Machine, image: &Path, index: usize, direct: bool) -> Vec<OsString> {
     let mut drive = OsString::from("file=");
     // QEMU's option syntax doubles a comma inside a value.
     drive.push(image.as_os_str().to_string_lossy().replace(',', ",,"));
     drive.push(format!(",if=none,id=disk{index},format=raw"));
+    if direct {
+        drive.push(",cache.direct=on");
+    }
     let device = match machine {
         Machine::Microvm => "virtio-blk-device",
         Machine::Pc | Machine::Q35 => "virtio-blk-pci",
@@ -476,7 +479,7 @@ mod tests {
         fn initrd_and_disks() {
             let initrd = initrd_args(Path::new("/tmp/files.cpio"));
             assert_eq!(initrd, ["-initrd", "/tmp/files.cpio"]);
-            let mmio = disk_args(Machine::Microvm, Path::new("/d/a,b.img"), 0);
+            let mmio = disk_args(Machine::Microvm, Path::new("/d/a,b.img"), 0, false);
             assert_eq!(
                 mmio,
                 [
@@ -486,7 +489,11 @@ mod tests {
                     "virtio-blk-device,drive=disk0"
                 ]
             );
-            let pci = disk_args(Machine::Q35, Path::new("/d/data.img"), 1);
+            let pci = disk_args(Machine::Q35, Path::new("/d/data.img"), 1, true);
+            assert_eq!(
+                pci[1],
+                "file=/d/data.img,if=none,id=disk1,format=raw,cache.direct=on"
+            );
             assert_eq!(pci[3], "virtio-blk-pci,drive=disk1");
         }
 

@@ -7,10 +7,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// The crate names (`unikernel_console`, ...) of every subsystem in `libs/`.
-fn subsystem_crates() -> BTreeSet<String> {
+/// The crates of `libs/`, by crate name (`unikernel_console`, ...), with their manifests.
+fn lib_crates() -> Vec<(String, String)> {
     let libs = runner::repo_root().join("libs");
-    let crates: BTreeSet<String> = std::fs::read_dir(&libs)
+    std::fs::read_dir(&libs)
         .expect("libs/ exists")
         .filter_map(|entry| {
             let manifest = std::fs::read_to_string(entry.ok()?.path().join("Cargo.toml")).ok()?;
@@ -19,8 +19,25 @@ fn subsystem_crates() -> BTreeSet<String> {
                 .find_map(|line| line.trim().strip_prefix("name = "))?
                 .trim_matches('"')
                 .replace('-', "_");
-            Some(name)
+            Some((name, manifest))
         })
+        .collect()
+}
+
+/// Whether a `libs/` crate is driver glue shared by subsystems (`libs/virtio`), not a
+/// subsystem: its manifest says `driver-glue = true`.
+fn is_driver_glue(manifest: &str) -> bool {
+    manifest
+        .lines()
+        .any(|line| line.trim() == "driver-glue = true")
+}
+
+/// The crate names (`unikernel_console`, ...) of every subsystem in `libs/`.
+fn subsystem_crates() -> BTreeSet<String> {
+    let crates: BTreeSet<String> = lib_crates()
+        .into_iter()
+        .filter(|(_, manifest)| !is_driver_glue(manifest))
+        .map(|(name, _)| name)
         .collect();
     assert!(
         crates.contains("unikernel_console"),
@@ -106,6 +123,41 @@ fn every_example_links_only_the_subsystems_it_starts() {
     assert!(examples.contains(&"hello".to_owned()), "{examples:?}");
     for example in &examples {
         assert_links_only_what_it_starts(example, &crates);
+    }
+}
+
+/// A driver-glue crate is linked only into images that start a subsystem depending on it
+/// (hello, with no device, links none of libs/virtio).
+#[test]
+fn driver_glue_is_linked_only_through_a_subsystem_that_uses_it() {
+    let crates = lib_crates();
+    let glue: Vec<&String> = crates
+        .iter()
+        .filter(|(_, manifest)| is_driver_glue(manifest))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(glue.contains(&&"unikernel_virtio".to_owned()), "{glue:?}");
+    for example in examples() {
+        let elf = runner::build_example(&example).unwrap_or_else(|err| panic!("{err}"));
+        let started: Vec<String> = started(&elf).iter().map(|name| crate_of(name)).collect();
+        let symbols = symbols(&elf);
+        for krate in &glue {
+            let dependency = krate.replace('_', "-") + ".workspace = true";
+            let used = crates.iter().any(|(name, manifest)| {
+                started.contains(name) && manifest.lines().any(|l| l.trim() == dependency)
+            });
+            let linked: Vec<&String> = symbols
+                .iter()
+                .filter(|symbol| symbol.contains(krate.as_str()))
+                .collect();
+            assert!(
+                used || linked.is_empty(),
+                "{example} starts no subsystem using {krate} but links {linked:?}"
+            );
+        }
+        if example == "hello" {
+            assert!(symbols.iter().all(|s| !s.contains("unikernel_virtio")));
+        }
     }
 }
 

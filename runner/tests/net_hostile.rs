@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use runner::net::{Guest, Netns};
@@ -445,6 +445,91 @@ fn spoofed_syns_do_not_shut_the_listener() {
     let stats = server.stats();
     assert!(stats.get("half_open_expired") >= 1, "{}", stats.0);
     stats.assert_heap_held("300 spoofed SYNs");
+}
+
+/// Slowloris clients (a request line, then a header byte every 500 ms, reconnecting when
+/// cut off) more than every connection place and the waiting room: a legitimate request
+/// still gets its answer within seconds, each time, as a slow head gives up its place to
+/// a whole one (before: refused until the slow heads' 10 s deadline).
+#[test]
+fn slow_heads_at_the_cap_do_not_lock_out_requests() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(server) = Server::start() else {
+        return;
+    };
+    // The cap the guest printed ("at most N connections"), and as many again beyond it.
+    let cap: usize = server
+        .guest()
+        .output()
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .expect("the guest prints its cap");
+    let slow = cap + 100;
+    let (waits, reconnects) = server.client(|| {
+        let stop = AtomicBool::new(false);
+        let reconnects = AtomicUsize::new(0);
+        let (stop, reconnects) = (&stop, &reconnects);
+        std::thread::scope(|scope| {
+            let trickler = scope.spawn(move || {
+                let (mut open, _) = open_many(slow, 8);
+                for mut stream in &open {
+                    let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: guest\r\n");
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    for stream in &mut open {
+                        stream
+                            .set_write_timeout(Some(Duration::from_millis(100)))
+                            .unwrap();
+                        if stream.write_all(b"a").is_err() {
+                            // Cut off: come back, as a slowloris client does.
+                            if let Ok(again) = connect() {
+                                let _ = (&again).write_all(b"GET / HTTP/1.1\r\nX-Slow: ");
+                                *stream = again;
+                                reconnects.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            });
+            // The trickler stops however this thread ends (a failed request panics).
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(stop);
+            // Every place taken, the slow heads at least a second old.
+            std::thread::sleep(Duration::from_secs(3));
+            let waits: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let start = Instant::now();
+                    let stream = connect_retrying(Duration::from_secs(15));
+                    assert_eq!(get(&stream, "/").status, 200);
+                    let took = start.elapsed();
+                    std::thread::sleep(Duration::from_millis(500));
+                    took
+                })
+                .collect();
+            stop.store(true, Ordering::Relaxed);
+            trickler.join().unwrap();
+            (waits, reconnects.load(Ordering::Relaxed))
+        })
+    });
+    eprintln!(
+        "{slow} slow heads at a cap of {cap}: legitimate requests answered in {waits:?}; \
+         {reconnects} slow reconnects"
+    );
+    let stats = server.assert_alive();
+    stats.assert_heap_held("slow heads at the cap");
+    let slowest = waits.iter().max().expect("five requests");
+    assert!(
+        *slowest < Duration::from_secs(3),
+        "a legitimate request waited {slowest:?} behind slow heads: {waits:?}"
+    );
+    assert!(stats.get("evicted") >= 5, "{}", stats.0);
 }
 
 /// Sends `count` TCP SYNs to the guest's port from addresses of 198.18.0.0/15 (the

@@ -255,6 +255,104 @@ fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
     drop(guest.stop());
 }
 
+/// A 2 MiB file (far beyond a connection's budget of about 107 KiB) to 8 clients at once:
+/// each gets every byte, and the heap stays within the connections' budget, as the body is
+/// sent from the initrd's pages as the socket drains (before: copied whole into each
+/// connection's output, 16 MiB against a 16 MiB heap).
+#[test]
+fn http_streams_a_large_static_file_to_many_clients_within_the_heap_budget() {
+    use runner::net::{Forward, Guest, Network, Protocol4};
+    let root = tempfile::tempdir().unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let data: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(root.path().join("big.bin"), &data).unwrap();
+    let initrd = Initrd::from_path(root.path()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let elf = runner::example_elf("http");
+    let boot = Boot::new(&elf).memory(64).initrd(initrd.path());
+    let forward = Forward {
+        protocol: Protocol4::Tcp,
+        host_port: port,
+        guest_port: 80,
+    };
+    let mut guest = Guest::spawn(
+        &boot,
+        &elf,
+        runner::AccelRequest::Auto,
+        Machine::Microvm,
+        &Network::User(vec![forward]),
+    )
+    .unwrap();
+    guest.wait_for("http: listening", TIMEOUT).unwrap();
+    let _ = guest.wait_for("heap)", Duration::from_secs(2));
+    // "... (<budget> KiB of a <heap> KiB heap)": what the connections may take at most.
+    let budget_kib: u64 = guest
+        .output()
+        .lines()
+        .find(|line| line.contains("http: listening"))
+        .and_then(|line| {
+            line.rsplit_once(" KiB of a ")?
+                .0
+                .rsplit_once('(')?
+                .1
+                .parse()
+                .ok()
+        })
+        .expect("the guest prints its budget");
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| http_get(port, "GET", "/static/big.bin")))
+            .collect();
+        clients
+            .into_iter()
+            .map(|client| {
+                let (status, head, body) = client.join().unwrap();
+                assert_eq!(status, 200, "{head}");
+                body
+            })
+            .collect()
+    });
+    for body in &bodies {
+        assert!(
+            body == &data,
+            "a client got {} bytes, not the file",
+            body.len()
+        );
+    }
+    let (status, _, stats) = http_get(port, "GET", "/stats");
+    assert_eq!(status, 200);
+    let stats = String::from_utf8(stats).unwrap();
+    let high: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("heap_high_water ")?.parse().ok())
+        .unwrap();
+    eprintln!(
+        "8 x 2 MiB: heap high-water {} KiB, budget {budget_kib} KiB",
+        high / 1024
+    );
+    assert!(
+        high / 1024 < budget_kib,
+        "the heap went past the connections' budget: {stats}"
+    );
+    assert!(
+        !guest.output().contains("memory allocation"),
+        "{}",
+        guest.output()
+    );
+    drop(guest.stop());
+}
+
 /// A kv guest on `image` with UDP `host_port` forwarded to its port 7070, listening.
 fn start_kv(image: &std::path::Path, host_port: u16) -> runner::net::Guest {
     use runner::net::{Forward, Guest, Network, Protocol4};
@@ -565,6 +663,29 @@ fn a_100_mb_file_written_in_the_guest_reads_back_whole_in_the_guest_and_on_the_h
     assert_eq!(format!("{:08x}", crc32fast::hash(&data)), crc);
 }
 
+/// The monitor's disk with O_DIRECT (`--disk-direct`): the writable file API gives what
+/// std gives, and the host's FAT tool reads what it left.
+#[test]
+fn the_writable_file_api_on_the_monitor_with_o_direct_gives_what_std_gives() {
+    if !common::kvm_usable() {
+        return;
+    }
+    // Under the target folder: a disk-backed file system (a tmpfs /tmp may lack O_DIRECT).
+    let dir = tempfile::tempdir_in(runner::repo_root().join("target")).unwrap();
+    let image = dir.path().join("direct.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = Boot::new(runner::example_elf("disk-io"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .memory(64)
+        .timeout(TIMEOUT)
+        .disk(&image)
+        .disk_direct(true)
+        .args(["--conformance"])
+        .run()
+        .unwrap();
+    assert_writable_api_as_std(&outcome, &image);
+}
+
 #[test]
 fn a_full_disk_is_a_clear_error_in_the_guest_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -660,6 +781,30 @@ fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
     let image = dir.path().join("conformance.img");
     runner::disk::create_image(&image, 8 << 20, None).unwrap();
     let outcome = boot_disk_io(&image, &["--conformance"], TIMEOUT);
+    assert_writable_api_as_std(&outcome, &image);
+}
+
+/// The same writable file API on the monitor's virtio-blk (virtio-mmio, irqfd).
+#[test]
+fn the_writable_file_api_on_the_monitor_gives_what_std_gives() {
+    if !common::kvm_usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("conformance.img");
+    runner::disk::create_image(&image, 8 << 20, None).unwrap();
+    let outcome = Boot::new(runner::example_elf("disk-io"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .memory(64)
+        .timeout(TIMEOUT)
+        .disk(&image)
+        .args(["--conformance"])
+        .run()
+        .unwrap();
+    assert_writable_api_as_std(&outcome, &image);
+}
+
+fn assert_writable_api_as_std(outcome: &BootOutcome, image: &std::path::Path) {
     outcome.assert_status(0);
     let serial = outcome.serial.replace('\r', "");
     let body: Vec<&str> = serial
@@ -676,7 +821,7 @@ fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
         assert_eq!(got, expected);
     }
     // The host's FAT tool sees what the body left: t/sub/x and t/f.
-    let file = std::fs::File::open(&image).unwrap();
+    let file = std::fs::File::open(image).unwrap();
     let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
     let mut names: Vec<String> = fs
         .root_dir()

@@ -39,6 +39,12 @@ pub enum Outcome {
     Responded { consumed: usize, keep_alive: bool },
 }
 
+/// Whether `input` holds a whole request head (it ends at the first empty line), so that
+/// the request can be answered, or refused, at once.
+pub fn head_is_complete(input: &[u8]) -> bool {
+    input.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
 /// Answers the request at the start of `input`, if it is complete. `dynamic` answers the
 /// paths the host program adds (it returns the body, served as plain text).
 pub fn respond(

@@ -47,6 +47,14 @@ const INPUT_LIMIT: usize = handler::MAX_HEAD + handler::MAX_BODY;
 const OUTPUT_LIMIT: usize = 4 * 1024;
 /// The longest response (the page, `/stats` or an error, with its head).
 const MAX_RESPONSE: usize = 1024;
+/// Sockets the listener keeps beyond the connections served, for requests waiting to be
+/// accepted (or still in their handshake): at the cap, a newcomer waits in one of them
+/// instead of being refused, and a flood of forged SYNs is outlasted in them.
+const WAITING_ROOM: usize = 96;
+/// At the cap, a connection whose request head has been arriving this long, or that has
+/// sent nothing for this long, gives its place to a waiting connection that holds a whole
+/// request head (what a slowloris client never sends).
+const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// The share of the heap (what is left once the network is up) the connections may take
 /// at their worst, in percent: the rest is the allocator's room against fragmentation.
 const HEAP_SHARE: usize = 70;
@@ -77,9 +85,11 @@ fn main(net: Net, fs: Fs) -> ExitCode {
     let heap = unikernel::heap_stats().expect("the app declares a heap");
     let free = heap.size - heap.used;
     let per_connection = options.memory_per_connection() + APP_MEMORY_PER_CONNECTION;
-    let max_connections = free / 100 * HEAP_SHARE / per_connection;
-    options.max_connections = max_connections;
-    options.backlog = options.backlog.min(max_connections);
+    // The waiting room's sockets take their buffers, but no app memory until accepted.
+    let waiting_room = WAITING_ROOM * options.memory_per_connection();
+    let max_connections = (free / 100 * HEAP_SHARE).saturating_sub(waiting_room) / per_connection;
+    options.max_connections = max_connections + WAITING_ROOM;
+    options.backlog = WAITING_ROOM;
     let mut listener = match TcpListener::bind_with(&net, 80, options) {
         Ok(listener) => listener,
         Err(error) => {
@@ -90,21 +100,38 @@ fn main(net: Net, fs: Fs) -> ExitCode {
     listener.set_nonblocking(true).unwrap();
     println!(
         "http: listening on {}, at most {max_connections} connections of {} KiB each \
-         ({} KiB of a {} KiB heap)",
+         and {WAITING_ROOM} waiting ({} KiB of a {} KiB heap)",
         listener.local_addr().unwrap(),
         per_connection / 1024,
-        max_connections * per_connection / 1024,
+        (max_connections * per_connection + waiting_room) / 1024,
         heap.size / 1024,
     );
 
     // Every connection the listener can hand over has its entry already.
     let mut connections: Vec<Connection> = Vec::with_capacity(max_connections);
     let mut expired = 0u64;
+    let mut evicted = 0u64;
     loop {
         let now = net.now();
         let mut progress = false;
-        while connections.len() < max_connections {
-            match listener.accept() {
+        loop {
+            let at_cap = connections.len() >= max_connections;
+            // At the cap, only a newcomer whose request head is all there is worth a place,
+            // and only if a slow or silent connection can give up its own.
+            let accepted = if at_cap {
+                let Some(slowest) = slowest_evictable(&connections, now) else {
+                    break;
+                };
+                let accepted = listener.accept_if(handler::head_is_complete);
+                if accepted.is_ok() {
+                    connections.swap_remove(slowest).stream.abort();
+                    evicted += 1;
+                }
+                accepted
+            } else {
+                listener.accept()
+            };
+            match accepted {
                 Ok((stream, _)) => {
                     connections.push(Connection::new(stream, now));
                     progress = true;
@@ -120,6 +147,7 @@ fn main(net: Net, fs: Fs) -> ExitCode {
             net: &net,
             listener: &listener,
             expired,
+            evicted,
         };
         connections.retain_mut(|connection| match connection.serve(&served, &fs, now) {
             Turn::Done => {
@@ -149,6 +177,28 @@ struct Served<'a> {
     listener: &'a TcpListener,
     /// Connections closed for making no progress in time.
     expired: u64,
+    /// Slow or silent connections reset at the cap to serve a waiting one.
+    evicted: u64,
+}
+
+/// The connection to give up at the cap for a waiting one: the one whose request head has
+/// been arriving longest, else the one silent longest, if that is [`EVICT_AFTER`] or more.
+/// One with a whole head, or with responses to send, is being served and keeps its place.
+fn slowest_evictable(connections: &[Connection], now: Duration) -> Option<usize> {
+    let waited = |connection: &Connection| match connection.request_started {
+        Some(start) if !connection.head_complete => Some((1, now - start)),
+        None if connection.output.is_empty() && connection.body.is_empty() => {
+            Some((0, now - connection.last_active))
+        }
+        _ => None,
+    };
+    connections
+        .iter()
+        .enumerate()
+        .filter_map(|(index, connection)| Some((waited(connection)?, index)))
+        .filter(|&((_, waited), _)| waited >= EVICT_AFTER)
+        .max()
+        .map(|(_, index)| index)
 }
 
 enum Flushed {
@@ -177,6 +227,9 @@ struct Connection {
     input: Vec<u8>,
     /// Response bytes not yet accepted by the socket.
     output: Vec<u8>,
+    /// The rest of a static file's body, sent after `output`: in the initrd's pages, handed
+    /// to the socket as it drains, never copied into `output` (so outside the budget).
+    body: &'static [u8],
     sent: usize,
     /// Close once `output` is sent.
     closing: bool,
@@ -196,6 +249,7 @@ impl Connection {
             stream,
             input: Vec::new(),
             output: Vec::new(),
+            body: &[],
             sent: 0,
             closing: false,
             request_started: None,
@@ -257,9 +311,15 @@ impl Connection {
         }
 
         let mut start = 0;
-        while start < self.input.len() && !self.closing && self.output.len() < OUTPUT_LIMIT {
+        // A file's body under way: the next response waits for it.
+        while start < self.input.len()
+            && !self.closing
+            && self.output.len() < OUTPUT_LIMIT
+            && self.body.is_empty()
+        {
             let input = &self.input[start..];
-            let outcome = static_files::respond(input, &mut self.output, fs).unwrap_or_else(|| {
+            let static_file = static_files::respond(input, &mut self.output, &mut self.body, fs);
+            let outcome = static_file.unwrap_or_else(|| {
                 handler::respond(input, &mut self.output, &|path| stats(served, path))
             });
             match outcome {
@@ -285,7 +345,7 @@ impl Connection {
             }
         }
         if !self.head_complete && self.request_started.is_some() {
-            self.head_complete = self.input.windows(4).any(|w| w == b"\r\n\r\n");
+            self.head_complete = handler::head_is_complete(&self.input);
         }
         // The peer sends no more: answer what it sent, then close.
         if peer_closed {
@@ -296,7 +356,7 @@ impl Connection {
         if let Flushed::Failed = self.flush() {
             return Turn::Done;
         }
-        if self.closing && self.output.is_empty() {
+        if self.closing && self.output.is_empty() && self.body.is_empty() {
             let _ = self.stream.shutdown(Shutdown::Write);
             return Turn::Done;
         }
@@ -313,9 +373,10 @@ impl Connection {
         }
     }
 
-    /// Writes pending output until it is all sent or the socket's buffer is full.
+    /// Writes pending output, then the pending file body, until all is sent or the
+    /// socket's buffer is full.
     fn flush(&mut self) -> Flushed {
-        if self.output.is_empty() {
+        if self.output.is_empty() && self.body.is_empty() {
             return Flushed::All(false);
         }
         let mut sent_any = false;
@@ -332,6 +393,17 @@ impl Connection {
         }
         self.output.clear();
         self.sent = 0;
+        while !self.body.is_empty() {
+            match self.stream.write(self.body) {
+                Ok(n) => {
+                    self.body = &self.body[n..];
+                    sent_any = true;
+                }
+                Err(Error::WouldBlock) if sent_any => return Flushed::Partly,
+                Err(Error::WouldBlock) => return Flushed::Nothing,
+                Err(_) => return Flushed::Failed,
+            }
+        }
         Flushed::All(true)
     }
 
@@ -361,7 +433,7 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
         format!(
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
              tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\naccepted {}\nhalf_open_expired {}\n\
-             half_open_evicted {}\nlistener_sockets {}\nexpired {}\n",
+             half_open_evicted {}\nwaiting_evicted {}\nlistener_sockets {}\nexpired {}\nevicted {}\n",
             uptime.as_millis(),
             heap.size,
             heap.used,
@@ -375,8 +447,10 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
             listener.accepted,
             listener.expired,
             listener.evicted,
+            listener.waiting_evicted,
             listener.sockets,
             served.expired,
+            served.evicted,
         )
         .into_bytes(),
     )

@@ -18,10 +18,17 @@ use crate::handler::{MAX_HEAD, Outcome};
 const PREFIX: &str = "/static/";
 const MAX_HEADERS: usize = 32;
 
-/// Answers a `/static/` request at the start of `input`; `None` leaves it to the handler
+/// Answers a `/static/` request at the start of `input`: the head goes to `out`, the body
+/// (GET) to `body_out`, still in the initrd's pages, for the caller to send as the socket
+/// drains (a file of any size costs a connection no heap). `None` leaves it to the handler
 /// (another path, an incomplete or malformed request, a method other than GET or HEAD, a
 /// request with a body).
-pub fn respond(input: &[u8], out: &mut Vec<u8>, fs: &Fs) -> Option<Outcome> {
+pub fn respond(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    body_out: &mut &'static [u8],
+    fs: &Fs,
+) -> Option<Outcome> {
     // Other paths are the handler's, without a second parse of their heads.
     let target = input
         .strip_prefix(b"GET ")
@@ -84,7 +91,8 @@ pub fn respond(input: &[u8], out: &mut Vec<u8>, fs: &Fs) -> Option<Outcome> {
     );
     out.extend_from_slice(head.as_bytes());
     if method == "GET" {
-        out.extend_from_slice(body);
+        // Sent from the initrd's pages as the socket drains, not copied.
+        *body_out = body;
     }
     Some(Outcome::Responded {
         consumed: head_len,

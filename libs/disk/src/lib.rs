@@ -28,9 +28,6 @@ pub mod conformance;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod device;
-#[cfg(target_os = "none")]
-#[allow(unsafe_code)]
-mod hal;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -46,9 +46,7 @@ pub mod config;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod device;
-pub mod discover;
-#[allow(unsafe_code)]
-mod hal;
+pub use unikernel_virtio::discover;
 #[allow(unsafe_code)]
 mod nic;
 pub mod platform;
@@ -213,7 +211,7 @@ mod target {
         stack::install(stack);
 
         // virtio-mmio: an edge-triggered GSI. PCI: INTx, level-triggered, on the ISA IRQ
-        // the firmware wrote into the Interrupt Line register (see `device::find_pci`).
+        // the firmware wrote into the Interrupt Line register (see `unikernel_virtio::Location`).
         let irq = match location {
             device::Location::Mmio { irq, .. } => Some((irq, false)),
             device::Location::Pci { irq, .. } => irq.map(|line| (u32::from(line), true)),

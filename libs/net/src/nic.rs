@@ -16,7 +16,7 @@ use smoltcp::time::Instant;
 use virtio_drivers::device::net::VirtIONetRaw;
 use virtio_drivers::transport::SomeTransport;
 
-use crate::hal::KernelHal;
+use unikernel_virtio::KernelHal;
 
 /// Descriptors per virtqueue.
 pub(crate) const QUEUE_SIZE: usize = 256;

@@ -33,8 +33,15 @@ const READY_LISTENERS: usize = 16;
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A half-open request younger than this is not evicted to make room for a new one: its
 /// SYN-ACK must get the chance to go out and be answered (a peer on the path answers well
-/// within it), else under a burst every request would evict the one before it.
-pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+/// within it), else under a burst every request would evict the one before it. Short, so
+/// that a flood of forged SYNs needs few sockets to be outlasted: at 200 SYNs a second, 20.
+pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
+/// A connection that finished its handshake but has waited this long for `accept` may be
+/// reset to make room for a new request when the backlog is full: the app at its cap
+/// accepts only connections worth serving (see [`Stack::accept_if`]), and a backlog full
+/// of those it leaves would refuse every newcomer. Short, as slowloris clients that are
+/// reset come back at once: each holds a socket this long per visit.
+pub(crate) const WAITING_EVICTABLE_AFTER: Duration = Duration::from_millis(250);
 /// An accepted connection whose peer stops answering (unacknowledged data, or keep-alive
 /// probes) for this long is aborted.
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
@@ -92,6 +99,9 @@ pub struct ListenerStats {
     /// Half-open requests dropped, oldest first, to make room for a new one when the
     /// backlog or the socket budget was full.
     pub evicted: u64,
+    /// Connections past their handshake reset, oldest first, after waiting for `accept`
+    /// longer than [`WAITING_EVICTABLE_AFTER`], to make room for a new request.
+    pub waiting_evicted: u64,
 }
 
 static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
@@ -426,8 +436,12 @@ impl Stack {
             let budget_spent =
                 listener.pool.is_empty() && listener.allocated >= listener.max_sockets;
             if backlog_full || budget_spent {
-                // Room for a new request only by dropping the oldest half-open one.
-                if ready > 0 || !self.evict_oldest_half_open(id) {
+                // Room for a new request only by dropping the oldest half-open one, or
+                // else the one that has waited longest for `accept`.
+                if ready > 0 {
+                    return;
+                }
+                if !self.evict_oldest_half_open(id) && !self.evict_oldest_waiting(id) {
                     return;
                 }
                 continue;
@@ -477,6 +491,30 @@ impl Stack {
         };
         let (handle, _) = listener.pending.remove(index).expect("found above");
         listener.stats.evicted += 1;
+        self.recycle(handle);
+        true
+    }
+
+    /// Resets listener `id`'s connection that has waited longest for `accept`, if that is
+    /// longer than [`WAITING_EVICTABLE_AFTER`], returning its socket to the listener's
+    /// pool. `false` if there is none.
+    fn evict_oldest_waiting(&mut self, id: usize) -> bool {
+        let now = self.now();
+        let Some(listener) = self.listeners[id].as_mut() else {
+            return false;
+        };
+        let sockets = &self.sockets;
+        let Some(index) = listener.pending.iter().position(|&(handle, since)| {
+            is_established_or_later(sockets.get::<tcp::Socket>(handle).state())
+                && now - since >= smoltcp_duration(WAITING_EVICTABLE_AFTER)
+        }) else {
+            return false;
+        };
+        let (handle, _) = listener.pending.remove(index).expect("found above");
+        listener.stats.waiting_evicted += 1;
+        // Reused at once (a newcomer must find a listening socket in this very batch of
+        // frames, else it is refused): the peer's next segment meets a listening socket,
+        // which answers it with a reset.
         self.recycle(handle);
         true
     }
@@ -550,15 +588,25 @@ impl Stack {
 
     /// The first connection of listener `id` that finished its handshake.
     pub(crate) fn accept(&mut self, id: usize) -> Option<SocketHandle> {
+        self.accept_if(id, |_| true)
+    }
+
+    /// The first connection of listener `id` that finished its handshake and whose
+    /// received bytes so far (the first contiguous part of its receive buffer) satisfy
+    /// `wanted`. Those passed over keep their place.
+    pub(crate) fn accept_if(
+        &mut self,
+        id: usize,
+        mut wanted: impl FnMut(&[u8]) -> bool,
+    ) -> Option<SocketHandle> {
         let listener = self.listeners[id].as_mut()?;
-        let sockets = &self.sockets;
+        let sockets = &mut self.sockets;
         // Requests still in the handshake (or back to listening after a reset) wait; those
         // that failed are dropped by `expire_half_open`.
         let index = listener.pending.iter().position(|&(handle, _)| {
-            !matches!(
-                sockets.get::<tcp::Socket>(handle).state(),
-                tcp::State::SynReceived | tcp::State::Listen | tcp::State::Closed
-            )
+            let socket = sockets.get_mut::<tcp::Socket>(handle);
+            is_established_or_later(socket.state())
+                && wanted(socket.peek(usize::MAX).unwrap_or_default())
         })?;
         let (handle, _) = listener.pending.remove(index).expect("found above");
         listener.stats.accepted += 1;
@@ -597,6 +645,14 @@ impl Stack {
             self.released.push((handle, Instant::ZERO));
         }
     }
+}
+
+/// Whether a listener's request finished its handshake (and did not fail since).
+fn is_established_or_later(state: tcp::State) -> bool {
+    !matches!(
+        state,
+        tcp::State::SynReceived | tcp::State::Listen | tcp::State::Closed
+    )
 }
 
 /// A connection past its handshake gives up on a peer that stops answering (its data

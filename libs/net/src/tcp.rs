@@ -110,6 +110,24 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
+    /// Like [`TcpListener::accept`], but takes the first waiting connection whose bytes
+    /// received so far satisfy `wanted` (an app at its cap of connections takes one only
+    /// if it can serve it at once, e.g. a whole request has arrived). The others keep their
+    /// place; one left waiting too long may be reset to make room for new requests.
+    pub fn accept_if(
+        &self,
+        wanted: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(TcpStream, SocketAddr), Error> {
+        let id = self.id;
+        let mut wanted = wanted;
+        let handle = block(self.nonblocking, None, |stack| {
+            stack.accept_if(id, &mut wanted).map(Ok)
+        })?;
+        let stream = TcpStream::from_handle(handle);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
     /// Accepted connections, forever (or until an error in non-blocking mode).
     pub fn incoming(&self) -> impl Iterator<Item = Result<TcpStream, Error>> + '_ {
         core::iter::from_fn(move || Some(self.accept().map(|(stream, _)| stream)))
@@ -297,6 +315,15 @@ impl TcpStream {
             });
         }
         Ok(())
+    }
+
+    /// Closes the connection at once with a reset, discarding what is queued either way:
+    /// its socket is free for a new connection as soon as the reset is sent, instead of
+    /// after a graceful close the peer may drag out.
+    pub fn abort(self) {
+        let handle = self.handle;
+        stack::with(|stack| stack.tcp(handle).abort());
+        // Dropping releases the (now closed) socket and sends the reset.
     }
 
     /// The peer's address.

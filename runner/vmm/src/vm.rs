@@ -37,6 +37,9 @@ pub struct VmConfig {
     pub net: Option<NetBackend>,
     /// One virtio-blk device per file, in order.
     pub disks: Vec<PathBuf>,
+    /// The disks' files are opened with O_DIRECT (no host page cache, as QEMU's
+    /// `cache=none`).
+    pub disk_direct: bool,
     /// A file placed at the top of guest memory and listed as the PVH start info's one
     /// module (`modlist_paddr`).
     pub initrd: Option<PathBuf>,

@@ -126,7 +126,7 @@ pub fn attach(
         devices.push(Box::new(net::Net::new(MAC, backend)));
     }
     for disk in &config.disks {
-        let blk = blk::Blk::open(disk, false)
+        let blk = blk::Blk::open_with(disk, false, config.disk_direct)
             .map_err(|err| Error::Device(format!("disk {}: {err}", disk.display())))?;
         devices.push(Box::new(blk));
     }
@@ -488,6 +488,15 @@ impl Transport {
             VIRTIO_MMIO_QUEUE_READY if configuring => {
                 if let Some(queue) = self.selected() {
                     queue.set_ready(value == 1);
+                }
+            }
+            // A driver letting go of a queue (virtio-drivers' and Linux's teardown, at any
+            // time) writes 0 and waits to read 0 back: ignored, it would wait forever.
+            // The queue then stays stopped (only a reset makes it usable again: its
+            // addresses were checked when it was set up, not since).
+            VIRTIO_MMIO_QUEUE_READY if value == 0 => {
+                if let Some(queue) = self.selected() {
+                    queue.set_ready(false);
                 }
             }
             VIRTIO_MMIO_QUEUE_DESC_LOW if configuring => {

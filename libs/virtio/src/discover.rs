@@ -1,5 +1,5 @@
-//! Where the network device is: the virtio-mmio transports a VMM announces on the kernel
-//! command line, or a virtio-net function on the PCI bus.
+//! Where virtio devices are: the virtio-mmio transports a VMM announces on the kernel
+//! command line, or functions on the PCI bus.
 //!
 //! QEMU's microvm (and Firecracker) append one `virtio_mmio.device=<size>@<base>:<irq>`
 //! parameter per device to the command line, Linux's syntax: the size may carry a `K`, `M`

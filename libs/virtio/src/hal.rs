@@ -41,7 +41,7 @@ unsafe impl Hal for KernelHal {
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
         if let Err(error) = unikernel_arch::device::map(paddr, size as u64) {
-            panic!("net: cannot map device registers at {paddr:#x}: {error}");
+            panic!("virtio: cannot map device registers at {paddr:#x}: {error}");
         }
         NonNull::new(paddr as *mut u8).expect("devices are not at address 0")
     }
