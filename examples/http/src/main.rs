@@ -64,7 +64,8 @@ const APP_MEMORY_PER_CONNECTION: usize =
     INPUT_LIMIT + 2 * (OUTPUT_LIMIT + MAX_RESPONSE) + core::mem::size_of::<Connection>();
 
 /// Times the server found nothing to do and waited for the network: an idle server waits
-/// a few times a second (its one-second timeout, the stack's timers), a polling one would
+/// about once a second with a connection open (its one-second timeout, the stack's
+/// timers) and not at all with none, a polling one would
 /// count thousands (`/stats`; runner/tests/net.rs checks it).
 static WAITS: AtomicU64 = AtomicU64::new(0);
 
@@ -166,7 +167,11 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         });
         if !progress {
             WAITS.fetch_add(1, Ordering::Relaxed);
-            net.wait(Some(Duration::from_secs(1)));
+            // Connections have deadlines (and, at the cap, become evictable), checked once a
+            // second; with none, only the network can bring work, so an idle server sleeps
+            // until it does (thousands of idle VMs cost the host nothing).
+            let timeout = (!connections.is_empty()).then_some(Duration::from_secs(1));
+            net.wait(timeout);
         }
     }
 }
