@@ -467,8 +467,8 @@ pub fn render(report: &Report, app: &str, stripped: Option<u64>, top: usize) -> 
     out
 }
 
-/// `1103` as `1,103`.
-fn grouped(n: u64) -> String {
+/// `1103` as `1,103` (also the timeline's instruction counts).
+pub(crate) fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {

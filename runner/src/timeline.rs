@@ -6,6 +6,7 @@
 //! Under both TCG and KVM the guest's TSC ticks at the host's TSC rate, so the runner
 //! converts with the host's TSC frequency, which it measures itself.
 
+use crate::size::grouped;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -296,19 +297,6 @@ fn escape(text: &str) -> String {
             '\'' => out.push_str("&apos;"),
             c => out.push(c),
         }
-    }
-    out
-}
-
-/// `1103` as `1,103`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
     }
     out
 }
