@@ -15,7 +15,7 @@ mod common;
 mod http;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -217,7 +217,7 @@ fn client_inside_a_namespace() {
         "http" => {
             pages_404_400_413(addr);
             keep_alive_1000(addr);
-            concurrent_50(addr);
+            http::concurrent_50(addr);
         }
         "udp" => udp_echo(addr),
         "net-threads" => net_threads_client(addr),
@@ -269,37 +269,6 @@ fn keep_alive_1000(addr: SocketAddr) {
             "request {i} kept the connection"
         );
     }
-}
-
-fn concurrent_50(addr: SocketAddr) {
-    let connections: Vec<BufReader<TcpStream>> = (0..50).map(|_| connect(addr)).collect();
-    let threads: Vec<_> = connections
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut c)| {
-            std::thread::spawn(move || {
-                for round in 0..5 {
-                    let response = request(
-                        &mut c,
-                        &format!("GET / HTTP/1.1\r\nHost: test\r\nX-Client: {i}-{round}\r\n\r\n"),
-                    );
-                    assert_eq!(response.status, 200, "connection {i}, round {round}");
-                }
-                let last = request(&mut c, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
-                assert_eq!(last.header("connection"), Some("close"));
-                assert!(
-                    closed(&mut c),
-                    "connection {i} is closed after `Connection: close`"
-                );
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("every connection is served");
-    }
-    let stats = request(&mut connect(addr), "GET /stats HTTP/1.1\r\n\r\n");
-    assert_eq!(stats.status, 200);
-    assert!(String::from_utf8_lossy(&stats.body).contains("heap_high_water"));
 }
 
 fn udp_echo(addr: SocketAddr) {
@@ -369,7 +338,7 @@ fn http_on_passt_serves_pages_errors_keep_alive_and_concurrency() {
     );
     pages_404_400_413(addr);
     keep_alive_1000(addr);
-    concurrent_50(addr);
+    http::concurrent_50(addr);
 }
 
 #[test]

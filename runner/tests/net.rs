@@ -172,36 +172,7 @@ fn http_answers_1000_keep_alive_requests_on_one_connection() {
 #[test]
 fn http_serves_50_concurrent_connections() {
     let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
-    // Open all 50 first, then use them, so that they are open at the same time.
-    let connections: Vec<BufReader<TcpStream>> = (0..50).map(|_| connect(port)).collect();
-    let threads: Vec<_> = connections
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut c)| {
-            std::thread::spawn(move || {
-                for round in 0..5 {
-                    let response = request(
-                        &mut c,
-                        &format!("GET / HTTP/1.1\r\nHost: test\r\nX-Client: {i}-{round}\r\n\r\n"),
-                    );
-                    assert_eq!(response.status, 200, "connection {i}, round {round}");
-                }
-                let last = request(&mut c, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
-                assert_eq!(last.header("connection"), Some("close"));
-                assert!(
-                    closed(&mut c),
-                    "connection {i} is closed after `Connection: close`"
-                );
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("every connection is served");
-    }
-    // The server is still up and its heap figures are readable.
-    let stats = request(&mut connect(port), "GET /stats HTTP/1.1\r\n\r\n");
-    assert_eq!(stats.status, 200);
-    assert!(String::from_utf8_lossy(&stats.body).contains("heap_high_water"));
+    http::concurrent_50(SocketAddr::from(([127, 0, 0, 1], port)));
     drop(guest);
 }
 

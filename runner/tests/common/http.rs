@@ -103,3 +103,37 @@ pub fn closed(reader: &mut BufReader<TcpStream>) -> bool {
     let mut byte = [0u8; 1];
     matches!(reader.read(&mut byte), Ok(0) | Err(_))
 }
+
+/// 50 keep-alive connections open at once, each making 5 requests and then closing with
+/// `Connection: close`; the server is still up and its heap figures readable after.
+pub fn concurrent_50(addr: SocketAddr) {
+    // Open all 50 first, then use them, so that they are open at the same time.
+    let connections: Vec<BufReader<TcpStream>> = (0..50).map(|_| connect(addr)).collect();
+    let threads: Vec<_> = connections
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut c)| {
+            std::thread::spawn(move || {
+                for round in 0..5 {
+                    let response = request(
+                        &mut c,
+                        &format!("GET / HTTP/1.1\r\nHost: test\r\nX-Client: {i}-{round}\r\n\r\n"),
+                    );
+                    assert_eq!(response.status, 200, "connection {i}, round {round}");
+                }
+                let last = request(&mut c, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+                assert_eq!(last.header("connection"), Some("close"));
+                assert!(
+                    closed(&mut c),
+                    "connection {i} is closed after `Connection: close`"
+                );
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("every connection is served");
+    }
+    let stats = request(&mut connect(addr), "GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(stats.status, 200);
+    assert!(String::from_utf8_lossy(&stats.body).contains("heap_high_water"));
+}
