@@ -28,15 +28,11 @@ opt-level = 1
 const RUSTFLAGS: &str = r#"# Frame pointers let a panic or a CPU exception print its chain of return addresses.
 rustflags = ["-C", "link-arg=-Tunikernel.ld", "-C", "relocation-model=static", "-C", "force-frame-pointers=yes"]"#;
 
-/// The files of a new app, as (relative path, contents, executable).
-///
-/// `repo` is the repository: the app depends on `<repo>/core`, and its cargo runner
-/// (`.cargo/boot`) boots the image with the repository's runner, built in the repository
-/// as `cargo uk` builds it, so that `cargo uk new` and the app's `cargo run` share one
-/// build of it.
-pub(crate) fn template(name: &str, repo: &Path) -> Vec<(PathBuf, String, bool)> {
+/// The `[package]` and `[dependencies]` of a new app or crate of functions: it depends on
+/// the repository's `core`.
+fn package_head(name: &str, repo: &Path) -> String {
     let core = toml_string(&format!("{}/core", repo.display()));
-    let cargo_toml = format!(
+    format!(
         r#"[package]
 name = "{name}"
 version = "0.1.0"
@@ -45,7 +41,20 @@ publish = false
 
 [dependencies]
 unikernel = {{ path = {core} }}
+"#
+    )
+}
 
+/// The files of a new app, as (relative path, contents, executable).
+///
+/// `repo` is the repository: the app depends on `<repo>/core`, and its cargo runner
+/// (`.cargo/boot`) boots the image with the repository's runner, built in the repository
+/// as `cargo uk` builds it, so that `cargo uk new` and the app's `cargo run` share one
+/// build of it.
+pub(crate) fn template(name: &str, repo: &Path) -> Vec<(PathBuf, String, bool)> {
+    let package = package_head(name, repo);
+    let cargo_toml = format!(
+        r#"{package}
 [[bin]]
 name = "{name}"
 test = false
@@ -116,17 +125,9 @@ fn main() -> ExitCode {{
 /// The files of a new crate of functions (`cargo uk new --functions`): a library, built
 /// for the target like an app, whose images `cargo uk functions build` makes.
 pub(crate) fn functions_template(name: &str, repo: &Path) -> Vec<(PathBuf, String, bool)> {
-    let core = toml_string(&format!("{}/core", repo.display()));
+    let package = package_head(name, repo);
     let cargo_toml = format!(
-        r#"[package]
-name = "{name}"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[dependencies]
-unikernel = {{ path = {core} }}
-
+        r#"{package}
 # A library of functions built for the unikernel target: `cargo uk functions build`
 # (in the unikernel repository) makes one image per `#[unikernel::function]`.
 [lib]
