@@ -14,6 +14,12 @@
 //! [`HEADER_TIMEOUT`] of its first byte and the whole request within [`REQUEST_TIMEOUT`],
 //! however slowly it trickles in, and one idle between requests for [`IDLE_TIMEOUT`].
 //!
+//! No client can keep the others out either: slow or silent connections take at most
+//! part of the places ([`WHOLE_HEADS_ONLY_SHARE`]), at the cap a whole request takes the
+//! place of a slow one, and in the listener's backlog a connection with a whole request
+//! keeps its place until it is served, while slow ones and forged SYNs make room for
+//! newcomers.
+//!
 //! `runner run http` forwards the host's port 8080 to it: `curl http://127.0.0.1:8080/`.
 #![no_std]
 #![no_main]
@@ -159,6 +165,7 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         let served = Served {
             net: &net,
             listener: &listener,
+            connections: connections.len(),
             expired,
             evicted,
         };
@@ -192,6 +199,8 @@ fn main(net: Net, fs: Fs) -> ExitCode {
 struct Served<'a> {
     net: &'a Net,
     listener: &'a TcpListener,
+    /// Connections being served.
+    connections: usize,
     /// Connections closed for making no progress in time.
     expired: u64,
     /// Slow or silent connections reset at the cap to serve a waiting one.
@@ -450,7 +459,7 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
         format!(
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
              tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\naccepted {}\nhalf_open_expired {}\n\
-             half_open_evicted {}\nwaiting_evicted {}\nsyn_dropped {}\nlistener_sockets {}\nexpired {}\n\
+             half_open_evicted {}\nwaiting_evicted {}\nsyn_dropped {}\nlistener_sockets {}\nconnections {}\nexpired {}\n\
              evicted {}\n",
             uptime.as_millis(),
             heap.size,
@@ -468,6 +477,7 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
             listener.waiting_evicted,
             listener.syn_dropped,
             listener.sockets,
+            served.connections,
             served.expired,
             served.evicted,
         )
