@@ -78,10 +78,13 @@ phase() {
         used=$(echo "$stats" | awk '/^heap_used/ { print $2 }')
         high=$(echo "$stats" | awk '/^heap_high_water/ { print $2 }')
         sockets=$(echo "$stats" | awk '/^sockets/ { print $2 }')
-        expired=$(echo "$stats" | awk '/^(expired|half_open_expired|half_open_evicted) / { printf "%s%s", sep, $2; sep = "/" }')
+        # In /stats order: half-open requests expired and evicted, waiting connections
+        # reset by the listener, SYNs it dropped for want of room, connections the app
+        # closed for slowness and gave up at its cap.
+        expired=$(echo "$stats" | awk '/^(half_open_expired|half_open_evicted|waiting_evicted|syn_dropped|expired|evicted) / { printf "%s%s", sep, $2; sep = "/" }')
         echo "$(($(date +%s) - start)) ${used:-?} ${high:-?} ${sockets:-?} ${expired:-?}" |
             tee -a "$WORK/soak-$name-stats.txt" |
-            awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/half_open_evicted/expired=%s\n", phase, $1, $2, $3, $4, $5 }'
+            awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/evicted,waiting_evicted,syn_dropped,expired,evicted=%s\n", phase, $1, $2, $3, $4, $5 }'
     done
     wait "$paced" "$close" || true
     for pid in "${attackers[@]}"; do wait "$pid" || true; done
@@ -174,7 +177,8 @@ for phase in ("quiet", "attack"):
         failed.append(f"{phase}: the heap's high-water mark grew {growth:+.1f} % after {settle} s")
 if stats:
     print("after both phases: " + ", ".join(f"{k} {stats[k]}" for k in
-          ("heap_size", "heap_used", "heap_high_water", "sockets", "accepted", "expired", "half_open_expired", "half_open_evicted") if k in stats))
+          ("heap_size", "heap_used", "heap_high_water", "sockets", "accepted", "expired", "evicted",
+            "half_open_expired", "half_open_evicted", "waiting_evicted", "syn_dropped") if k in stats))
 print(f"guest alive: {alive}")
 if alive != "yes":
     failed.append(f"the guest is not alive: {alive}")

@@ -14,6 +14,12 @@
 //! [`HEADER_TIMEOUT`] of its first byte and the whole request within [`REQUEST_TIMEOUT`],
 //! however slowly it trickles in, and one idle between requests for [`IDLE_TIMEOUT`].
 //!
+//! No client can keep the others out either: slow or silent connections take at most
+//! part of the places ([`WHOLE_HEADS_ONLY_SHARE`]), at the cap a whole request takes the
+//! place of a slow one, and in the listener's backlog a connection with a whole request
+//! keeps its place until it is served, while slow ones and forged SYNs make room for
+//! newcomers.
+//!
 //! `runner run http` forwards the host's port 8080 to it: `curl http://127.0.0.1:8080/`.
 #![no_std]
 #![no_main]
@@ -55,6 +61,11 @@ const WAITING_ROOM: usize = 96;
 /// sent nothing for this long, gives its place to a waiting connection that holds a whole
 /// request head (what a slowloris client never sends).
 const EVICT_AFTER: Duration = Duration::from_secs(1);
+/// The share of the connection places, in percent, that only a connection whose request
+/// head has arrived whole when it is accepted may take: slow or silent clients (slowloris)
+/// fill at most the rest, so whole requests find a place at once instead of waiting for
+/// a slow one to become evictable.
+const WHOLE_HEADS_ONLY_SHARE: usize = 40;
 /// The share of the heap (what is left once the network is up) the connections may take
 /// at their worst, in percent: the rest is the allocator's room against fragmentation.
 const HEAP_SHARE: usize = 70;
@@ -99,6 +110,9 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         }
     };
     listener.set_nonblocking(true).unwrap();
+    // A waiting connection with a whole request head keeps its place in the backlog until
+    // it is served; slow heads and silent connections make room for newcomers.
+    listener.set_complete_request(handler::head_is_complete);
     println!(
         "http: listening on {}, at most {max_connections} connections of {} KiB each \
          and {WAITING_ROOM} waiting ({} KiB of a {} KiB heap)",
@@ -110,6 +124,7 @@ fn main(net: Net, fs: Fs) -> ExitCode {
 
     // Every connection the listener can hand over has its entry already.
     let mut connections: Vec<Connection> = Vec::with_capacity(max_connections);
+    let open_to_any = max_connections - max_connections * WHOLE_HEADS_ONLY_SHARE / 100;
     let mut expired = 0u64;
     let mut evicted = 0u64;
     loop {
@@ -118,7 +133,8 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         loop {
             let at_cap = connections.len() >= max_connections;
             // At the cap, only a newcomer whose request head is all there is worth a place,
-            // and only if a slow or silent connection can give up its own.
+            // and only if a slow or silent connection can give up its own; near it, only
+            // such a newcomer gets one of the places kept for them.
             let accepted = if at_cap {
                 let Some(slowest) = slowest_evictable(&connections, now) else {
                     break;
@@ -129,6 +145,8 @@ fn main(net: Net, fs: Fs) -> ExitCode {
                     evicted += 1;
                 }
                 accepted
+            } else if connections.len() >= open_to_any {
+                listener.accept_if(handler::head_is_complete)
             } else {
                 listener.accept()
             };
@@ -147,6 +165,7 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         let served = Served {
             net: &net,
             listener: &listener,
+            connections: connections.len(),
             expired,
             evicted,
         };
@@ -180,6 +199,8 @@ fn main(net: Net, fs: Fs) -> ExitCode {
 struct Served<'a> {
     net: &'a Net,
     listener: &'a TcpListener,
+    /// Connections being served.
+    connections: usize,
     /// Connections closed for making no progress in time.
     expired: u64,
     /// Slow or silent connections reset at the cap to serve a waiting one.
@@ -438,7 +459,8 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
         format!(
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
              tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\naccepted {}\nhalf_open_expired {}\n\
-             half_open_evicted {}\nwaiting_evicted {}\nlistener_sockets {}\nexpired {}\nevicted {}\n",
+             half_open_evicted {}\nwaiting_evicted {}\nsyn_dropped {}\nlistener_sockets {}\nconnections {}\nexpired {}\n\
+             evicted {}\n",
             uptime.as_millis(),
             heap.size,
             heap.used,
@@ -453,7 +475,9 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
             listener.expired,
             listener.evicted,
             listener.waiting_evicted,
+            listener.syn_dropped,
             listener.sockets,
+            served.connections,
             served.expired,
             served.evicted,
         )

@@ -46,6 +46,7 @@ pub mod config;
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)]
 mod device;
+mod gate;
 pub use unikernel_virtio::discover;
 #[allow(unsafe_code)]
 mod nic;

@@ -18,6 +18,8 @@ use virtio_drivers::transport::SomeTransport;
 
 use unikernel_virtio::KernelHal;
 
+use crate::gate::SynGate;
+
 /// Descriptors per virtqueue.
 pub(crate) const QUEUE_SIZE: usize = 256;
 /// Frames the device may fill before the stack reads them.
@@ -44,6 +46,9 @@ pub struct NicStats {
 
 pub(crate) struct Nic {
     inner: RefCell<Inner>,
+    /// Drops connection requests no listener has room for before smoltcp answers them
+    /// with a reset.
+    pub(crate) gate: SynGate,
 }
 
 struct Inner {
@@ -79,6 +84,7 @@ impl Nic {
         }
         Ok(Self {
             inner: RefCell::new(inner),
+            gate: SynGate::default(),
         })
     }
 
@@ -173,12 +179,17 @@ impl Device for Nic {
             match unsafe { inner.raw.receive_complete(token, &mut buffer[..]) } {
                 Ok((header, len)) => {
                     inner.stats.rx_frames += 1;
+                    let end = (header + len).min(BUFFER_LEN);
+                    if !self.gate.admits(&buffer[header..end]) {
+                        let _ = inner.post_rx(buffer);
+                        continue;
+                    }
                     return Some((
                         RxToken {
                             nic: &self.inner,
                             buffer: Some(buffer),
                             start: header,
-                            end: (header + len).min(BUFFER_LEN),
+                            end,
                         },
                         TxToken { nic: &self.inner },
                     ));

@@ -36,11 +36,13 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// within it), else under a burst every request would evict the one before it. Short, so
 /// that a flood of forged SYNs needs few sockets to be outlasted: at 200 SYNs a second, 20.
 pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_millis(100);
-/// A connection that finished its handshake but has waited this long for `accept` may be
-/// reset to make room for a new request when the backlog is full: the app at its cap
-/// accepts only connections worth serving (see [`Stack::accept_if`]), and a backlog full
-/// of those it leaves would refuse every newcomer. Short, as slowloris clients that are
-/// reset come back at once: each holds a socket this long per visit.
+/// A connection that finished its handshake but has waited this long for `accept` without
+/// sending a whole request may be reset to make room for a new request when the backlog is
+/// full: the app at its cap accepts only connections worth serving (see
+/// [`Stack::accept_if`]), and a backlog full of those it leaves would refuse every
+/// newcomer. One that has sent a whole request keeps its place however long it waits: it
+/// is what the app is there to serve. Short, as slowloris clients that are reset come back
+/// at once: each holds a socket this long per visit.
 pub(crate) const WAITING_EVICTABLE_AFTER: Duration = Duration::from_millis(250);
 /// An accepted connection whose peer stops answering (unacknowledged data, or keep-alive
 /// probes) for this long is aborted.
@@ -80,6 +82,9 @@ pub(crate) struct Listener {
     listening: Vec<SocketHandle>,
     /// Connection requests in arrival order, with when they left the listening state.
     pending: VecDeque<(SocketHandle, Instant)>,
+    /// Whether a waiting connection's bytes so far are a whole request (the app's
+    /// predicate); without one, any byte is.
+    complete: Option<fn(&[u8]) -> bool>,
     pub(crate) stats: ListenerStats,
 }
 
@@ -99,9 +104,40 @@ pub struct ListenerStats {
     /// Half-open requests dropped, oldest first, to make room for a new one when the
     /// backlog or the socket budget was full.
     pub evicted: u64,
-    /// Connections past their handshake reset, oldest first, after waiting for `accept`
-    /// longer than [`WAITING_EVICTABLE_AFTER`], to make room for a new request.
+    /// Connections past their handshake but without a whole request reset, oldest first,
+    /// after waiting for `accept` longer than [`WAITING_EVICTABLE_AFTER`], to make room
+    /// for a new request.
     pub waiting_evicted: u64,
+    /// Connection requests (SYNs) dropped unanswered because nothing could make room for
+    /// them: the client sends its SYN again, and gets in once there is room.
+    pub syn_dropped: u64,
+}
+
+/// Where a connection request waiting for `accept` is, for the backlog's choice of whom to
+/// evict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// In the handshake (SYN received; a forged one stays so until it expires).
+    HalfOpen,
+    /// Past the handshake, without a whole request yet.
+    Incomplete,
+    /// Past the handshake with a whole request, or failed (dropped by
+    /// `expire_half_open`): never evicted.
+    Kept,
+}
+
+/// Which waiting request, given in arrival order with their ages, makes room for a new
+/// one: the oldest half-open one of at least [`EVICTABLE_AFTER`], else the oldest
+/// incomplete one of at least [`WAITING_EVICTABLE_AFTER`], else none (the new request is
+/// dropped).
+fn eviction_candidate(waiting: &[(Waiting, smoltcp::time::Duration)]) -> Option<usize> {
+    let oldest = |kind, after| {
+        waiting
+            .iter()
+            .position(|&(state, age)| state == kind && age >= smoltcp_duration(after))
+    };
+    oldest(Waiting::HalfOpen, EVICTABLE_AFTER)
+        .or_else(|| oldest(Waiting::Incomplete, WAITING_EVICTABLE_AFTER))
 }
 
 static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
@@ -406,6 +442,7 @@ impl Stack {
             pool: Vec::new(),
             listening: Vec::new(),
             pending: VecDeque::new(),
+            complete: None,
             stats: ListenerStats::default(),
         };
         let id = match self.listeners.iter().position(Option::is_none) {
@@ -420,10 +457,26 @@ impl Stack {
         Ok(id)
     }
 
+    /// Sets how listener `id` tells a waiting connection that has sent a whole request.
+    pub(crate) fn set_complete_request(&mut self, id: usize, complete: fn(&[u8]) -> bool) {
+        if let Some(listener) = self.listeners[id].as_mut() {
+            listener.complete = Some(complete);
+        }
+    }
+
     /// Tops up a listener's listening sockets, within its backlog and its socket budget.
     /// When both leave none listening, the oldest half-open request makes room, as a SYN
-    /// backlog does: a flood of forged requests cannot shut the port.
+    /// backlog does: a flood of forged requests cannot shut the port. If nothing can make
+    /// room, new requests are dropped at the device until something can.
     fn refill(&mut self, id: usize) {
+        self.fill(id);
+        if let Some(listener) = self.listeners[id].as_ref() {
+            let (port, full) = (listener.port, listener.listening.is_empty());
+            self.nic.gate.set_closed(port, full);
+        }
+    }
+
+    fn fill(&mut self, id: usize) {
         loop {
             let Some(listener) = self.listeners[id].as_mut() else {
                 return;
@@ -437,11 +490,8 @@ impl Stack {
                 listener.pool.is_empty() && listener.allocated >= listener.max_sockets;
             if backlog_full || budget_spent {
                 // Room for a new request only by dropping the oldest half-open one, or
-                // else the one that has waited longest for `accept`.
-                if ready > 0 {
-                    return;
-                }
-                if !self.evict_oldest_half_open(id) && !self.evict_oldest_waiting(id) {
+                // else the one without a whole request that has waited longest.
+                if ready > 0 || !self.evict_one(id) {
                     return;
                 }
                 continue;
@@ -474,47 +524,42 @@ impl Stack {
         }
     }
 
-    /// Aborts listener `id`'s oldest request still in the handshake, if it is older than
-    /// [`EVICTABLE_AFTER`], returning its socket to the listener's pool. `false` if there
-    /// is none.
-    fn evict_oldest_half_open(&mut self, id: usize) -> bool {
+    /// Makes room in listener `id`'s backlog (see [`eviction_candidate`]), returning the
+    /// socket to the listener's pool. `false` if nothing may be evicted.
+    fn evict_one(&mut self, id: usize) -> bool {
         let now = self.now();
         let Some(listener) = self.listeners[id].as_mut() else {
             return false;
         };
-        let sockets = &self.sockets;
-        let Some(index) = listener.pending.iter().position(|&(handle, since)| {
-            sockets.get::<tcp::Socket>(handle).state() == tcp::State::SynReceived
-                && now - since >= smoltcp_duration(EVICTABLE_AFTER)
-        }) else {
+        let complete = listener.complete.unwrap_or(|bytes| !bytes.is_empty());
+        let sockets = &mut self.sockets;
+        let waiting: Vec<_> = listener
+            .pending
+            .iter()
+            .map(|&(handle, since)| {
+                let socket = sockets.get_mut::<tcp::Socket>(handle);
+                let state = match socket.state() {
+                    tcp::State::SynReceived => Waiting::HalfOpen,
+                    state if !is_established_or_later(state) => Waiting::Kept,
+                    _ if complete(peek_received(socket)) => Waiting::Kept,
+                    _ => Waiting::Incomplete,
+                };
+                (state, now - since)
+            })
+            .collect();
+        let Some(index) = eviction_candidate(&waiting) else {
             return false;
         };
         let (handle, _) = listener.pending.remove(index).expect("found above");
-        listener.stats.evicted += 1;
-        self.recycle(handle);
-        true
-    }
-
-    /// Resets listener `id`'s connection that has waited longest for `accept`, if that is
-    /// longer than [`WAITING_EVICTABLE_AFTER`], returning its socket to the listener's
-    /// pool. `false` if there is none.
-    fn evict_oldest_waiting(&mut self, id: usize) -> bool {
-        let now = self.now();
-        let Some(listener) = self.listeners[id].as_mut() else {
-            return false;
-        };
-        let sockets = &self.sockets;
-        let Some(index) = listener.pending.iter().position(|&(handle, since)| {
-            is_established_or_later(sockets.get::<tcp::Socket>(handle).state())
-                && now - since >= smoltcp_duration(WAITING_EVICTABLE_AFTER)
-        }) else {
-            return false;
-        };
-        let (handle, _) = listener.pending.remove(index).expect("found above");
-        listener.stats.waiting_evicted += 1;
+        match waiting[index].0 {
+            Waiting::HalfOpen => listener.stats.evicted += 1,
+            _ => listener.stats.waiting_evicted += 1,
+        }
         // Reused at once (a newcomer must find a listening socket in this very batch of
-        // frames, else it is refused): the peer's next segment meets a listening socket,
-        // which answers it with a reset.
+        // frames), so no reset is sent: the peer's next segment meets a listening socket,
+        // which answers it with one. That peer has not sent a whole request, so it is not
+        // waiting for an answer; and a slowloris client learns of it only when it next
+        // trickles a byte, instead of coming back at once.
         self.recycle(handle);
         true
     }
@@ -605,8 +650,7 @@ impl Stack {
         // that failed are dropped by `expire_half_open`.
         let index = listener.pending.iter().position(|&(handle, _)| {
             let socket = sockets.get_mut::<tcp::Socket>(handle);
-            is_established_or_later(socket.state())
-                && wanted(socket.peek(usize::MAX).unwrap_or_default())
+            is_established_or_later(socket.state()) && wanted(peek_received(socket))
         })?;
         let (handle, _) = listener.pending.remove(index).expect("found above");
         listener.stats.accepted += 1;
@@ -622,6 +666,7 @@ impl Stack {
             .map_or(ListenerStats::default(), |listener| ListenerStats {
                 sockets: listener.allocated,
                 pending: listener.pending.len(),
+                syn_dropped: self.nic.gate.dropped(listener.port),
                 ..listener.stats
             })
     }
@@ -630,6 +675,7 @@ impl Stack {
         let Some(listener) = self.listeners[id].take() else {
             return;
         };
+        self.nic.gate.remove(listener.port);
         // Its accepted streams live on; they go to the shared pool (or are freed) when
         // they finish.
         self.owners.retain(|_, owner| *owner != id);
@@ -645,6 +691,12 @@ impl Stack {
             self.released.push((handle, Instant::ZERO));
         }
     }
+}
+
+/// The bytes a socket has received and not yet handed out: the first contiguous part of
+/// its receive buffer (a request's head arrives in order, so that is where it starts).
+fn peek_received<'a>(socket: &'a mut tcp::Socket<'_>) -> &'a [u8] {
+    socket.peek(usize::MAX).unwrap_or_default()
 }
 
 /// Whether a listener's request finished its handshake (and did not fail since).
@@ -730,5 +782,48 @@ pub(crate) fn wait(deadline: Option<Duration>, seen: u64) {
         unikernel_arch::interrupts::enable();
     } else {
         unikernel_arch::interrupts::disable();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(ms: u64) -> smoltcp::time::Duration {
+        smoltcp::time::Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_whole_request_is_never_evicted() {
+        // However long it has waited, and with nothing else to evict.
+        assert_eq!(eviction_candidate(&[(Waiting::Kept, ms(60_000))]), None);
+        assert_eq!(
+            eviction_candidate(&[(Waiting::Kept, ms(60_000)), (Waiting::Incomplete, ms(300)),]),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn half_open_requests_go_first_oldest_first() {
+        let waiting = [
+            (Waiting::Incomplete, ms(5_000)),
+            (Waiting::HalfOpen, ms(400)),
+            (Waiting::HalfOpen, ms(150)),
+        ];
+        assert_eq!(eviction_candidate(&waiting), Some(1));
+    }
+
+    #[test]
+    fn young_entries_are_not_evicted() {
+        let waiting = [
+            (Waiting::HalfOpen, ms(99)),
+            (Waiting::Incomplete, ms(249)),
+            (Waiting::HalfOpen, ms(10)),
+        ];
+        assert_eq!(eviction_candidate(&waiting), None);
+        assert_eq!(eviction_candidate(&[]), None);
+        // Once old enough, the incomplete one goes, the half-open ones being too young.
+        let waiting = [(Waiting::HalfOpen, ms(99)), (Waiting::Incomplete, ms(250))];
+        assert_eq!(eviction_candidate(&waiting), Some(1));
     }
 }

@@ -23,8 +23,11 @@ pub use crate::stack::ListenerStats;
 /// How a listener's connections are set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenOptions {
-    /// Connections that may wait for `accept`; requests beyond are refused with a reset,
-    /// except that a new request takes the place of the oldest one still in its handshake.
+    /// Connections that may wait for `accept`. When it is full, a new request takes the
+    /// place of the oldest one still in its handshake, else of the oldest established one
+    /// without a whole request (see [`TcpListener::set_complete_request`]); if there is
+    /// none, the request (its SYN) is dropped unanswered, and the client's next attempt
+    /// finds room once there is some.
     pub backlog: usize,
     /// Each connection's receive buffer, in bytes.
     pub rx_buffer: usize,
@@ -32,7 +35,7 @@ pub struct ListenOptions {
     pub tx_buffer: usize,
     /// The most sockets the listener has at once: listening, waiting for `accept`,
     /// accepted and not yet dropped, or still closing after the drop. Requests beyond are
-    /// refused with a reset. So the listener's memory never exceeds
+    /// treated as beyond the backlog. So the listener's memory never exceeds
     /// [`ListenOptions::worst_case_memory`], however many peers connect.
     pub max_connections: usize,
 }
@@ -113,7 +116,8 @@ impl TcpListener {
     /// Like [`TcpListener::accept`], but takes the first waiting connection whose bytes
     /// received so far satisfy `wanted` (an app at its cap of connections takes one only
     /// if it can serve it at once, e.g. a whole request has arrived). The others keep their
-    /// place; one left waiting too long may be reset to make room for new requests.
+    /// place; one without a whole request left waiting too long may be reset to make room
+    /// for new requests (see [`TcpListener::set_complete_request`]).
     pub fn accept_if(
         &self,
         wanted: impl FnMut(&[u8]) -> bool,
@@ -145,6 +149,17 @@ impl TcpListener {
     pub fn set_nonblocking(&mut self, nonblocking: bool) -> Result<(), Error> {
         self.nonblocking = nonblocking;
         Ok(())
+    }
+
+    /// Tells the listener which waiting connections have sent a whole request: those whose
+    /// bytes received so far satisfy `complete` (for HTTP, a head up to its blank line).
+    /// When the backlog is full, such a connection keeps its place however long it waits
+    /// for `accept`; one that has not (a slowloris client, one that sends nothing) may be
+    /// reset for a newcomer. Without it, a connection that has sent any byte keeps its
+    /// place.
+    pub fn set_complete_request(&self, complete: fn(&[u8]) -> bool) {
+        let id = self.id;
+        stack::with(|stack| stack.set_complete_request(id, complete));
     }
 
     /// What the listener did with connection requests since it was bound.
