@@ -21,6 +21,10 @@ use alloc::vec;
 use unikernel::disk::{ErrorKind, File, Read, Write};
 use unikernel::prelude::*;
 
+mod pattern;
+
+use pattern::pattern;
+
 const MIB: usize = 1 << 20;
 
 #[unikernel(console, heap = "8 MiB", args, clock, disk)]
@@ -47,16 +51,6 @@ fn main(args: Args, disk: Disk) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
-}
-
-fn pattern(chunk: usize, buf: &mut [u8]) {
-    let mut state = (chunk as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for word in buf.chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
     }
 }
 
