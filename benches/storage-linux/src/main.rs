@@ -19,12 +19,14 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-#[path = "../../../examples/disk-io/src/pattern.rs"]
-mod pattern;
+// examples/disk-io's pattern and report lines (it names `alloc`, as a no_std crate does).
+extern crate alloc;
+#[path = "../../../examples/disk-io/src/workload.rs"]
+mod workload;
 
-use pattern::pattern;
+use workload::{Roundtrip, pattern, small_files_line};
 
 const MIB: usize = 1 << 20;
 
@@ -52,10 +54,6 @@ fn parse(number: &str) -> Result<usize, String> {
     number
         .parse()
         .map_err(|_| format!("{number:?} is not a count"))
-}
-
-fn rate(bytes: usize, elapsed: Duration) -> f64 {
-    bytes as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
 }
 
 /// Writes what is dirty and empties the page cache, so that the next reads reach the
@@ -102,14 +100,17 @@ fn roundtrip(dir: &Path, mib: usize) -> Result<(), String> {
         read.update(&buf[..n]);
         total += n;
     }
-    let read_time = start.elapsed();
-    let (written, read) = (written.finalize(), read.finalize());
-    println!(
-        "storage-linux: roundtrip {mib} MiB: write {:.1} MB/s, read {:.1} MB/s, crc32 written {written:08x} read {read:08x}, {total} bytes",
-        rate(mib * MIB, write_time),
-        rate(total, read_time),
-    );
-    if written == read && total == mib * MIB {
+    let roundtrip = Roundtrip {
+        mib,
+        written: mib * MIB,
+        write_time,
+        read: total,
+        read_time: start.elapsed(),
+        crc_written: written.finalize(),
+        crc_read: read.finalize(),
+    };
+    println!("storage-linux: {}", roundtrip.line());
+    if roundtrip.intact() {
         Ok(())
     } else {
         Err("the file read back differs from what was written".into())
@@ -146,13 +147,9 @@ fn small(dir: &Path, count: usize) -> Result<(), String> {
         std::fs::remove_file(&path)
             .map_err(|error| format!("removing {} failed: {error}", path.display()))?;
     }
-    let removed = start.elapsed();
-    let per_s = |elapsed: Duration| count as f64 / elapsed.as_secs_f64().max(1e-9);
     println!(
-        "storage-linux: small files x{count}: create+write+sync {:.0}/s, read {:.0}/s, remove {:.0}/s",
-        per_s(created),
-        per_s(read),
-        per_s(removed)
+        "storage-linux: {}",
+        small_files_line(count, created, read, start.elapsed())
     );
     Ok(())
 }
@@ -178,7 +175,7 @@ fn throughput(path: &Path) -> Result<(), String> {
     println!(
         "storage-linux: throughput {} {size} bytes x {rounds}: read {:.1} MB/s, sum {sum}",
         path.display(),
-        rate(size * rounds, elapsed),
+        (size * rounds) as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6,
     );
     Ok(())
 }
