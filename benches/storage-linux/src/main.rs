@@ -100,15 +100,7 @@ fn roundtrip(dir: &Path, mib: usize) -> Result<(), String> {
         read.update(&buf[..n]);
         total += n;
     }
-    let roundtrip = Roundtrip {
-        mib,
-        written: mib * MIB,
-        write_time,
-        read: total,
-        read_time: start.elapsed(),
-        crc_written: written.finalize(),
-        crc_read: read.finalize(),
-    };
+    let roundtrip = Roundtrip::new(mib, (write_time, written), (total, start.elapsed(), read));
     println!("storage-linux: {}", roundtrip.line());
     if roundtrip.intact() {
         Ok(())

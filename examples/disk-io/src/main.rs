@@ -90,15 +90,7 @@ fn roundtrip(disk: &Disk, mib: usize) -> bool {
         println!("disk-io: reading back failed: {error}");
         return false;
     }
-    let roundtrip = Roundtrip {
-        mib,
-        written: mib * MIB,
-        write_time,
-        read: total,
-        read_time: start.elapsed(),
-        crc_written: written.finalize(),
-        crc_read: read.finalize(),
-    };
+    let roundtrip = Roundtrip::new(mib, (write_time, written), (total, start.elapsed(), read));
     println!("disk-io: {}", roundtrip.line());
     roundtrip.intact()
 }

@@ -25,16 +25,34 @@ fn rate(bytes: usize, elapsed: Duration) -> f64 {
 /// The roundtrip's figures: `written` bytes in `write_time`, `read` bytes in `read_time`,
 /// and the CRC-32 of each.
 pub struct Roundtrip {
-    pub mib: usize,
-    pub written: usize,
-    pub write_time: Duration,
-    pub read: usize,
-    pub read_time: Duration,
-    pub crc_written: u32,
-    pub crc_read: u32,
+    mib: usize,
+    written: usize,
+    write_time: Duration,
+    read: usize,
+    read_time: Duration,
+    crc_written: u32,
+    crc_read: u32,
 }
 
 impl Roundtrip {
+    /// `mib` MiB written in `write_time` with CRC `written`, `read` bytes read back in
+    /// `read_time` with CRC `read_crc`.
+    pub fn new(
+        mib: usize,
+        (write_time, written): (Duration, crc32fast::Hasher),
+        (read, read_time, read_crc): (usize, Duration, crc32fast::Hasher),
+    ) -> Self {
+        Roundtrip {
+            mib,
+            written: mib << 20,
+            write_time,
+            read,
+            read_time,
+            crc_written: written.finalize(),
+            crc_read: read_crc.finalize(),
+        }
+    }
+
     /// `roundtrip 64 MiB: write .. MB/s, read .. MB/s, crc32 written .. read .., N bytes`.
     pub fn line(&self) -> String {
         format!(
