@@ -171,3 +171,33 @@ fn throughput(path: &Path) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_pattern_is_the_guests_bytes_and_the_lines_its_words() {
+        // examples/disk-io --roundtrip 4 printed `crc32 written fa21bd0f` in the guest.
+        let mut buf = vec![0u8; MIB];
+        let mut crc = crc32fast::Hasher::new();
+        for chunk in 0..4 {
+            pattern(chunk, &mut buf);
+            crc.update(&buf);
+        }
+        let written = crc.clone();
+        assert_eq!(written.clone().finalize(), 0xfa21_bd0f);
+        let second = Duration::from_secs(1);
+        let roundtrip = Roundtrip::new(4, (second, written), (4 * MIB, second / 2, crc));
+        assert!(roundtrip.intact());
+        assert_eq!(
+            roundtrip.line(),
+            "roundtrip 4 MiB: write 4.2 MB/s, read 8.4 MB/s, crc32 written fa21bd0f read fa21bd0f, 4194304 bytes"
+        );
+        assert_eq!(
+            small_files_line(10, second, second / 10, second * 2),
+            "small files x10: create+write+sync 10/s, read 100/s, remove 5/s"
+        );
+    }
+}
