@@ -6,10 +6,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use runner::pkg::{PkgOptions, package};
+
+#[path = "common/wait.rs"]
+mod wait;
 
 /// One test at a time: they share the CPU, apt-get and the host's ports.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -48,6 +51,33 @@ fn may_run() -> bool {
     true
 }
 
+/// What every container test holds: the turn (`SERIAL`), the runtime's binary and a work
+/// folder.
+struct Session {
+    _turn: MutexGuard<'static, ()>,
+    runtime: PathBuf,
+    work: tempfile::TempDir,
+}
+
+impl Session {
+    /// `None` where the test may not run (see `may_run`).
+    fn start() -> Option<Session> {
+        let turn = SERIAL.lock().unwrap_or_else(|poison| poison.into_inner());
+        if !may_run() {
+            return None;
+        }
+        Some(Session {
+            _turn: turn,
+            runtime: runtime(),
+            work: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn runtime(&self) -> &str {
+        self.runtime.to_str().unwrap()
+    }
+}
+
 fn on_path(program: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -69,6 +99,11 @@ fn bounded(secs: u64, program: &str, args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that the command `what` succeeded, showing its stderr if not.
+fn assert_ok(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what}: {}", text(&output.stderr));
 }
 
 /// The `uk-runtime` binary, built (debug) for this test.
@@ -150,10 +185,28 @@ impl Podman {
     }
 
     fn run(&self, secs: u64, args: &[&str]) -> Output {
-        let words = self.words();
-        let mut all: Vec<&str> = words.iter().map(String::as_str).collect();
-        all.extend_from_slice(args);
-        bounded(secs, all[0], &all[1..])
+        let mut words = self.words();
+        words.extend(args.iter().map(|arg| arg.to_string()));
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        bounded(secs, words[0], &words[1..])
+    }
+
+    /// `podman run OPTIONS` with `runtime` and the limits, then `IMAGE_AND_ARGS`, as words.
+    fn run_words(&self, runtime: &str, options: &[&str], image_and_args: &[&str]) -> Vec<String> {
+        let mut words = self.words();
+        words.push("run".into());
+        words.extend(options.iter().map(|word| word.to_string()));
+        words.extend(["--runtime", runtime].map(String::from));
+        words.extend(ULIMITS.map(String::from));
+        words.extend(image_and_args.iter().map(|word| word.to_string()));
+        words
+    }
+
+    /// [`Podman::run_words`], run.
+    fn run_container(&self, runtime: &str, options: &[&str], image_and_args: &[&str]) -> Output {
+        let words = self.run_words(runtime, options, image_and_args);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        bounded(120, words[0], &words[1..])
     }
 }
 
@@ -217,32 +270,20 @@ fn assert_nothing_left(root: &Path) {
 
 #[test]
 fn podman_runs_hello_and_serves_http() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poison| poison.into_inner());
-    if !may_run() {
+    let Some(session) = Session::start() else {
         return;
-    }
-    let runtime = runtime();
-    let runtime = runtime.to_str().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    };
+    let runtime = session.runtime();
     let podman = Podman::new();
     // podman passes no --root: the runtime's default.
     let state_root = PathBuf::from("/run/uk-runtime");
-    let global = ["--runtime", runtime];
     for name in ["hello", "faults", "http"] {
-        let (archive, _) = image(work.path(), name);
+        let (archive, _) = image(session.work.path(), name);
         let loaded = podman.run(120, &["load", "-q", "-i", archive.to_str().unwrap()]);
-        assert!(
-            loaded.status.success(),
-            "podman load: {}",
-            text(&loaded.stderr)
-        );
+        assert_ok(&loaded, "podman load");
     }
 
-    let mut args = vec!["run", "--rm"];
-    args.extend(global);
-    args.extend(ULIMITS);
-    args.push("localhost/uk-test-hello:1");
-    let hello = podman.run(120, &args);
+    let hello = podman.run_container(runtime, &["--rm"], &["localhost/uk-test-hello:1"]);
     assert!(
         text(&hello.stdout).contains("hello from a unikernel"),
         "{}\n{}",
@@ -252,11 +293,11 @@ fn podman_runs_hello_and_serves_http() {
     assert_eq!(hello.status.code(), Some(0), "{}", text(&hello.stderr));
 
     // QEMU where the annotation asks for it (and where KVM is unusable).
-    let mut args = vec!["run", "--rm", "--annotation", "org.unikernel.vmm=qemu"];
-    args.extend(global);
-    args.extend(ULIMITS);
-    args.push("localhost/uk-test-hello:1");
-    let on_qemu = podman.run(120, &args);
+    let on_qemu = podman.run_container(
+        runtime,
+        &["--rm", "--annotation", "org.unikernel.vmm=qemu"],
+        &["localhost/uk-test-hello:1"],
+    );
     assert!(
         text(&on_qemu.stdout).contains("hello from a unikernel"),
         "{}",
@@ -266,11 +307,7 @@ fn podman_runs_hello_and_serves_http() {
 
     // With -t the guest's console is a terminal the runtime sends over --console-socket
     // (podman wants a terminal of its own: `script` gives it one).
-    let mut words = podman.words();
-    words.extend(["run", "--rm", "-t"].map(String::from));
-    words.extend(global.map(String::from));
-    words.extend(ULIMITS.map(String::from));
-    words.push("localhost/uk-test-hello:1".into());
+    let words = podman.run_words(runtime, &["--rm", "-t"], &["localhost/uk-test-hello:1"]);
     let on_terminal = bounded(120, "script", &["-qec", &words.join(" "), "/dev/null"]);
     assert!(
         text(&on_terminal.stdout).contains("hello from a unikernel\r\n"),
@@ -280,16 +317,13 @@ fn podman_runs_hello_and_serves_http() {
     assert_eq!(on_terminal.status.code(), Some(0));
 
     // main's status becomes the container's; a fault's is non-zero, with the report.
-    let mut args = vec!["run", "--rm"];
-    args.extend(global);
-    args.extend(ULIMITS);
-    args.extend(["localhost/uk-test-faults:1", "exit", "7"]);
-    assert_eq!(podman.run(120, &args).status.code(), Some(7));
-    let mut args = vec!["run", "--rm"];
-    args.extend(global);
-    args.extend(ULIMITS);
-    args.extend(["localhost/uk-test-faults:1", "null"]);
-    let fault = podman.run(120, &args);
+    let exit = podman.run_container(
+        runtime,
+        &["--rm"],
+        &["localhost/uk-test-faults:1", "exit", "7"],
+    );
+    assert_eq!(exit.status.code(), Some(7));
+    let fault = podman.run_container(runtime, &["--rm"], &["localhost/uk-test-faults:1", "null"]);
     assert_eq!(fault.status.code(), Some(102), "{}", text(&fault.stderr));
     let log = text(&fault.stdout) + &text(&fault.stderr);
     assert!(
@@ -297,34 +331,23 @@ fn podman_runs_hello_and_serves_http() {
         "{log}"
     );
 
-    let mut args = vec!["run", "-d", "--name", "uk-test-http", "-p", "18080:80"];
-    args.extend(global);
-    args.extend(ULIMITS);
-    args.push("localhost/uk-test-http:1");
-    let started = podman.run(120, &args);
-    assert!(
-        started.status.success(),
-        "podman run -d: {}",
-        text(&started.stderr)
+    let started = podman.run_container(
+        runtime,
+        &["-d", "--name", "uk-test-http", "-p", "18080:80"],
+        &["localhost/uk-test-http:1"],
     );
+    assert_ok(&started, "podman run -d");
     let served = wait_for_200(None, "http://127.0.0.1:18080/", 90);
     let logs = text(&podman.run(30, &["logs", "uk-test-http"]).stdout);
     assert!(
         served,
         "no 200 from the guest through podman's port; its log:\n{logs}"
     );
-    let stopped = podman.run(60, &["stop", "-t", "5", "uk-test-http"]);
-    assert!(
-        stopped.status.success(),
-        "podman stop: {}",
-        text(&stopped.stderr)
+    assert_ok(
+        &podman.run(60, &["stop", "-t", "5", "uk-test-http"]),
+        "podman stop",
     );
-    let removed = podman.run(60, &["rm", "uk-test-http"]);
-    assert!(
-        removed.status.success(),
-        "podman rm: {}",
-        text(&removed.stderr)
-    );
+    assert_ok(&podman.run(60, &["rm", "uk-test-http"]), "podman rm");
     assert_nothing_left(&state_root);
 }
 
@@ -356,14 +379,12 @@ impl Containerd {
             .spawn()
             .expect("containerd starts");
         let containerd = Containerd { dir, process };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !containerd.ctr(10, &["version"]).status.success() {
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not answer within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait::until(
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            || containerd.ctr(10, &["version"]).status.success(),
+            || "containerd did not answer within 30 s".into(),
+        );
         containerd
     }
 
@@ -384,23 +405,16 @@ impl Drop for Containerd {
 
 #[test]
 fn ctr_runs_hello_and_serves_http() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poison| poison.into_inner());
-    if !may_run() {
+    let Some(session) = Session::start() else {
         return;
-    }
-    let runtime = runtime();
-    let runtime = runtime.to_str().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    };
+    let runtime = session.runtime();
     let containerd = Containerd::start();
     let mut references = Vec::new();
     for name in ["hello", "http"] {
-        let (archive, reference) = image(work.path(), name);
+        let (archive, reference) = image(session.work.path(), name);
         let imported = containerd.ctr(120, &["images", "import", archive.to_str().unwrap()]);
-        assert!(
-            imported.status.success(),
-            "ctr images import: {}",
-            text(&imported.stderr)
-        );
+        assert_ok(&imported, "ctr images import");
         references.push(reference);
     }
     let hello = containerd.ctr(
@@ -433,42 +447,24 @@ fn ctr_runs_hello_and_serves_http() {
             "uk-test-http",
         ],
     );
-    assert!(
-        started.status.success(),
-        "ctr run -d: {}",
-        text(&started.stderr)
-    );
+    assert_ok(&started, "ctr run -d");
     // ctr sets up no network: the runtime gave the guest a namespace of its own.
     assert!(
         wait_for_200(Some("uk-uk-test-http"), "http://127.0.0.1/", 90),
         "no 200 from the guest in its namespace"
     );
     let killed = containerd.ctr(30, &["task", "kill", "uk-test-http"]);
-    assert!(
-        killed.status.success(),
-        "ctr task kill: {}",
-        text(&killed.stderr)
+    assert_ok(&killed, "ctr task kill");
+    wait::until(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || text(&containerd.ctr(10, &["task", "ls"]).stdout).contains("STOPPED"),
+        || "the task did not stop within 30 s of SIGTERM".into(),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !text(&containerd.ctr(10, &["task", "ls"]).stdout).contains("STOPPED") {
-        assert!(
-            Instant::now() < deadline,
-            "the task did not stop within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    for what in ["task", "container"] {
+        let deleted = containerd.ctr(30, &[what, "delete", "uk-test-http"]);
+        assert_ok(&deleted, &format!("ctr {what} delete"));
     }
-    assert!(
-        containerd
-            .ctr(30, &["task", "delete", "uk-test-http"])
-            .status
-            .success()
-    );
-    assert!(
-        containerd
-            .ctr(30, &["container", "delete", "uk-test-http"])
-            .status
-            .success()
-    );
     // The runc shim's --root for the default namespace.
     assert_nothing_left(Path::new("/run/containerd/runc/default"));
 }
@@ -540,18 +536,27 @@ fn create(runtime: &Path, root: &Path, work: &Path, args: &[&str]) -> (bool, Str
 
 fn state_of(runtime: &Path, root: &Path, id: &str) -> serde_json::Value {
     let output = uk(runtime, root, &["state", id]);
-    assert!(output.status.success(), "state: {}", text(&output.stderr));
+    assert_ok(&output, "state");
     serde_json::from_slice(&output.stdout).expect("state prints JSON")
+}
+
+/// Waits until the runtime reports container `id` stopped; `what` names it if it does not
+/// within 30 s.
+fn wait_until_stopped(runtime: &Path, root: &Path, id: &str, what: &str) {
+    wait::until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || state_of(runtime, root, id)["status"] == "stopped",
+        || format!("{what} did not stop within 30 s"),
+    );
 }
 
 #[test]
 fn the_lifecycle_as_runc_prints_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poison| poison.into_inner());
-    if !may_run() {
+    let Some(session) = Session::start() else {
         return;
-    }
-    let runtime = runtime();
-    let work = tempfile::tempdir().unwrap();
+    };
+    let (runtime, work) = (&session.runtime, &session.work);
     let root = work.path().join("state");
     let (archive, _) = image(work.path(), "http");
     let bundle_dir = work.path().join("bundle");
@@ -561,7 +566,7 @@ fn the_lifecycle_as_runc_prints_it() {
     let id = "uk-life";
 
     let (created, stderr) = create(
-        &runtime,
+        runtime,
         &root,
         work.path(),
         &[
@@ -578,7 +583,7 @@ fn the_lifecycle_as_runc_prints_it() {
         .trim()
         .parse()
         .unwrap();
-    let state = state_of(&runtime, &root, id);
+    let state = state_of(runtime, &root, id);
     assert_eq!(state["status"], "created");
     assert_eq!(state["id"], id);
     assert_eq!(state["pid"], pid);
@@ -589,70 +594,56 @@ fn the_lifecycle_as_runc_prints_it() {
             && state["rootfs"].is_string(),
         "{state}"
     );
-    let ps = uk(&runtime, &root, &["ps", "--format", "json", id]);
+    let ps = uk(runtime, &root, &["ps", "--format", "json", id]);
     assert_eq!(
         serde_json::from_slice::<Vec<i32>>(&ps.stdout).unwrap(),
         vec![pid]
     );
     let (again, stderr) = create(
-        &runtime,
+        runtime,
         &root,
         work.path(),
         &["--bundle", bundle_dir.to_str().unwrap(), id],
     );
     assert!(!again && stderr.contains("already exists"), "{stderr}");
 
-    let started = uk(&runtime, &root, &["start", id]);
-    assert!(started.status.success(), "start: {}", text(&started.stderr));
-    assert_eq!(state_of(&runtime, &root, id)["status"], "running");
+    let started = uk(runtime, &root, &["start", id]);
+    assert_ok(&started, "start");
+    assert_eq!(state_of(runtime, &root, id)["status"], "running");
     assert!(
         wait_for_200(Some("uk-uk-life"), "http://10.0.2.15/", 90),
         "the guest answers in its namespace"
     );
-    let refused = uk(&runtime, &root, &["delete", id]);
+    let refused = uk(runtime, &root, &["delete", id]);
     assert!(!refused.status.success() && text(&refused.stderr).contains("not stopped: running"));
 
-    let killed = uk(&runtime, &root, &["kill", id, "SIGTERM"]);
-    assert!(killed.status.success(), "kill: {}", text(&killed.stderr));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&runtime, &root, id)["status"] != "stopped" {
-        assert!(
-            Instant::now() < deadline,
-            "not stopped within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(state_of(&runtime, &root, id)["pid"], 0);
-    let ps = uk(&runtime, &root, &["ps", "--format", "json", id]);
+    let killed = uk(runtime, &root, &["kill", id, "SIGTERM"]);
+    assert_ok(&killed, "kill");
+    wait_until_stopped(runtime, &root, id, "the container, after SIGTERM,");
+    assert_eq!(state_of(runtime, &root, id)["pid"], 0);
+    let ps = uk(runtime, &root, &["ps", "--format", "json", id]);
     assert_eq!(
         serde_json::from_slice::<Vec<i32>>(&ps.stdout).unwrap(),
         Vec::<i32>::new()
     );
-    let deleted = uk(&runtime, &root, &["delete", id]);
+    assert_ok(&uk(runtime, &root, &["delete", id]), "delete");
     assert!(
-        deleted.status.success(),
-        "delete: {}",
-        text(&deleted.stderr)
-    );
-    assert!(
-        !uk(&runtime, &root, &["state", id]).status.success(),
+        !uk(runtime, &root, &["state", id]).status.success(),
         "no state after delete"
     );
     assert_nothing_left(&root);
 
-    let features = uk(&runtime, &root, &["features"]);
+    let features = uk(runtime, &root, &["features"]);
     let features: serde_json::Value = serde_json::from_slice(&features.stdout).unwrap();
     assert!(features["ociVersionMax"].is_string(), "{features}");
 }
 
 #[test]
 fn a_bundle_that_is_no_unikernel_goes_to_runc() {
-    let _serial = SERIAL.lock().unwrap_or_else(|poison| poison.into_inner());
-    if !may_run() {
+    let Some(session) = Session::start() else {
         return;
-    }
-    let runtime = runtime();
-    let work = tempfile::tempdir().unwrap();
+    };
+    let (runtime, work) = (&session.runtime, &session.work);
     let source = work.path().join("hello.c");
     std::fs::write(
         &source,
@@ -672,16 +663,12 @@ fn a_bundle_that_is_no_unikernel_goes_to_runc() {
             source.to_str().unwrap(),
         ],
     );
-    assert!(
-        compiled.status.success(),
-        "gcc -static: {}",
-        text(&compiled.stderr)
-    );
+    assert_ok(&compiled, "gcc -static");
     let bundle_dir = bundle(&work.path().join("bundle"), &["/hello"]);
     let root = work.path().join("state");
     let id = "uk-not-a-unikernel";
     let (created, stderr) = create(
-        &runtime,
+        runtime,
         &root,
         work.path(),
         &["--bundle", bundle_dir.to_str().unwrap(), id],
@@ -690,18 +677,10 @@ fn a_bundle_that_is_no_unikernel_goes_to_runc() {
     // runc's state, not ours.
     assert!(root.join(id).join("state.json").is_file());
     assert!(!root.join(id).join("uk-runtime.json").exists());
-    let started = uk(&runtime, &root, &["start", id]);
-    assert!(
-        started.status.success(),
-        "start through runc: {}",
-        text(&started.stderr)
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&runtime, &root, id)["status"] != "stopped" {
-        assert!(Instant::now() < deadline, "runc's container did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(uk(&runtime, &root, &["delete", id]).status.success());
+    let started = uk(runtime, &root, &["start", id]);
+    assert_ok(&started, "start through runc");
+    wait_until_stopped(runtime, &root, id, "runc's container");
+    assert!(uk(runtime, &root, &["delete", id]).status.success());
     assert!(!root.join(id).exists());
     let output = std::fs::read_to_string(work.path().join("create.out")).unwrap();
     assert_eq!(

@@ -9,6 +9,8 @@
 //! under `UK_REQUIRE_KVM=1` (see `common`).
 
 mod common;
+#[path = "common/wait.rs"]
+mod wait;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,7 +39,11 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(args: &[&str]) -> Gateway {
+    /// The gateway with `args`; `None` where KVM is unusable (see `common`).
+    fn start(args: &[&str]) -> Option<Gateway> {
+        if !common::kvm_usable() {
+            return None;
+        }
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("gateway.log");
         let sandbox = tmp.path().join("tmp");
@@ -67,16 +73,38 @@ impl Gateway {
             })
             .parse()
             .unwrap();
-        Gateway {
+        Some(Gateway {
             child,
             address,
             tmp,
             log,
-        }
+        })
     }
 
     fn request(&self, method: &str, target: &str, body: &[u8]) -> Reply {
         request(self.address, method, target, body)
+    }
+
+    fn get(&self, target: &str) -> Reply {
+        self.request("GET", target, b"")
+    }
+
+    /// `GET /hello` answers 200: the gateway serves on.
+    fn assert_serving(&self) {
+        let hello = self.get("/hello");
+        assert_eq!(
+            (hello.status, hello.body.as_str()),
+            (200, "hello from a function\n"),
+            "{hello:?}"
+        );
+    }
+
+    /// The snapshots and other files the gateway has in its temporary folder.
+    fn files_left(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.tmp.path().join("tmp"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect()
     }
 
     fn log(&self) -> String {
@@ -94,21 +122,20 @@ impl Gateway {
     fn stop(mut self) -> String {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the gateway did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let mut status = None;
+        wait::until(
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || {
+                status = self.child.try_wait().unwrap();
+                status.is_some()
+            },
+            || "the gateway did not stop".into(),
+        );
         let log = self.log();
-        assert!(status.success(), "{status:?}; log:\n{log}");
+        assert!(status.unwrap().success(), "{status:?}; log:\n{log}");
         assert!(log.contains("serve: stopped"), "{log}");
-        let left: Vec<_> = std::fs::read_dir(self.tmp.path().join("tmp"))
-            .unwrap()
-            .map(|entry| entry.unwrap().path())
-            .collect();
+        let left = self.files_left();
         assert!(left.is_empty(), "left behind: {left:?}");
         log
     }
@@ -163,32 +190,26 @@ fn counts(gateway: &Gateway) -> Vec<String> {
 
 #[test]
 fn every_mode_routes_and_isolates_requests_as_it_should() {
-    if !common::kvm_usable() {
-        return;
-    }
     for (mode, expected) in [
         ("snapshot", ["1", "1", "1"]),
         ("fresh", ["1", "1", "1"]),
         ("warm", ["1", "2", "3"]),
     ] {
-        let gateway = Gateway::start(&["--mode", mode]);
-        let hello = gateway.request("GET", "/hello", b"");
-        assert_eq!(
-            (hello.status, hello.body.as_str()),
-            (200, "hello from a function\n"),
-            "{mode}"
-        );
+        let Some(gateway) = Gateway::start(&["--mode", mode]) else {
+            return;
+        };
+        gateway.assert_serving();
         assert_eq!(counts(&gateway), expected, "{mode}: the global counter");
         let echo = gateway.request("POST", "/echo", b"round trip");
         assert_eq!((echo.status, echo.body.as_str()), (200, "round trip"));
         let stats = gateway.request("POST", "/stats", br#"{"numbers": [5, -1, 3]}"#);
         assert_eq!(stats.status, 200, "{stats:?}");
         assert!(stats.body.contains(r#""sorted":[-1,3,5]"#), "{stats:?}");
-        let define = gateway.request("GET", "/define?word=snapshot", b"");
+        let define = gateway.get("/define?word=snapshot");
         assert!(define.body.starts_with("snapshot: "), "{define:?}");
-        assert_eq!(gateway.request("GET", "/nowhere", b"").status, 404);
+        assert_eq!(gateway.get("/nowhere").status, 404);
         assert_eq!(gateway.request("POST", "/hello", b"").status, 404);
-        let metrics = gateway.request("GET", "/metrics", b"");
+        let metrics = gateway.get("/metrics");
         assert!(
             metrics.body.contains(&format!(
                 r#"uk_gateway_requests_total{{function="count",mode="{mode}",status="200"}} 3"#
@@ -217,40 +238,41 @@ fn every_mode_routes_and_isolates_requests_as_it_should() {
 
 #[test]
 fn failures_get_their_status_and_the_gateway_keeps_serving() {
-    if !common::kvm_usable() {
+    let Some(gateway) = Gateway::start(&[]) else {
         return;
-    }
-    let gateway = Gateway::start(&[]);
-    let panicked = gateway.request("GET", "/panic", b"");
+    };
+    let panicked = gateway.get("/panic");
     assert_eq!(panicked.status, 502, "{panicked:?}");
-    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    gateway.assert_serving();
     let start = Instant::now();
-    let forever = gateway.request("GET", "/forever", b"");
+    let forever = gateway.get("/forever");
     assert_eq!(forever.status, 504, "{forever:?}");
     assert!(
         start.elapsed() >= Duration::from_secs(1),
         "its timeout is 1 s"
     );
-    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    gateway.assert_serving();
     let too_large = gateway.request("POST", "/stats", &vec![b'1'; (1 << 20) + 1]);
     assert_eq!(too_large.status, 413, "{too_large:?}");
-    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    gateway.assert_serving();
     // Serving does not accumulate descriptors (VMs, snapshot files, sockets).
     std::thread::sleep(Duration::from_millis(1000));
     let before = gateway.descriptors();
     for _ in 0..10 {
-        assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+        gateway.assert_serving();
     }
     // The pool's refills and the VMs' teardowns finish after the responses.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while gateway.descriptors() > before {
-        assert!(
-            Instant::now() < deadline,
-            "descriptors after 10 requests: {} (before: {before})",
-            gateway.descriptors()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait::until(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || gateway.descriptors() <= before,
+        || {
+            format!(
+                "descriptors after 10 requests: {} (before: {before})",
+                gateway.descriptors()
+            )
+        },
+    );
     let log = gateway.stop();
     assert!(
         log.contains("panics: the function failed: it exited with status 101")
@@ -262,10 +284,9 @@ fn failures_get_their_status_and_the_gateway_keeps_serving() {
 
 #[test]
 fn a_full_queue_is_a_503_with_retry_after() {
-    if !common::kvm_usable() {
+    let Some(gateway) = Gateway::start(&["--concurrency", "1", "--queue", "1"]) else {
         return;
-    }
-    let gateway = Gateway::start(&["--concurrency", "1", "--queue", "1"]);
+    };
     let address = gateway.address;
     let clients: Vec<_> = (0..4)
         .map(|_| std::thread::spawn(move || request(address, "GET", "/forever", b"")))
@@ -289,40 +310,32 @@ fn a_full_queue_is_a_503_with_retry_after() {
             .all(|reply| reply.headers.contains("retry-after: 1")),
         "{replies:?}"
     );
-    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    gateway.assert_serving();
     gateway.stop();
 }
 
 #[test]
 fn an_idle_function_scales_to_zero_and_back() {
-    if !common::kvm_usable() {
+    let Some(gateway) = Gateway::start(&["--idle", "0.5"]) else {
         return;
-    }
-    let gateway = Gateway::start(&["--idle", "0.5"]);
-    assert_eq!(gateway.request("GET", "/hello", b"").status, 200);
+    };
+    gateway.assert_serving();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !gateway.log().contains("serve: hello scaled to zero") {
-        assert!(Instant::now() < deadline, "{}", gateway.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Every function is idle: each drops its snapshot.
-    while std::fs::read_dir(gateway.tmp.path().join("tmp"))
-        .unwrap()
-        .count()
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "snapshots left after scaling to zero"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let back = gateway.request("GET", "/hello", b"");
-    assert_eq!(
-        (back.status, back.body.as_str()),
-        (200, "hello from a function\n")
+    wait::until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || gateway.log().contains("serve: hello scaled to zero"),
+        || gateway.log(),
     );
-    let metrics = gateway.request("GET", "/metrics", b"");
+    // Every function is idle: each drops its snapshot.
+    wait::until(
+        deadline.saturating_duration_since(Instant::now()),
+        Duration::from_millis(100),
+        || gateway.files_left().is_empty(),
+        || "snapshots left after scaling to zero".into(),
+    );
+    gateway.assert_serving();
+    let metrics = gateway.get("/metrics");
     assert!(
         metrics
             .body
@@ -331,6 +344,44 @@ fn an_idle_function_scales_to_zero_and_back() {
         metrics.body
     );
     gateway.stop();
+}
+
+/// What a VM of one of examples/functions' functions needs.
+struct FunctionImage {
+    kvm: unikernel_vmm::Kvm,
+    image: unikernel_vmm::Image,
+    config: unikernel_vmm::VmConfig,
+}
+
+impl FunctionImage {
+    /// `name`'s image, from the manifest of examples/functions.
+    fn open(name: &str) -> Self {
+        let manifest = runner::functions::Manifest::read(manifest()).unwrap();
+        let function = &manifest.functions[name];
+        FunctionImage {
+            kvm: unikernel_vmm::open_kvm().unwrap(),
+            image: unikernel_vmm::Image::open(&function.image).unwrap(),
+            config: unikernel_vmm::VmConfig {
+                memory_mib: function.memory_mib,
+                ..unikernel_vmm::VmConfig::default()
+            },
+        }
+    }
+
+    /// A new VM of the image with its request channel, not started.
+    fn vm(&self) -> (unikernel_vmm::Vm, unikernel_vmm::Channel) {
+        let mut vm = unikernel_vmm::Vm::new(&self.kvm, &self.image, &self.config).unwrap();
+        let channel = unikernel_vmm::Channel::new();
+        vm.serve_function(channel.server()).unwrap();
+        (vm, channel)
+    }
+
+    /// A VM booted to its first wait for a request.
+    fn booted(&self, timeout: Duration) -> (unikernel_vmm::Vm, unikernel_vmm::Channel) {
+        let (mut vm, channel) = self.vm();
+        vm.run_until_waiting(&channel, timeout).unwrap();
+        (vm, channel)
+    }
 }
 
 /// The guest's own instructions for `hello` and `stats`: its boot to the first wait, and
@@ -342,11 +393,10 @@ fn an_idle_function_scales_to_zero_and_back() {
 #[ignore = "a measurement for benches/functions.sh"]
 fn guest_instructions_per_request() {
     use unikernel_abi::function::encode_request;
-    use unikernel_vmm::{Channel, Image, Snapshot, Vm, VmConfig};
+    use unikernel_vmm::{Channel, Snapshot, Vm};
     if !common::kvm_usable() {
         return;
     }
-    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
     for (name, method, target, body) in [
         ("hello", "GET", "/hello", &b""[..]),
         (
@@ -356,22 +406,15 @@ fn guest_instructions_per_request() {
             &br#"{"numbers": [5, -1, 3, 8, 2]}"#[..],
         ),
     ] {
-        let function = &manifest.functions[name];
-        let image = Image::open(&function.image).unwrap();
-        let kvm = unikernel_vmm::open_kvm().unwrap();
-        let config = VmConfig {
-            memory_mib: function.memory_mib,
-            ..VmConfig::default()
-        };
-        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
-        let channel = Channel::new();
-        vm.serve_function(channel.server()).unwrap();
+        let function = FunctionImage::open(name);
+        let (mut vm, channel) = function.vm();
         let (boot, _) = vm.count_instructions(&channel, None, 1 << 30).unwrap();
         let dir = tempfile::tempdir().unwrap();
         vm.snapshot(dir.path(), channel.mailbox()).unwrap();
         drop(vm);
         let snapshot = Snapshot::load(dir.path()).unwrap();
-        let prepared = unikernel_vmm::Prepared::new(&kvm, snapshot.state.interrupts).unwrap();
+        let prepared =
+            unikernel_vmm::Prepared::new(&function.kvm, snapshot.state.interrupts).unwrap();
         let channel = Channel::parked_at(snapshot.state.mailbox.unwrap());
         let mut vm = Vm::restore(&snapshot, prepared, Some(channel.server())).unwrap();
         let mut request = vec![0; 4096];
@@ -413,19 +456,12 @@ fn smaps_kib(fields: &[&str]) -> u64 {
 #[ignore = "a measurement for benches/functions.sh"]
 fn restore_versus_boot_time_and_memory() {
     use unikernel_abi::function::encode_request;
-    use unikernel_vmm::{Channel, Image, Pool, Snapshot, Vm, VmConfig};
+    use unikernel_vmm::{Channel, Pool, Snapshot, Vm};
     if !common::kvm_usable() {
         return;
     }
     const VMS: usize = 16;
-    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
-    let function = &manifest.functions["hello"];
-    let image = Image::open(&function.image).unwrap();
-    let kvm = unikernel_vmm::open_kvm().unwrap();
-    let config = VmConfig {
-        memory_mib: function.memory_mib,
-        ..VmConfig::default()
-    };
+    let function = FunctionImage::open("hello");
     let mut request = vec![0; 256];
     let length = encode_request(&mut request, "GET", "/hello", [], b"").unwrap();
     request.truncate(length);
@@ -433,10 +469,7 @@ fn restore_versus_boot_time_and_memory() {
 
     let dir = tempfile::tempdir().unwrap();
     {
-        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
-        let channel = Channel::new();
-        vm.serve_function(channel.server()).unwrap();
-        vm.run_until_waiting(&channel, timeout).unwrap();
+        let (mut vm, channel) = function.booted(timeout);
         vm.snapshot(dir.path(), channel.mailbox()).unwrap();
     }
     let snapshot = std::sync::Arc::new(Snapshot::load(dir.path()).unwrap());
@@ -472,10 +505,7 @@ fn restore_versus_boot_time_and_memory() {
     let mut boot_times = Vec::new();
     for _ in 0..VMS {
         let start = Instant::now();
-        let mut vm = Vm::new(&kvm, &image, &config).unwrap();
-        let channel = Channel::new();
-        vm.serve_function(channel.server()).unwrap();
-        vm.run_until_waiting(&channel, timeout).unwrap();
+        let (mut vm, channel) = function.booted(timeout);
         boot_times.push(start.elapsed());
         vm.call(&channel, &request, timeout).unwrap();
         booted.push(vm);
@@ -496,29 +526,21 @@ fn restore_versus_boot_time_and_memory() {
 /// one restores.
 #[test]
 fn a_damaged_snapshot_is_refused_with_a_reason() {
+    use unikernel_vmm::Snapshot;
     use unikernel_vmm::snapshot::{MEMORY_FILE, STATE_FILE};
-    use unikernel_vmm::{Channel, Image, Snapshot, Vm, VmConfig};
     if !common::kvm_usable() {
         return;
     }
-    let manifest = runner::functions::Manifest::read(manifest()).unwrap();
-    let function = &manifest.functions["hello"];
-    let image = Image::open(&function.image).unwrap();
-    let kvm = unikernel_vmm::open_kvm().unwrap();
-    let config = VmConfig {
-        memory_mib: function.memory_mib,
-        ..VmConfig::default()
-    };
+    let function = FunctionImage::open("hello");
     let dir = tempfile::tempdir().unwrap();
-    let mut vm = Vm::new(&kvm, &image, &config).unwrap();
-    let channel = Channel::new();
-    vm.serve_function(channel.server()).unwrap();
-    vm.run_until_waiting(&channel, Duration::from_secs(60))
-        .unwrap();
+    let (mut vm, channel) = function.booted(Duration::from_secs(60));
     vm.snapshot(dir.path(), channel.mailbox()).unwrap();
     drop(vm);
     let snapshot = Snapshot::load(dir.path()).unwrap();
-    assert_eq!(snapshot.memory_size(), u64::from(function.memory_mib) << 20);
+    assert_eq!(
+        snapshot.memory_size(),
+        u64::from(function.config.memory_mib) << 20
+    );
 
     let refused = |dir: &Path| Snapshot::load(dir).unwrap_err().to_string();
     let state = std::fs::read_to_string(dir.path().join(STATE_FILE)).unwrap();

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use runner::disk::Initrd;
+use runner::monitor::Vmm;
+use runner::net::{Forward, Guest, Network, Protocol4};
 use runner::{Boot, BootOutcome, Machine, status};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -34,21 +36,21 @@ fn body_lines(outcome: &BootOutcome) -> Vec<String> {
     }
 }
 
-fn boot_files(machine: Machine) -> BootOutcome {
+/// examples/files on `vmm` and `machine` with `tree/` as its initrd: its lines are what
+/// std gives.
+fn the_file_api_gives_what_std_gives(vmm: Vmm, machine: Machine) {
     let initrd = Initrd::from_path(&example_dir().join("tree")).unwrap();
-    Boot::new(runner::example_elf("files"))
+    let outcome = Boot::new(runner::example_elf("files"))
+        .vmm(vmm)
         .machine(machine)
         .timeout(TIMEOUT)
         .initrd(initrd.path())
         .run()
-        .unwrap()
-}
-
-fn assert_as_std(outcome: &BootOutcome) {
+        .unwrap();
     outcome.assert_status(0);
     let expected = std::fs::read_to_string(example_dir().join("expected.txt")).unwrap();
     let expected: Vec<&str> = expected.lines().collect();
-    let got = body_lines(outcome);
+    let got = body_lines(&outcome);
     assert_eq!(got.len(), expected.len(), "{}", outcome.report());
     for (got, expected) in got.iter().zip(&expected) {
         assert_eq!(got, expected);
@@ -57,12 +59,21 @@ fn assert_as_std(outcome: &BootOutcome) {
 
 #[test]
 fn the_file_api_in_a_guest_gives_what_std_gives_on_microvm() {
-    assert_as_std(&boot_files(Machine::Microvm));
+    the_file_api_gives_what_std_gives(Vmm::Qemu, Machine::Microvm);
 }
 
 #[test]
 fn the_file_api_in_a_guest_gives_what_std_gives_on_q35() {
-    assert_as_std(&boot_files(Machine::Q35));
+    the_file_api_gives_what_std_gives(Vmm::Qemu, Machine::Q35);
+}
+
+/// Through the monitor's initrd (placed in guest memory and listed in the PVH start info's
+/// module list).
+#[test]
+fn the_file_api_on_the_monitor_gives_what_std_gives() {
+    if common::kvm_usable() {
+        the_file_api_gives_what_std_gives(Vmm::Monitor, Machine::Microvm);
+    }
 }
 
 #[test]
@@ -175,22 +186,20 @@ fn http_get(port: u16, method: &str, path: &str) -> (u16, String, Vec<u8>) {
     )
 }
 
-#[test]
-fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
-    use runner::net::{Forward, Guest, Network, Protocol4};
-    let root = runner::repo_root().join("examples/http/static");
-    let initrd = Initrd::from_path(&root).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let elf = runner::example_elf("http");
-    let boot = Boot::new(&elf).memory(64).initrd(initrd.path());
+/// examples/`name` on QEMU microvm with 64 MiB, set up further by `setup`, with
+/// 127.0.0.1:`host_port` forwarded to the guest's `guest_port`, once it printed `ready`.
+fn spawn_forwarded(
+    name: &str,
+    setup: impl FnOnce(Boot) -> Boot,
+    (protocol, host_port, guest_port): (Protocol4, u16, u16),
+    ready: &str,
+) -> Guest {
+    let elf = runner::example_elf(name);
+    let boot = setup(Boot::new(&elf).memory(64));
     let forward = Forward {
-        protocol: Protocol4::Tcp,
-        host_port: port,
-        guest_port: 80,
+        protocol,
+        host_port,
+        guest_port,
     };
     let mut guest = Guest::spawn(
         &boot,
@@ -200,7 +209,32 @@ fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
         &Network::User(vec![forward]),
     )
     .unwrap();
-    guest.wait_for("http: listening", TIMEOUT).unwrap();
+    guest.wait_for(ready, TIMEOUT).unwrap();
+    guest
+}
+
+/// examples/http with the folder `root` as its initrd, listening behind the returned
+/// port of 127.0.0.1.
+fn start_http(root: &std::path::Path) -> (Guest, u16) {
+    let initrd = Initrd::from_path(root).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let guest = spawn_forwarded(
+        "http",
+        |boot| boot.initrd(initrd.path()),
+        (Protocol4::Tcp, port, 80),
+        "http: listening",
+    );
+    (guest, port)
+}
+
+#[test]
+fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
+    let root = runner::repo_root().join("examples/http/static");
+    let (guest, port) = start_http(&root);
 
     for (path, file, content_type) in [
         (
@@ -261,7 +295,6 @@ fn http_serves_the_initrd_under_static_with_types_404s_and_no_way_out() {
 /// connection's output, 16 MiB against a 16 MiB heap).
 #[test]
 fn http_streams_a_large_static_file_to_many_clients_within_the_heap_budget() {
-    use runner::net::{Forward, Guest, Network, Protocol4};
     let root = tempfile::tempdir().unwrap();
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let data: Vec<u8> = (0..2 << 20)
@@ -273,28 +306,7 @@ fn http_streams_a_large_static_file_to_many_clients_within_the_heap_budget() {
         })
         .collect();
     std::fs::write(root.path().join("big.bin"), &data).unwrap();
-    let initrd = Initrd::from_path(root.path()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let elf = runner::example_elf("http");
-    let boot = Boot::new(&elf).memory(64).initrd(initrd.path());
-    let forward = Forward {
-        protocol: Protocol4::Tcp,
-        host_port: port,
-        guest_port: 80,
-    };
-    let mut guest = Guest::spawn(
-        &boot,
-        &elf,
-        runner::AccelRequest::Auto,
-        Machine::Microvm,
-        &Network::User(vec![forward]),
-    )
-    .unwrap();
-    guest.wait_for("http: listening", TIMEOUT).unwrap();
+    let (mut guest, port) = start_http(root.path());
     let _ = guest.wait_for("heap)", Duration::from_secs(2));
     // "... (<budget> KiB of a <heap> KiB heap)": what the connections may take at most.
     let budget_kib: u64 = guest
@@ -354,25 +366,13 @@ fn http_streams_a_large_static_file_to_many_clients_within_the_heap_budget() {
 }
 
 /// A kv guest on `image` with UDP `host_port` forwarded to its port 7070, listening.
-fn start_kv(image: &std::path::Path, host_port: u16) -> runner::net::Guest {
-    use runner::net::{Forward, Guest, Network, Protocol4};
-    let elf = runner::example_elf("kv");
-    let boot = Boot::new(&elf).memory(64).disk(image);
-    let forward = Forward {
-        protocol: Protocol4::Udp,
-        host_port,
-        guest_port: 7070,
-    };
-    let mut guest = Guest::spawn(
-        &boot,
-        &elf,
-        runner::AccelRequest::Auto,
-        Machine::Microvm,
-        &Network::User(vec![forward]),
+fn start_kv(image: &std::path::Path, host_port: u16) -> Guest {
+    spawn_forwarded(
+        "kv",
+        |boot| boot.disk(image),
+        (Protocol4::Udp, host_port, 7070),
+        "kv: listening",
     )
-    .unwrap();
-    guest.wait_for("kv: listening", TIMEOUT).unwrap();
-    guest
 }
 
 fn free_udp_port() -> u16 {
@@ -623,11 +623,16 @@ fn kv_cuts_a_torn_last_record_and_compacts_a_long_log() {
     drop(guest.stop());
 }
 
-fn boot_disk_io(image: &std::path::Path, args: &[&str], timeout: Duration) -> BootOutcome {
+/// examples/disk-io with `image` as its disk.
+fn disk_io(image: &std::path::Path) -> Boot {
     Boot::new(runner::example_elf("disk-io"))
         .memory(64)
-        .timeout(timeout)
         .disk(image)
+}
+
+fn boot_disk_io(image: &std::path::Path, args: &[&str], timeout: Duration) -> BootOutcome {
+    disk_io(image)
+        .timeout(timeout)
         .args(args.iter().copied())
         .run()
         .unwrap()
@@ -661,29 +666,6 @@ fn a_100_mb_file_written_in_the_guest_reads_back_whole_in_the_guest_and_on_the_h
     .unwrap();
     assert_eq!(data.len(), 100 << 20);
     assert_eq!(format!("{:08x}", crc32fast::hash(&data)), crc);
-}
-
-/// The monitor's disk with O_DIRECT (`--disk-direct`): the writable file API gives what
-/// std gives, and the host's FAT tool reads what it left.
-#[test]
-fn the_writable_file_api_on_the_monitor_with_o_direct_gives_what_std_gives() {
-    if !common::kvm_usable() {
-        return;
-    }
-    // Under the target folder: a disk-backed file system (a tmpfs /tmp may lack O_DIRECT).
-    let dir = tempfile::tempdir_in(runner::repo_root().join("target")).unwrap();
-    let image = dir.path().join("direct.img");
-    runner::disk::create_image(&image, 8 << 20, None).unwrap();
-    let outcome = Boot::new(runner::example_elf("disk-io"))
-        .vmm(runner::monitor::Vmm::Monitor)
-        .memory(64)
-        .timeout(TIMEOUT)
-        .disk(&image)
-        .disk_direct(true)
-        .args(["--conformance"])
-        .run()
-        .unwrap();
-    assert_writable_api_as_std(&outcome, &image);
 }
 
 #[test]
@@ -760,11 +742,9 @@ fn the_disk_is_interrupt_driven_on_microvm_and_on_pci() {
     let image = dir.path().join("pci.img");
     runner::disk::create_image(&image, 8 << 20, None).unwrap();
     for machine in [Machine::Microvm, Machine::Q35, Machine::Pc] {
-        let outcome = Boot::new(runner::example_elf("disk-io"))
+        let outcome = disk_io(&image)
             .machine(machine)
-            .memory(64)
             .timeout(TIMEOUT)
-            .disk(&image)
             .args(["--roundtrip", "2"])
             .run()
             .unwrap();
@@ -777,34 +757,39 @@ fn the_disk_is_interrupt_driven_on_microvm_and_on_pci() {
 
 #[test]
 fn the_writable_file_api_in_a_guest_gives_what_std_gives() {
-    let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("conformance.img");
-    runner::disk::create_image(&image, 8 << 20, None).unwrap();
-    let outcome = boot_disk_io(&image, &["--conformance"], TIMEOUT);
-    assert_writable_api_as_std(&outcome, &image);
+    the_writable_file_api_gives_what_std_gives(Vmm::Qemu, false);
 }
 
-/// The same writable file API on the monitor's virtio-blk (virtio-mmio, irqfd).
+/// On the monitor's virtio-blk (virtio-mmio, irqfd).
 #[test]
 fn the_writable_file_api_on_the_monitor_gives_what_std_gives() {
-    if !common::kvm_usable() {
-        return;
+    if common::kvm_usable() {
+        the_writable_file_api_gives_what_std_gives(Vmm::Monitor, false);
     }
-    let dir = tempfile::tempdir().unwrap();
+}
+
+/// On the monitor's disk with O_DIRECT (`--disk-direct`).
+#[test]
+fn the_writable_file_api_on_the_monitor_with_o_direct_gives_what_std_gives() {
+    if common::kvm_usable() {
+        the_writable_file_api_gives_what_std_gives(Vmm::Monitor, true);
+    }
+}
+
+/// examples/disk-io `--conformance` on a fresh image on `vmm` (with O_DIRECT if `direct`):
+/// its lines are what std gives, and the host's FAT tool reads what it left.
+fn the_writable_file_api_gives_what_std_gives(vmm: Vmm, direct: bool) {
+    // Under the target folder: a disk-backed file system (a tmpfs /tmp may lack O_DIRECT).
+    let dir = tempfile::tempdir_in(runner::repo_root().join("target")).unwrap();
     let image = dir.path().join("conformance.img");
     runner::disk::create_image(&image, 8 << 20, None).unwrap();
-    let outcome = Boot::new(runner::example_elf("disk-io"))
-        .vmm(runner::monitor::Vmm::Monitor)
-        .memory(64)
+    let outcome = disk_io(&image)
+        .vmm(vmm)
         .timeout(TIMEOUT)
-        .disk(&image)
+        .disk_direct(direct)
         .args(["--conformance"])
         .run()
         .unwrap();
-    assert_writable_api_as_std(&outcome, &image);
-}
-
-fn assert_writable_api_as_std(outcome: &BootOutcome, image: &std::path::Path) {
     outcome.assert_status(0);
     let serial = outcome.serial.replace('\r', "");
     let body: Vec<&str> = serial
@@ -821,7 +806,7 @@ fn assert_writable_api_as_std(outcome: &BootOutcome, image: &std::path::Path) {
         assert_eq!(got, expected);
     }
     // The host's FAT tool sees what the body left: t/sub/x and t/f.
-    let file = std::fs::File::open(image).unwrap();
+    let file = std::fs::File::open(&image).unwrap();
     let fs = fatfs::FileSystem::new(file, fatfs::FsOptions::new()).unwrap();
     let mut names: Vec<String> = fs
         .root_dir()
@@ -833,21 +818,4 @@ fn assert_writable_api_as_std(outcome: &BootOutcome, image: &std::path::Path) {
         .collect();
     names.sort();
     assert_eq!(names, ["f", "sub"]);
-}
-
-/// The same read-only file API through the monitor's initrd (placed in guest memory and
-/// listed in the PVH start info's module list).
-#[test]
-fn the_file_api_on_the_monitor_gives_what_std_gives() {
-    if !common::kvm_usable() {
-        return;
-    }
-    let initrd = Initrd::from_path(&example_dir().join("tree")).unwrap();
-    let outcome = Boot::new(runner::example_elf("files"))
-        .vmm(runner::monitor::Vmm::Monitor)
-        .timeout(TIMEOUT)
-        .initrd(initrd.path())
-        .run()
-        .unwrap();
-    assert_as_std(&outcome);
 }

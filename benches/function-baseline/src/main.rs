@@ -10,6 +10,9 @@
 //!   without a VM).
 #![forbid(unsafe_code)]
 
+// examples/functions' `stats` module, included below, names `alloc` as a no_std crate does.
+extern crate alloc;
+
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -20,39 +23,23 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-#[derive(Deserialize)]
-struct Numbers {
-    numbers: Vec<i64>,
-}
+// examples/functions' own `stats` code.
+#[path = "../../../examples/functions/src/stats.rs"]
+mod stats;
 
-#[derive(Serialize)]
-struct Summary {
-    count: usize,
-    sum: i64,
-    min: Option<i64>,
-    max: Option<i64>,
-    sorted: Vec<i64>,
-}
+use stats::{Numbers, Summary};
 
 /// The handlers: `(status, body)` for a route and a body.
 fn handle(route: &str, body: &[u8]) -> (u16, Vec<u8>) {
     match route {
         "/hello" => (200, b"hello from a function\n".to_vec()),
         "/stats" => match serde_json::from_slice::<Numbers>(body) {
-            Ok(Numbers { mut numbers }) => {
-                numbers.sort_unstable();
-                let summary = Summary {
-                    count: numbers.len(),
-                    sum: numbers.iter().sum(),
-                    min: numbers.first().copied(),
-                    max: numbers.last().copied(),
-                    sorted: numbers,
-                };
-                (200, serde_json::to_vec(&summary).unwrap_or_default())
-            }
+            Ok(Numbers { numbers }) => (
+                200,
+                serde_json::to_vec(&Summary::of(numbers)).unwrap_or_default(),
+            ),
             Err(error) => (400, format!("{error}\n").into_bytes()),
         },
         _ => (404, b"no such route\n".to_vec()),

@@ -21,6 +21,10 @@ use alloc::vec;
 use unikernel::disk::{ErrorKind, File, Read, Write};
 use unikernel::prelude::*;
 
+mod workload;
+
+use workload::{Roundtrip, pattern, small_files_line};
+
 const MIB: usize = 1 << 20;
 
 #[unikernel(console, heap = "8 MiB", args, clock, disk)]
@@ -48,20 +52,6 @@ fn main(args: Args, disk: Disk) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn pattern(chunk: usize, buf: &mut [u8]) {
-    let mut state = (chunk as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for word in buf.chunks_mut(8) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        word.copy_from_slice(&state.to_le_bytes()[..word.len()]);
-    }
-}
-
-fn rate(bytes: usize, elapsed: Duration) -> f64 {
-    bytes as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
 }
 
 fn roundtrip(disk: &Disk, mib: usize) -> bool {
@@ -100,14 +90,9 @@ fn roundtrip(disk: &Disk, mib: usize) -> bool {
         println!("disk-io: reading back failed: {error}");
         return false;
     }
-    let read_time = start.elapsed();
-    let (written, read) = (written.finalize(), read.finalize());
-    println!(
-        "disk-io: roundtrip {mib} MiB: write {:.1} MB/s, read {:.1} MB/s, crc32 written {written:08x} read {read:08x}, {total} bytes",
-        rate(mib * MIB, write_time),
-        rate(total, read_time),
-    );
-    written == read && total == mib * MIB
+    let roundtrip = Roundtrip::new(mib, (write_time, written), (total, start.elapsed(), read));
+    println!("disk-io: {}", roundtrip.line());
+    roundtrip.intact()
 }
 
 fn fill(disk: &Disk) -> bool {
@@ -193,13 +178,9 @@ fn small(disk: &Disk, count: usize) -> bool {
             return false;
         }
     }
-    let removed = start.elapsed();
-    let per_s = |elapsed: Duration| count as f64 / elapsed.as_secs_f64().max(1e-9);
     println!(
-        "disk-io: small files x{count}: create+write+sync {:.0}/s, read {:.0}/s, remove {:.0}/s",
-        per_s(created),
-        per_s(read),
-        per_s(removed)
+        "disk-io: {}",
+        small_files_line(count, created, read, start.elapsed())
     );
     true
 }

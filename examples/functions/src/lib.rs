@@ -8,10 +8,13 @@ extern crate alloc;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use unikernel::prelude::*;
+
+mod stats;
+
+use stats::{Numbers, Summary};
 
 /// The smallest function: a fixed answer.
 #[unikernel::function(route = "GET /hello")]
@@ -30,34 +33,13 @@ fn echo(request: Request) -> Response {
     Response::bytes(request.into_body()).with_header("content-type", content_type)
 }
 
-#[derive(Deserialize)]
-struct Numbers {
-    numbers: Vec<i64>,
-}
-
-#[derive(Serialize)]
-struct Summary {
-    count: usize,
-    sum: i64,
-    min: Option<i64>,
-    max: Option<i64>,
-    sorted: Vec<i64>,
-}
-
 /// JSON in, JSON out: `{"numbers": [3, 1, 2]}` -> count, sum, min, max and the sorted list.
 #[unikernel::function(route = "POST /stats", mode = "snapshot", timeout = "2 s")]
 fn stats(request: Request) -> Result<Response, Response> {
-    let Numbers { mut numbers } = request
+    let Numbers { numbers } = request
         .json()
         .map_err(|error| Response::status(400).with_text(alloc::format!("{error}\n")))?;
-    numbers.sort_unstable();
-    Ok(Response::json(&Summary {
-        count: numbers.len(),
-        sum: numbers.iter().sum(),
-        min: numbers.first().copied(),
-        max: numbers.last().copied(),
-        sorted: numbers,
-    }))
+    Ok(Response::json(&Summary::of(numbers)))
 }
 
 /// The state `define` shares across requests: built once, before the snapshot.
