@@ -51,6 +51,7 @@ BATCH=${BATCH:-25}
 MEMORY=${MEMORY:-64}
 DENSITY_NET=${DENSITY_NET:-tap}
 DENSITY_BASELINE=${DENSITY_BASELINE:-50}
+DENSITY_RESERVE=${DENSITY_RESERVE:-3072}
 HOLD=${HOLD:-30}
 
 [ "$(id -u)" = 0 ] || { echo "monitor-http.sh: needs root (network namespaces, tap devices)" >&2; exit 1; }
@@ -104,10 +105,16 @@ summary() {
         printf "median %.2f, min %.2f, p90 %.2f (n=%d)\n", m, v[1], p, NR }'
 }
 
+# Waits until $2 appears in log $1, for 5 minutes at most, or (given a pid $3) until that
+# process is gone.
 wait_for() {
-    local log=$1 needle=$2
+    local log=$1 needle=$2 pid=${3:-}
     for _ in $(seq 1 15000); do
         grep -qs "$needle" "$log" && return 0
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            grep -qs "$needle" "$log" && return 0
+            break
+        fi
         sleep 0.02
     done
     echo "no '$needle' in $log:" >&2
@@ -236,11 +243,14 @@ stop_set() {
     vm_ns=()
 }
 
-# Starts $2 http VMs on VMM $1, $BATCH at a time (each waits until it listens), asks each
-# for / once all are up and again after a hold, and prints the figures.
+# Starts up to $2 http VMs on VMM $1, $BATCH at a time (each waited for until it listens),
+# and stops adding at the first VM that does not come up or when MemAvailable falls below
+# $DENSITY_RESERVE MiB (the box's other work keeps that much); asks each for / once all are
+# up and again after a hold, and prints the figures.
 serving_density() {
     local vmm=$1 n=$2 i j first available_before available_after t0 t1 t2 vmm_pids pss
-    echo "== serving density: $n http VMs on $vmm (KVM), each with its own $DENSITY_NET, $BATCH starting at a time"
+    local listening=0 stopped_by="" started
+    echo "== serving density: up to $n http VMs on $vmm (KVM), each with its own $DENSITY_NET, $BATCH starting at a time"
     available_before=$(mem_available_kib)
     t0=$(date +%s%N)
     for i in $(seq 0 $((n - 1))); do
@@ -256,17 +266,25 @@ serving_density() {
         if (((i + 1) % BATCH == 0 || i + 1 == n)); then
             first=$((i - (i % BATCH)))
             for j in $(seq "$first" "$i"); do
-                if ! wait_for "$WORK/$vmm-$j.log" "http: listening"; then
-                    echo "VM $j of $vmm did not come up; $j were up" >&2
-                    return 1
+                if wait_for "$WORK/$vmm-$j.log" "http: listening" "${vm_pids[j]}" 2>"$WORK/$vmm-failed"; then
+                    listening=$((listening + 1))
+                    vm_ns[j]=$(grep -o 'in namespace [^ ]*' "$WORK/$vmm-$j.log" | head -1 | cut -d' ' -f3)
+                else
+                    stopped_by="VM $j did not come up: $(tail -3 "$WORK/$vmm-failed" | tr '\n' ' ')"
                 fi
-                vm_ns[j]=$(grep -o 'in namespace [^ ]*' "$WORK/$vmm-$j.log" | head -1 | cut -d' ' -f3)
             done
             if (((i + 1) % 100 == 0)); then
                 echo "  $((i + 1)) listening after $(( ($(date +%s%N) - t0) / 1000000 )) ms, MemAvailable $(($(mem_available_kib) / 1024)) MiB"
             fi
+            if [ -z "$stopped_by" ] && (($(mem_available_kib) < DENSITY_RESERVE * 1024)); then
+                stopped_by="host memory (MemAvailable below DENSITY_RESERVE=$DENSITY_RESERVE MiB)"
+            fi
+            [ -n "$stopped_by" ] && break
         fi
     done
+    started=${#vm_pids[@]}
+    [ -n "$stopped_by" ] && echo "  stopped adding VMs at $started: $stopped_by"
+    n=$started
     t1=$(date +%s%N)
     request_each "$WORK/$vmm-first"
     available_after=$(mem_available_kib)
@@ -277,9 +295,9 @@ serving_density() {
     request_each "$WORK/$vmm-again"
     t2=$(date +%s%N)
     stop_set
-    awk -v n="$n" -v up="$(((t1 - t0) / 1000000))" -v p="$pss" \
+    awk -v n="$n" -v l="$listening" -v up="$(((t1 - t0) / 1000000))" -v p="$pss" \
         -v d="$((available_before - available_after))" -v vmm="$vmm" 'BEGIN {
-        printf "%s: %d VMs listening after %.1f s (%.1f per second)\n", vmm, n, up / 1000, n / (up / 1000)
+        printf "%s: %d VMs started, %d listening after %.1f s (%.1f per second)\n", vmm, n, l, up / 1000, l / (up / 1000)
         printf "%s host memory per VM: %.0f KiB of MemAvailable (KVM, page tables, namespaces included), %.0f KiB PSS of the VMM processes\n", vmm, d / n, p / n }'
     echo "$vmm requests once all were up: $(request_summary "$WORK/$vmm-first")"
     echo "$vmm requests again after holding all ${HOLD} s more: $(request_summary "$WORK/$vmm-again")"
