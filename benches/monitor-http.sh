@@ -70,6 +70,17 @@ HTTP="$ROOT/examples/target/x86_64-unknown-none/release/http"
 echo "image: $HTTP ($(stat -c %s "$HTTP") bytes)"
 WORK=$(mktemp -d)
 pids=()
+# Whether $1 is still a child of this script. A runner that ended long ago may have left
+# its pid to an unrelated process (2,000 VMs and their `ip` commands wrap a pid_max of
+# 32,768), which must not be signalled; a zombie child is not running either.
+ours() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    set -- $stat
+    [ "$1" != Z ] && [ "$2" = "$$" ]
+}
+
 # Commands that put back what the run changed on the host (sysctls).
 restore=()
 # Every runner ends on SIGTERM and takes its VM, QEMU and namespace with it; one that has
@@ -78,10 +89,10 @@ restore=()
 cleanup() {
     local pid deadline=$((SECONDS + 60))
     trap - INT TERM
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do ours "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-        kill -KILL "$pid" 2>/dev/null || true
+        while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+        ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
     "$RUNNER" clean >/dev/null 2>&1 || true
@@ -111,7 +122,7 @@ wait_for() {
     local log=$1 needle=$2 pid=${3:-}
     for _ in $(seq 1 15000); do
         grep -qs "$needle" "$log" && return 0
-        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+        if [ -n "$pid" ] && ! ours "$pid"; then
             grep -qs "$needle" "$log" && return 0
             break
         fi
@@ -151,7 +162,7 @@ if [[ $PARTS == *wrk* ]]; then
     m=$(median <"$WORK/rps-monitor")
     q=$(median <"$WORK/rps-qemu")
     awk -v m="$m" -v q="$q" 'BEGIN { printf "monitor/QEMU requests/s: %.2f\n", m / q }'
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do ours "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()
 fi
@@ -166,7 +177,7 @@ if [[ $PARTS == *boot* ]]; then
                 --timeout 120 --quiet "$HTTP" >"$WORK/boot.log" 2>&1 &
             pid=$!
             until curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/"; do
-                kill -0 "$pid" 2>/dev/null || { cat "$WORK/boot.log" >&2; exit 1; }
+                ours "$pid" || { cat "$WORK/boot.log" >&2; exit 1; }
                 sleep 0.002
             done
             t1=$(date +%s%N)
@@ -226,18 +237,18 @@ request_summary() {
 stop_set() {
     local pid deadline
     left=0
-    for pid in "${vm_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${vm_pids[@]}"; do ours "$pid" && kill -TERM "$pid" 2>/dev/null || true; done
     deadline=$((SECONDS + 120))
     for pid in "${vm_pids[@]}"; do
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-        kill -KILL "$pid" 2>/dev/null || true
+        while ours "$pid" && ((SECONDS < deadline)); do sleep 0.05; done
+        ours "$pid" && kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
     # After a SIGKILL the runner's namespace is left: `runner clean` removes those of
     # runners that are gone.
     "$RUNNER" clean >/dev/null 2>&1 || true
     for ns in "${vm_ns[@]}"; do
-        [ -e "/run/netns/$ns" ] && left=$((left + 1))
+        [ -n "$ns" ] && [ -e "/run/netns/$ns" ] && left=$((left + 1))
     done
     vm_pids=()
     vm_ns=()
@@ -268,7 +279,8 @@ serving_density() {
             for j in $(seq "$first" "$i"); do
                 if wait_for "$WORK/$vmm-$j.log" "http: listening" "${vm_pids[j]}" 2>"$WORK/$vmm-failed"; then
                     listening=$((listening + 1))
-                    vm_ns[j]=$(grep -o 'in namespace [^ ]*' "$WORK/$vmm-$j.log" | head -1 | cut -d' ' -f3)
+                    # (No namespace with passt: then the name is empty.)
+                    vm_ns[j]=$(grep -o 'in namespace [^ ]*' "$WORK/$vmm-$j.log" | head -1 | cut -d' ' -f3 || true)
                 else
                     stopped_by="VM $j did not come up: $(tail -3 "$WORK/$vmm-failed" | tr '\n' ' ')"
                 fi
