@@ -17,7 +17,8 @@
 #    through the forward (polling every 2 ms). Figures: median, min, p90.
 # 3. Density of serving VMs (PARTS contains "density"): $DENSITY http VMs on the monitor,
 #    each a runner process (`runner boot --vmm monitor`), started $BATCH at a time, each
-#    waited for until it listens; with DENSITY_NET=tap (default: its own network namespace
+#    waited for until it listens (adding stops at the first VM that does not come up or
+#    below $DENSITY_RESERVE MiB of MemAvailable); with DENSITY_NET=tap (default: its own network namespace
 #    and tap device, the guest at 10.0.2.15 in each) or DENSITY_NET=passt (its own passt
 #    and a loopback forward). Once all listen, one request to each in start order, and
 #    again after holding them all $HOLD s (all must still serve). Then the same for
