@@ -112,6 +112,10 @@ pub fn boot(
     control::install_kick_handler();
     let vm = Vm::new(&kvm, &image, config)?;
     drop(kvm);
+    // The image is in guest memory now; its bytes (the whole ELF, debug info and all) and
+    // what reading it freed are given back to the host.
+    drop(image);
+    return_free_heap();
     // The devices' thread, if any: stopped when dropped, after the vCPU's.
     let devices = vm.start_devices()?;
     let control = Arc::new(Control::new());
@@ -185,6 +189,19 @@ pub fn boot(
         halted,
         device_failures,
     })
+}
+
+/// Gives the pages of freed heap memory back to the kernel. glibc keeps them otherwise: a
+/// freed buffer of a few MiB (a read image) raises its mmap threshold, so the next such
+/// buffer comes from the heap and, freed, stays resident below live data, for the life of
+/// the VM (3.7 MiB of an http VM's 9.2 MiB of anonymous memory on the monitor).
+fn return_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's own heap to the kernel (with
+    // madvise); it touches no memory in use and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 impl Stats {
