@@ -261,8 +261,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     } else if let Some(failure) = crate::oom::failure_behind(info.location()) {
         crate::serial::print(format_args!("panicked: {failure}\n"));
     } else if let Some(location) = info.location() {
+        // The location's parts as u64s: `Location`'s own `Display` would link u32's
+        // formatting, which nothing else in most images uses.
         crate::serial::print(format_args!(
-            "panicked at {location}:\n{}\n",
+            "panicked at {}:{}:{}:\n{}\n",
+            location.file(),
+            u64::from(location.line()),
+            u64::from(location.column()),
             info.message()
         ));
     } else {
