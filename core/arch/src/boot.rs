@@ -72,11 +72,13 @@ pub enum BootInfoError {
 
 impl fmt::Display for BootInfoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
+            // As a u64: the image then holds one hexadecimal formatter, the fault report's.
             Self::BadPvhMagic(magic) => {
                 write!(
                     f,
-                    "the PVH start info has magic {magic:#x}, expected 0x336ec578"
+                    "the PVH start info has magic {:#x}, expected 0x336ec578",
+                    u64::from(magic)
                 )
             }
             Self::NoMemoryMap => f.write_str("the loader passed no memory map"),
