@@ -11,10 +11,10 @@ pub use unikernel_arch::timeline::{Mark, marks, tsc, tsc_hz};
 
 /// Prints the timeline in the form the runner reads: `unikernel.timeline <stage> <tsc>`.
 pub fn print() {
-    for mark in marks() {
+    unikernel_arch::timeline::for_each_mark(|mark| {
         unikernel_arch::serial::print(format_args!(
             "unikernel.timeline {} {}\n",
             mark.stage, mark.tsc
         ));
-    }
+    });
 }

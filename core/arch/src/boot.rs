@@ -42,6 +42,8 @@ pub struct BootInfo {
     regions: [MemoryRegion; MAX_REGIONS],
     region_count: usize,
     cmdline: [u8; MAX_CMDLINE],
+    /// The command line is `cmdline[cmdline_start..cmdline_len]`, UTF-8.
+    cmdline_start: usize,
     cmdline_len: usize,
     /// The first boot module (the initrd): guest-physical start and length (0: none).
     initrd_start: u64,
@@ -70,11 +72,13 @@ pub enum BootInfoError {
 
 impl fmt::Display for BootInfoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match *self {
+            // As a u64: the image then holds one hexadecimal formatter, the fault report's.
             Self::BadPvhMagic(magic) => {
                 write!(
                     f,
-                    "the PVH start info has magic {magic:#x}, expected 0x336ec578"
+                    "the PVH start info has magic {:#x}, expected 0x336ec578",
+                    u64::from(magic)
                 )
             }
             Self::NoMemoryMap => f.write_str("the loader passed no memory map"),
@@ -120,6 +124,7 @@ impl BootInfo {
             regions: [MemoryRegion::EMPTY; MAX_REGIONS],
             region_count: 0,
             cmdline: [0; MAX_CMDLINE],
+            cmdline_start: 0,
             cmdline_len: 0,
             initrd_start: 0,
             initrd_len: 0,
@@ -203,12 +208,12 @@ impl BootInfo {
         usable: bool,
         total: usize,
     ) -> Result<(), BootInfoError> {
-        if self.region_count == MAX_REGIONS {
+        let Some(slot) = self.regions.get_mut(self.region_count) else {
             return Err(BootInfoError::TooManyRegions(total.max(MAX_REGIONS + 1)));
-        }
+        };
         if size > 0 {
             let end = start.saturating_add(size);
-            self.regions[self.region_count] = MemoryRegion { start, end, usable };
+            *slot = MemoryRegion { start, end, usable };
             self.region_count += 1;
         }
         Ok(())
@@ -247,7 +252,8 @@ impl BootInfo {
                 break;
             }
         }
-        core::str::from_utf8(&self.cmdline[..len]).map_err(|_| BootInfoError::CmdlineNotUtf8)?;
+        let line = self.cmdline.get(..len).unwrap_or_default();
+        core::str::from_utf8(line).map_err(|_| BootInfoError::CmdlineNotUtf8)?;
         self.cmdline_len = len;
         Ok(())
     }
@@ -255,21 +261,23 @@ impl BootInfo {
     /// Multiboot loaders (GRUB, QEMU) put the kernel's own path first on the command line,
     /// where PVH loaders put only the arguments.
     fn drop_first_word(&mut self) {
-        let line = &self.cmdline[..self.cmdline_len];
-        let start = line
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(line.len());
-        let word_end = line[start..]
-            .iter()
-            .position(|b| b.is_ascii_whitespace())
-            .map_or(line.len(), |n| start + n);
-        let rest = line[word_end..]
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .map_or(line.len(), |n| word_end + n);
-        self.cmdline.copy_within(rest..self.cmdline_len, 0);
-        self.cmdline_len -= rest;
+        let line = self.cmdline_bytes();
+        let rest = line
+            .trim_ascii_start()
+            .splitn(2, u8::is_ascii_whitespace)
+            .nth(1)
+            .unwrap_or_default()
+            .trim_ascii_start();
+        // `rest` ends where the line does, after ASCII whitespace or at the end: a
+        // character boundary.
+        self.cmdline_start = self.cmdline_len - rest.len();
+    }
+
+    /// The command line's bytes (UTF-8, checked by `read_cmdline`).
+    fn cmdline_bytes(&self) -> &[u8] {
+        self.cmdline
+            .get(self.cmdline_start..self.cmdline_len)
+            .unwrap_or_default()
     }
 
     pub fn loader(&self) -> Loader {
@@ -278,7 +286,7 @@ impl BootInfo {
 
     /// The memory map as the loader gave it.
     pub fn regions(&self) -> &[MemoryRegion] {
-        &self.regions[..self.region_count]
+        self.regions.get(..self.region_count).unwrap_or_default()
     }
 
     /// The initrd the loader placed in memory (the first module of PVH's module list):
@@ -291,8 +299,9 @@ impl BootInfo {
 
     /// The whole kernel command line.
     pub fn cmdline(&self) -> &str {
-        // Checked to be UTF-8 when it was read.
-        core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
+        // SAFETY: `read_cmdline` checked the whole line to be UTF-8, and `drop_first_word`
+        // cuts it after ASCII whitespace; the empty line is UTF-8 too.
+        unsafe { core::str::from_utf8_unchecked(self.cmdline_bytes()) }
     }
 
     /// The kernel flags of the command line.

@@ -78,19 +78,31 @@ impl<'a> KernelFlags<'a> {
 
     /// Whether the bare flag `unikernel.<name>` is given.
     pub fn has(&self, name: &str) -> bool {
-        // Byte comparisons only, no search for `=`: the boot path and every exit ask.
-        kernel_words(self.line).any(|word| word.strip_prefix(FLAG_PREFIX) == Some(name))
+        self.find(name).0
     }
 
     /// The value of `unikernel.<name>=<value>`; the last one where the key is repeated.
     pub fn value(&self, name: &str) -> Option<&'a str> {
-        kernel_words(self.line)
-            .filter_map(|word| {
-                word.strip_prefix(FLAG_PREFIX)?
-                    .strip_prefix(name)?
-                    .strip_prefix('=')
-            })
-            .last()
+        self.find(name).1
+    }
+
+    /// Whether the bare flag `unikernel.<name>` is given, and the last value of
+    /// `unikernel.<name>=<value>`: one walk of the words serves both questions, so the
+    /// image holds one copy of it.
+    fn find(&self, name: &str) -> (bool, Option<&'a str>) {
+        let (mut bare, mut value) = (false, None);
+        for word in kernel_words(self.line) {
+            // Byte comparisons only, no search for `=`: the boot path and every exit ask.
+            match word
+                .strip_prefix(FLAG_PREFIX)
+                .and_then(|flag| flag.strip_prefix(name))
+            {
+                Some("") => bare = true,
+                Some(rest) => value = rest.strip_prefix('=').or(value),
+                None => {}
+            }
+        }
+        (bare, value)
     }
 
     /// The value of `unikernel.<name>=<value>` parsed as a `T`; `None` where the flag is

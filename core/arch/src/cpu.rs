@@ -168,14 +168,11 @@ pub(crate) unsafe fn init() {
     for (gate, &stub) in idt.0.iter_mut().zip(stubs) {
         gate.0 = Gate::interrupt(stub.into(), code, 0).0;
     }
-    for (vector, ist) in [
-        (2, IST_NMI),
-        (8, IST_DOUBLE_FAULT),
-        (14, IST_PAGE_FAULT),
-        (18, IST_MACHINE_CHECK),
-    ] {
-        idt.0[vector].0 = Gate::interrupt(stubs[vector].into(), code, ist).0;
-    }
+    // Spelled out rather than a loop over pairs: constant indices need no bounds checks.
+    idt.0[2].0 = Gate::interrupt(stubs[2].into(), code, IST_NMI).0;
+    idt.0[8].0 = Gate::interrupt(stubs[8].into(), code, IST_DOUBLE_FAULT).0;
+    idt.0[14].0 = Gate::interrupt(stubs[14].into(), code, IST_PAGE_FAULT).0;
+    idt.0[18].0 = Gate::interrupt(stubs[18].into(), code, IST_MACHINE_CHECK).0;
     let pointer = DescriptorTablePointer {
         limit: (size_of::<Idt>() - 1) as u16,
         base: VirtAddr::new_truncate(&raw const IDT as u64),
@@ -238,13 +235,15 @@ pub(crate) extern "C" fn exception_handler(frame: &mut TrapFrame) {
     areas[..IMAGE_AREAS].copy_from_slice(&crate::paging::areas());
     let mut next = IMAGE_AREAS;
     crate::context::for_each_guard(|area| {
-        areas[next] = area;
-        next += 1;
+        if let Some(slot) = areas.get_mut(next) {
+            *slot = area;
+            next += 1;
+        }
     });
     let fault = Fault {
         frame,
         fault_address,
-        areas: &areas[..next],
+        areas: areas.get(..next).unwrap_or_default(),
     };
     crate::serial::print(format_args!("{fault}\n"));
     crate::backtrace::print(frame.rbp, frame.rsp);
@@ -262,8 +261,13 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     } else if let Some(failure) = crate::oom::failure_behind(info.location()) {
         crate::serial::print(format_args!("panicked: {failure}\n"));
     } else if let Some(location) = info.location() {
+        // The location's parts as u64s: `Location`'s own `Display` would link u32's
+        // formatting, which nothing else in most images uses.
         crate::serial::print(format_args!(
-            "panicked at {location}:\n{}\n",
+            "panicked at {}:{}:{}:\n{}\n",
+            location.file(),
+            u64::from(location.line()),
+            u64::from(location.column()),
             info.message()
         ));
     } else {

@@ -92,7 +92,7 @@ const NAMES_LEN: usize = {
     len
 };
 
-static PACKED_NAMES: PackedNames = {
+const PACKED_NAMES: PackedNames = {
     let mut packed = PackedNames {
         names: [0; NAMES_LEN],
         ends: [0; 32],
@@ -121,26 +121,36 @@ static PACKED_NAMES: PackedNames = {
     packed
 };
 
+/// The names of [`PACKED_NAMES`] as one string, checked at compile time.
+const NAMES: &str = match core::str::from_utf8(&PACKED_NAMES.names) {
+    Ok(names) => names,
+    Err(_) => panic!("exception names are UTF-8"),
+};
+
+/// The mnemonics of [`PACKED_NAMES`], three bytes a vector.
+const MNEMONICS: &str = match core::str::from_utf8(&PACKED_NAMES.mnemonics) {
+    Ok(mnemonics) => mnemonics,
+    Err(_) => panic!("mnemonics are UTF-8"),
+};
+
 /// The architectural name and mnemonic of exception `vector`.
 pub fn exception_name(vector: u64) -> (&'static str, &'static str) {
     const RESERVED: (&str, &str) = ("reserved exception", "#??");
     let Some(vector) = usize::try_from(vector).ok().filter(|&vector| vector < 32) else {
         return RESERVED;
     };
-    let packed = &PACKED_NAMES;
+    let ends = &PACKED_NAMES.ends;
     let start = vector
         .checked_sub(1)
-        .map_or(0, |before| packed.ends[before].into());
-    let end = packed.ends[vector].into();
-    if start == end {
-        return RESERVED;
-    }
-    // Whole names and mnemonics of `EXCEPTIONS`: ASCII, so the checks pass.
+        .and_then(|before| ends.get(before))
+        .map_or(0, |&end| end.into());
+    let end = ends.get(vector).map_or(0, |&end| end.into());
+    // Slices of ASCII strings at whole names: `get` finds them on character boundaries.
     match (
-        core::str::from_utf8(&packed.names[start..end]),
-        core::str::from_utf8(&packed.mnemonics[3 * vector..3 * vector + 3]),
+        NAMES.get(start..end),
+        MNEMONICS.get(3 * vector..3 * vector + 3),
     ) {
-        (Ok(name), Ok(mnemonic)) => (name, mnemonic),
+        (Some(name), Some(mnemonic)) if start < end => (name, mnemonic),
         _ => RESERVED,
     }
 }
@@ -251,36 +261,39 @@ impl fmt::Display for Fault<'_> {
         if let Some(area) = self.area_of(frame.rip) {
             writeln!(f, "  rip {:#x} is in {}", frame.rip, area.name)?;
         }
-        writeln!(
-            f,
-            "  rip {:#018x} rsp {:#018x} rflags {:#018x}",
-            frame.rip, frame.rsp, frame.rflags
-        )?;
-        writeln!(
-            f,
-            "  rax {:#018x} rbx {:#018x} rcx {:#018x}",
-            frame.rax, frame.rbx, frame.rcx
-        )?;
-        writeln!(
-            f,
-            "  rdx {:#018x} rsi {:#018x} rdi {:#018x}",
-            frame.rdx, frame.rsi, frame.rdi
-        )?;
-        writeln!(
-            f,
-            "  rbp {:#018x} r8  {:#018x} r9  {:#018x}",
-            frame.rbp, frame.r8, frame.r9
-        )?;
-        writeln!(
-            f,
-            "  r10 {:#018x} r11 {:#018x} r12 {:#018x}",
-            frame.r10, frame.r11, frame.r12
-        )?;
-        write!(
-            f,
-            "  r13 {:#018x} r14 {:#018x} r15 {:#018x}",
-            frame.r13, frame.r14, frame.r15
-        )
+        frame.write_registers(f)
+    }
+}
+
+impl TrapFrame {
+    /// The frame as the words it is made of, in field order.
+    fn words(&self) -> &[u64; size_of::<TrapFrame>() / 8] {
+        // SAFETY: `TrapFrame` is `repr(C)` and all its fields are u64: it has the layout of
+        // an array of them, and the view borrows `self`.
+        unsafe { &*(self as *const Self).cast() }
+    }
+
+    /// The register dump, three registers a line: `  rip 0x... rsp 0x... rflags 0x...`
+    /// first (the runner finds the faulting address there), then the general registers.
+    /// One formatted write in a loop over a table costs the image less than a `writeln!`
+    /// with its arguments per line.
+    fn write_registers(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names padded to six bytes, and each register's word in the frame.
+        const NAMES: &str = "rip   rsp   rflagsrax   rbx   rcx   rdx   rsi   rdi   \
+                             rbp   r8    r9    r10   r11   r12   r13   r14   r15   ";
+        const WORDS: [u8; 18] = [17, 20, 19, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0];
+        let words = self.words();
+        for (i, &word) in WORDS.iter().enumerate() {
+            let name = NAMES.get(6 * i..6 * i + 6).unwrap_or_default();
+            let separator = match i % 3 {
+                0 if i > 0 => "\n  ",
+                0 => "  ",
+                _ => " ",
+            };
+            let value = words.get(usize::from(word)).copied().unwrap_or_default();
+            write!(f, "{separator}{:<3} {value:#018x}", name.trim_ascii_end())?;
+        }
+        Ok(())
     }
 }
 
@@ -426,6 +439,38 @@ mod tests {
             "{text}"
         );
         assert!(!report(14, 0b10, 0x110ff8).contains("choose its size"));
+    }
+
+    /// The dump ends the report: three registers a line, `rip` first, each padded to 16
+    /// hex digits.
+    #[test]
+    fn registers_are_dumped_three_a_line() {
+        let frame = TrapFrame {
+            vector: 6,
+            rip: 0x100123,
+            rsp: 0x118000,
+            rflags: 0x46,
+            rax: 1,
+            r8: 8,
+            r15: 0xffff_ffff_ffff_ffff,
+            ..Default::default()
+        };
+        let text = Fault {
+            frame: &frame,
+            fault_address: 0,
+            areas: &[],
+        }
+        .to_string();
+        let dump = text.split_once('\n').unwrap().1;
+        assert_eq!(
+            dump,
+            "  rip 0x0000000000100123 rsp 0x0000000000118000 rflags 0x0000000000000046\n\
+             \x20 rax 0x0000000000000001 rbx 0x0000000000000000 rcx 0x0000000000000000\n\
+             \x20 rdx 0x0000000000000000 rsi 0x0000000000000000 rdi 0x0000000000000000\n\
+             \x20 rbp 0x0000000000000000 r8  0x0000000000000008 r9  0x0000000000000000\n\
+             \x20 r10 0x0000000000000000 r11 0x0000000000000000 r12 0x0000000000000000\n\
+             \x20 r13 0x0000000000000000 r14 0x0000000000000000 r15 0xffffffffffffffff"
+        );
     }
 
     #[test]

@@ -44,19 +44,16 @@ pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 4] = ["GiB", "MiB", "KiB", "B"];
-        for (i, unit) in UNITS.iter().enumerate() {
-            let scale = 1u64 << (10 * (3 - i));
-            if self.0 >= scale || scale == 1 {
-                let tenths = self.0 * 10 / scale;
-                return if tenths.is_multiple_of(10) {
-                    write!(f, "{} {unit}", tenths / 10)
-                } else {
-                    write!(f, "{}.{} {unit}", tenths / 10, tenths % 10)
-                };
-            }
+        const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+        // The largest unit the size reaches; bytes below 1 KiB.
+        let power = (self.0.max(1).ilog2() / 10).min(3);
+        let unit = UNITS.get(power as usize).copied().unwrap_or_default();
+        let tenths = (self.0 * 10) >> (10 * power);
+        if tenths.is_multiple_of(10) {
+            write!(f, "{} {unit}", tenths / 10)
+        } else {
+            write!(f, "{}.{} {unit}", tenths / 10, tenths % 10)
         }
-        unreachable!()
     }
 }
 

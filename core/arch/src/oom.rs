@@ -80,13 +80,11 @@ struct Size(usize);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-        for (unit, scale) in UNITS {
-            if self.0 >= scale && self.0.is_multiple_of(scale) {
-                return write!(f, "{} {unit}", self.0 / scale);
-            }
-        }
-        write!(f, "{} bytes", self.0)
+        const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+        // The largest unit that divides the size, up to GiB.
+        let power = (self.0.max(1).trailing_zeros() / 10).min(3);
+        let unit = UNITS.get(power as usize).copied().unwrap_or_default();
+        write!(f, "{} {unit}", self.0 >> (10 * power))
     }
 }
 

@@ -128,7 +128,9 @@ pub(crate) unsafe fn init(nx: bool) {
     fill_low(table, data, rodata, Flags::WRITABLE | no_execute());
     fill_low(table, rodata, end, no_execute());
     for guard in guards {
-        table[(guard.start / PAGE as u64) as usize].set_unused();
+        if let Some(entry) = table.iter_mut().nth((guard.start / PAGE as u64) as usize) {
+            entry.set_unused();
+        }
     }
     // The free memory after the image is mapped when it is handed out (`map_identity`).
 
@@ -169,7 +171,10 @@ fn fill_low(table: &mut PageTable, from: u64, to: u64, flags: Flags) {
     const STEP: u64 = PAGE as u64;
     let words = as_words(table);
     let mut entry = from | (flags | Flags::PRESENT).bits();
-    let mut slots = words[(from / STEP) as usize..(to / STEP) as usize].chunks_exact_mut(8);
+    let range = words
+        .get_mut((from / STEP) as usize..(to / STEP) as usize)
+        .unwrap_or_default();
+    let mut slots = range.chunks_exact_mut(8);
     for eight in &mut slots {
         // Spelled out: opt-level "s" keeps a loop here as a loop.
         eight[0] = entry;
@@ -247,11 +252,12 @@ fn page_directory(
     // holds, and entries are only added: no mapping in use changes.
     let pdpt = unsafe { &mut *(&raw mut PDPT) };
     if pdpt[gib].is_unused() {
-        if *spare_used == SPARE {
+        if *spare_used >= SPARE {
             return Err(no_tables);
         }
-        // SAFETY: spare tables are handed out once each, under the lock.
-        let pd = unsafe { &raw mut SPARE_PDS[*spare_used] };
+        // SAFETY: spare tables are handed out once each, under the lock; the index is
+        // below SPARE, checked above.
+        let pd = unsafe { (&raw mut SPARE_PDS).cast::<PageTable>().add(*spare_used) };
         *spare_used += 1;
         pdpt[gib].set_addr(table_address(pd), TABLE);
     }

@@ -141,7 +141,7 @@ struct Buffered {
 impl Buffered {
     fn flush(&mut self) {
         if self.len > 0 {
-            write_bytes(&self.bytes[..self.len]);
+            write_bytes(self.bytes.get(..self.len).unwrap_or_default());
             self.len = 0;
         }
     }
@@ -153,11 +153,12 @@ impl fmt::Write for Buffered {
         if self.len + bytes.len() > BUFFER {
             self.flush();
         }
-        if bytes.len() >= BUFFER {
-            write_bytes(bytes);
-        } else {
-            self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
-            self.len += bytes.len();
+        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) if bytes.len() < BUFFER => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            _ => write_bytes(bytes),
         }
         Ok(())
     }
