@@ -187,7 +187,11 @@ fn no_heap() -> TokenStream {
 /// The image's manifest: the subsystems it starts, in boot order, as an ELF note the VMM
 /// reads to provide only what the image needs (an interrupt controller, a network device).
 fn manifest(plan: &Plan) -> TokenStream {
-    let names: Vec<&str> = plan.boot.iter().map(|r| r.spec.name).collect();
+    let mut names: Vec<String> = plan.boot.iter().map(|r| r.spec.name.to_owned()).collect();
+    // `cpus=N` tells the VMM how many vCPUs to give (one when absent).
+    if let Some(cpus) = cpus(plan).filter(|&cpus| cpus > 1) {
+        names.push(format!("cpus={cpus}"));
+    }
     let mut desc = names.join(" ").into_bytes();
     desc.resize(desc.len().next_multiple_of(4).max(4), 0);
     let len = desc.len();
@@ -197,6 +201,16 @@ fn manifest(plan: &Plan) -> TokenStream {
         #[used]
         static __UNIKERNEL_MANIFEST: ::unikernel::__private::Manifest<#len> =
             ::unikernel::__private::Manifest::new(*#desc);
+    }
+}
+
+/// The CPU count `sched(cpus = N)` declares, when the app has `sched`.
+fn cpus(plan: &Plan) -> Option<u16> {
+    let sched = plan.boot.iter().find(|r| r.spec.name == "sched")?;
+    let index = sched.spec.options.iter().position(|o| o.key == "cpus")?;
+    match sched.options[index] {
+        Value::Count(cpus) => Some(cpus),
+        _ => None,
     }
 }
 
@@ -229,6 +243,7 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
                 deadline_ns: #deadline,
                 wcet_ns: #wcet,
                 priority: #priority,
+                cpu: 0,
             }
         }
     });

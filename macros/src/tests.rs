@@ -540,7 +540,10 @@ fn sched_adds_clock_and_irq() {
     assert_eq!(plan.boot[1].added_for, Some("sched"));
     assert_eq!(plan.boot[2].added_for, Some("sched"));
     assert_eq!(plan.boot[3].value, Some(variant("Policy", "Coop")));
-    assert_eq!(plan.boot[3].options, [variant("OnMiss", "Log")]);
+    assert_eq!(
+        plan.boot[3].options,
+        [variant("OnMiss", "Log"), Value::Count(1)]
+    );
     assert!(plan.tasks.tasks.is_empty());
     let plan = ok(quote!(clock), main_fn());
     assert_eq!(boot_order(&plan), ["irq", "clock"]);
@@ -554,7 +557,23 @@ fn sched_policies() {
     assert_eq!(policy(quote!(sched = edf)), variant("Policy", "Edf"));
     assert_eq!(policy(quote!(sched = "rm")), variant("Policy", "Rm"));
     let plan = ok(quote!(sched = rm(on_miss = panic), clock, irq), main_fn());
-    assert_eq!(plan.boot[2].options, [variant("OnMiss", "Panic")]);
+    assert_eq!(
+        plan.boot[2].options,
+        [variant("OnMiss", "Panic"), Value::Count(1)]
+    );
+    let smp = ok(quote!(sched(cpus = 2)), main_fn());
+    assert_eq!(
+        smp.boot[2].options,
+        [variant("OnMiss", "Log"), Value::Count(2)]
+    );
+    assert_eq!(
+        errors(quote!(sched(cpus = 0)), main_fn()),
+        ["`cpus` is a whole number from 1 to 64, not `0`"]
+    );
+    assert_eq!(
+        errors(quote!(sched(cpus = "two")), main_fn()),
+        ["`cpus` is a whole number from 1 to 64, not `two`"]
+    );
     assert!(plan.boot.iter().all(|r| r.added_for.is_none()));
     assert_eq!(
         errors(quote!(sched = edff, console(log = loud)), main_fn()),

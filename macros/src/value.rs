@@ -38,6 +38,13 @@ pub enum Kind {
     },
     /// An option written bare (`net(dhcp)`), on when written (its default is `"false"`).
     Flag,
+    /// A whole number written bare (`cpus = 2`), passed as a `u16`.
+    Count {
+        /// The smallest accepted number.
+        min: u16,
+        /// The largest accepted number.
+        max: u16,
+    },
 }
 
 /// A checked value, ready to be generated.
@@ -58,6 +65,8 @@ pub enum Value {
     Absent,
     /// A flag: on when written.
     Bool(bool),
+    /// A whole number: `2u16`.
+    Count(u16),
 }
 
 impl Kind {
@@ -70,7 +79,7 @@ impl Kind {
             Kind::Size { .. } | Kind::Ipv4Cidr { .. } | Kind::Ipv4Address { .. } => {
                 format!("\"{text}\"")
             }
-            Kind::OneOf { .. } | Kind::Flag => text.to_owned(),
+            Kind::OneOf { .. } | Kind::Flag | Kind::Count { .. } => text.to_owned(),
         }
     }
 
@@ -105,6 +114,15 @@ pub fn check_text(
             "false" => Ok(Value::Bool(false)),
             _ => Err(format!("`{subject}` is on or off")),
         },
+        Kind::Count { min, max } => text
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|count| (min..=max).contains(&count))
+            .map(Value::Count)
+            .ok_or_else(|| {
+                format!("`{subject}` is a whole number from {min} to {max}, not `{text}`")
+            }),
         Kind::OneOf { ty, values } => values
             .iter()
             .find(|(written, _)| *written == text)
@@ -231,6 +249,10 @@ impl ToTokens for Value {
             Value::Ipv4Address(octets) => address_tokens(octets),
             Value::Absent => quote!(::core::option::Option::None),
             Value::Bool(on) => quote!(#on),
+            Value::Count(count) => {
+                let literal = proc_macro2::Literal::u16_suffixed(*count);
+                quote!(#literal)
+            }
         });
     }
 }
@@ -258,6 +280,19 @@ mod tests {
         assert!(check_text("10.0.2.15", &cidr, "ipv4", false).is_err());
         assert!(check_text("10.0.2.15/33", &cidr, "ipv4", false).is_err());
         assert!(check_text("10.0.2.2/24", &address, "gateway", false).is_err());
+    }
+
+    #[test]
+    fn counts_are_whole_numbers_in_range() {
+        let cpus = Kind::Count { min: 1, max: 64 };
+        assert_eq!(check_text("2", &cpus, "cpus", false), Ok(Value::Count(2)));
+        assert_eq!(
+            check_text("0", &cpus, "cpus", false),
+            Err("`cpus` is a whole number from 1 to 64, not `0`".to_owned())
+        );
+        assert!(check_text("65", &cpus, "cpus", false).is_err());
+        assert!(check_text("two", &cpus, "cpus", false).is_err());
+        assert_eq!(Value::Count(2).to_token_stream().to_string(), "2u16");
     }
 
     #[test]

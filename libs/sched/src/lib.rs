@@ -69,6 +69,9 @@ pub struct TaskSpec {
     pub wcet_ns: u64,
     /// The rate/deadline-monotonic priority (0 = most urgent), computed by the macro.
     pub priority: u32,
+    /// The CPU the task runs on (0 = the boot CPU): written in the attribute
+    /// (`task(f, .., cpu = 1)`) or chosen by the macro's partitioning.
+    pub cpu: u16,
 }
 
 /// The scheduler's configuration, as the macro writes it.
@@ -77,6 +80,8 @@ pub struct SchedConfig {
     pub policy: Policy,
     pub tasks: &'static [TaskSpec],
     pub on_miss: OnMiss,
+    /// How many CPUs the app runs on: `sched(cpus = N)`, 1 when not written.
+    pub cpus: u16,
 }
 
 /// Why the scheduler could not start.

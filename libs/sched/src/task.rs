@@ -271,6 +271,7 @@ mod tests {
             deadline_ns: deadline_ms * 1_000_000,
             wcet_ns: 1_000_000,
             priority: 0,
+            cpu: 0,
         };
         Task::new(spec, 2, Instant::from_nanos_since_boot(1_000_000))
     }

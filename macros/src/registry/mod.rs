@@ -85,6 +85,8 @@ const POLICIES: &[(&str, &str)] = &[
 ];
 
 const ON_MISS: &[(&str, &str)] = &[("log", "Log"), ("panic", "Panic")];
+/// The most CPUs `sched(cpus = N)` accepts.
+const MAX_CPUS: u16 = 64;
 
 /// Names subsystems had before, with the name to write now: `timer` is `clock`.
 pub const RENAMED: &[(&str, &str)] = &[("timer", "clock")];
@@ -190,15 +192,26 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
                 values: POLICIES,
             },
         }),
-        options: &[OptionSpec {
-            key: "on_miss",
-            default: "log",
-            kind: Kind::OneOf {
-                ty: "OnMiss",
-                values: ON_MISS,
+        options: &[
+            OptionSpec {
+                key: "on_miss",
+                default: "log",
+                kind: Kind::OneOf {
+                    ty: "OnMiss",
+                    values: ON_MISS,
+                },
+                applies_to: Some(&["edf", "rm"]),
             },
-            applies_to: Some(&["edf", "rm"]),
-        }],
+            OptionSpec {
+                key: "cpus",
+                default: "1",
+                kind: Kind::Count {
+                    min: 1,
+                    max: MAX_CPUS,
+                },
+                applies_to: None,
+            },
+        ],
         declare_as: None,
         validate: no_rules,
         needs: &["clock"],
@@ -211,6 +224,7 @@ pub static SUBSYSTEMS: &[Subsystem] = &[
                     ("policy", InitArg::Value),
                     ("tasks", InitArg::Tasks),
                     ("on_miss", InitArg::Option("on_miss")),
+                    ("cpus", InitArg::Option("cpus")),
                 ],
             },
         ],

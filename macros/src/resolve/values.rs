@@ -36,6 +36,9 @@ pub fn check(
         }
         (_, Written::Lit(syn::Lit::Str(text))) => text.value(),
         (Kind::OneOf { .. }, Written::Ident(ident)) => ident.unraw().to_string(),
+        (Kind::Count { .. }, Written::Lit(syn::Lit::Int(number))) => {
+            number.base10_digits().to_owned()
+        }
         _ => {
             let expected = match kind {
                 Kind::Size { .. } => format!("a size string, such as `{example}`"),
@@ -43,6 +46,7 @@ pub fn check(
                 Kind::Ipv4Cidr { .. } | Kind::Ipv4Address { .. } => {
                     format!("an address in a string, such as `{example}`")
                 }
+                Kind::Count { .. } => format!("a whole number, such as `{example}`"),
                 Kind::Flag => unreachable!("handled above"),
             };
             errors.push(syn::Error::new(
