@@ -216,12 +216,12 @@ impl Unpartitionable<'_> {
     }
 }
 
-/// `a 60.0%, b 30.0% (pinned)`, and the set's utilisation.
+/// `a 60.0%, b 30.0% (pinned) (total 90.0%)`: a CPU's tasks and its utilisation.
 fn cpu_line(tasks: &[Task], set: &[usize], pinned: &dyn Fn(usize) -> bool) -> String {
     let subset: Vec<Task> = set.iter().map(|&i| tasks[i]).collect();
     let utilisation = Utilisation::of(&subset).percent();
     if set.is_empty() {
-        return "no tasks, utilisation 0.0%".to_owned();
+        return "no tasks (total 0.0%)".to_owned();
     }
     let shares: Vec<String> = set
         .iter()
@@ -230,7 +230,7 @@ fn cpu_line(tasks: &[Task], set: &[usize], pinned: &dyn Fn(usize) -> bool) -> St
             format!("{} {}{mark}", tasks[i].name, task_percent(&tasks[i]))
         })
         .collect();
-    format!("{}: utilisation {utilisation}", shares.join(", "))
+    format!("{} (total {utilisation})", shares.join(", "))
 }
 
 /// The headline of a one-CPU verdict without its subject: what failed.
@@ -306,7 +306,7 @@ impl fmt::Display for Unpartitionable<'_> {
                 for (cpu, (set, refusal)) in on_cpu.iter().zip(refusals).enumerate() {
                     write!(
                         f,
-                        "\n  cpu {cpu}: {}; with `{}`: {}",
+                        "\n  cpu {cpu}: {}; adding `{}`: {}",
                         cpu_line(tasks, set, &|i| pinned[i]),
                         failing.name,
                         failing_point(refusal)
@@ -390,8 +390,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "task set cannot be partitioned onto 2 CPUs under EDF: `c` (60.0%) fits on no CPU\n  \
-             cpu 0: a 60.0%: utilisation 60.0%; with `c`: total utilisation 120.0% > 100%\n  \
-             cpu 1: b 60.0%: utilisation 60.0%; with `c`: total utilisation 120.0% > 100%\n  \
+             cpu 0: a 60.0% (total 60.0%); adding `c`: total utilisation 120.0% > 100%\n  \
+             cpu 1: b 60.0% (total 60.0%); adding `c`: total utilisation 120.0% > 100%\n  \
              total utilisation 180.0% <= 200% (2 CPUs); tasks are placed by first-fit \
              decreasing utilisation and each runs on one CPU only\n  \
              declare more CPUs (`sched = edf(cpus = 3)`), shorten a `wcet`, or pin tasks with \
@@ -485,7 +485,7 @@ mod tests {
             "task set of cpu 1 is not schedulable under EDF: total utilisation 120.0% > 100%\n  \
              a: 6 ms / 10 ms = 60.0%\n  \
              b: 6 ms / 10 ms = 60.0%\n  \
-             cpu 0: no tasks, utilisation 0.0%\n  \
+             cpu 0: no tasks (total 0.0%)\n  \
              tasks pinned with `cpu = k` stay on their CPU: move one to another CPU, or leave \
              out its `cpu` to let the macro place it"
         );
