@@ -67,7 +67,7 @@ use syn::spanned::Spanned;
 
 use crate::registry::{Declared, InitArg};
 use crate::resolve::{self, Plan, Resolved};
-use crate::tasks::Task;
+use crate::tasks::Tasks;
 use crate::value::Value;
 
 /// The name `main` gets in the expansion.
@@ -91,7 +91,7 @@ pub fn entry(plan: &Plan, mut main: syn::ItemFn) -> TokenStream {
         .boot
         .iter()
         .any(|r| r.spec.init_args.iter().any(uses_tasks))
-        .then(|| tasks(&plan.tasks.tasks, plan.tasks.summary.as_deref()));
+        .then(|| tasks(&plan.tasks));
 
     let args = plan.args.iter().map(|&(name, span)| {
         let handle = format_ident!("__unikernel_{}", name, span = span);
@@ -223,8 +223,14 @@ fn uses_tasks(arg: &InitArg) -> bool {
 }
 
 /// `static __UNIKERNEL_TASKS: [TaskSpec; N] = [TaskSpec { .. }, ..];`, documented with the
-/// analysis' verdict.
-fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
+/// analysis' verdict (per CPU when there are several), and `const TASK_PLACEMENT: &str`,
+/// which tasks run on which CPU, for `main` to print.
+fn tasks(tasks: &Tasks) -> TokenStream {
+    let Tasks {
+        tasks,
+        summary,
+        placement,
+    } = tasks;
     let count = syn::LitInt::new(&tasks.len().to_string(), Span::call_site());
     let specs = tasks.iter().map(|task| {
         let name = task.name();
@@ -235,6 +241,7 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
         let ns = |ns: u64| nanoseconds(ns);
         let (period, deadline, wcet) = (ns(task.period), ns(task.deadline), ns(task.wcet));
         let priority = syn::LitInt::new(&task.priority.to_string(), Span::call_site());
+        let cpu = syn::LitInt::new(&task.cpu.to_string(), Span::call_site());
         quote! {
             ::unikernel::__private::TaskSpec {
                 name: #name,
@@ -243,23 +250,37 @@ fn tasks(tasks: &[Task], summary: Option<&str>) -> TokenStream {
                 deadline_ns: #deadline,
                 wcet_ns: #wcet,
                 priority: #priority,
-                cpu: 0,
+                cpu: #cpu,
             }
         }
     });
-    let doc = summary.map(|summary| {
-        let mut chars = summary.chars();
-        let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
-        let summary = format!(" {}{}.", first.unwrap_or_default(), chars.as_str());
-        quote!(#[doc = #summary])
+    // The verdict as a sentence; with several CPUs, a list of them follows, one each.
+    let doc = summary.iter().flatten().enumerate().map(|(i, line)| {
+        let line = if i == 0 {
+            let mut chars = line.chars();
+            let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+            format!(" {}{}.", first.unwrap_or_default(), chars.as_str())
+        } else {
+            format!(" - {line}.")
+        };
+        quote!(#[doc = #line])
+    });
+    // Written in the block that also holds `main`, which sees it by its plain name.
+    let placement = placement.as_deref().map(|placement| {
+        quote! {
+            /// Which periodic tasks run on which CPU, as the attribute placed them.
+            #[allow(dead_code)]
+            const TASK_PLACEMENT: &str = #placement;
+        }
     });
     // On the host nothing calls the boot function, so nothing would use the static and the
     // task functions would be reported as never used; rustc counts what an item with
     // `allow(dead_code)` refers to as used.
     quote! {
-        #doc
+        #(#doc)*
         #[allow(dead_code)]
         static __UNIKERNEL_TASKS: [::unikernel::__private::TaskSpec; #count] = [#(#specs),*];
+        #placement
     }
 }
 

@@ -1,5 +1,6 @@
 //! Periodic real-time tasks: `task(<fn>, period = "1 ms", wcet = "200 us", deadline =
-//! "800 us")`, repeatable, `deadline` optional (it defaults to the period).
+//! "800 us", cpu = 1)`, repeatable, `deadline` optional (it defaults to the period), `cpu`
+//! optional (the macro places the task; see [`analysis::partition`]).
 //!
 //! Part of resolution. Each entry is checked on its own (function name first, known keys
 //! once each, durations, `0 < wcet <= deadline <= period`), then the set: names unique, a
@@ -16,12 +17,16 @@
 //!   a path (`jobs::control`, `generic::<u32>`); its name in reports is the last segment.
 //! - A task's priority is computed here for every policy (deadline-monotonic, which is
 //!   rate-monotonic when deadlines equal periods; 0 = highest); the runtime uses it under RM.
+//!   It is the same order on every CPU, so one number serves each CPU's run queue.
+//! - `cpu = k` is a CPU number below `sched(cpus = N)` (1 when not written, so only
+//!   `cpu = 0` then): pinned tasks stay there, the others are placed first-fit decreasing,
+//!   and each CPU's set is checked with the exact test of the policy.
 
 use proc_macro2::Span;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
-use crate::analysis::{self, Policy};
+use crate::analysis::{self, Policy, partition};
 use crate::duration;
 use crate::errors::Errors;
 use crate::hint;
@@ -32,7 +37,10 @@ use crate::registry::Subsystem;
 /// The name of a task entry in the attribute.
 pub const KEYWORD: &str = "task";
 
-const KEYS: &[&str] = &["period", "wcet", "deadline"];
+const KEYS: &[&str] = &["period", "wcet", "deadline", "cpu"];
+
+/// The most CPUs an app has (`sched(cpus = N)`'s upper bound).
+const MAX_CPUS: u16 = 64;
 
 const EXAMPLE: &str = "task(control, period = \"1 ms\", wcet = \"200 us\")";
 
@@ -46,6 +54,8 @@ pub struct Task {
     pub wcet: u64,
     /// 0 = highest.
     pub priority: u32,
+    /// The CPU it runs on: pinned with `cpu = k` or placed by the partitioning.
+    pub cpu: u16,
 }
 
 impl Task {
@@ -68,8 +78,12 @@ pub enum Scheduler<'t> {
         value: &'static str,
         written: bool,
     },
-    /// Declared with a real-time policy, written at `span`.
-    Realtime { policy: Policy, span: Span },
+    /// Declared with a real-time policy, written at `span`, on `cpus` CPUs.
+    Realtime {
+        policy: Policy,
+        span: Span,
+        cpus: u16,
+    },
 }
 
 /// The last segment of a task's path, without `r#`: its name in reports.
@@ -86,6 +100,8 @@ struct Declared {
     period: u64,
     deadline: u64,
     wcet: u64,
+    /// `cpu = k`, with the span of `k`.
+    cpu: Option<(u16, Span)>,
 }
 
 /// The checked task set.
@@ -93,8 +109,11 @@ struct Declared {
 pub struct Tasks {
     /// In declaration order, with their priorities.
     pub tasks: Vec<Task>,
-    /// Why the set is schedulable, when a real-time policy runs it.
-    pub summary: Option<String>,
+    /// Why the set is schedulable, when a real-time policy runs it: one line, or with
+    /// several CPUs a line for the partitioning and one per CPU.
+    pub summary: Option<Vec<String>>,
+    /// Which tasks run on which CPU, `cpu 0: a, b; cpu 1: c`, under a real-time policy.
+    pub placement: Option<String>,
 }
 
 /// Checks the task entries against the scheduler and each other, and the set for
@@ -124,13 +143,28 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
 
     let ok = task_errors.is_empty() && declared.iter().all(Option::is_some);
     errors.append(task_errors);
-    let Scheduler::Realtime { policy, span } = scheduler else {
+    let Scheduler::Realtime { policy, span, cpus } = scheduler else {
         return Tasks::default();
     };
     if !ok {
         return Tasks::default();
     }
     let declared: Vec<Declared> = declared.into_iter().flatten().collect();
+    let mut pins_ok = true;
+    for (task, name) in declared.iter().zip(&names) {
+        if let Some((cpu, cpu_span)) = task.cpu
+            && cpu >= *cpus
+        {
+            errors.push(syn::Error::new(
+                cpu_span,
+                out_of_range(name, cpu, *cpus, *policy),
+            ));
+            pins_ok = false;
+        }
+    }
+    if !pins_ok {
+        return Tasks::default();
+    }
     let analysed: Vec<analysis::Task> = declared
         .iter()
         .zip(&names)
@@ -141,34 +175,61 @@ pub fn resolve(entries: &[&Entry], scheduler: &Scheduler, errors: &mut Errors) -
             wcet: task.wcet,
         })
         .collect();
-    let proof = match analysis::check(*policy, &analysed) {
-        Ok(proof) => proof,
-        Err(unschedulable) => {
-            let span = match unschedulable.blame() {
+    let pinned: Vec<Option<u16>> = declared
+        .iter()
+        .map(|task| task.cpu.map(|(cpu, _)| cpu))
+        .collect();
+    let partition = match partition::partition(*policy, &analysed, &pinned, *cpus) {
+        Ok(partition) => partition,
+        Err(unpartitionable) => {
+            let span = match unpartitionable.blame() {
                 Some(task) => declared[task].job.span(),
                 None => *span,
             };
-            errors.push(syn::Error::new(span, unschedulable.to_string()));
+            errors.push(syn::Error::new(span, unpartitionable.to_string()));
             return Tasks::default();
         }
     };
-    let summary = proof.summary(*policy, &analysed);
+    let summary = partition.summary(*policy, &analysed);
+    let placement = partition.placement(&analysed);
     let priorities = analysis::priorities(&analysed);
     let tasks = declared
         .into_iter()
         .zip(priorities)
-        .map(|(task, priority)| Task {
+        .zip(partition.cpu_of)
+        .map(|((task, priority), cpu)| Task {
             job: task.job,
             period: task.period,
             deadline: task.deadline,
             wcet: task.wcet,
             priority,
+            cpu,
         })
         .collect();
     Tasks {
         tasks,
         summary: Some(summary),
+        placement: Some(placement),
     }
+}
+
+/// The error for `cpu = k` on an app with `cpus` CPUs, `k >= cpus`.
+fn out_of_range(task: &str, cpu: u16, cpus: u16, policy: Policy) -> String {
+    let there_are = match cpus {
+        1 => "the app has 1 CPU, cpu 0 (`cpus` of `sched` is 1 unless written)".to_owned(),
+        2 => "the app has 2 CPUs, cpu 0 and cpu 1".to_owned(),
+        _ => format!("the app has {cpus} CPUs, cpu 0 to cpu {}", cpus - 1),
+    };
+    let policy = policy.name().to_lowercase();
+    let fix = if cpu < MAX_CPUS {
+        format!(
+            "; to run it there, declare `sched = {policy}(cpus = {})`",
+            cpu + 1
+        )
+    } else {
+        format!("; an app has at most {MAX_CPUS} CPUs")
+    };
+    format!("task `{task}` is pinned to cpu {cpu}, but {there_are}{fix}")
 }
 
 /// Tasks without a real-time scheduler: one error, at the first `task`.
@@ -255,7 +316,8 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
 
     // (nanoseconds, span of the value) for period, wcet, deadline.
     let mut values: [Option<(u64, Span)>; 3] = [None; 3];
-    let mut seen = [false; 3];
+    let mut seen = [false; 4];
+    let mut cpu: Option<(u16, Span)> = None;
     // A misspelt key (`perod`) is reported once, not again as a missing `period`.
     let mut unknown_keys = false;
     for option in rest {
@@ -286,6 +348,13 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
                 format!("option `{key}` of `task` is given twice"),
             ));
             ok = false;
+            continue;
+        }
+        if key == "cpu" {
+            match cpu_value(option.value.as_ref(), option.key.span(), errors) {
+                Some(k) => cpu = Some(k),
+                None => ok = false,
+            }
             continue;
         }
         let Some(value) = &option.value else {
@@ -381,7 +450,30 @@ fn declared(entry: &Entry, errors: &mut Errors) -> Option<Declared> {
         period: period.0,
         deadline: deadline.map_or(period.0, |(deadline, _)| deadline),
         wcet: wcet.0,
+        cpu,
     })
+}
+
+/// Checks `cpu = k`: a whole number, written bare (`key` spans the key, for a missing value).
+fn cpu_value(value: Option<&Written>, key: Span, errors: &mut Errors) -> Option<(u16, Span)> {
+    let expected = "`cpu` takes the number of a CPU, such as `cpu = 1` (0 is the boot CPU)";
+    let Some(value) = value else {
+        errors.push(syn::Error::new(key, expected));
+        return None;
+    };
+    let parsed = match value {
+        Written::Lit(syn::Lit::Int(number)) if number.suffix().is_empty() => {
+            number.base10_parse::<u16>().ok()
+        }
+        _ => None,
+    };
+    match parsed {
+        Some(cpu) => Some((cpu, value.span())),
+        None => {
+            errors.push(syn::Error::new(value.span(), expected));
+            None
+        }
+    }
 }
 
 /// A typical value of `key`, for hints.

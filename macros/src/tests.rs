@@ -789,6 +789,101 @@ fn unschedulable_sets_are_errors() {
     );
 }
 
+#[test]
+fn tasks_are_pinned_or_placed_on_cpus() {
+    // Pinned where written, the rest placed by first-fit decreasing utilisation.
+    let plan = ok(
+        quote!(
+            sched = edf(cpus = 2),
+            task(a, period = "10 ms", wcet = "6 ms"),
+            task(b, period = "10 ms", wcet = "6 ms", cpu = 0),
+            task(c, period = "10 ms", wcet = "1 ms"),
+        ),
+        main_fn(),
+    );
+    let cpus: Vec<(String, u16)> = plan.tasks.tasks.iter().map(|t| (t.name(), t.cpu)).collect();
+    assert_eq!(
+        cpus,
+        [
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 0),
+            ("c".to_owned(), 0)
+        ]
+    );
+    assert_eq!(
+        plan.tasks.placement.as_deref(),
+        Some("cpu 0: b, c; cpu 1: a")
+    );
+    // With one CPU, `cpu = 0` is the only CPU there is.
+    let one = ok(
+        quote!(sched = rm, task(a, period = "1 ms", wcet = "1 us", cpu = 0)),
+        main_fn(),
+    );
+    assert_eq!(one.tasks.tasks[0].cpu, 0);
+    assert_eq!(
+        errors(
+            quote!(
+                sched = rm,
+                task(a, period = "1 ms", wcet = "1 us", cpu = 1),
+                task(b, period = "1 ms", wcet = "1 us", cpu = "0"),
+                task(c, period = "1 ms", wcet = "1 us", cpu),
+                task(d, period = "1 ms", wcet = "1 us", cpu = 0, cpu = 0),
+                task(e, period = "1 ms", wcet = "1 us", cpu = -1),
+            ),
+            main_fn()
+        ),
+        [
+            "`cpu` takes the number of a CPU, such as `cpu = 1` (0 is the boot CPU)",
+            "`cpu` takes the number of a CPU, such as `cpu = 1` (0 is the boot CPU)",
+            "option `cpu` of `task` is given twice",
+            // The attribute's parser sees no value it knows after `=`.
+            "expected a value after `=`, such as `\"1 MiB\"` or `edf`, found `-`",
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(sched = rm, task(a, period = "1 ms", wcet = "1 us", cpu = 1)),
+            main_fn()
+        ),
+        [
+            "task `a` is pinned to cpu 1, but the app has 1 CPU, cpu 0 (`cpus` of `sched` is 1 unless written); to run it there, declare `sched = rm(cpus = 2)`"
+        ]
+    );
+    assert_eq!(
+        errors(
+            quote!(
+                sched = edf(cpus = 4),
+                task(a, period = "1 ms", wcet = "1 us", cpu = 4),
+                task(b, period = "1 ms", wcet = "1 us", cpu = 64),
+            ),
+            main_fn()
+        ),
+        [
+            "task `a` is pinned to cpu 4, but the app has 4 CPUs, cpu 0 to cpu 3; to run it there, declare `sched = edf(cpus = 5)`",
+            "task `b` is pinned to cpu 64, but the app has 4 CPUs, cpu 0 to cpu 3; an app has at most 64 CPUs",
+        ]
+    );
+}
+
+#[test]
+fn unpartitionable_sets_are_errors() {
+    let sixty = quote!(
+        task(a, period = "10 ms", wcet = "6 ms"),
+        task(b, period = "10 ms", wcet = "6 ms"),
+        task(c, period = "10 ms", wcet = "6 ms"),
+    );
+    let error = errors(quote!(sched = rm(cpus = 2), #sixty), main_fn());
+    assert_eq!(error.len(), 1);
+    assert!(
+        error[0].starts_with(
+            "task set cannot be partitioned onto 2 CPUs under RM: `c` (60.0%) fits on no CPU\n"
+        ),
+        "{}",
+        error[0]
+    );
+    ok(quote!(sched = rm(cpus = 3), #sixty), main_fn());
+}
+
 // Expansion snapshots.
 
 /// Expands `attr` on `item` and renders the result, input included, for a reviewer.
@@ -1053,6 +1148,20 @@ fn main(clock: Clock, sched: Sched) -> ExitCode {
 }"#,
     );
     check_snapshot("realtime", &actual);
+}
+
+#[test]
+fn snapshot_realtime_on_two_cpus() {
+    let actual = render(
+        r#"console, sched = rm(cpus = 2), task(control, period = "1 ms", wcet = "600 us"), task(filter, period = "2 ms", wcet = "1 ms"), task(report, period = "100 ms", wcet = "5 ms", cpu = 1)"#,
+        r#"
+fn main(sched: Sched) -> ExitCode {
+    println!("tasks: {TASK_PLACEMENT}");
+    sched.run_for(Duration::from_secs(2));
+    ExitCode::SUCCESS
+}"#,
+    );
+    check_snapshot("realtime_on_two_cpus", &actual);
 }
 
 #[test]

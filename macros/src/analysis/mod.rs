@@ -35,6 +35,7 @@
 //!   The Liu–Layland bound `n(2^{1/n} - 1)` is only reported, as a note.
 
 mod big;
+pub mod partition;
 #[cfg(test)]
 mod tests;
 
@@ -100,6 +101,8 @@ pub const RESPONSE_STEPS_LIMIT: u64 = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unschedulable<'a> {
     pub policy: Policy,
+    /// The CPU whose task set this is, when the app has several.
+    pub cpu: Option<u16>,
     pub tasks: Vec<Task<'a>>,
     pub reason: Reason,
 }
@@ -204,6 +207,7 @@ impl Utilisation {
 pub fn edf<'a>(tasks: &[Task<'a>]) -> Result<Proof, Unschedulable<'a>> {
     let fail = |reason| Unschedulable {
         policy: Policy::Edf,
+        cpu: None,
         tasks: tasks.to_vec(),
         reason,
     };
@@ -441,6 +445,7 @@ pub fn response_times(tasks: &[Task], priorities: &[u32]) -> Vec<Response> {
 pub fn rm<'a>(tasks: &[Task<'a>]) -> Result<Proof, Unschedulable<'a>> {
     let fail = |reason| Unschedulable {
         policy: Policy::Rm,
+        cpu: None,
         tasks: tasks.to_vec(),
         reason,
     };
@@ -508,12 +513,12 @@ pub fn percent(num: &Big, den: &Big) -> String {
     unreachable!("the loop returns at 9 decimals")
 }
 
-fn task_percent(task: &Task) -> String {
+pub fn task_percent(task: &Task) -> String {
     percent(&Big::from(task.wcet.into()), &Big::from(task.period.into()))
 }
 
 impl Policy {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Policy::Edf => "EDF",
             Policy::Rm => "RM",
@@ -526,6 +531,10 @@ impl fmt::Display for Unschedulable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tasks = &self.tasks;
         let policy = self.policy.name();
+        let set = match self.cpu {
+            Some(cpu) => format!("task set of cpu {cpu}"),
+            None => "task set".to_owned(),
+        };
         let utilisation = Utilisation::of(tasks);
         let share = |t: &Task| {
             format!(
@@ -540,7 +549,7 @@ impl fmt::Display for Unschedulable<'_> {
             Reason::Overloaded => {
                 write!(
                     f,
-                    "task set is not schedulable under {policy}: total utilisation {} > 100%",
+                    "{set} is not schedulable under {policy}: total utilisation {} > 100%",
                     utilisation.percent()
                 )?;
                 for task in tasks {
@@ -551,7 +560,7 @@ impl fmt::Display for Unschedulable<'_> {
             Reason::Demand { at, demand } => {
                 write!(
                     f,
-                    "task set is not schedulable under EDF: the jobs due by t = {} need {} of \
+                    "{set} is not schedulable under EDF: the jobs due by t = {} need {} of \
                      processor time (processor-demand test)",
                     duration::format(*at),
                     duration::format(*demand)
@@ -592,21 +601,21 @@ impl fmt::Display for Unschedulable<'_> {
                 match responses[*task] {
                     Response::Exact(r) => write!(
                         f,
-                        "task set is not schedulable under RM{monotonic}: `{}` can take {} to \
+                        "{set} is not schedulable under RM{monotonic}: `{}` can take {} to \
                          respond, after its deadline of {deadline}",
                         failing.name,
                         duration::format(r),
                     )?,
                     Response::MoreThan(r) => write!(
                         f,
-                        "task set is not schedulable under RM{monotonic}: `{}` can take at least \
+                        "{set} is not schedulable under RM{monotonic}: `{}` can take at least \
                          {} to respond, after its deadline of {deadline}",
                         failing.name,
                         duration::format(r),
                     )?,
                     Response::Undecided(r) => write!(
                         f,
-                        "cannot decide whether the task set is schedulable under RM{monotonic}: \
+                        "cannot decide whether the {set} is schedulable under RM{monotonic}: \
                          the response time of `{}` still grows after {RESPONSE_STEPS_LIMIT} steps \
                          of the analysis (at least {} so far, deadline {deadline})",
                         failing.name,
@@ -655,7 +664,7 @@ impl fmt::Display for Unschedulable<'_> {
             Reason::TooManyDeadlines { points, bound } => {
                 write!(
                     f,
-                    "cannot decide whether the task set is schedulable under EDF: the \
+                    "cannot decide whether the {set} is schedulable under EDF: the \
                      processor-demand test would check {} up to {}, more than the limit of {}, \
                      and its quick form (QPA) did not settle within {} steps",
                     match points {
@@ -716,6 +725,17 @@ impl Proof {
 }
 
 impl Unschedulable<'_> {
+    /// Whether the analysis gave up (a limit) rather than found a deadline miss.
+    pub fn undecided(&self) -> bool {
+        match &self.reason {
+            Reason::TooManyDeadlines { .. } => true,
+            Reason::ResponseTime {
+                task, responses, ..
+            } => matches!(responses[*task], Response::Undecided(_)),
+            Reason::Overloaded | Reason::Demand { .. } => false,
+        }
+    }
+
     /// The task the failure is about, if one is to blame (else the policy is).
     pub fn blame(&self) -> Option<usize> {
         match &self.reason {

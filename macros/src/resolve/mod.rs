@@ -35,6 +35,7 @@ use crate::errors::Errors;
 use crate::parse::Attr;
 use crate::registry::Subsystem;
 use crate::tasks::{self, Scheduler, Tasks};
+use crate::value::Value;
 
 pub use signature::{is_unikernel_attr, not_a_fn};
 pub use subsystems::Resolved;
@@ -90,6 +91,18 @@ pub fn resolve<'t>(
     }
 }
 
+/// The CPU count of the scheduler (`sched(cpus = N)`), 1 if not written or not valid.
+fn cpus(spec: &Subsystem, chosen: &Chosen) -> u16 {
+    spec.options
+        .iter()
+        .position(|option| option.key == "cpus")
+        .and_then(|index| match chosen.resolved.options.get(index) {
+            Some(Value::Count(cpus)) => Some(*cpus),
+            _ => None,
+        })
+        .unwrap_or(1)
+}
+
 /// The state of the subsystem that runs periodic tasks, for [`tasks::resolve`].
 fn scheduler<'t>(spec: &'t Subsystem, chosen: &Option<Chosen<'t>>) -> Scheduler<'t> {
     let Some(chosen) = chosen else {
@@ -110,6 +123,7 @@ fn scheduler<'t>(spec: &'t Subsystem, chosen: &Option<Chosen<'t>>) -> Scheduler<
         Some(&(_, policy)) => Scheduler::Realtime {
             policy,
             span: chosen.value_span.unwrap_or(chosen.span),
+            cpus: cpus(spec, chosen),
         },
         None => Scheduler::NotRealtime {
             spec,
