@@ -295,6 +295,7 @@ impl Boot {
             machine: self.machine,
             accel,
             memory_mib: self.memory_mib,
+            cpus: vmm::elf::validate(&self.kernel).map_or(1, |image| image.cpus()),
             kernel: self.kernel.clone(),
             cmdline: self.cmdline(),
             extra: self
