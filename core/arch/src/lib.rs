@@ -12,6 +12,7 @@
 /// the manifest note.
 pub use unikernel_abi as abi;
 
+pub mod acpi;
 pub mod backtrace;
 pub mod boot;
 pub mod cmdline;
