@@ -25,6 +25,7 @@ pub mod interrupts;
 pub mod memory;
 pub mod oom;
 pub mod serial;
+pub mod smp;
 pub mod timeline;
 pub mod wait;
 

@@ -1,0 +1,109 @@
+//! Several CPUs: a parallel sum with one part per CPU, jobs pinned to each CPU that record
+//! where they ran, and every CPU incrementing one counter under the scheduler's `Mutex`.
+//! Each part checks its result and prints one line the boot tests read
+//! (runner/tests/smp.rs). The VM may have fewer CPUs than declared: the app then runs on
+//! those it has (`sched.cpus()`).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use unikernel::prelude::*;
+use unikernel::sched::Mutex;
+
+const CPUS: usize = 4;
+/// Numbers 1..=TERMS are summed.
+const TERMS: u64 = 4_000_000;
+const INCREMENTS: u64 = 20_000;
+
+static COUNTER: Mutex<u64> = Mutex::new(0);
+
+#[unikernel(console, heap = "1 MiB", sched(cpus = 4))]
+fn main(sched: Sched) -> ExitCode {
+    let cpus = sched.cpus();
+    println!(
+        "cpus: {cpus} of {CPUS} declared, main on CPU {}",
+        sched.this_cpu()
+    );
+    if sched.spawn_on(cpus, || ()).is_ok() {
+        println!("FAIL: CPU {cpus} accepted a job");
+        return ExitCode::FAILURE;
+    }
+
+    // A parallel sum: CPU k sums its slice of 1..=TERMS and says where it ran.
+    let chunk = TERMS / cpus as u64;
+    let parts: Vec<_> = (0..cpus)
+        .map(|cpu| {
+            let from = cpu as u64 * chunk + 1;
+            let to = if cpu + 1 == cpus {
+                TERMS
+            } else {
+                from + chunk - 1
+            };
+            let me = sched;
+            sched
+                .spawn_on(cpu, move || ((from..=to).sum::<u64>(), me.this_cpu()))
+                .expect("a running CPU")
+        })
+        .collect();
+    let mut total = 0;
+    for (cpu, part) in parts.into_iter().enumerate() {
+        let (sum, ran_on) = part.join();
+        if ran_on != cpu || sum == 0 {
+            println!("FAIL: part {cpu} ran on CPU {ran_on} (sum {sum})");
+            return ExitCode::FAILURE;
+        }
+        total += sum;
+    }
+    if total != TERMS * (TERMS + 1) / 2 {
+        println!("FAIL: sum {total}");
+        return ExitCode::FAILURE;
+    }
+    println!("sum: {total} from {cpus} CPUs, each part on its own CPU");
+
+    // Pinned jobs never run elsewhere: 8 jobs per CPU each record their CPU.
+    let pinned: Vec<_> = (0..cpus * 8)
+        .map(|i| {
+            let me = sched;
+            (
+                i % cpus,
+                sched
+                    .spawn_on(i % cpus, move || me.this_cpu())
+                    .expect("a running CPU"),
+            )
+        })
+        .collect();
+    for (wanted, job) in pinned {
+        let ran_on = job.join();
+        if ran_on != wanted {
+            println!("FAIL: a job pinned to CPU {wanted} ran on CPU {ran_on}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("pinned: {} jobs, each on its CPU", cpus * 8);
+
+    // Contention: every CPU adds 1 INCREMENTS times under the Mutex.
+    let adders: Vec<_> = (0..cpus)
+        .map(|cpu| {
+            sched
+                .spawn_on(cpu, || {
+                    for _ in 0..INCREMENTS {
+                        *COUNTER.lock() += 1;
+                    }
+                })
+                .expect("a running CPU")
+        })
+        .collect();
+    adders.into_iter().for_each(|adder| adder.join());
+    let counted = *COUNTER.lock();
+    if counted != cpus as u64 * INCREMENTS {
+        println!(
+            "FAIL: the counter is {counted}, not {}",
+            cpus as u64 * INCREMENTS
+        );
+        return ExitCode::FAILURE;
+    }
+    println!("mutex: {counted} increments from {cpus} CPUs, none lost");
+    ExitCode::SUCCESS
+}
