@@ -151,6 +151,9 @@ impl fmt::Display for IrqError {
     }
 }
 
+/// Sends a raw interrupt command (its low word) to a local APIC ID.
+pub type SendIpi = fn(apic_id: u32, command: u32);
+
 /// What the dispatcher has counted since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -367,7 +370,7 @@ impl Irq {
 
     /// The start-up IPI path for `unikernel_arch::smp::start`: the boot CPU's APIC ID
     /// and a function that sends a raw interrupt command to an APIC ID.
-    pub fn startup_ipis(&self) -> Option<(u32, fn(u32, u32))> {
+    pub fn startup_ipis(&self) -> Option<(u32, SendIpi)> {
         if CONTROLLER.load(Ordering::Relaxed) != APIC {
             return None;
         }
