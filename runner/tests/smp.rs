@@ -1,0 +1,96 @@
+//! Boot tests of several CPUs (issue 16): examples/smp declares `sched(cpus = 4)` and
+//! runs a parallel sum, jobs pinned to each CPU and a counter under the `Mutex` from every
+//! CPU; it checks each result itself and exits non-zero on a wrong one. Booted with 1, 2
+//! and 4 vCPUs under multi-threaded TCG on microvm, pc and q35; every boot has a timeout.
+//! The monitor gives a VM one vCPU: it refuses the image with a clear message.
+
+use std::time::Duration;
+
+use runner::{AccelRequest, Boot, BootOutcome, Machine};
+
+fn boot(cpus: u16, machine: Machine) -> BootOutcome {
+    Boot::new(runner::example_elf("smp"))
+        .accel(AccelRequest::Tcg)
+        .machine(machine)
+        .cpus(cpus)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .expect("the boot starts")
+}
+
+/// Asserts a clean exit and the lines of a run on `cpus` CPUs.
+fn assert_ran_on(outcome: &BootOutcome, cpus: usize) {
+    let serial = &outcome.serial;
+    assert_eq!(outcome.status, Some(0), "{serial}\n{}", outcome.stderr);
+    assert!(
+        serial.contains(&format!("cpus: {cpus} of 4 declared, main on CPU 0")),
+        "{serial}"
+    );
+    assert!(
+        serial.contains(&format!(
+            "sum: 8000002000000 from {cpus} CPUs, each part on its own CPU"
+        )),
+        "{serial}"
+    );
+    assert!(
+        serial.contains(&format!("pinned: {} jobs, each on its CPU", cpus * 8)),
+        "{serial}"
+    );
+    assert!(
+        serial.contains(&format!(
+            "mutex: {} increments from {cpus} CPUs, none lost",
+            cpus as u64 * 20_000
+        )),
+        "{serial}"
+    );
+}
+
+#[test]
+fn four_cpus_on_microvm() {
+    assert_ran_on(&boot(4, Machine::Microvm), 4);
+}
+
+#[test]
+fn two_cpus_on_q35_say_that_fewer_run_than_declared() {
+    let outcome = boot(2, Machine::Q35);
+    assert_ran_on(&outcome, 2);
+    assert!(
+        outcome
+            .serial
+            .contains("smp: the app declares 4 CPUs and the VM has 2: running on 2"),
+        "{}",
+        outcome.serial
+    );
+}
+
+#[test]
+fn four_cpus_on_pc() {
+    assert_ran_on(&boot(4, Machine::Pc), 4);
+}
+
+#[test]
+fn one_cpu_runs_everything_on_cpu_0() {
+    let outcome = boot(1, Machine::Microvm);
+    assert_ran_on(&outcome, 1);
+    assert!(
+        outcome
+            .serial
+            .contains("smp: the app declares 4 CPUs and the VM has 1: running on 1"),
+        "{}",
+        outcome.serial
+    );
+}
+
+#[test]
+fn the_monitor_refuses_several_cpus_clearly() {
+    let error = Boot::new(runner::example_elf("smp"))
+        .vmm(runner::monitor::Vmm::Monitor)
+        .timeout(Duration::from_secs(60))
+        .run()
+        .expect_err("the monitor gives one vCPU");
+    let message = error.to_string();
+    assert!(
+        message.contains("runs on 4 CPUs (`sched(cpus = 4)`): the monitor gives a VM one vCPU"),
+        "{message}"
+    );
+}
