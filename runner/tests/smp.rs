@@ -94,3 +94,28 @@ fn the_monitor_refuses_several_cpus_clearly() {
         "{message}"
     );
 }
+
+/// A job on CPU 1 overflows its stack: the guard page of that AP's stack turns it into a
+/// report that names the CPU and the stack, and the VM exits with the exception status.
+#[test]
+fn a_fault_on_another_cpu_is_reported_with_the_cpu() {
+    let outcome = Boot::new(runner::example_elf("smp"))
+        .accel(AccelRequest::Tcg)
+        .cpus(2)
+        .arg("--overflow")
+        .timeout(Duration::from_secs(120))
+        .run()
+        .expect("the boot starts");
+    let serial = &outcome.serial;
+    assert_eq!(
+        outcome.status,
+        Some(i32::from(runner::status::EXCEPTION)),
+        "{serial}"
+    );
+    assert!(
+        serial.contains(
+            "on CPU 1: exception: stack overflow: an AP's boot stack ran into its guard page"
+        ),
+        "{serial}"
+    );
+}

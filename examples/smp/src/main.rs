@@ -3,6 +3,9 @@
 //! Each part checks its result and prints one line the boot tests read
 //! (runner/tests/smp.rs). The VM may have fewer CPUs than declared: the app then runs on
 //! those it has (`sched.cpus()`).
+//!
+//! `--overflow` instead overflows the stack of a job on the last CPU: the guard page below
+//! it turns that into a fault report that names the CPU.
 #![no_std]
 #![no_main]
 
@@ -19,13 +22,32 @@ const INCREMENTS: u64 = 20_000;
 
 static COUNTER: Mutex<u64> = Mutex::new(0);
 
-#[unikernel(console, heap = "1 MiB", sched(cpus = 4))]
-fn main(sched: Sched) -> ExitCode {
+/// Uses 512 bytes of stack per level.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = [depth; 64];
+    core::hint::black_box(&frame);
+    if depth == 0 {
+        0
+    } else {
+        recurse(depth - 1) + frame[1]
+    }
+}
+
+#[unikernel(console, heap = "1 MiB", args, sched(cpus = 4))]
+fn main(args: Args, sched: Sched) -> ExitCode {
     let cpus = sched.cpus();
     println!(
         "cpus: {cpus} of {CPUS} declared, main on CPU {}",
         sched.this_cpu()
     );
+    if args.iter().any(|arg| arg == "--overflow") {
+        let deep = sched
+            .spawn_on(cpus - 1, || recurse(1_000_000))
+            .expect("a running CPU");
+        println!("recursed: {}", deep.join());
+        return ExitCode::FAILURE;
+    }
     if sched.spawn_on(cpus, || ()).is_ok() {
         println!("FAIL: CPU {cpus} accepted a job");
         return ExitCode::FAILURE;
