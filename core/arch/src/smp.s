@@ -51,11 +51,13 @@ ap_protected:
     .word 0x18
 
 .balign 8
+/* The accessed bits are set: loading a selector would otherwise write them, and once
+   paging is on the page is read-only (a KVM guest faults there; TCG does not check). */
 ap_gdt:
     .quad 0
-    .quad 0x00cf9a000000ffff                    /* 0x08: 32-bit code */
-    .quad 0x00cf92000000ffff                    /* 0x10: data */
-    .quad 0x00af9a000000ffff                    /* 0x18: 64-bit code */
+    .quad 0x00cf9b000000ffff                    /* 0x08: 32-bit code */
+    .quad 0x00cf93000000ffff                    /* 0x10: data */
+    .quad 0x00af9b000000ffff                    /* 0x18: 64-bit code */
 ap_gdt_pointer:
     .word 31
     .long {TRAMPOLINE} + (ap_gdt - unikernel_ap_trampoline)
