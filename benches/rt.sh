@@ -17,13 +17,17 @@
 #    thread that never yields spins (ideal: 0), and how long a thread waits for a lock
 #    whose holder has 20 ms of work left, with priority inheritance (ideal: 20 ms; about
 #    120 ms without). runner/tests/rt.rs checks the order of these events, not the times.
+# 6. examples/smp --bench on 2 vCPUs (multi-threaded TCG: one host thread per vCPU): the
+#    same sum of 1..=200 million once split over both CPUs and once on CPU 0 alone, in the
+#    same run; it prints both times and the speed-up (ideal 2; a shared 2-CPU host gives
+#    QEMU's two vCPU threads less than two whole CPUs).
 #
 # The host's load average is printed before and after: on a shared 2-CPU host other work
 # deschedules QEMU's threads for milliseconds now and then, which shows in the maxima.
 set -eu
 seconds=${1:-10}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed)
+(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed -p smp)
 elf="$repo/examples/target/x86_64-unknown-none/release"
 qemu="qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults -no-user-config -nographic -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"
 timeout=$((seconds * 3 + 60))
@@ -49,3 +53,9 @@ echo
 
 echo "== fixed priorities"
 timeout 120 $qemu -kernel "$elf/rt-fixed" 2>&1 | tr -d '\r' | grep -E '(woke at most|got the lock after)' | sed 's/^/   /'
+echo
+
+echo "== compute on 2 vCPUs (examples/smp --bench)"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+timeout 600 $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp" -append "-- --bench 200000000" 2>&1 | tr -d '\r' | grep -E '^compute' | sed 's/^/   /'
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

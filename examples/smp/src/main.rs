@@ -4,6 +4,9 @@
 //! (runner/tests/smp.rs). The VM may have fewer CPUs than declared: the app then runs on
 //! those it has (`sched.cpus()`).
 //!
+//! `--bench N` instead sums 1..=N (default 200 million), once split over every CPU and
+//! once on CPU 0 alone, and prints both times and the speed-up (benches/rt.sh).
+//!
 //! `--overflow` instead overflows the stack of a job on the last CPU: the guard page below
 //! it turns that into a fault report that names the CPU.
 #![no_std]
@@ -34,6 +37,52 @@ fn recurse(depth: u64) -> u64 {
     }
 }
 
+/// Sums `from..=to` one number at a time (`black_box` keeps the compiler from using the
+/// closed form): work whose time grows with its size.
+fn sum(from: u64, to: u64) -> u64 {
+    (from..=to).fold(0, |total, i| total + core::hint::black_box(i))
+}
+
+/// Sums 1..=terms split in `parts` parts, part k on CPU k % cpus. Returns the total.
+fn parallel_sum(sched: Sched, terms: u64, parts: usize, on_cpus: usize) -> u64 {
+    let chunk = terms / parts as u64;
+    let jobs: Vec<_> = (0..parts)
+        .map(|part| {
+            let from = part as u64 * chunk + 1;
+            let to = if part + 1 == parts {
+                terms
+            } else {
+                from + chunk - 1
+            };
+            sched
+                .spawn_on(part % on_cpus, move || sum(from, to))
+                .expect("a running CPU")
+        })
+        .collect();
+    jobs.into_iter().map(|job| job.join()).sum()
+}
+
+fn bench(sched: Sched, terms: u64) -> ExitCode {
+    let cpus = sched.cpus();
+    let start = Instant::now();
+    let spread = parallel_sum(sched, terms, cpus, cpus);
+    let on_all = start.elapsed();
+    let start = Instant::now();
+    let alone = parallel_sum(sched, terms, cpus, 1);
+    let on_one = start.elapsed();
+    if spread != terms * (terms + 1) / 2 || alone != spread {
+        println!("FAIL: sums {spread} and {alone}");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "compute: sum of 1..={terms}: {} us on 1 CPU, {} us on {cpus} CPUs: speed-up {:.2}",
+        on_one.as_micros(),
+        on_all.as_micros(),
+        on_one.as_micros() as f64 / on_all.as_micros().max(1) as f64
+    );
+    ExitCode::SUCCESS
+}
+
 #[unikernel(console, heap = "1 MiB", args, sched(cpus = 4))]
 fn main(args: Args, sched: Sched) -> ExitCode {
     let cpus = sched.cpus();
@@ -41,6 +90,14 @@ fn main(args: Args, sched: Sched) -> ExitCode {
         "cpus: {cpus} of {CPUS} declared, main on CPU {}",
         sched.this_cpu()
     );
+    let words: Vec<_> = args.iter().collect();
+    if let Some(at) = words.iter().position(|arg| *arg == "--bench") {
+        let terms = words
+            .get(at + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(200_000_000);
+        return bench(sched, terms);
+    }
     if args.iter().any(|arg| arg == "--overflow") {
         let deep = sched
             .spawn_on(cpus - 1, || recurse(1_000_000))
