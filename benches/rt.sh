@@ -21,7 +21,7 @@
 #    same sum of 1..=200 million once split over both CPUs and once on CPU 0 alone, in the
 #    same run; it prints both times and the speed-up (ideal 2; a shared 2-CPU host gives
 #    QEMU's two vCPU threads less than two whole CPUs).
-# 7. examples/smp --jitter on 2 vCPUs: the 1 kHz task `tick` on CPU 0 while a job spins on
+# 7. examples/smp-jitter on 2 vCPUs: the 1 kHz task `tick` on CPU 0 while a job spins on
 #    CPU 1, and, at the same time, a host thread's own 1 kHz timer (benches/host_timer.c,
 #    cyclictest-like, SCHED_OTHER nice 0 like QEMU); prints both and the guest/host ratios
 #    of p99 and max (below 1: the guest did better than the host's own thread).
@@ -31,7 +31,7 @@
 set -eu
 seconds=${1:-10}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed -p smp)
+(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed -p smp -p smp-jitter)
 elf="$repo/examples/target/x86_64-unknown-none/release"
 qemu="qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults -no-user-config -nographic -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"
 timeout=$((seconds * 3 + 60))
@@ -71,7 +71,7 @@ host_timer=$(mktemp)
 cc -O2 -o "$host_timer" "$repo/benches/host_timer.c"
 host_out=$(mktemp)
 "$host_timer" "$seconds" > "$host_out" &
-guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp" -append "-- --jitter $seconds" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
+guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp-jitter" -append "-- --seconds $seconds" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
 wait
 host=$(cat "$host_out")
 rm -f "$host_timer" "$host_out"

@@ -7,9 +7,6 @@
 //! `--bench N` instead sums 1..=N (default 200 million), once split over every CPU and
 //! once on CPU 0 alone, and prints both times and the speed-up (benches/rt.sh).
 //!
-//! `--jitter S` instead runs for S seconds with CPU 1 busy (a job that spins) and prints
-//! the release jitter of the 1 kHz task `tick` on CPU 0 (benches/rt.sh).
-//!
 //! `--overflow` instead overflows the stack of a job on the last CPU: the guard page below
 //! it turns that into a fault report that names the CPU.
 #![no_std]
@@ -86,53 +83,7 @@ fn bench(sched: Sched, terms: u64) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The 1 kHz task: its release jitter is what `--jitter` measures.
-fn tick() {
-    TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-}
-
-static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-fn jitter(sched: Sched, seconds: u64) -> ExitCode {
-    let busy_for = Duration::from_secs(seconds + 1);
-    let busy = (sched.cpus() > 1).then(|| {
-        sched
-            .spawn_on(1, move || {
-                let start = Instant::now();
-                let mut spins = 0u64;
-                while start.elapsed() < busy_for {
-                    spins = core::hint::black_box(spins + 1);
-                }
-                spins
-            })
-            .expect("CPU 1 runs")
-    });
-    sched.run_for(Duration::from_millis(200));
-    sched.reset_stats();
-    sched.run_for(Duration::from_secs(seconds));
-    let tick = sched.task("tick").expect("the task");
-    println!(
-        "jitter: tick on CPU 0, CPU 1 {}: {} jobs, release jitter p50 {} ns p99 {} ns max {} ns, misses {}",
-        if busy.is_some() { "busy" } else { "absent" },
-        tick.jobs,
-        tick.jitter.p50.as_nanos(),
-        tick.jitter.p99.as_nanos(),
-        tick.jitter.max.as_nanos(),
-        tick.misses
-    );
-    if let Some(busy) = busy {
-        busy.join();
-    }
-    ExitCode::SUCCESS
-}
-
-#[unikernel(
-    console,
-    heap = "1 MiB",
-    args,
-    sched = edf(cpus = 4),
-    task(tick, period = "1 ms", wcet = "50 us")
-)]
+#[unikernel(console, heap = "1 MiB", args, sched(cpus = 4))]
 fn main(args: Args, sched: Sched) -> ExitCode {
     let cpus = sched.cpus();
     println!(
@@ -146,10 +97,6 @@ fn main(args: Args, sched: Sched) -> ExitCode {
             .and_then(|n| n.parse().ok())
             .unwrap_or(200_000_000);
         return bench(sched, terms);
-    }
-    if let Some(at) = words.iter().position(|arg| *arg == "--jitter") {
-        let seconds = words.get(at + 1).and_then(|n| n.parse().ok()).unwrap_or(10);
-        return jitter(sched, seconds);
     }
     if args.iter().any(|arg| arg == "--overflow") {
         let deep = sched
