@@ -17,13 +17,21 @@
 #    thread that never yields spins (ideal: 0), and how long a thread waits for a lock
 #    whose holder has 20 ms of work left, with priority inheritance (ideal: 20 ms; about
 #    120 ms without). runner/tests/rt.rs checks the order of these events, not the times.
+# 6. examples/smp --bench on 2 vCPUs (multi-threaded TCG: one host thread per vCPU): the
+#    same sum of 1..=200 million once split over both CPUs and once on CPU 0 alone, in the
+#    same run; it prints both times and the speed-up (ideal 2; a shared 2-CPU host gives
+#    QEMU's two vCPU threads less than two whole CPUs).
+# 7. examples/smp-jitter on 2 vCPUs: the 1 kHz task `tick` on CPU 0 while a job spins on
+#    CPU 1, and, at the same time, a host thread's own 1 kHz timer (benches/host_timer.c,
+#    cyclictest-like, SCHED_OTHER nice 0 like QEMU); prints both and the guest/host ratios
+#    of p99 and max (below 1: the guest did better than the host's own thread).
 #
 # The host's load average is printed before and after: on a shared 2-CPU host other work
 # deschedules QEMU's threads for milliseconds now and then, which shows in the maxima.
 set -eu
 seconds=${1:-10}
 repo=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed)
+(cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed -p smp -p smp-jitter)
 elf="$repo/examples/target/x86_64-unknown-none/release"
 qemu="qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults -no-user-config -nographic -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"
 timeout=$((seconds * 3 + 60))
@@ -49,3 +57,27 @@ echo
 
 echo "== fixed priorities"
 timeout 120 $qemu -kernel "$elf/rt-fixed" 2>&1 | tr -d '\r' | grep -E '(woke at most|got the lock after)' | sed 's/^/   /'
+echo
+
+echo "== compute on 2 vCPUs (examples/smp --bench)"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+timeout 600 $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp" -append "-- --bench 200000000" 2>&1 | tr -d '\r' | grep -E '^compute' | sed 's/^/   /'
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+echo "== 1 kHz task on CPU 0 with CPU 1 busy, beside a host thread's 1 kHz timer, $seconds s"
+echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+host_timer=$(mktemp)
+cc -O2 -o "$host_timer" "$repo/benches/host_timer.c"
+host_out=$(mktemp)
+"$host_timer" "$seconds" > "$host_out" &
+guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp-jitter" -append "-- --seconds $seconds" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
+wait
+host=$(cat "$host_out")
+rm -f "$host_timer" "$host_out"
+echo "   guest $guest"
+echo "   $host"
+field() { echo "$1" | sed -n "s/.* $2 \([0-9]*\) ns.*/\1/p"; }
+awk -v gp="$(field "$guest" p99)" -v gm="$(field "$guest" max)" -v hp="$(field "$host" p99)" -v hm="$(field "$host" max)" \
+    'BEGIN { if (hp > 0 && hm > 0) printf "   guest/host: p99 %.2f, max %.2f\n", gp / hp, gm / hm }'
+echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -49,9 +49,9 @@ pub use unikernel_sched::Sched;
 /// Threads, a mutex and a channel, and the figures of the real-time tasks.
 pub mod sched {
     pub use unikernel_sched::{
-        Builder, Channel, JoinHandle, MAX_THREADS, Mutex, MutexGuard, OnMiss, Policy, Report,
-        Sched, SchedStats, SpawnError, TaskStats, cpu_time, current_name, sleep, sleep_until,
-        spawn, yield_now,
+        Builder, Channel, CpuJoinHandle, CpusError, JoinHandle, MAX_THREADS, Mutex, MutexGuard,
+        OnMiss, Policy, Report, Sched, SchedStats, SpawnError, TaskStats, cpu_time, current_name,
+        sleep, sleep_until, spawn, yield_now,
     };
 }
 

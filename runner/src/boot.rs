@@ -116,6 +116,8 @@ pub struct Boot {
     /// The disks bypass the host's page cache (O_DIRECT).
     disk_direct: bool,
     initrd: Option<PathBuf>,
+    /// vCPUs, when not the image's own `cpus=N` (a VM with fewer CPUs than declared).
+    cpus: Option<u16>,
 }
 
 /// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
@@ -154,7 +156,15 @@ impl Boot {
             disks: Vec::new(),
             disk_direct: false,
             initrd: None,
+            cpus: None,
         }
+    }
+
+    /// Gives the VM `cpus` vCPUs, whatever the image's manifest declares (default: as
+    /// many as it declares).
+    pub fn cpus(mut self, cpus: u16) -> Self {
+        self.cpus = Some(cpus.max(1));
+        self
     }
 
     /// Gives the guest a virtio-net device on `backend` under the monitor (a tap device,
@@ -295,6 +305,9 @@ impl Boot {
             machine: self.machine,
             accel,
             memory_mib: self.memory_mib,
+            cpus: self.cpus.unwrap_or_else(|| {
+                vmm::elf::validate(&self.kernel).map_or(1, |image| image.cpus())
+            }),
             kernel: self.kernel.clone(),
             cmdline: self.cmdline(),
             extra: self

@@ -151,6 +151,8 @@ pub struct QemuConfig {
     pub machine: Machine,
     pub accel: Accel,
     pub memory_mib: u32,
+    /// vCPUs (`-smp`); 1 leaves QEMU's default single CPU and command line as they were.
+    pub cpus: u16,
     pub kernel: PathBuf,
     /// The kernel command line (`-append`); left out when empty.
     pub cmdline: String,
@@ -165,6 +167,7 @@ impl QemuConfig {
             machine: Machine::Microvm,
             accel,
             memory_mib: 32,
+            cpus: 1,
             kernel: kernel.as_ref().to_path_buf(),
             cmdline: String::new(),
             extra: Vec::new(),
@@ -183,6 +186,11 @@ impl QemuConfig {
         };
         push(&mut args, &["-M", self.machine.qemu_value()]);
         match self.accel {
+            // One host thread per vCPU; QEMU's default with -smp, said explicitly so that
+            // a change of default cannot serialise the vCPUs unnoticed.
+            Accel::Tcg if self.cpus > 1 => {
+                push(&mut args, &["-accel", "tcg,thread=multi", "-cpu", "max"])
+            }
             Accel::Tcg => push(&mut args, &["-accel", "tcg", "-cpu", "max"]),
             Accel::Kvm => push(
                 &mut args,
@@ -190,6 +198,9 @@ impl QemuConfig {
             ),
         }
         push(&mut args, &["-m", &self.memory_mib.to_string()]);
+        if self.cpus > 1 {
+            push(&mut args, &["-smp", &self.cpus.to_string()]);
+        }
         if self.machine != Machine::Microvm {
             // SeaBIOS would print its banner on the serial port, before the guest's output.
             push(&mut args, &["-fw_cfg", "name=etc/sercon-port,string=0"]);
@@ -421,6 +432,17 @@ mod tests {
                  -no-user-config -nographic -display none -serial stdio \
                  -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -kernel /k.elf"
             );
+        }
+
+        #[test]
+        fn several_cpus_get_smp_and_multi_threaded_tcg() {
+            let mut config = QemuConfig::new("/k.elf", Accel::Tcg);
+            config.cpus = 4;
+            let joined = strings(&config).join(" ");
+            assert!(joined.contains("-accel tcg,thread=multi -cpu max -m 32 -smp 4 "));
+            config.accel = Accel::Kvm;
+            let joined = strings(&config).join(" ");
+            assert!(joined.contains("-enable-kvm -cpu host,-arch-capabilities -m 32 -smp 4 "));
         }
 
         #[test]

@@ -182,6 +182,61 @@ pub(crate) unsafe fn init() {
     unsafe { lidt(&pointer) };
 }
 
+// The APs' tables, by CPU index (slot 0 unused: the boot CPU has the statics above).
+static mut AP_TSS: [MaybeUninit<TaskStateSegment>; crate::acpi::MAX_CPUS] =
+    [const { MaybeUninit::uninit() }; crate::acpi::MAX_CPUS];
+static mut AP_GDT: [MaybeUninit<GlobalDescriptorTable>; crate::acpi::MAX_CPUS] =
+    [const { MaybeUninit::uninit() }; crate::acpi::MAX_CPUS];
+
+/// Loads an AP's own GDT and TSS (its fault stacks `fault_tops`: double fault, NMI,
+/// machine check, page fault) and the shared IDT.
+///
+/// # Safety
+/// Call once per AP, first thing in its Rust code with interrupts off, with its own
+/// `index` (1..MAX_CPUS): the slot's tables are written here and then only read by that CPU.
+pub(crate) unsafe fn init_ap(index: usize, fault_tops: [u64; 4]) {
+    // SAFETY: slot `index` belongs to this AP alone (the caller's contract).
+    let (tss, gdt) = unsafe {
+        (
+            (*(&raw mut AP_TSS))[index].write(TaskStateSegment::new()),
+            (*(&raw mut AP_GDT))[index].write(GlobalDescriptorTable::new()),
+        )
+    };
+    let mut ist = tss.interrupt_stack_table;
+    for (slot, top) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK, IST_PAGE_FAULT]
+        .into_iter()
+        .zip(fault_tops)
+    {
+        ist[usize::from(slot - 1)] = VirtAddr::new_truncate(top);
+    }
+    tss.interrupt_stack_table = ist;
+    let tss: &'static TaskStateSegment = tss;
+    let code = gdt.append(Descriptor::kernel_code_segment());
+    let data = gdt.append(Descriptor::kernel_data_segment());
+    let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+    let gdt_pointer = DescriptorTablePointer {
+        limit: gdt.limit(),
+        base: VirtAddr::new_truncate(gdt.entries().as_ptr() as u64),
+    };
+    let idt_pointer = DescriptorTablePointer {
+        limit: (size_of::<Idt>() - 1) as u16,
+        base: VirtAddr::new_truncate(&raw const IDT as u64),
+    };
+    // SAFETY: the GDT was built above and is never changed again; its code and data
+    // descriptors are 64-bit ring-0 ones like the trampoline's, so execution continues
+    // once CS is reloaded. The IDT is the boot CPU's, complete since `init`, whose gates
+    // are only changed with interrupts off.
+    unsafe {
+        lgdt(&gdt_pointer);
+        CS::set_reg(code);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_selector);
+        lidt(&idt_pointer);
+    }
+}
+
 /// Points the IDT gate of `vector` (32 to 255) at `handler`, on the current stack (no IST).
 ///
 /// # Safety
@@ -245,6 +300,9 @@ pub(crate) extern "C" fn exception_handler(frame: &mut TrapFrame) {
         fault_address,
         areas: areas.get(..next).unwrap_or_default(),
     };
+    if crate::smp::online() > 1 {
+        crate::serial::print(format_args!("on CPU {}: ", crate::smp::this_cpu()));
+    }
     crate::serial::print(format_args!("{fault}\n"));
     crate::backtrace::print(frame.rbp, frame.rsp);
     crate::exit::exit(crate::exit::status::EXCEPTION)

@@ -53,6 +53,14 @@ pub fn in_handler() -> bool {
 #[cfg(target_os = "none")]
 extern "C" fn dispatch(frame: &mut crate::fault::TrapFrame) {
     let vector = frame.vector as u8;
+    // The APs take interrupts only to wake from a halt (smp.rs): the handler runs, and
+    // the scheduler's hook, which works on the boot CPU's threads, does not.
+    if crate::smp::this_cpu() != 0 {
+        if let Some(dispatch) = DISPATCH.get() {
+            dispatch(vector);
+        }
+        return;
+    }
     DEPTH.fetch_add(1, Ordering::Relaxed);
     if let Some(dispatch) = DISPATCH.get() {
         dispatch(vector);

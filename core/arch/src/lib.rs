@@ -12,6 +12,7 @@
 /// the manifest note.
 pub use unikernel_abi as abi;
 
+pub mod acpi;
 pub mod backtrace;
 pub mod boot;
 pub mod cmdline;
@@ -24,6 +25,7 @@ pub mod interrupts;
 pub mod memory;
 pub mod oom;
 pub mod serial;
+pub mod smp;
 pub mod timeline;
 pub mod wait;
 

@@ -351,3 +351,36 @@ pub(crate) fn map_device(start: u64, end: u64) -> Result<(), MemoryError> {
     }
     Ok(())
 }
+
+/// Maps the 4 KiB page at `addr` (below 1 MiB) for the AP trampoline: writable and not
+/// executable while it is copied (`writable`), then read-only and executable.
+///
+/// # Safety
+/// The page is the trampoline's alone; with `!writable` its contents are the trampoline
+/// code, which runs only as the AP start-up protocol (smp.s) expects.
+pub(crate) unsafe fn map_trampoline(addr: u64, writable: bool) -> Result<(), MemoryError> {
+    let flags = if writable {
+        Flags::PRESENT | Flags::WRITABLE | no_execute()
+    } else {
+        Flags::PRESENT
+    };
+    set_small_page(addr, flags)
+}
+
+/// Maps the page holding `addr` (firmware tables: the ACPI RSDP and MADT) read-only and
+/// not executable, unless the image or memory handed out already maps it.
+pub(crate) fn map_firmware_page(addr: u64) {
+    let Layout { text, end, .. } = layout();
+    if (text..end).contains(&addr) {
+        return;
+    }
+    let page = addr & !(PAGE as u64 - 1);
+    if page < text {
+        // Below the image nothing else is mapped: read-only will do.
+        let _ = set_small_page(page, Flags::PRESENT | no_execute());
+    } else {
+        // Above it, as memory handed out is mapped (read-write, not executable); a
+        // mapping already there stays as it is.
+        let _ = map_identity(page, page + PAGE as u64);
+    }
+}

@@ -175,6 +175,21 @@ mod target {
     /// Call it only where CPUID reports an APIC (and x2APIC, for `x2apic`): elsewhere the
     /// CPU refuses the MSR accesses with a general protection fault, which the kernel
     /// reports and exits on.
+    /// Enables this AP's local APIC in the mode the boot CPU chose ([`enable`] ran there
+    /// first: the xAPIC page is mapped, the mode known).
+    pub fn enable_this_cpu() {
+        let x2apic = match MODE.load(Ordering::Relaxed) {
+            X2APIC => true,
+            XAPIC => false,
+            _ => return,
+        };
+        // SAFETY: as in `enable`: the boot CPU has the same APIC (and x2APIC) support.
+        unsafe {
+            let msr = read_msr(MSR_APIC_BASE);
+            write_msr(MSR_APIC_BASE, enabled_base(msr, x2apic));
+        }
+    }
+
     pub fn enable(x2apic: bool) -> Result<Mode, unikernel_arch::memory::MemoryError> {
         // SAFETY: IA32_APIC_BASE exists on every CPU with an APIC (else the read faults,
         // see above); reading it has no side effect.
@@ -224,6 +239,30 @@ mod target {
                 }
                 write(reg::INTERRUPT_COMMAND_HIGH, 0);
                 write(reg::INTERRUPT_COMMAND_LOW, ICR_SELF | u32::from(vector));
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends an inter-processor interrupt: `command` (the low word of the interrupt
+    /// command: vector, delivery mode, level) to the local APIC with ID `apic_id`, and
+    /// waits until it is accepted (xAPIC; an x2APIC write is accepted at once).
+    pub fn send_ipi(apic_id: u32, command: u32) {
+        match MODE.load(Ordering::Relaxed) {
+            // SAFETY: in x2APIC mode the interrupt command register is MSR 0x830 (one
+            // 64-bit write, destination in the high half); it only sends an interrupt.
+            X2APIC => unsafe {
+                write_msr(
+                    x2apic_msr(reg::INTERRUPT_COMMAND_LOW),
+                    u64::from(apic_id) << 32 | u64::from(command),
+                )
+            },
+            XAPIC => {
+                write(reg::INTERRUPT_COMMAND_HIGH, apic_id << 24);
+                write(reg::INTERRUPT_COMMAND_LOW, command);
+                while read(reg::INTERRUPT_COMMAND_LOW) & ICR_PENDING != 0 {
+                    core::hint::spin_loop();
+                }
             }
             _ => {}
         }

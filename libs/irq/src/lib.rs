@@ -132,6 +132,8 @@ pub enum IrqError {
     NoLocalApic,
     /// Vectors 0 to 31 are CPU exceptions.
     NotAnInterruptVector(u8),
+    /// No running CPU has this index.
+    NoSuchCpu(usize),
 }
 
 impl fmt::Display for IrqError {
@@ -144,9 +146,13 @@ impl fmt::Display for IrqError {
             Self::NotAnInterruptVector(vector) => {
                 write!(f, "vector {vector} is a CPU exception, not an interrupt")
             }
+            Self::NoSuchCpu(cpu) => write!(f, "no CPU {cpu} runs"),
         }
     }
 }
+
+/// Sends a raw interrupt command (its low word) to a local APIC ID.
+pub type SendIpi = fn(apic_id: u32, command: u32);
 
 /// What the dispatcher has counted since boot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -321,6 +327,57 @@ impl Irq {
         #[cfg(target_os = "none")]
         lapic::self_interrupt(vector);
         Ok(())
+    }
+
+    /// Sends `vector` (32 to 255) to the CPU with index `cpu` (see
+    /// `unikernel_arch::smp`): to wake it from a halt, or to have it run a handler.
+    pub fn send_to(&self, cpu: usize, vector: u8) -> Result<(), IrqError> {
+        if CONTROLLER.load(Ordering::Relaxed) != APIC {
+            return Err(IrqError::NoLocalApic);
+        }
+        if vector < interrupts::FIRST_VECTOR {
+            return Err(IrqError::NotAnInterruptVector(vector));
+        }
+        let Some(apic_id) = unikernel_arch::smp::apic_id(cpu) else {
+            return Err(IrqError::NoSuchCpu(cpu));
+        };
+        #[cfg(target_os = "none")]
+        lapic::send_ipi(apic_id, u32::from(vector));
+        #[cfg(not(target_os = "none"))]
+        let _ = apic_id;
+        Ok(())
+    }
+
+    /// Sets up the local APIC of the AP this runs on as the boot CPU's was (enabled,
+    /// timer and LINT0 masked, the spurious and error vectors), interrupts still off.
+    pub fn init_this_cpu(&self) {
+        #[cfg(target_os = "none")]
+        if CONTROLLER.load(Ordering::Relaxed) == APIC {
+            use lapic::reg;
+            lapic::enable_this_cpu();
+            lapic::write(reg::TASK_PRIORITY, 0);
+            lapic::write(reg::LVT_TIMER, lapic::LVT_MASKED);
+            lapic::write(reg::LVT_LINT0, lapic::LVT_MASKED | lapic::LVT_EXTINT);
+            lapic::write(reg::LVT_LINT1, lapic::LVT_MASKED | lapic::LVT_NMI);
+            lapic::write(reg::LVT_ERROR, u32::from(ERROR_VECTOR));
+            lapic::write(reg::ERROR_STATUS, 0);
+            lapic::write(
+                reg::SPURIOUS,
+                lapic::SOFTWARE_ENABLE | u32::from(SPURIOUS_VECTOR),
+            );
+        }
+    }
+
+    /// The start-up IPI path for `unikernel_arch::smp::start`: the boot CPU's APIC ID
+    /// and a function that sends a raw interrupt command to an APIC ID.
+    pub fn startup_ipis(&self) -> Option<(u32, SendIpi)> {
+        if CONTROLLER.load(Ordering::Relaxed) != APIC {
+            return None;
+        }
+        #[cfg(target_os = "none")]
+        return Some((lapic::id(), lapic::send_ipi));
+        #[cfg(not(target_os = "none"))]
+        None
     }
 
     /// What the dispatcher has counted.

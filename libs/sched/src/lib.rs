@@ -19,6 +19,7 @@
 
 extern crate alloc;
 
+mod cpus;
 mod rank;
 mod report;
 mod state;
@@ -32,6 +33,7 @@ use unikernel_arch::interrupts;
 use unikernel_arch::wait::Blocker;
 use unikernel_clock::{Clock, Duration, Hooks, Instant};
 
+pub use cpus::CpusError;
 pub use report::{Report, SchedStats, TaskStats};
 pub use state::{MAX_THREADS, SLICE};
 pub use sync::{Channel, Mutex, MutexGuard};
@@ -91,6 +93,13 @@ pub enum SchedError {
     TooManyTasks(usize),
     Stack(StackError),
     Memory(unikernel_arch::memory::MemoryError),
+    /// The other CPUs could not be started.
+    Cpus(CpusError),
+    /// A periodic task is placed on a CPU other than 0, where no task runs yet.
+    TaskOnOtherCpu {
+        task: &'static str,
+        cpu: u16,
+    },
 }
 
 impl fmt::Display for SchedError {
@@ -103,6 +112,11 @@ impl fmt::Display for SchedError {
             ),
             Self::Stack(error) => write!(f, "{error}"),
             Self::Memory(error) => write!(f, "task statistics: {error}"),
+            Self::Cpus(error) => write!(f, "{error}"),
+            Self::TaskOnOtherCpu { task, cpu } => write!(
+                f,
+                "task `{task}` is placed on CPU {cpu}: periodic tasks run on CPU 0 only for now"
+            ),
         }
     }
 }
@@ -128,6 +142,15 @@ pub const FIRST_RELEASE: Duration = Duration::from_millis(1);
 pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
     if config.tasks.len() > MAX_THREADS - 2 {
         return Err(SchedError::TooManyTasks(config.tasks.len()));
+    }
+    if let Some(task) = config.tasks.iter().find(|task| task.cpu != 0) {
+        return Err(SchedError::TaskOnOtherCpu {
+            task: task.name,
+            cpu: task.cpu,
+        });
+    }
+    if config.cpus > 1 {
+        cpus::start(config.cpus, clock.tsc_hz()).map_err(SchedError::Cpus)?;
     }
     let start = clock.now() + FIRST_RELEASE;
     // Thread 0 is main, 1 the idle context, 2.. the tasks.
@@ -255,6 +278,53 @@ impl Sched {
         spawn(f)
     }
 
+    /// Runs `f` on CPU `cpu`, pinned there: on CPU 0 as a thread (like [`Sched::spawn`]),
+    /// on another CPU as a job of that CPU's queue, run to completion after the jobs queued
+    /// before it (see the crate's README: such a job must not sleep or block).
+    pub fn spawn_on<F, T>(&self, cpu: usize, f: F) -> Result<CpuJoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let online = self.cpus();
+        if cpu >= online {
+            return Err(SpawnError::NoSuchCpu { cpu, online });
+        }
+        if cpu == 0 {
+            return Builder::new().spawn(f).map(CpuJoinHandle::Thread);
+        }
+        let packet: Arc<spin::Mutex<Option<T>>> = Arc::new(spin::Mutex::new(None));
+        let sender = packet.clone();
+        cpus::run_on(
+            cpu,
+            alloc::boxed::Box::new(move || {
+                let value = f();
+                *sender.lock() = Some(value);
+                // The joiner may be halted on CPU 0.
+                cpus::wake(0);
+            }),
+        );
+        Ok(CpuJoinHandle::Job(packet))
+    }
+
+    /// How many CPUs run (1 unless `sched(cpus = N)`; fewer than N when the VM has fewer).
+    pub fn cpus(&self) -> usize {
+        unikernel_arch::smp::online()
+    }
+
+    /// The CPU the caller runs on (0: the boot CPU).
+    pub fn this_cpu(&self) -> usize {
+        unikernel_arch::smp::this_cpu()
+    }
+
+    /// The least loaded of CPUs 1.. (the one with the fewest queued or running jobs;
+    /// CPU 0 when it runs alone): where to put work that may run anywhere.
+    pub fn least_loaded_cpu(&self) -> usize {
+        (1..self.cpus())
+            .min_by_key(|&cpu| cpus::load(cpu))
+            .unwrap_or(0)
+    }
+
     /// A builder for a thread with a name, a priority or a stack size of its own.
     pub fn thread(&self) -> Builder {
         Builder::new()
@@ -378,6 +448,11 @@ pub enum SpawnError {
     /// [`MAX_THREADS`] threads exist.
     TooManyThreads,
     Stack(StackError),
+    /// No CPU with this index runs.
+    NoSuchCpu {
+        cpu: usize,
+        online: usize,
+    },
 }
 
 impl fmt::Display for SpawnError {
@@ -385,6 +460,46 @@ impl fmt::Display for SpawnError {
         match self {
             Self::TooManyThreads => write!(f, "at most {MAX_THREADS} threads exist at once"),
             Self::Stack(error) => write!(f, "{error}"),
+            Self::NoSuchCpu { cpu, online } => {
+                write!(f, "no CPU {cpu}: {online} CPUs run (0 to {})", online - 1)
+            }
+        }
+    }
+}
+
+/// What [`Sched::spawn_on`] returns: a thread on CPU 0, or a job on another CPU.
+#[derive(Debug)]
+pub enum CpuJoinHandle<T> {
+    Thread(JoinHandle<T>),
+    Job(Arc<spin::Mutex<Option<T>>>),
+}
+
+impl<T> CpuJoinHandle<T> {
+    /// Waits until the thread or job ends; returns what it returned. Waiting for a job,
+    /// the calling thread yields to the others and halts CPU 0 when none is ready (the
+    /// job's end wakes it).
+    pub fn join(self) -> T {
+        match self {
+            Self::Thread(handle) => handle.join(),
+            Self::Job(packet) => loop {
+                if let Some(value) = packet.lock().take() {
+                    return value;
+                }
+                yield_now();
+                interrupts::without(|| {
+                    if packet.lock().is_none() {
+                        interrupts::enable_and_wait();
+                    }
+                });
+            },
+        }
+    }
+
+    /// Whether the thread or job has ended.
+    pub fn is_finished(&self) -> bool {
+        match self {
+            Self::Thread(handle) => handle.is_finished(),
+            Self::Job(packet) => packet.lock().is_some(),
         }
     }
 }
@@ -533,6 +648,11 @@ pub fn yield_now() {
         !interrupts::in_handler(),
         "yield_now in an interrupt handler"
     );
+    // A job on another CPU has no thread to yield: it just lets the CPU breathe.
+    if !cpus::on_boot_cpu() {
+        core::hint::spin_loop();
+        return;
+    }
     interrupts::without(|| {
         let mut state = state::lock();
         let me = state.current;

@@ -301,7 +301,7 @@ pub(crate) fn started(resumed: Resumed) {
 /// one cannot go on, or its slice is over). Not from an interrupt handler: the
 /// after-interrupt hook does it there, once the controller is acknowledged.
 pub(crate) fn reschedule() {
-    if interrupts::in_handler() {
+    if interrupts::in_handler() || !crate::cpus::on_boot_cpu() {
         return;
     }
     interrupts::without(|| {
@@ -351,6 +351,11 @@ pub(crate) fn block_with(
     wait: impl FnOnce(&mut State, usize) -> bool,
     until: Option<Instant>,
 ) -> bool {
+    assert!(
+        crate::cpus::on_boot_cpu(),
+        "a job on CPU {} tried to sleep or block: jobs on CPUs other than 0 run to completion",
+        unikernel_arch::smp::this_cpu()
+    );
     assert!(
         !interrupts::in_handler(),
         "a thread cannot block inside an interrupt handler (sleep, join, lock, recv)"

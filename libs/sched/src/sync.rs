@@ -56,8 +56,24 @@ fn wake_one(queue: &WaitQueue) {
     }
     let woke = state::with(|state| queue.wake_one(state));
     if woke {
-        state::reschedule();
+        reschedule_boot_cpu();
     }
+}
+
+/// Lets CPU 0 run a thread just woken: at once from CPU 0, through the wake-up IPI (and
+/// the after-interrupt hook) from another CPU.
+fn reschedule_boot_cpu() {
+    if crate::cpus::on_boot_cpu() {
+        state::reschedule();
+    } else {
+        crate::cpus::wake(0);
+    }
+}
+
+/// Whether the caller is a thread that can block (not a job on another CPU, and the
+/// scheduler runs).
+fn can_block() -> bool {
+    state::is_running() && crate::cpus::on_boot_cpu()
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -89,7 +105,7 @@ impl<T> Mutex<T> {
             if let Some(guard) = self.try_lock() {
                 return guard;
             }
-            if !state::is_running() {
+            if !can_block() {
                 core::hint::spin_loop();
                 continue;
             }
@@ -117,7 +133,9 @@ impl<T> Mutex<T> {
     /// Locks if nobody holds the lock.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         let guard = self.data.try_lock()?;
-        if state::is_running() {
+        // A job on another CPU is no thread: it owns the lock anonymously (no priority
+        // inheritance through it).
+        if can_block() {
             self.owner
                 .store(state::with(|state| state.current), Ordering::Relaxed);
         }
@@ -190,7 +208,7 @@ impl<T> Drop for MutexGuard<'_, T> {
             self.mutex.waiters.wake_one(state)
         });
         if woke {
-            state::reschedule();
+            reschedule_boot_cpu();
         }
     }
 }
@@ -312,7 +330,7 @@ impl<T, const N: usize> Channel<T, N> {
 
     /// Blocks on `queue` while `blocked(ring)` holds.
     fn wait(&self, queue: &WaitQueue, blocked: fn(&Ring<T, N>) -> bool, until: Option<Instant>) {
-        if !state::is_running() {
+        if !can_block() {
             core::hint::spin_loop();
             return;
         }

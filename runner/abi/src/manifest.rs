@@ -62,6 +62,18 @@ pub fn subsystems(desc: &[u8]) -> impl Iterator<Item = &str> {
         .split_ascii_whitespace()
 }
 
+/// The token that gives the CPU count: `cpus=N`, present only when N > 1.
+pub const CPUS_TOKEN: &str = "cpus=";
+
+/// Reader side: how many CPUs the image runs on (its `cpus=N` token; 1 without one or
+/// with an unreadable count).
+pub fn cpus(desc: &[u8]) -> u16 {
+    subsystems(desc)
+        .find_map(|token| token.strip_prefix(CPUS_TOKEN)?.parse().ok())
+        .filter(|&cpus| cpus >= 1)
+        .unwrap_or(1)
+}
+
 /// Whether a note with this owner name (without its NUL) and type is the manifest.
 pub fn is_manifest(name: &[u8], kind: u32) -> bool {
     name == NAME.as_bytes() && kind == NOTE_TYPE
@@ -91,5 +103,13 @@ mod tests {
         assert_eq!(subsystems(b"\0\0\0\0").count(), 0);
         assert!(is_manifest(b"Unikernel", 1));
         assert!(!is_manifest(b"Xen", 1));
+    }
+
+    #[test]
+    fn the_cpu_count_comes_from_its_token_and_is_one_without() {
+        assert_eq!(cpus(b"console irq clock sched cpus=4\0\0"), 4);
+        assert_eq!(cpus(b"console sched\0\0\0"), 1);
+        assert_eq!(cpus(b"cpus=0\0\0"), 1);
+        assert_eq!(cpus(b"cpus=x\0\0"), 1);
     }
 }

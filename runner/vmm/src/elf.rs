@@ -112,6 +112,21 @@ impl ImageInfo {
             .as_ref()
             .is_some_and(|names| names.iter().any(|name| name == subsystem))
     }
+
+    /// How many CPUs the image runs on: its manifest's `cpus=N` (1 without one).
+    pub fn cpus(&self) -> u16 {
+        self.subsystems
+            .iter()
+            .flatten()
+            .find_map(|token| {
+                token
+                    .strip_prefix(unikernel_abi::manifest::CPUS_TOKEN)?
+                    .parse()
+                    .ok()
+            })
+            .filter(|&cpus| cpus >= 1)
+            .unwrap_or(1)
+    }
 }
 
 /// Why a file could not be validated: it could not be read, or it is not a bootable image.

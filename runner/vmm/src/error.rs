@@ -16,6 +16,12 @@ pub enum Error {
         .0.display()
     )]
     NoPvhNote(PathBuf),
+    /// The monitor creates one vCPU per VM (and its snapshots save one).
+    #[error(
+        "{} runs on {cpus} CPUs (`sched(cpus = {cpus})`): the monitor gives a VM one vCPU; boot it with --vmm qemu",
+        .path.display()
+    )]
+    SeveralCpus { path: PathBuf, cpus: u16 },
     #[error("the monitor needs KVM, and /dev/kvm does not exist here (boot with --vmm qemu)")]
     NoKvm,
     #[error("the monitor needs KVM: permission denied on /dev/kvm (add yourself to the kvm group)")]

@@ -59,6 +59,12 @@ impl Image {
         let entry = info
             .pvh_entry
             .ok_or_else(|| Error::NoPvhNote(path.to_path_buf()))?;
+        if info.cpus() > 1 {
+            return Err(Error::SeveralCpus {
+                path: path.to_path_buf(),
+                cpus: info.cpus(),
+            });
+        }
         Ok(Image {
             interrupts: info.declares("irq"),
             path: path.to_path_buf(),
