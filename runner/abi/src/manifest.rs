@@ -56,6 +56,11 @@ impl<const N: usize> Note<N> {
 
 /// Reader side: the subsystem names in a note's description, in boot order.
 pub fn subsystems(desc: &[u8]) -> impl Iterator<Item = &str> {
+    tokens(desc).filter(|token| !token.contains('='))
+}
+
+/// Every word of a note's description: the subsystem names and `key=value` settings.
+fn tokens(desc: &[u8]) -> impl Iterator<Item = &str> {
     let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
     core::str::from_utf8(&desc[..end])
         .unwrap_or("")
@@ -68,7 +73,7 @@ pub const CPUS_TOKEN: &str = "cpus=";
 /// Reader side: how many CPUs the image runs on (its `cpus=N` token; 1 without one or
 /// with an unreadable count).
 pub fn cpus(desc: &[u8]) -> u16 {
-    subsystems(desc)
+    tokens(desc)
         .find_map(|token| token.strip_prefix(CPUS_TOKEN)?.parse().ok())
         .filter(|&cpus| cpus >= 1)
         .unwrap_or(1)
@@ -101,6 +106,10 @@ mod tests {
         };
         assert_eq!(names, ["console", "heap", "irq"]);
         assert_eq!(subsystems(b"\0\0\0\0").count(), 0);
+        let mut smp = subsystems(b"irq sched cpus=4");
+        assert_eq!(smp.next(), Some("irq"));
+        assert_eq!(smp.next(), Some("sched"));
+        assert_eq!(smp.next(), None);
         assert!(is_manifest(b"Unikernel", 1));
         assert!(!is_manifest(b"Xen", 1));
     }

@@ -101,6 +101,8 @@ pub struct ImageInfo {
     /// The subsystems the image starts, from its manifest note (`None` for images not
     /// built with `#[unikernel]`, such as the floor kernel).
     pub subsystems: Option<Vec<String>>,
+    /// The manifest's CPU count (1 without a manifest or a `cpus=N` in it).
+    cpus: u16,
     /// The loadable segments with memory, sorted by address, none overlapping.
     pub segments: Vec<Segment>,
 }
@@ -115,17 +117,7 @@ impl ImageInfo {
 
     /// How many CPUs the image runs on: its manifest's `cpus=N` (1 without one).
     pub fn cpus(&self) -> u16 {
-        self.subsystems
-            .iter()
-            .flatten()
-            .find_map(|token| {
-                token
-                    .strip_prefix(unikernel_abi::manifest::CPUS_TOKEN)?
-                    .parse()
-                    .ok()
-            })
-            .filter(|&cpus| cpus >= 1)
-            .unwrap_or(1)
+        self.cpus
     }
 }
 
@@ -273,20 +265,26 @@ pub fn inspect(bytes: &[u8]) -> Result<ImageInfo, ElfError> {
     if pvh_entry.is_none() && multiboot.is_none() {
         return Err(ElfError::NoWayIn);
     }
-    let subsystems = notes.iter().find_map(|data| {
+    let manifest = notes.iter().find_map(|data| {
         notes_in(data).find_map(|(name, kind, desc)| {
             unikernel_abi::manifest::is_manifest(name, kind).then(|| {
-                unikernel_abi::manifest::subsystems(desc)
+                let names = unikernel_abi::manifest::subsystems(desc)
                     .map(str::to_string)
-                    .collect()
+                    .collect();
+                (names, unikernel_abi::manifest::cpus(desc))
             })
         })
     });
+    let (subsystems, cpus) = match manifest {
+        Some((names, cpus)) => (Some(names), cpus),
+        None => (None, 1),
+    };
     Ok(ImageInfo {
         elf_entry: header.e_entry(endian),
         pvh_entry,
         multiboot_header: multiboot,
         subsystems,
+        cpus,
         segments,
     })
 }
