@@ -195,16 +195,29 @@ pub(crate) fn init(
     let event = match event {
         EventTimer::LapicOneShot { .. } => {
             let hz = match lapic_hz {
-                Some(hz) => hz,
-                None => {
-                    // 50 us against the TSC.
-                    lapic_free_run();
-                    let (c0, t0) = (lapic_current(), tsc());
-                    while tsc() - t0 < tsc_scale.to_ticks(50_000) {}
-                    let (c1, t1) = (lapic_current(), tsc());
-                    (u128::from(c0 - c1) * u128::from(tsc_hz) / u128::from(t1 - t0)) as u64
+                Some(hz) if hz > 0 => hz,
+                _ => {
+                    // 50 us against the TSC; on a host busy enough that the VMM's clock did
+                    // not move in that time, longer (up to 12.8 ms) rather than a rate of 0.
+                    let mut window_ns = 50_000;
+                    loop {
+                        lapic_free_run();
+                        let (c0, t0) = (lapic_current(), tsc());
+                        while tsc() - t0 < tsc_scale.to_ticks(window_ns) {}
+                        let (c1, t1) = (lapic_current(), tsc());
+                        let counts = c0.wrapping_sub(c1);
+                        if counts > 0 || window_ns >= 12_800_000 {
+                            break (u128::from(counts) * u128::from(tsc_hz)
+                                / u128::from((t1 - t0).max(1)))
+                                as u64;
+                        }
+                        window_ns *= 4;
+                    }
                 }
             };
+            if hz < 100 {
+                return Err(TimerError::NoFrequency);
+            }
             // LAPIC counts per TSC tick, as a "scale" from TSC ticks; 1% low, more than
             // the rate's measurement error, so that the count runs out early (and the
             // interrupt handler waits out the rest) rather than late.
