@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn every_prefix_of_a_request_waits_for_the_rest() {
+        // A client's head may arrive in any number of segments.
+        let request = b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        for end in 0..request.len() {
+            assert_eq!(
+                answer(&request[..end]).0,
+                Outcome::Incomplete,
+                "{:?}",
+                core::str::from_utf8(&request[..end])
+            );
+        }
+    }
+
+    #[test]
     fn pipelined_requests_are_taken_one_at_a_time() {
         let one = b"GET /missing HTTP/1.1\r\n\r\n";
         let mut two = one.to_vec();
