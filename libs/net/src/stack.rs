@@ -533,6 +533,7 @@ impl Stack {
         };
         let complete = listener.complete.unwrap_or(|bytes| !bytes.is_empty());
         let sockets = &mut self.sockets;
+        let mut scratch = Vec::new();
         let waiting: Vec<_> = listener
             .pending
             .iter()
@@ -541,7 +542,7 @@ impl Stack {
                 let state = match socket.state() {
                     tcp::State::SynReceived => Waiting::HalfOpen,
                     state if !is_established_or_later(state) => Waiting::Kept,
-                    _ if complete(peek_received(socket)) => Waiting::Kept,
+                    _ if complete(peek_received(socket, &mut scratch)) => Waiting::Kept,
                     _ => Waiting::Incomplete,
                 };
                 (state, now - since)
@@ -637,8 +638,8 @@ impl Stack {
     }
 
     /// The first connection of listener `id` that finished its handshake and whose
-    /// received bytes so far (the first contiguous part of its receive buffer) satisfy
-    /// `wanted`. Those passed over keep their place.
+    /// received bytes so far (all of them, in order, however its receive ring holds them)
+    /// satisfy `wanted`. Those passed over keep their place.
     pub(crate) fn accept_if(
         &mut self,
         id: usize,
@@ -646,11 +647,12 @@ impl Stack {
     ) -> Option<SocketHandle> {
         let listener = self.listeners[id].as_mut()?;
         let sockets = &mut self.sockets;
+        let mut scratch = Vec::new();
         // Requests still in the handshake (or back to listening after a reset) wait; those
         // that failed are dropped by `expire_half_open`.
         let index = listener.pending.iter().position(|&(handle, _)| {
             let socket = sockets.get_mut::<tcp::Socket>(handle);
-            is_established_or_later(socket.state()) && wanted(peek_received(socket))
+            is_established_or_later(socket.state()) && wanted(peek_received(socket, &mut scratch))
         })?;
         let (handle, _) = listener.pending.remove(index).expect("found above");
         listener.stats.accepted += 1;
@@ -693,10 +695,23 @@ impl Stack {
     }
 }
 
-/// The bytes a socket has received and not yet handed out: the first contiguous part of
-/// its receive buffer (a request's head arrives in order, so that is where it starts).
-fn peek_received<'a>(socket: &'a mut tcp::Socket<'_>) -> &'a [u8] {
-    socket.peek(usize::MAX).unwrap_or_default()
+/// The bytes a socket has received and not yet handed out, in order. smoltcp's receive
+/// buffer is a ring and its `peek` lends only the part up to the ring's end: where the
+/// bytes wrap it, both parts are copied into `scratch`; otherwise they are lent in place.
+fn peek_received<'a>(socket: &'a mut tcp::Socket<'_>, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    let queued = socket.recv_queue();
+    let in_place = socket
+        .peek(queued)
+        .is_ok_and(|contiguous| contiguous.len() == queued);
+    if in_place {
+        return socket.peek(queued).unwrap_or_default();
+    }
+    scratch.clear();
+    scratch.resize(queued, 0);
+    // `peek_slice` copies from both parts of the ring.
+    let copied = socket.peek_slice(scratch).unwrap_or(0);
+    scratch.truncate(copied);
+    scratch
 }
 
 /// Whether a listener's request finished its handshake (and did not fail since).
@@ -791,6 +806,133 @@ mod tests {
 
     fn ms(ms: u64) -> smoltcp::time::Duration {
         smoltcp::time::Duration::from_millis(ms)
+    }
+
+    /// A server socket with a `RING`-byte receive ring and a client connected to it, over
+    /// smoltcp's loopback device.
+    struct Pair {
+        iface: Interface,
+        device: smoltcp::phy::Loopback,
+        sockets: SocketSet<'static>,
+        server: SocketHandle,
+        client: SocketHandle,
+        now: Instant,
+    }
+
+    const RING: usize = 64;
+
+    impl Pair {
+        fn connected() -> Self {
+            use smoltcp::wire::{EthernetAddress, IpAddress};
+            let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+            let config = smoltcp::iface::Config::new(EthernetAddress([2, 0, 0, 0, 0, 1]).into());
+            let mut iface = Interface::new(config, &mut device, Instant::ZERO);
+            iface.update_ip_addrs(|addrs| {
+                addrs
+                    .push(IpCidr::new(IpAddress::v4(127, 0, 0, 1), 8))
+                    .unwrap();
+            });
+            let mut sockets = SocketSet::new(Vec::new());
+            let socket = || {
+                tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; RING]),
+                    tcp::SocketBuffer::new(vec![0; RING]),
+                )
+            };
+            let server = sockets.add(socket());
+            let client = sockets.add(socket());
+            sockets.get_mut::<tcp::Socket>(server).listen(80).unwrap();
+            sockets
+                .get_mut::<tcp::Socket>(client)
+                .connect(iface.context(), (IpAddress::v4(127, 0, 0, 1), 80), 49152)
+                .unwrap();
+            let mut pair = Self {
+                iface,
+                device,
+                sockets,
+                server,
+                client,
+                now: Instant::ZERO,
+            };
+            pair.run();
+            assert_eq!(pair.server().state(), tcp::State::Established);
+            pair
+        }
+
+        /// Lets the segments and their acknowledgements cross.
+        fn run(&mut self) {
+            for _ in 0..20 {
+                self.iface
+                    .poll(self.now, &mut self.device, &mut self.sockets);
+                self.now += ms(1);
+            }
+        }
+
+        fn server(&mut self) -> &mut tcp::Socket<'static> {
+            self.sockets.get_mut::<tcp::Socket>(self.server)
+        }
+
+        fn send(&mut self, bytes: &[u8]) {
+            let sent = self
+                .sockets
+                .get_mut::<tcp::Socket>(self.client)
+                .send_slice(bytes)
+                .unwrap();
+            assert_eq!(sent, bytes.len());
+            self.run();
+        }
+
+        /// Sends and reads `len` bytes, so that what arrives next starts `len` bytes into
+        /// the server's ring.
+        fn advance_ring(&mut self, len: usize) {
+            self.send(&vec![b'x'; len]);
+            let mut buf = vec![0; len];
+            assert_eq!(self.server().recv_slice(&mut buf), Ok(len));
+        }
+    }
+
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: wrapped\r\n\r\n";
+
+    #[test]
+    fn a_head_that_wraps_the_receive_ring_is_seen_whole() {
+        let mut pair = Pair::connected();
+        pair.advance_ring(RING - 10);
+        pair.send(HEAD);
+        let server = pair.server();
+        // The premise: smoltcp's own peek sees only the part up to the ring's end.
+        assert_eq!(server.peek(usize::MAX).unwrap().len(), 10);
+        let mut scratch = Vec::new();
+        assert_eq!(peek_received(server, &mut scratch), HEAD);
+        // Looking takes nothing: the app still reads the whole head.
+        let mut buf = [0; RING];
+        assert_eq!(server.recv_slice(&mut buf), Ok(HEAD.len()));
+        assert_eq!(&buf[..HEAD.len()], HEAD);
+    }
+
+    #[test]
+    fn a_head_in_one_piece_is_lent_in_place() {
+        let mut pair = Pair::connected();
+        pair.send(&HEAD[..5]);
+        pair.send(&HEAD[5..]);
+        let mut scratch = Vec::new();
+        assert_eq!(peek_received(pair.server(), &mut scratch), HEAD);
+        assert!(scratch.is_empty(), "nothing copied");
+    }
+
+    #[test]
+    fn a_head_followed_by_the_peers_fin_is_still_seen() {
+        // A request followed by a half-close is a whole request.
+        let mut pair = Pair::connected();
+        pair.send(HEAD);
+        pair.sockets.get_mut::<tcp::Socket>(pair.client).close();
+        pair.run();
+        let server = pair.server();
+        assert_eq!(server.state(), tcp::State::CloseWait);
+        let mut scratch = Vec::new();
+        assert_eq!(peek_received(server, &mut scratch), HEAD);
+        // Nothing received: nothing seen.
+        let mut empty = Pair::connected();
+        assert_eq!(peek_received(empty.server(), &mut scratch), b"");
     }
 
     #[test]
