@@ -2,6 +2,16 @@
 //! network, and the host talks to them through port forwards on 127.0.0.1 (the only
 //! address these tests send to). Every guest runs under a deadline and is killed when its
 //! test ends; every socket has a timeout.
+//!
+//! A request sent in one segment is safe through the forward however many clients connect
+//! at once; one sent in pieces is not, and such tests use the tap (tests/net_hostile.rs).
+//! QEMU's forward listens on the host with a backlog of 1: a burst of clients overflows
+//! it, Linux then answers with SYN cookies and drops what arrives while the queue is full.
+//! A cookie also validates on a segment that starts up to 3 bytes past the first (the
+//! MSS index it encodes absorbs the difference), so a first piece of 3 bytes or fewer
+//! that was dropped is acknowledged to the client and never reaches QEMU (`"GET"`,
+//! `" /path ..."` arrives as `" /path ..."`: a 400); after a longer one, the next piece
+//! may meet a reset.
 
 #[path = "common/http.rs"]
 mod http;
