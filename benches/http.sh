@@ -13,7 +13,9 @@
 # - the Linux VM: Debian's kernel (linux-image-amd64, unpacked from the package) with a
 #   busybox initramfs whose only program is benches/http-linux: the same request handling
 #   (examples/http/src/handler.rs) in a static std binary, one thread per connection
-#   (benches/linux-vm/build.sh makes it);
+#   (benches/linux-vm/build.sh makes it); its TSC frequency is given on the command line
+#   (linux_vm_clock_args, as storage.sh does), so that a loaded host does not hang its
+#   boot in the PIT calibration;
 # - both under `qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max
 #   -m 256 -smp 1` (TCG: this machine's KVM emulates guest ring-0 code), each with a
 #   virtio-net device on its own tap device inside a network namespace this script creates
@@ -59,6 +61,8 @@ if [ "$ROUNDS" -gt 0 ]; then
         --manifest-path "$ROOT/Cargo.toml" -p http-linux --target x86_64-unknown-linux-gnu
     SERVER="$ROOT/target/x86_64-unknown-linux-gnu/release/http-linux"
     "$ROOT/benches/linux-vm/build.sh" "$WORK/linux" "$SERVER"
+    # shellcheck source=benches/linux-vm/lib.sh
+    . "$ROOT/benches/linux-vm/lib.sh"
 fi
 if [ "$SOAK" -gt 0 ]; then
     cargo build -q --release --manifest-path "$ROOT/Cargo.toml" -p attack
@@ -101,7 +105,7 @@ echo "== QEMU: ${QEMU[*]} -netdev tap,... -device virtio-net-device,..."
 LINUX_PID=
 if [ "$ROUNDS" -gt 0 ]; then
     ip netns exec "$NS" "${QEMU[@]}" -serial "file:$WORK/linux.serial" -kernel "$WORK/linux/vmlinuz" \
-        -initrd "$WORK/linux/initrd.cpio.gz" -append "console=ttyS0 no_timer_check bench.ip=10.0.3.15/24" \
+        -initrd "$WORK/linux/initrd.cpio.gz" -append "console=ttyS0 $(linux_vm_clock_args) bench.ip=10.0.3.15/24" \
         -netdev tap,id=n1,ifname=tap1,script=no,downscript=no -device virtio-net-device,netdev=n1 &
     LINUX_PID=$!
     pids+=("$LINUX_PID")
