@@ -322,8 +322,9 @@ static mut INFO: BootInfo = BootInfo::empty(Loader::Pvh);
 /// The boot information. Complete before the first line of generated code runs.
 #[cfg(target_os = "none")]
 pub fn info() -> &'static BootInfo {
+    let info = &raw const INFO;
     // SAFETY: INFO is written only through `info_mut`, before any caller of `info` runs.
-    unsafe { &*(&raw const INFO) }
+    unsafe { &*info }
 }
 
 /// The boot information, to be filled in.
@@ -333,8 +334,9 @@ pub fn info() -> &'static BootInfo {
 /// before anything does.
 #[cfg(target_os = "none")]
 pub(crate) unsafe fn info_mut() -> &'static mut BootInfo {
+    let info = &raw mut INFO;
     // SAFETY: the caller guarantees no other reference to INFO exists.
-    unsafe { &mut *(&raw mut INFO) }
+    unsafe { &mut *info }
 }
 
 /// Host builds have no loader: an empty command line and no memory.

@@ -114,16 +114,11 @@ unsafe extern "C" {
 /// Call once, first thing on the boot path, with interrupts off: the tables are rebuilt
 /// in place, so no other code may be using them.
 pub(crate) unsafe fn init() {
+    let (tss, gdt, idt) = (&raw mut TSS, &raw mut GDT, &raw mut IDT);
     // SAFETY: the caller runs this once, first thing on the only CPU, with interrupts off:
     // nothing else reads or writes the tables while they are filled, and after `init` they
     // are only read by the CPU.
-    let (tss, gdt, idt) = unsafe {
-        (
-            &mut *(&raw mut TSS),
-            &mut *(&raw mut GDT),
-            &mut *(&raw mut IDT),
-        )
-    };
+    let (tss, gdt, idt) = unsafe { (&mut *tss, &mut *gdt, &mut *idt) };
     let tss = tss.write(TaskStateSegment::new());
     let gdt = gdt.write(GlobalDescriptorTable::new());
 
@@ -137,9 +132,10 @@ pub(crate) unsafe fn init() {
 
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
+    let tss_static = &raw const TSS;
     // SAFETY: the TSS is a static, complete from here on.
     let tss_selector = gdt.append(Descriptor::tss_segment(unsafe {
-        (*(&raw const TSS)).assume_init_ref()
+        (*tss_static).assume_init_ref()
     }));
     // Loaded by hand like the IDT below: `GlobalDescriptorTable::load` checks that the
     // table's address is canonical, and that check's panic costs the image about 160 bytes.
@@ -195,11 +191,12 @@ static mut AP_GDT: [MaybeUninit<GlobalDescriptorTable>; crate::acpi::MAX_CPUS] =
 /// Call once per AP, first thing in its Rust code with interrupts off, with its own
 /// `index` (1..MAX_CPUS): the slot's tables are written here and then only read by that CPU.
 pub(crate) unsafe fn init_ap(index: usize, fault_tops: [u64; 4]) {
+    let (tss_slots, gdt_slots) = (&raw mut AP_TSS, &raw mut AP_GDT);
     // SAFETY: slot `index` belongs to this AP alone (the caller's contract).
     let (tss, gdt) = unsafe {
         (
-            (*(&raw mut AP_TSS))[index].write(TaskStateSegment::new()),
-            (*(&raw mut AP_GDT))[index].write(GlobalDescriptorTable::new()),
+            (*tss_slots)[index].write(TaskStateSegment::new()),
+            (*gdt_slots)[index].write(GlobalDescriptorTable::new()),
         )
     };
     let mut ist = tss.interrupt_stack_table;
@@ -248,9 +245,10 @@ pub(crate) unsafe fn set_interrupt_gate(vector: usize, handler: u64) {
         "vector {vector} is a CPU exception"
     );
     let code = CS::get_reg();
+    let idt = &raw mut IDT;
     // SAFETY: the IDT is only written here and in `init`, both with interrupts disabled on
     // the only CPU, so no gate is read while it is written; the caller vouches for `handler`.
-    unsafe { (*(&raw mut IDT)).0[vector] = Gate::interrupt(handler, code, 0) };
+    unsafe { (*idt).0[vector] = Gate::interrupt(handler, code, 0) };
 }
 
 /// Turns on no-execute pages where the CPU has them. Returns whether it did.

@@ -121,9 +121,10 @@ pub(crate) unsafe fn init(nx: bool) {
     } = layout();
     let guards = crate::cpu::stack_guards();
 
+    let table = &raw mut LOW_PT;
     // SAFETY: LOW_PT is not yet referenced by any live table (the caller runs this before
     // anything maps memory), so nothing else reads or writes it while it is filled.
-    let table = unsafe { &mut *(&raw mut LOW_PT) };
+    let table = unsafe { &mut *table };
     fill_low(table, text, data, Flags::empty());
     fill_low(table, data, rodata, Flags::WRITABLE | no_execute());
     fill_low(table, rodata, end, no_execute());
@@ -134,12 +135,13 @@ pub(crate) unsafe fn init(nx: bool) {
     }
     // The free memory after the image is mapped when it is handed out (`map_identity`).
 
+    let pd = &raw mut PD;
     // SAFETY: the new table maps everything the kernel touches from here on (its image,
     // stacks and the memory above it) at the same addresses as the boot large page, so
     // switching to it changes permissions only. Reloading CR3 flushes the old translation.
     // (A plain store rather than `set_addr`, whose alignment check LOW_PT's type makes moot.)
     unsafe {
-        as_words(&mut *(&raw mut PD))[0] = &raw const LOW_PT as u64 | TABLE.bits();
+        as_words(&mut *pd)[0] = &raw const LOW_PT as u64 | TABLE.bits();
     }
     flush_all();
 }
@@ -207,10 +209,11 @@ pub(crate) fn map_identity(start: u64, end: u64) -> Result<(), MemoryError> {
     if start < LARGE_PAGE {
         let from = start / PAGE as u64 * PAGE as u64;
         let to = end.min(LARGE_PAGE).next_multiple_of(PAGE as u64);
+        let table = &raw mut LOW_PT;
         // SAFETY: LOW_PT is live; entries are changed only here and in `set_small_page`,
         // under the TABLES lock, and only empty slots above the image are filled: no
         // mapping in use changes. A not-present entry is never cached, so no flush.
-        let table = unsafe { &mut *(&raw mut LOW_PT) };
+        let table = unsafe { &mut *table };
         fill_low(
             table,
             from.max(image_end()),
@@ -248,9 +251,10 @@ fn page_directory(
     if gib >= 512 {
         return Err(no_tables);
     }
+    let pdpt = &raw mut PDPT;
     // SAFETY: the page tables are only changed under the TABLES lock, which the caller
     // holds, and entries are only added: no mapping in use changes.
-    let pdpt = unsafe { &mut *(&raw mut PDPT) };
+    let pdpt = unsafe { &mut *pdpt };
     if pdpt[gib].is_unused() {
         if *spare_used >= SPARE {
             return Err(no_tables);
