@@ -139,3 +139,87 @@ fn a_fault_on_another_cpu_is_reported_with_the_cpu() {
         "{serial}"
     );
 }
+
+/// Boots `example` on `cpus` vCPUs under multi-threaded TCG and asserts that it ran its
+/// periodic tasks where the macro placed them: `placement` as `TASK_PLACEMENT` says it, a
+/// line per task (`task <name> on CPU <k>: .. jobs ran on CPUs [k], 0 misses`), and the
+/// app's own verdict (each job noted `this_cpu()`; no task missed a deadline).
+fn assert_tasks_ran_on_their_cpus(
+    example: &str,
+    cpus: u16,
+    placement: &str,
+    tasks: &[(&str, u16)],
+) {
+    let outcome = Boot::new(runner::example_elf(example))
+        .accel(AccelRequest::Tcg)
+        .cpus(cpus)
+        .timeout(Duration::from_secs(120))
+        .run()
+        .expect("the boot starts");
+    let serial = &outcome.serial;
+    assert_eq!(outcome.status, Some(0), "{serial}\n{}", outcome.stderr);
+    assert!(
+        serial.contains(&format!("cpus: {cpus}, placement: {placement}")),
+        "{serial}"
+    );
+    for (task, cpu) in tasks {
+        let line = serial
+            .lines()
+            .find(|line| line.starts_with(&format!("task {task} on CPU ")))
+            .unwrap_or_else(|| panic!("no line for task {task}:\n{serial}"));
+        assert!(
+            line.contains(&format!("task {task} on CPU {cpu}: "))
+                && line.contains(&format!("jobs ran on CPUs [{cpu}], 0 misses")),
+            "{line}\n{serial}"
+        );
+    }
+    assert!(
+        serial.contains("tasks: every job on its task's CPU, no deadline missed"),
+        "{serial}"
+    );
+}
+
+#[test]
+fn periodic_tasks_run_on_their_cpus_under_edf_on_two() {
+    assert_tasks_ran_on_their_cpus(
+        "smp-tasks",
+        2,
+        "cpu 0: sample, log; cpu 1: filter, report",
+        &[("sample", 0), ("log", 0), ("filter", 1), ("report", 1)],
+    );
+}
+
+#[test]
+fn periodic_tasks_run_on_their_cpus_under_rm_on_four() {
+    assert_tasks_ran_on_their_cpus(
+        "smp-tasks-rm",
+        4,
+        "cpu 0: west; cpu 1: north; cpu 2: east; cpu 3: south, audit",
+        &[
+            ("west", 0),
+            ("north", 1),
+            ("east", 2),
+            ("south", 3),
+            ("audit", 3),
+        ],
+    );
+}
+
+/// Tasks placed on a CPU the VM lacks stop the boot with the task, its CPU and what to do.
+#[test]
+fn tasks_on_a_missing_cpu_stop_the_boot_clearly() {
+    let outcome = Boot::new(runner::example_elf("smp-tasks-rm"))
+        .accel(AccelRequest::Tcg)
+        .cpus(2)
+        .timeout(Duration::from_secs(60))
+        .run()
+        .expect("the boot starts");
+    let serial = &outcome.serial;
+    assert_ne!(outcome.status, Some(0), "{serial}");
+    assert!(
+        serial.contains(
+            "task `east` is placed on CPU 2 and the VM runs 2 CPUs: give the VM at least 3"
+        ),
+        "{serial}"
+    );
+}
