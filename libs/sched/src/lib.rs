@@ -244,6 +244,7 @@ fn install_cpu(cpu: usize, config: &SchedConfig, start: Instant) -> Result<(), S
         seq: 0,
         tasks,
         slice_end: None,
+        slice_owner: 0,
         force: false,
         armed: None,
         counters: state::Counters {

@@ -136,6 +136,8 @@ pub(crate) struct State {
     pub tasks: &'static mut [Task],
     /// When the running thread's time slice ends, if another one of its rank waits.
     pub slice_end: Option<Instant>,
+    /// The thread whose slice that is (a task's job may be running meanwhile).
+    pub slice_owner: usize,
     /// Switch at the next chance even to an equal rank: the slice is over.
     pub force: bool,
     /// The alarm as last programmed.
@@ -323,19 +325,24 @@ impl State {
     }
 
     /// Starts a time slice when another thread of the running one's rank is ready, ends it
-    /// when none is (preemptive policies, threads only).
+    /// when none is (preemptive policies, threads only). A task's job that preempts a
+    /// thread leaves the thread's slice running: were it restarted after each job, a 1 kHz
+    /// task would keep a 10 ms slice from ever ending.
     fn update_slice(&mut self) {
         let current = self.current;
         let rank = self.rank(current);
+        if rank.is_task() {
+            return;
+        }
         let contested = self.policy != Policy::Coop
             && !self.threads[current].idle
-            && !rank.is_task()
             && (0..MAX_THREADS)
                 .any(|i| i != current && self.threads[i].run == Run::Ready && self.rank(i) == rank);
         if !contested {
             self.slice_end = None;
-        } else if self.slice_end.is_none() {
+        } else if self.slice_end.is_none() || self.slice_owner != current {
             self.slice_end = Some(Instant::now() + SLICE);
+            self.slice_owner = current;
         }
     }
 }
@@ -527,9 +534,11 @@ pub(crate) fn on_alarm() {
     if state.slice_end.is_some_and(|end| end <= now) {
         state.slice_end = None;
         state.force = true;
-        let current = state.current;
+        // To the back of its rank: the thread whose slice ended, not a task's job that
+        // may be running.
+        let owner = state.slice_owner;
         let since = state.next_seq();
-        state.threads[current].since = since;
+        state.threads[owner].since = since;
     }
     state.program_alarm();
 }
