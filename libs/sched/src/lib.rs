@@ -10,6 +10,8 @@
 //!
 //! After boot, `main` goes on as the lowest-priority thread; when nothing is ready the
 //! idle context halts the CPU until an interrupt. The timer is one-shot and tickless.
+//! With several CPUs (`cpus = N`) each CPU runs this scheduler on its own state, tasks
+//! and timer (see `cpus.rs`); threads never move between CPUs.
 //! See README.md for why threads (and not an async executor) and for the figures.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -89,7 +91,7 @@ pub struct SchedConfig {
 /// Why the scheduler could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchedError {
-    /// More tasks than threads.
+    /// More tasks on one CPU than threads.
     TooManyTasks(usize),
     Stack(StackError),
     Memory(unikernel_arch::memory::MemoryError),
@@ -115,7 +117,7 @@ impl fmt::Display for SchedError {
         match self {
             Self::TooManyTasks(n) => write!(
                 f,
-                "{n} tasks: at most {} fit beside main and the idle context",
+                "{n} tasks on one CPU: at most {} fit beside main (or the job loop) and the idle context",
                 MAX_THREADS - 2
             ),
             Self::Stack(error) => write!(f, "{error}"),

@@ -617,3 +617,18 @@ pub(crate) fn start_this_cpu() {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_id_is_one_number_and_back() {
+        for (cpu, index) in [(0, 0), (0, MAX_THREADS - 1), (1, 0), (63, 17)] {
+            let id = ThreadId { cpu, index };
+            assert_eq!(ThreadId::decode(id.encode()), id);
+        }
+        // Distinct threads, distinct numbers: CPU 1's first is after CPU 0's last.
+        assert_eq!(ThreadId { cpu: 1, index: 0 }.encode(), MAX_THREADS);
+    }
+}

@@ -413,6 +413,23 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_set_keeps_each_cpus_threads_apart() {
+        let queue = WaitQueue::new();
+        let on_0 = ThreadId { cpu: 0, index: 5 };
+        let on_1 = ThreadId { cpu: 1, index: 5 };
+        queue.add(on_0);
+        queue.add(on_1);
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
+        assert_eq!(queue.0[1].load(Ordering::Relaxed), 1 << 5);
+        queue.remove(on_1);
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
+        assert_eq!(queue.0[1].load(Ordering::Relaxed), 0);
+        // Without a scheduler nobody can be woken; the waiter stays in the set.
+        assert!(!queue.wake_one());
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
+    }
+
+    #[test]
     fn mutex_without_a_scheduler_locks_and_unlocks() {
         let mutex = Mutex::new(5);
         {
