@@ -47,8 +47,14 @@ pub struct Hooks {
     pub sleep_until: fn(Instant),
 }
 
-/// `deadline`, `deadline_ns` and `programmed` when no alarm is set.
-const NONE: u64 = u64::MAX;
+/// `deadline` and `programmed` when no alarm is set. Zero, so that the table of alarms
+/// is in .bss, not in the image: the TSC values stored are at least 1 (`tsc_at`).
+const NONE: u64 = 0;
+
+/// The TSC value of `instant`, never [`NONE`].
+fn tsc_at(instant: Instant) -> u64 {
+    tsc_of(instant).max(1)
+}
 
 /// One CPU's alarm: each CPU has its own local APIC timer and its own deadlines (the
 /// scheduler of CPU k sets CPU k's), so no CPU takes another's lock or line to set one.
@@ -66,7 +72,7 @@ struct Alarm {
 static ALARMS: [Alarm; MAX_CPUS] = [const {
     Alarm {
         deadline: AtomicU64::new(NONE),
-        deadline_ns: AtomicU64::new(NONE),
+        deadline_ns: AtomicU64::new(0),
         programmed: AtomicU64::new(NONE),
         advance: AtomicU64::new(0),
     }
@@ -139,8 +145,10 @@ pub fn set_alarm(deadline: Option<Instant>) {
                 crate::event::disarm();
             }
             Some(deadline) => {
-                let at = tsc_of(deadline);
-                let fire = at.saturating_sub(alarm.advance.load(Ordering::Relaxed));
+                let at = tsc_at(deadline);
+                let fire = at
+                    .saturating_sub(alarm.advance.load(Ordering::Relaxed))
+                    .max(1);
                 // Programmed already (by the prediction in `on_timer`)?
                 if alarm.deadline.load(Ordering::Relaxed) == at
                     && alarm.programmed.load(Ordering::Relaxed) == fire
@@ -172,6 +180,7 @@ pub(crate) fn init_this_cpu() {
 
 /// Programs this CPU's hardware to interrupt at TSC value `at`.
 fn program(alarm: &Alarm, at: u64) {
+    let at = at.max(1);
     alarm.programmed.store(at, Ordering::Relaxed);
     #[cfg(target_os = "none")]
     crate::event::arm(at);
@@ -237,14 +246,14 @@ fn fire(alarm: &Alarm, boot_cpu: bool, deadline: u64) {
             .filter(|&next| next > due);
         let advance = alarm.advance.load(Ordering::Relaxed);
         if let Some(next) = next {
-            program(alarm, tsc_of(next).saturating_sub(advance));
+            program(alarm, tsc_at(next).saturating_sub(advance));
         }
         while tsc() < deadline {
             core::hint::spin_loop();
         }
         match next {
             Some(next) => {
-                alarm.deadline.store(tsc_of(next), Ordering::Relaxed);
+                alarm.deadline.store(tsc_at(next), Ordering::Relaxed);
                 alarm.deadline_ns.store(next.0, Ordering::Relaxed);
             }
             None => {
