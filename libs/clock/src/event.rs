@@ -305,6 +305,9 @@ pub(crate) fn arm(at: u64) {
                 counts.clamp(1, u64::from(u32::MAX)) as u32,
             );
         }
+        // The PIT is CPU 0's alone: an AP has no timer then (no task is placed on one,
+        // and a sleep there does not end by itself).
+        Some(EventTimer::Pit) if unikernel_arch::smp::this_cpu() != 0 => {}
         Some(EventTimer::Pit) => {
             let ticks = at.saturating_sub(tsc());
             let counts = PIT_PER_TSC.get().map_or(ticks, |s| s.to_ns(ticks));
