@@ -51,6 +51,14 @@ fn pinned(sched: Sched) -> Result<(), &'static str> {
     if elsewhere != 0 {
         return Err("a thread pinned to CPU 1 ran elsewhere");
     }
+    // `spawn_on(0, ..)` from CPU 1 runs on CPU 0, whatever the spawner's CPU.
+    let from_cpu_1 = Builder::new()
+        .cpu(1)
+        .spawn(move || sched.spawn_on(0, this_cpu).expect("CPU 0 runs").join())
+        .expect("CPU 1 runs");
+    if from_cpu_1.join() != 0 {
+        return Err("`spawn_on(0, ..)` from CPU 1 ran elsewhere than CPU 0");
+    }
     match Builder::new().cpu(sched.cpus()).spawn(|| ()) {
         Err(SpawnError::NoSuchCpu { .. }) => Ok(()),
         _ => Err("a thread was spawned onto a CPU that does not run"),

@@ -334,7 +334,7 @@ impl Sched {
             return Err(SpawnError::NoSuchCpu { cpu, online });
         }
         if cpu == 0 {
-            return Builder::new().spawn(f).map(CpuJoinHandle::Thread);
+            return Builder::new().cpu(0).spawn(f).map(CpuJoinHandle::Thread);
         }
         let packet = Arc::new(Packet::new());
         let sender = packet.clone();
