@@ -21,10 +21,13 @@
 #    same sum of 1..=200 million once split over both CPUs and once on CPU 0 alone, in the
 #    same run; it prints both times and the speed-up (ideal 2; a shared 2-CPU host gives
 #    QEMU's two vCPU threads less than two whole CPUs).
-# 7. examples/smp-jitter on 2 vCPUs: the 1 kHz task `tick` on CPU 0 while a job spins on
+# 7. examples/smp-jitter on 2 vCPUs: the 1 kHz task `tick` on CPU 0 while a thread spins on
 #    CPU 1, and, at the same time, a host thread's own 1 kHz timer (benches/host_timer.c,
 #    cyclictest-like, SCHED_OTHER nice 0 like QEMU); prints both and the guest/host ratios
 #    of p99 and max (below 1: the guest did better than the host's own thread).
+# 8. The same for the 1 kHz task `tick1` on CPU 1 (its own scheduler and LAPIC timer)
+#    while a thread spins on CPU 0, beside a new run of the host thread. In both, the
+#    other CPU also runs its own 1 kHz task, above the spinning thread.
 #
 # The host's load average is printed before and after: on a shared 2-CPU host other work
 # deschedules QEMU's threads for milliseconds now and then, which shows in the maxima.
@@ -65,19 +68,26 @@ timeout 600 $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/')
 echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
-echo "== 1 kHz task on CPU 0 with CPU 1 busy, beside a host thread's 1 kHz timer, $seconds s"
-echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 host_timer=$(mktemp)
 cc -O2 -o "$host_timer" "$repo/benches/host_timer.c"
 host_out=$(mktemp)
-"$host_timer" "$seconds" > "$host_out" &
-guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp-jitter" -append "-- --seconds $seconds" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
-wait
-host=$(cat "$host_out")
-rm -f "$host_timer" "$host_out"
-echo "   guest $guest"
-echo "   $host"
 field() { echo "$1" | sed -n "s/.* $2 \([0-9]*\) ns.*/\1/p"; }
-awk -v gp="$(field "$guest" p99)" -v gm="$(field "$guest" max)" -v hp="$(field "$host" p99)" -v hm="$(field "$host" max)" \
-    'BEGIN { if (hp > 0 && hm > 0) printf "   guest/host: p99 %.2f, max %.2f\n", gp / hp, gm / hm }'
-echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The 1 kHz task of CPU <1 - busy> while a thread spins on CPU <busy>, and at the same
+# time the host thread's own 1 kHz timer; then the guest/host ratios.
+per_cpu_jitter() { # busy CPU, title
+    echo "== $2, beside a host thread's 1 kHz timer, $seconds s"
+    echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$host_timer" "$seconds" > "$host_out" &
+    guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp-jitter" -append "-- --seconds $seconds --busy $1" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
+    wait
+    host=$(cat "$host_out")
+    echo "   guest $guest"
+    echo "   $host"
+    awk -v gp="$(field "$guest" p99)" -v gm="$(field "$guest" max)" -v hp="$(field "$host" p99)" -v hm="$(field "$host" max)" \
+        'BEGIN { if (hp > 0 && hm > 0) printf "   guest/host: p99 %.2f, max %.2f\n", gp / hp, gm / hm }'
+    echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+}
+per_cpu_jitter 1 "1 kHz task on CPU 0 with CPU 1 busy"
+per_cpu_jitter 0 "1 kHz task on CPU 1 with CPU 0 busy"
+rm -f "$host_timer" "$host_out"

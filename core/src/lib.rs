@@ -51,7 +51,7 @@ pub mod sched {
     pub use unikernel_sched::{
         Builder, Channel, CpuJoinHandle, CpusError, JoinHandle, MAX_THREADS, Mutex, MutexGuard,
         OnMiss, Policy, Report, Sched, SchedStats, SpawnError, TaskStats, cpu_time, current_name,
-        sleep, sleep_until, spawn, yield_now,
+        sleep, sleep_until, spawn, this_cpu, yield_now,
     };
 }
 

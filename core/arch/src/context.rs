@@ -14,8 +14,11 @@
 //! register on the thread's stack; resuming it returns through the dispatcher and `iretq`.
 //!
 //! Switches run with interrupts disabled and each side restores its own interrupt flag
-//! as it was when it was suspended. The kernel runs on one CPU.
+//! as it was when it was suspended. Each CPU switches among its own contexts: the
+//! handoff between the two sides of a switch is per CPU, and a context is resumed on the
+//! CPU it was suspended on (the scheduler never moves a thread).
 
+use crate::acpi::MAX_CPUS;
 use crate::memory::MemoryError;
 use core::convert::Infallible;
 use core::fmt;
@@ -217,27 +220,45 @@ pub enum Resumed {
 }
 
 /// Set by the side that switches, read by the side that is resumed; only touched with
-/// interrupts disabled, on the one CPU.
+/// interrupts disabled, on the CPU it belongs to.
 struct Handoff {
     rsp: u64,
     stack: Option<Stack>,
     finished: bool,
 }
 
-static mut HANDOFF: Handoff = Handoff {
-    rsp: 0,
-    stack: None,
-    finished: false,
-};
-/// The stack of the running execution (`None`: the boot stack).
+/// One handoff per CPU, indexed by [`crate::smp::this_cpu`].
+static mut HANDOFF: [Handoff; MAX_CPUS] = [const {
+    Handoff {
+        rsp: 0,
+        stack: None,
+        finished: false,
+    }
+}; MAX_CPUS];
+/// The stack of the running execution of each CPU (`None`: the CPU's boot stack).
 #[cfg(target_os = "none")]
-static mut CURRENT: Option<Stack> = None;
+static mut CURRENT: [Option<Stack>; MAX_CPUS] = [const { None }; MAX_CPUS];
+
+/// This CPU's handoff.
+fn handoff() -> *mut Handoff {
+    let cpu = crate::smp::this_cpu();
+    // SAFETY: a raw pointer to an element, no reference made; `cpu` < MAX_CPUS.
+    unsafe { (&raw mut HANDOFF).cast::<Handoff>().add(cpu) }
+}
+
+/// This CPU's running stack.
+#[cfg(target_os = "none")]
+fn current() -> *mut Option<Stack> {
+    let cpu = crate::smp::this_cpu();
+    // SAFETY: a raw pointer to an element, no reference made; `cpu` < MAX_CPUS.
+    unsafe { (&raw mut CURRENT).cast::<Option<Stack>>().add(cpu) }
+}
 
 /// Takes what the switch that resumed us left. Interrupts must be disabled.
 fn take_handoff() -> Resumed {
-    let handoff = &raw mut HANDOFF;
-    // SAFETY: HANDOFF is only accessed with interrupts disabled on the one CPU, by the two
-    // sides of a switch one after the other.
+    let handoff = handoff();
+    // SAFETY: this CPU's HANDOFF is only accessed with interrupts disabled on this CPU, by
+    // the two sides of a switch one after the other.
     let (rsp, stack, finished) =
         unsafe { ((*handoff).rsp, (*handoff).stack.take(), (*handoff).finished) };
     if finished {
@@ -305,13 +326,14 @@ impl Context {
         crate::interrupts::disable();
         let Context { rsp, stack } = self;
         #[cfg(target_os = "none")]
-        // SAFETY: interrupts are disabled and there is one CPU, so nothing else touches
-        // CURRENT or HANDOFF until the resumed side has taken the handoff. `rsp` is the
-        // stack pointer of a suspended execution (a Context is only made by `new` or by a
-        // switch, and consumed when resumed), whose stack is alive: it moves into CURRENT.
+        // SAFETY: interrupts are disabled and this CPU's CURRENT and HANDOFF are touched by
+        // this CPU only, so nothing else touches them until the resumed side has taken the
+        // handoff. `rsp` is the stack pointer of a suspended execution of this CPU (a
+        // Context is only made by `new` or by a switch, and consumed when resumed), whose
+        // stack is alive: it moves into CURRENT.
         unsafe {
-            let mine = (&raw mut CURRENT).replace(stack);
-            let handoff = &raw mut HANDOFF;
+            let mine = current().replace(stack);
+            let handoff = handoff();
             (*handoff).stack = mine;
             (*handoff).finished = false;
             target::switch(&raw mut (*handoff).rsp, rsp);
@@ -334,8 +356,8 @@ impl Context {
         // SAFETY: as in `resume`. The stack we run on is handed over, and freed by the
         // resumed side only once we no longer run on it; the switch never comes back.
         unsafe {
-            let mine = (&raw mut CURRENT).replace(stack);
-            let handoff = &raw mut HANDOFF;
+            let mine = current().replace(stack);
+            let handoff = handoff();
             (*handoff).stack = mine;
             (*handoff).finished = true;
             let mut discarded = 0;

@@ -9,6 +9,7 @@
 //! Until `install` runs, these vectors have no gate and an interrupt on one of them is
 //! reported as a general protection fault naming the IDT entry.
 
+use crate::acpi::MAX_CPUS;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// The first vector that is not a CPU exception.
@@ -19,8 +20,9 @@ pub type Dispatch = fn(vector: u8);
 
 static DISPATCH: spin::Once<Dispatch> = spin::Once::new();
 static AFTER_INTERRUPT: spin::Once<fn()> = spin::Once::new();
-/// How many interrupt handlers are running (0 or 1: handlers run with interrupts off).
-static DEPTH: AtomicU32 = AtomicU32::new(0);
+/// How many interrupt handlers are running on each CPU (0 or 1: handlers run with
+/// interrupts off).
+static DEPTH: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
 
 /// Points vectors 32 to 255 at `dispatch`. Interrupts stay disabled; call [`enable`] once
 /// the controllers are set up. Only the first call has an effect.
@@ -46,26 +48,20 @@ pub fn set_after_interrupt(hook: fn()) {
 
 /// Whether the caller runs inside an interrupt handler (not in the after-interrupt hook).
 pub fn in_handler() -> bool {
-    DEPTH.load(Ordering::Relaxed) != 0
+    DEPTH[crate::smp::this_cpu()].load(Ordering::Relaxed) != 0
 }
 
 /// Called by `interrupt_common` in interrupts.s.
 #[cfg(target_os = "none")]
 extern "C" fn dispatch(frame: &mut crate::fault::TrapFrame) {
     let vector = frame.vector as u8;
-    // The APs take interrupts only to wake from a halt (smp.rs): the handler runs, and
-    // the scheduler's hook, which works on the boot CPU's threads, does not.
-    if crate::smp::this_cpu() != 0 {
-        if let Some(dispatch) = DISPATCH.get() {
-            dispatch(vector);
-        }
-        return;
-    }
-    DEPTH.fetch_add(1, Ordering::Relaxed);
+    // Each CPU runs its own scheduler: the hook works on the threads of the CPU it runs on.
+    let depth = &DEPTH[crate::smp::this_cpu()];
+    depth.fetch_add(1, Ordering::Relaxed);
     if let Some(dispatch) = DISPATCH.get() {
         dispatch(vector);
     }
-    DEPTH.fetch_sub(1, Ordering::Relaxed);
+    depth.fetch_sub(1, Ordering::Relaxed);
     if let Some(after) = AFTER_INTERRUPT.get() {
         after();
     }

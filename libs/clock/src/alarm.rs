@@ -2,11 +2,13 @@
 //!
 //! A VMM delivers timer interrupts late, so the hardware is programmed `ADVANCE` ahead of
 //! the deadline and the interrupt waits out the rest on the TSC (see the crate's
-//! documentation). The state here is changed only with interrupts disabled, on the one CPU.
+//! documentation). Each CPU has its own alarm (its own local APIC timer), changed only
+//! with interrupts disabled, by that CPU. The latency histograms are the boot CPU's.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
+use unikernel_arch::acpi::MAX_CPUS;
 use unikernel_arch::interrupts;
 
 use crate::histogram::{self, Histogram};
@@ -45,23 +47,53 @@ pub struct Hooks {
     pub sleep_until: fn(Instant),
 }
 
-/// `DEADLINE`, `DEADLINE_NS` and `PROGRAMMED` when no alarm is set.
-const NONE: u64 = u64::MAX;
-/// The deadline asked for, as a TSC value; `NONE` when no alarm is set.
-static DEADLINE: AtomicU64 = AtomicU64::new(NONE);
-/// The deadline as asked for, in ns since boot (`DEADLINE` is its TSC value, rounded).
-static DEADLINE_NS: AtomicU64 = AtomicU64::new(NONE);
-/// When the hardware was programmed to fire, as a TSC value.
-static PROGRAMMED: AtomicU64 = AtomicU64::new(NONE);
-/// How far ahead of a deadline the hardware is programmed, in TSC ticks.
+/// `deadline` and `programmed` when no alarm is set. Zero, so that the table of alarms
+/// is in .bss, not in the image: the TSC values stored are at least 1 (`tsc_at`).
+const NONE: u64 = 0;
+
+/// The TSC value of `instant`, never [`NONE`].
+fn tsc_at(instant: Instant) -> u64 {
+    tsc_of(instant).max(1)
+}
+
+/// One CPU's alarm: each CPU has its own local APIC timer and its own deadlines (the
+/// scheduler of CPU k sets CPU k's), so no CPU takes another's lock or line to set one.
+struct Alarm {
+    /// The deadline asked for, as a TSC value; `NONE` when no alarm is set.
+    deadline: AtomicU64,
+    /// The deadline as asked for, in ns since boot (`deadline` is its TSC value, rounded).
+    deadline_ns: AtomicU64,
+    /// When the hardware was programmed to fire, as a TSC value.
+    programmed: AtomicU64,
+    /// How far ahead of a deadline the hardware is programmed, in TSC ticks.
+    advance: AtomicU64,
+}
+
+static ALARMS: [Alarm; MAX_CPUS] = [const {
+    Alarm {
+        deadline: AtomicU64::new(NONE),
+        deadline_ns: AtomicU64::new(0),
+        programmed: AtomicU64::new(NONE),
+        advance: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// The alarm of the CPU this runs on.
+fn this() -> &'static Alarm {
+    &ALARMS[unikernel_arch::smp::this_cpu()]
+}
+
+/// The advance a CPU starts with, in TSC ticks (the kernel flag's, or 0 to adapt from).
 pub(crate) static ADVANCE: AtomicU64 = AtomicU64::new(0);
-/// Whether [`ADVANCE`] adapts to the latency seen (not when the kernel flag fixes it).
+/// Whether the advance adapts to the latency seen (not when the kernel flag fixes it).
 pub(crate) static ADAPTIVE: AtomicBool = AtomicBool::new(true);
 /// Interrupts that came too early and were re-armed ([`TimerStats::rearmed`]).
 static REARMED: AtomicU64 = AtomicU64::new(0);
-/// From the programmed instant to the interrupt handler ([`TimerStats::latency`]).
+/// From the programmed instant to the interrupt handler ([`TimerStats::latency`]), on
+/// the boot CPU.
 static LATENCY: spin::Mutex<Histogram> = spin::Mutex::new(Histogram::new());
-/// From the deadline to the call of the alarm handler ([`TimerStats::lateness`]).
+/// From the deadline to the call of the alarm handler ([`TimerStats::lateness`]), on the
+/// boot CPU.
 static LATENESS: spin::Mutex<Histogram> = spin::Mutex::new(Histogram::new());
 /// The scheduler's hooks, once it handed them over; set once.
 static HOOKS: spin::Once<Hooks> = spin::Once::new();
@@ -87,7 +119,7 @@ pub(crate) fn stats() -> TimerStats {
     TimerStats {
         latency: interrupts::without(|| LATENCY.lock().summary()),
         lateness: interrupts::without(|| LATENESS.lock().summary()),
-        advance: Duration::from_nanos(scale().to_ns(ADVANCE.load(Ordering::Relaxed))),
+        advance: Duration::from_nanos(scale().to_ns(this().advance.load(Ordering::Relaxed))),
         rearmed: REARMED.load(Ordering::Relaxed),
     }
 }
@@ -100,40 +132,56 @@ pub(crate) fn reset_stats() {
     REARMED.store(0, Ordering::Relaxed);
 }
 
-/// Sets the one alarm: the timer interrupt comes at `deadline` (or at once if it has
-/// passed); `None` cancels it, and then no timer interrupt comes at all.
+/// Sets the alarm of the CPU this runs on: its timer interrupt comes at `deadline` (or
+/// at once if it has passed); `None` cancels it, and then no timer interrupt comes at all.
 pub fn set_alarm(deadline: Option<Instant>) {
-    interrupts::without(|| match deadline {
-        None => {
-            DEADLINE.store(NONE, Ordering::Relaxed);
-            PROGRAMMED.store(NONE, Ordering::Relaxed);
-            #[cfg(target_os = "none")]
-            crate::event::disarm();
-        }
-        Some(deadline) => {
-            let at = tsc_of(deadline);
-            let fire = at.saturating_sub(ADVANCE.load(Ordering::Relaxed));
-            // Programmed already (by the prediction in `on_timer`)?
-            if DEADLINE.load(Ordering::Relaxed) == at && PROGRAMMED.load(Ordering::Relaxed) == fire
-            {
-                return;
+    interrupts::without(|| {
+        let alarm = this();
+        match deadline {
+            None => {
+                alarm.deadline.store(NONE, Ordering::Relaxed);
+                alarm.programmed.store(NONE, Ordering::Relaxed);
+                #[cfg(target_os = "none")]
+                crate::event::disarm();
             }
-            DEADLINE.store(at, Ordering::Relaxed);
-            DEADLINE_NS.store(deadline.0, Ordering::Relaxed);
-            program(fire);
+            Some(deadline) => {
+                let at = tsc_at(deadline);
+                let fire = at
+                    .saturating_sub(alarm.advance.load(Ordering::Relaxed))
+                    .max(1);
+                // Programmed already (by the prediction in `on_timer`)?
+                if alarm.deadline.load(Ordering::Relaxed) == at
+                    && alarm.programmed.load(Ordering::Relaxed) == fire
+                {
+                    return;
+                }
+                alarm.deadline.store(at, Ordering::Relaxed);
+                alarm.deadline_ns.store(deadline.0, Ordering::Relaxed);
+                program(alarm, fire);
+            }
         }
     });
 }
 
-/// The deadline of the alarm, if one is set.
+/// The deadline of the alarm of the CPU this runs on, if one is set.
 pub fn alarm() -> Option<Instant> {
-    let at = DEADLINE_NS.load(Ordering::Relaxed);
-    (DEADLINE.load(Ordering::Relaxed) != NONE).then_some(Instant(at))
+    let alarm = this();
+    let at = alarm.deadline_ns.load(Ordering::Relaxed);
+    (alarm.deadline.load(Ordering::Relaxed) != NONE).then_some(Instant(at))
 }
 
-/// Programs the hardware to interrupt at TSC value `at`.
-fn program(at: u64) {
-    PROGRAMMED.store(at, Ordering::Relaxed);
+/// Starts the alarm of an AP: the advance the boot CPU started with (the kernel flag's,
+/// or 0 to adapt from).
+pub(crate) fn init_this_cpu() {
+    this()
+        .advance
+        .store(ADVANCE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Programs this CPU's hardware to interrupt at TSC value `at`.
+fn program(alarm: &Alarm, at: u64) {
+    let at = at.max(1);
+    alarm.programmed.store(at, Ordering::Relaxed);
     #[cfg(target_os = "none")]
     crate::event::arm(at);
 }
@@ -151,69 +199,77 @@ fn adapt_advance(advance: u64, latency: u64, up: u64, max: u64) -> u64 {
     }
 }
 
-/// The timer interrupt.
+/// The timer interrupt, on the CPU whose timer fired.
 pub(crate) fn on_timer() {
     let now = tsc();
-    let deadline = DEADLINE.load(Ordering::Relaxed);
+    let cpu = unikernel_arch::smp::this_cpu();
+    let alarm = &ALARMS[cpu];
+    let deadline = alarm.deadline.load(Ordering::Relaxed);
     if deadline == NONE {
         return; // cancelled after it was programmed
     }
-    let programmed = PROGRAMMED.load(Ordering::Relaxed);
-    let advance = ADVANCE.load(Ordering::Relaxed);
+    let programmed = alarm.programmed.load(Ordering::Relaxed);
+    let advance = alarm.advance.load(Ordering::Relaxed);
     let scale = scale();
     if now >= programmed {
         let latency = now - programmed;
-        LATENCY.lock().record(scale.to_ns(latency));
+        if cpu == 0 {
+            LATENCY.lock().record(scale.to_ns(latency));
+        }
         if ADAPTIVE.load(Ordering::Relaxed) {
             let up = scale.to_ticks(2_000);
             let max = scale.to_ticks(MAX_ADVANCE_NS);
-            ADVANCE.store(adapt_advance(advance, latency, up, max), Ordering::Relaxed);
+            alarm
+                .advance
+                .store(adapt_advance(advance, latency, up, max), Ordering::Relaxed);
         }
     }
     // Early: wait out a short rest on the TSC, re-arm for a long one.
     let spin_limit = advance + scale.to_ticks(10_000);
     if now < deadline && deadline - now > spin_limit {
         REARMED.fetch_add(1, Ordering::Relaxed);
-        return program(deadline.saturating_sub(advance));
+        return program(alarm, deadline.saturating_sub(advance));
     }
-    fire(deadline);
+    fire(alarm, cpu == 0, deadline);
 }
 
 /// Runs the alarm due at TSC value `deadline` (less than the advance away, or passed):
 /// programs the next alarm, waits out the rest on the TSC, calls the handler.
 /// Interrupts must be disabled.
-fn fire(deadline: u64) {
+fn fire(alarm: &Alarm, boot_cpu: bool, deadline: u64) {
     if tsc() < deadline {
         // Meanwhile, program the alarm that will follow this one.
-        let due = Instant(DEADLINE_NS.load(Ordering::Relaxed));
+        let due = Instant(alarm.deadline_ns.load(Ordering::Relaxed));
         let next = HOOKS
             .get()
             .and_then(|hooks| (hooks.predict)(due))
             .filter(|&next| next > due);
-        let advance = ADVANCE.load(Ordering::Relaxed);
+        let advance = alarm.advance.load(Ordering::Relaxed);
         if let Some(next) = next {
-            program(tsc_of(next).saturating_sub(advance));
+            program(alarm, tsc_at(next).saturating_sub(advance));
         }
         while tsc() < deadline {
             core::hint::spin_loop();
         }
         match next {
             Some(next) => {
-                DEADLINE.store(tsc_of(next), Ordering::Relaxed);
-                DEADLINE_NS.store(next.0, Ordering::Relaxed);
+                alarm.deadline.store(tsc_at(next), Ordering::Relaxed);
+                alarm.deadline_ns.store(next.0, Ordering::Relaxed);
             }
             None => {
-                DEADLINE.store(NONE, Ordering::Relaxed);
-                PROGRAMMED.store(NONE, Ordering::Relaxed);
+                alarm.deadline.store(NONE, Ordering::Relaxed);
+                alarm.programmed.store(NONE, Ordering::Relaxed);
             }
         }
     } else {
-        DEADLINE.store(NONE, Ordering::Relaxed);
-        PROGRAMMED.store(NONE, Ordering::Relaxed);
+        alarm.deadline.store(NONE, Ordering::Relaxed);
+        alarm.programmed.store(NONE, Ordering::Relaxed);
     }
-    LATENESS
-        .lock()
-        .record(scale().to_ns(tsc().saturating_sub(deadline)));
+    if boot_cpu {
+        LATENESS
+            .lock()
+            .record(scale().to_ns(tsc().saturating_sub(deadline)));
+    }
     if let Some(hooks) = HOOKS.get() {
         (hooks.on_alarm)();
     }

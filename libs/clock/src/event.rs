@@ -94,6 +94,9 @@ pub(crate) static EVENT: spin::Once<EventTimer> = spin::Once::new();
 /// For the LAPIC timer in one-shot mode: LAPIC counts per TSC tick, as a scale from TSC
 /// ticks (in "ns"); set once by `init`.
 static LAPIC_PER_TSC: spin::Once<Scale> = spin::Once::new();
+/// The vector of the local APIC timer (0: the PIT raises the timer interrupt); set once by
+/// `init`, read by each AP to program its own timer.
+static LAPIC_TIMER_VECTOR: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
 /// For the PIT: PIT counts per TSC tick, as a scale from TSC ticks; set once by `init`.
 static PIT_PER_TSC: spin::Once<Scale> = spin::Once::new();
 
@@ -244,15 +247,24 @@ pub(crate) fn init(
             irq.register(unikernel_irq::Line::Isa(0), on_timer)
                 .map_err(TimerError::Irq)?;
         }
-        EventTimer::TscDeadline => {
+        EventTimer::TscDeadline | EventTimer::LapicOneShot { .. } => {
             let vector = irq.register_local(on_timer).map_err(TimerError::Irq)?;
-            lapic::write(
-                lapic::reg::LVT_TIMER,
-                u32::from(vector) | lapic::TIMER_TSC_DEADLINE,
-            );
+            LAPIC_TIMER_VECTOR.store(vector, core::sync::atomic::Ordering::Release);
+            program_local_timer(event, vector);
         }
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "none")]
+/// Sets up the local APIC timer of the CPU this runs on to raise `vector`.
+fn program_local_timer(event: EventTimer, vector: u8) {
+    match event {
+        EventTimer::TscDeadline => lapic::write(
+            lapic::reg::LVT_TIMER,
+            u32::from(vector) | lapic::TIMER_TSC_DEADLINE,
+        ),
         EventTimer::LapicOneShot { .. } => {
-            let vector = irq.register_local(on_timer).map_err(TimerError::Irq)?;
             lapic::write(lapic::reg::TIMER_INITIAL, 0);
             lapic::write(lapic::reg::TIMER_DIVIDE, lapic::DIVIDE_BY_1);
             lapic::write(
@@ -260,8 +272,24 @@ pub(crate) fn init(
                 u32::from(vector) | lapic::TIMER_ONE_SHOT,
             );
         }
+        EventTimer::Pit => {}
     }
-    Ok(())
+}
+
+/// Gives the AP this runs on a timer of its own: its local APIC timer, in the boot CPU's
+/// mode and on its vector (the rate measured on the boot CPU holds for every CPU of the
+/// VM). Returns false where the timer is the PIT, which only the boot CPU has.
+pub fn init_this_cpu() -> bool {
+    let vector = LAPIC_TIMER_VECTOR.load(core::sync::atomic::Ordering::Acquire);
+    let Some(&event) = EVENT.get().filter(|_| vector != 0) else {
+        return false;
+    };
+    #[cfg(target_os = "none")]
+    program_local_timer(event, vector);
+    #[cfg(not(target_os = "none"))]
+    let _ = event;
+    crate::alarm::init_this_cpu();
+    true
 }
 
 #[cfg(target_os = "none")]
@@ -277,6 +305,9 @@ pub(crate) fn arm(at: u64) {
                 counts.clamp(1, u64::from(u32::MAX)) as u32,
             );
         }
+        // The PIT is CPU 0's alone: an AP has no timer then (no task is placed on one,
+        // and a sleep there does not end by itself).
+        Some(EventTimer::Pit) if unikernel_arch::smp::this_cpu() != 0 => {}
         Some(EventTimer::Pit) => {
             let ticks = at.saturating_sub(tsc());
             let counts = PIT_PER_TSC.get().map_or(ticks, |s| s.to_ns(ticks));

@@ -58,7 +58,7 @@ use core::sync::atomic::Ordering;
 pub use core::time::Duration;
 
 pub use alarm::{Hooks, MAX_ADVANCE_NS, TimerStats, alarm, set_alarm};
-pub use event::{EventTimer, FrequencySource, TimerError};
+pub use event::{EventTimer, FrequencySource, TimerError, init_this_cpu};
 pub use instant::Instant;
 pub use wall::{WallTime, civil_from_days};
 
@@ -159,6 +159,7 @@ pub fn init(irq: &unikernel_irq::Irq, cmdline: &str) -> Result<Clock, TimerError
         let ns = ADVANCE.load(Ordering::Relaxed).min(MAX_ADVANCE_NS);
         ADVANCE.store(scale().to_ticks(ns), Ordering::Relaxed);
     }
+    alarm::init_this_cpu();
     READY.store(true, Ordering::Release);
     Ok(Clock(()))
 }

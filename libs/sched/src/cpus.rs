@@ -1,17 +1,20 @@
 //! Several CPUs (`sched(cpus = N)`, N > 1).
 //!
-//! The boot CPU (CPU 0) runs the threads, the periodic tasks, the network and every
-//! interrupt of a device. Each other CPU has a queue of jobs pinned to it
-//! ([`crate::Sched::spawn_on`]): it runs them one after another, each to completion, and
-//! halts when its queue is empty until a wake-up IPI says a job came. A job may take the
-//! [`crate::Mutex`] and use a [`crate::Channel`] without blocking calls (`lock` spins on
-//! another CPU; `try_send`/`try_recv`); it must not sleep or block (that panics, naming
-//! the CPU). Placement: nothing moves between CPUs; a thread spawned without a CPU runs on
-//! CPU 0.
+//! Every CPU runs a scheduler of its own (state.rs): its periodic tasks (those the macro
+//! placed on it), its threads, its idle context, on its own LAPIC timer. The boot CPU
+//! (CPU 0) also runs `main`, the network and every interrupt of a device. Each other CPU
+//! has, in place of `main`, a job loop (its thread 0, lowest priority): it runs the jobs
+//! queued to it ([`crate::Sched::spawn_on`]) one after another, each to completion, and
+//! blocks when its queue is empty until a job comes. A job is a thread's code: it may
+//! sleep, block, lock a [`crate::Mutex`], use a [`crate::Channel`].
+//!
+//! Placement: nothing moves between CPUs. A thread spawned with `Builder::cpu(k)` runs on
+//! CPU k; one spawned without runs on the CPU of the thread that spawned it (CPU 0 for
+//! `main`'s). Wake-ups of a thread on another CPU go through a wake-up IPI.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use unikernel_arch::acpi::MAX_CPUS;
 use unikernel_arch::interrupts;
 use unikernel_arch::smp;
@@ -33,6 +36,8 @@ static QUEUES: [Queue; MAX_CPUS] = [const {
 
 /// The vector of the wake-up IPI (0 until the APs start).
 static WAKE_VECTOR: AtomicU8 = AtomicU8::new(0);
+/// Set by `Sched::start`: the APs may schedule.
+static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Why the other CPUs could not be started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,36 +76,81 @@ pub(crate) fn start(declared: u16, tsc_hz: u64) -> Result<usize, CpusError> {
     Ok(running)
 }
 
-/// The wake-up IPI's handler: the interrupt itself ends the halt (on CPU 0, the
-/// scheduler's after-interrupt hook then runs the thread the sender woke).
-fn woken() {}
+/// The wake-up IPI's handler: the interrupt itself ends a halt; the CPU's alarm is set
+/// for what the sender changed, and the after-interrupt hook runs the thread it woke.
+fn woken() {
+    crate::state::on_wake_ipi();
+}
 
-/// Each AP's life: its local APIC, then its queue, forever.
+/// Each AP's life: its local APIC and timer; once the scheduler starts, its own
+/// scheduling, with this execution as its thread 0, the job loop.
 fn ap_main() -> ! {
     if let Some(irq) = unikernel_irq::handle() {
         irq.init_this_cpu();
     }
-    let queue = &QUEUES[smp::this_cpu()];
+    // Without a timer of its own (the PIT machine), `init` placed no task here.
+    unikernel_clock::init_this_cpu();
     loop {
         interrupts::disable();
-        let job = queue.jobs.lock().pop_front();
+        if STARTED.load(Ordering::Acquire) {
+            break;
+        }
+        // Atomic with the check above: the start's IPI sent in between ends the halt.
+        interrupts::enable_and_wait();
+    }
+    crate::state::start_this_cpu();
+    interrupts::enable();
+    job_loop()
+}
+
+/// The jobs of the CPU this runs on, one after the other, forever.
+fn job_loop() -> ! {
+    let queue = &QUEUES[smp::this_cpu()];
+    loop {
+        let job = interrupts::without(|| queue.jobs.lock().pop_front());
         match job {
             Some(job) => {
                 job();
                 queue.load.fetch_sub(1, Ordering::Release);
             }
-            // Atomic with the check above: a wake-up sent in between ends the halt.
-            None => interrupts::enable_and_wait(),
+            None => {
+                crate::state::block_with(
+                    |state, me| {
+                        // Checked under the CPU's lock: `run_on` queues, then takes it.
+                        if !queue.jobs.lock().is_empty() {
+                            return false;
+                        }
+                        state.threads[me].job_wait = true;
+                        true
+                    },
+                    None,
+                );
+            }
         }
     }
 }
 
-/// Queues `job` on CPU `cpu` (1..online) and wakes it.
+/// Lets the APs schedule, and wakes them to.
+pub(crate) fn start_all() {
+    STARTED.store(true, Ordering::Release);
+    for cpu in 1..smp::online() {
+        wake(cpu);
+    }
+}
+
+/// Queues `job` on CPU `cpu` (1..online) and wakes its job loop.
 pub(crate) fn run_on(cpu: usize, job: Job) {
     let queue = &QUEUES[cpu];
     queue.load.fetch_add(1, Ordering::Relaxed);
     interrupts::without(|| queue.jobs.lock().push_back(job));
-    wake(cpu);
+    crate::state::wake_where(cpu, |state| {
+        let jobs = &mut state.threads[0];
+        if jobs.job_wait && jobs.run == crate::state::Run::Blocked {
+            state.wake(0);
+            return true;
+        }
+        false
+    });
 }
 
 /// Sends the wake-up IPI to `cpu`.
@@ -114,9 +164,4 @@ pub(crate) fn wake(cpu: usize) {
 /// How many jobs CPU `cpu` has queued or running.
 pub(crate) fn load(cpu: usize) -> usize {
     QUEUES[cpu].load.load(Ordering::Acquire)
-}
-
-/// Whether this code runs on CPU 0, where the threads live.
-pub(crate) fn on_boot_cpu() -> bool {
-    smp::this_cpu() == 0
 }

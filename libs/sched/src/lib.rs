@@ -10,6 +10,8 @@
 //!
 //! After boot, `main` goes on as the lowest-priority thread; when nothing is ready the
 //! idle context halts the CPU until an interrupt. The timer is one-shot and tickless.
+//! With several CPUs (`cpus = N`) each CPU runs this scheduler on its own state, tasks
+//! and timer (see `cpus.rs`); threads never move between CPUs.
 //! See README.md for why threads (and not an async executor) and for the figures.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -89,14 +91,22 @@ pub struct SchedConfig {
 /// Why the scheduler could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SchedError {
-    /// More tasks than threads.
+    /// More tasks on one CPU than threads.
     TooManyTasks(usize),
     Stack(StackError),
     Memory(unikernel_arch::memory::MemoryError),
     /// The other CPUs could not be started.
     Cpus(CpusError),
-    /// A periodic task is placed on a CPU other than 0, where no task runs yet.
-    TaskOnOtherCpu {
+    /// A periodic task is placed on a CPU the VM does not have (it has fewer than the app
+    /// declares).
+    TaskCpuMissing {
+        task: &'static str,
+        cpu: u16,
+        online: usize,
+    },
+    /// A periodic task is placed on a CPU other than 0 and the timer is the PIT, which
+    /// only CPU 0 has.
+    NoTimerOnCpu {
         task: &'static str,
         cpu: u16,
     },
@@ -107,15 +117,20 @@ impl fmt::Display for SchedError {
         match self {
             Self::TooManyTasks(n) => write!(
                 f,
-                "{n} tasks: at most {} fit beside main and the idle context",
+                "{n} tasks on one CPU: at most {} fit beside main (or the job loop) and the idle context",
                 MAX_THREADS - 2
             ),
             Self::Stack(error) => write!(f, "{error}"),
             Self::Memory(error) => write!(f, "task statistics: {error}"),
             Self::Cpus(error) => write!(f, "{error}"),
-            Self::TaskOnOtherCpu { task, cpu } => write!(
+            Self::TaskCpuMissing { task, cpu, online } => write!(
                 f,
-                "task `{task}` is placed on CPU {cpu}: periodic tasks run on CPU 0 only for now"
+                "task `{task}` is placed on CPU {cpu} and the VM runs {online} CPUs: give the VM at least {}",
+                cpu + 1
+            ),
+            Self::NoTimerOnCpu { task, cpu } => write!(
+                f,
+                "task `{task}` is placed on CPU {cpu}, which has no timer: the timer is the PIT (the machine has no local APIC timer)"
             ),
         }
     }
@@ -140,33 +155,63 @@ pub const FIRST_RELEASE: Duration = Duration::from_millis(1);
 /// boot code hands the scheduler [`Sched::clock_hooks`], [`Sched::after_interrupt`] and
 /// [`Sched::blocker`], then starts it.
 pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
-    if config.tasks.len() > MAX_THREADS - 2 {
-        return Err(SchedError::TooManyTasks(config.tasks.len()));
-    }
-    if let Some(task) = config.tasks.iter().find(|task| task.cpu != 0) {
-        return Err(SchedError::TaskOnOtherCpu {
-            task: task.name,
-            cpu: task.cpu,
-        });
-    }
-    if config.cpus > 1 {
-        cpus::start(config.cpus, clock.tsc_hz()).map_err(SchedError::Cpus)?;
+    let online = if config.cpus > 1 {
+        cpus::start(config.cpus, clock.tsc_hz()).map_err(SchedError::Cpus)?
+    } else {
+        1
+    };
+    let local_timer = !matches!(clock.event_timer(), unikernel_clock::EventTimer::Pit);
+    for task in config.tasks {
+        if usize::from(task.cpu) >= online {
+            return Err(SchedError::TaskCpuMissing {
+                task: task.name,
+                cpu: task.cpu,
+                online,
+            });
+        }
+        if task.cpu != 0 && !local_timer {
+            return Err(SchedError::NoTimerOnCpu {
+                task: task.name,
+                cpu: task.cpu,
+            });
+        }
     }
     let start = clock.now() + FIRST_RELEASE;
-    // Thread 0 is main, 1 the idle context, 2.. the tasks.
-    let tasks: &'static mut [task::Task] = if config.tasks.is_empty() {
+    for cpu in 0..online {
+        install_cpu(cpu, &config, start)?;
+    }
+    Ok(Sched(()))
+}
+
+/// Makes CPU `cpu`'s scheduler: thread 0 is `main` (CPU 0) or the job loop (the others),
+/// already running; 1 the idle context; 2.. the threads of the tasks placed on `cpu`.
+fn install_cpu(cpu: usize, config: &SchedConfig, start: Instant) -> Result<(), SchedError> {
+    let specs = || {
+        config
+            .tasks
+            .iter()
+            .filter(move |task| usize::from(task.cpu) == cpu)
+    };
+    let count = specs().count();
+    if count > MAX_THREADS - 2 {
+        return Err(SchedError::TooManyTasks(count));
+    }
+    let tasks: &'static mut [task::Task] = if count == 0 {
         &mut []
     } else {
-        unikernel_arch::memory::leak_slice(config.tasks.len(), |i| {
-            task::Task::new(config.tasks[i], 2 + i, start)
+        let mut specs = specs();
+        unikernel_arch::memory::leak_slice(count, |i| {
+            task::Task::new(*specs.next().expect("counted"), 2 + i, start)
         })
         .map_err(SchedError::Memory)?
     };
+    let now = Instant::now();
     let mut threads: [state::Thread; MAX_THREADS] =
         core::array::from_fn(|_| state::Thread::free(0));
     threads[0].run = state::Run::Running;
-    threads[0].name = "main";
+    threads[0].name = if cpu == 0 { "main" } else { "jobs" };
     threads[0].priority = MAIN_PRIORITY;
+    threads[0].running_since = now;
 
     let idle_stack =
         Stack::new(IDLE_STACK, "the idle context's stack").map_err(SchedError::Stack)?;
@@ -177,7 +222,7 @@ pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
         state::started(resumed);
         idle()
     }));
-    for (i, spec) in config.tasks.iter().enumerate() {
+    for (i, spec) in specs().enumerate() {
         let stack =
             Stack::new(TASK_STACK, "the stack of a real-time task").map_err(SchedError::Stack)?;
         let thread = &mut threads[2 + i];
@@ -190,8 +235,9 @@ pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
             task::run(i)
         }));
     }
-    let now = Instant::now();
     state::install(state::State {
+        cpu,
+        started: false,
         policy: config.policy,
         on_miss: config.on_miss,
         threads,
@@ -200,14 +246,15 @@ pub fn init(clock: &Clock, config: SchedConfig) -> Result<Sched, SchedError> {
         seq: 0,
         tasks,
         slice_end: None,
+        slice_owner: 0,
         force: false,
         armed: None,
         counters: state::Counters {
             since: now,
             ..Default::default()
         },
-    });
-    Ok(Sched(()))
+    })
+    .map_err(SchedError::Memory)
 }
 
 /// The idle context: halts the CPU until the next interrupt.
@@ -250,16 +297,10 @@ impl Sched {
 
     /// Starts scheduling, once the hooks are in place: lets the task threads reach their
     /// first wait (they are more urgent than `main`) and arms the timer for the first
-    /// release.
+    /// release; then lets the other CPUs do the same with theirs.
     pub fn start(&self) {
-        interrupts::without(|| {
-            let mut state = state::lock();
-            state.program_alarm();
-            let best = state.pick();
-            if best != 0 && !state.threads[best].idle {
-                state::switch_to(state, best);
-            }
-        });
+        cpus::start_all();
+        state::start_this_cpu();
     }
 
     pub fn policy(&self) -> Policy {
@@ -279,8 +320,10 @@ impl Sched {
     }
 
     /// Runs `f` on CPU `cpu`, pinned there: on CPU 0 as a thread (like [`Sched::spawn`]),
-    /// on another CPU as a job of that CPU's queue, run to completion after the jobs queued
-    /// before it (see the crate's README: such a job must not sleep or block).
+    /// on another CPU as a job of that CPU's queue, run by its job loop (a thread of the
+    /// lowest priority) after the jobs queued before it. A job may sleep and block; while
+    /// it does, the jobs queued after it wait. For a thread of its own on another CPU, see
+    /// [`Builder::cpu`].
     pub fn spawn_on<F, T>(&self, cpu: usize, f: F) -> Result<CpuJoinHandle<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -291,19 +334,11 @@ impl Sched {
             return Err(SpawnError::NoSuchCpu { cpu, online });
         }
         if cpu == 0 {
-            return Builder::new().spawn(f).map(CpuJoinHandle::Thread);
+            return Builder::new().cpu(0).spawn(f).map(CpuJoinHandle::Thread);
         }
-        let packet: Arc<spin::Mutex<Option<T>>> = Arc::new(spin::Mutex::new(None));
+        let packet = Arc::new(Packet::new());
         let sender = packet.clone();
-        cpus::run_on(
-            cpu,
-            alloc::boxed::Box::new(move || {
-                let value = f();
-                *sender.lock() = Some(value);
-                // The joiner may be halted on CPU 0.
-                cpus::wake(0);
-            }),
-        );
+        cpus::run_on(cpu, alloc::boxed::Box::new(move || sender.put(f())));
         Ok(CpuJoinHandle::Job(packet))
     }
 
@@ -350,12 +385,9 @@ impl Sched {
         sleep(duration);
     }
 
-    /// The figures of each real-time task.
+    /// The figures of each real-time task: CPU 0's tasks, then CPU 1's, and so on.
     pub fn task_stats(&self) -> TaskStatsIter {
-        TaskStatsIter {
-            next: 0,
-            len: state::with(|state| state.tasks.len()),
-        }
+        TaskStatsIter { cpu: 0, next: 0 }
     }
 
     /// The figures of the task called `name`.
@@ -368,6 +400,7 @@ impl Sched {
         Report(self.task_stats())
     }
 
+    /// The counters of the caller's CPU.
     pub fn stats(&self) -> SchedStats {
         state::with(|state| {
             let now = Instant::now();
@@ -391,8 +424,17 @@ impl Sched {
         })
     }
 
-    /// Forgets the tasks' figures and the idle time (to measure after a warm-up).
+    /// Forgets the tasks' figures (of every CPU) and the idle time (of the caller's CPU),
+    /// to measure after a warm-up.
     pub fn reset_stats(&self) {
+        let here = self.this_cpu();
+        for cpu in (0..self.cpus()).filter(|&cpu| cpu != here && state::runs_on(cpu)) {
+            state::with_cpu(cpu, |state| {
+                for task in state.tasks.iter_mut() {
+                    task.measured = task::Measured::new();
+                }
+            });
+        }
         state::with(|state| {
             for task in state.tasks.iter_mut() {
                 task.measured = task::Measured::new();
@@ -410,35 +452,45 @@ impl Sched {
 /// The tasks' figures, one at a time.
 #[derive(Clone, Debug)]
 pub struct TaskStatsIter {
+    cpu: usize,
     next: usize,
-    len: usize,
 }
 
 impl Iterator for TaskStatsIter {
     type Item = TaskStats;
     fn next(&mut self) -> Option<TaskStats> {
-        if self.next >= self.len {
-            return None;
-        }
-        let index = self.next;
-        self.next += 1;
-        Some(state::with(|state| {
-            let task = &state.tasks[index];
-            TaskStats {
-                name: task.spec.name,
-                period: Duration::from_nanos(task.spec.period_ns),
-                deadline: Duration::from_nanos(task.spec.deadline_ns),
-                wcet: Duration::from_nanos(task.spec.wcet_ns),
-                priority: task.spec.priority,
-                jobs: task.measured.jobs,
-                misses: task.measured.misses,
-                max_backlog: task.measured.max_backlog,
-                jitter: task.measured.jitter.summary(),
-                response: task.measured.response.summary(),
-                execution: task.measured.execution.summary(),
-                overruns: task.measured.overruns,
+        while state::runs_on(self.cpu) {
+            let (cpu, index) = (self.cpu, self.next);
+            let stats = state::with_cpu(cpu, |state| {
+                let task = state.tasks.get(index)?;
+                Some(TaskStats {
+                    name: task.spec.name,
+                    cpu,
+                    period: Duration::from_nanos(task.spec.period_ns),
+                    deadline: Duration::from_nanos(task.spec.deadline_ns),
+                    wcet: Duration::from_nanos(task.spec.wcet_ns),
+                    priority: task.spec.priority,
+                    jobs: task.measured.jobs,
+                    misses: task.measured.misses,
+                    max_backlog: task.measured.max_backlog,
+                    jitter: task.measured.jitter.summary(),
+                    response: task.measured.response.summary(),
+                    execution: task.measured.execution.summary(),
+                    overruns: task.measured.overruns,
+                })
+            });
+            match stats {
+                Some(stats) => {
+                    self.next += 1;
+                    return Some(stats);
+                }
+                None => {
+                    self.cpu += 1;
+                    self.next = 0;
+                }
             }
-        }))
+        }
+        None
     }
 }
 
@@ -471,27 +523,15 @@ impl fmt::Display for SpawnError {
 #[derive(Debug)]
 pub enum CpuJoinHandle<T> {
     Thread(JoinHandle<T>),
-    Job(Arc<spin::Mutex<Option<T>>>),
+    Job(Arc<Packet<T>>),
 }
 
 impl<T> CpuJoinHandle<T> {
-    /// Waits until the thread or job ends; returns what it returned. Waiting for a job,
-    /// the calling thread yields to the others and halts CPU 0 when none is ready (the
-    /// job's end wakes it).
+    /// Blocks until the thread or job ends; returns what it returned.
     pub fn join(self) -> T {
         match self {
             Self::Thread(handle) => handle.join(),
-            Self::Job(packet) => loop {
-                if let Some(value) = packet.lock().take() {
-                    return value;
-                }
-                yield_now();
-                interrupts::without(|| {
-                    if packet.lock().is_none() {
-                        interrupts::enable_and_wait();
-                    }
-                });
-            },
+            Self::Job(packet) => packet.take(),
         }
     }
 
@@ -499,7 +539,58 @@ impl<T> CpuJoinHandle<T> {
     pub fn is_finished(&self) -> bool {
         match self {
             Self::Thread(handle) => handle.is_finished(),
-            Self::Job(packet) => packet.lock().is_some(),
+            Self::Job(packet) => packet.is_ready(),
+        }
+    }
+}
+
+/// Where a thread or a job leaves its result, and where its joiner waits for it (on any
+/// CPU).
+pub struct Packet<T> {
+    value: spin::Mutex<Option<T>>,
+    joiner: sync::WaitQueue,
+}
+
+impl<T> fmt::Debug for Packet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Packet")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl<T> Packet<T> {
+    fn new() -> Self {
+        Self {
+            value: spin::Mutex::new(None),
+            joiner: sync::WaitQueue::new(),
+        }
+    }
+
+    /// Leaves the result and wakes the joiner.
+    fn put(&self, value: T) {
+        // Interrupts off: the joiner looks at it under its CPU's lock, with them off.
+        interrupts::without(|| *self.value.lock() = Some(value));
+        if state::is_running() {
+            self.joiner.wake_one();
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        interrupts::without(|| self.value.lock().is_some())
+    }
+
+    /// Blocks until the result is there, and takes it.
+    fn take(&self) -> T {
+        loop {
+            if let Some(value) = interrupts::without(|| self.value.lock().take()) {
+                return value;
+            }
+            if !state::is_running() {
+                core::hint::spin_loop();
+                continue;
+            }
+            sync::block_on(&self.joiner, || self.value.lock().is_none(), None);
         }
     }
 }
@@ -510,6 +601,7 @@ pub struct Builder {
     name: &'static str,
     priority: u8,
     stack_size: usize,
+    cpu: Option<usize>,
 }
 
 impl Default for Builder {
@@ -524,6 +616,7 @@ impl Builder {
             name: "thread",
             priority: DEFAULT_PRIORITY,
             stack_size: DEFAULT_STACK,
+            cpu: None,
         }
     }
 
@@ -544,86 +637,75 @@ impl Builder {
         self
     }
 
+    /// Pins the thread to CPU `cpu` (0 = the boot CPU; a CPU that does not run makes
+    /// [`Builder::spawn`] fail). Without it, the thread runs on the CPU of the thread that
+    /// spawns it. Threads never move between CPUs.
+    pub const fn cpu(mut self, cpu: usize) -> Self {
+        self.cpu = Some(cpu);
+        self
+    }
+
     /// Spawns the thread. Under a preemptive policy it runs at once if it outranks the
-    /// caller. The result is kept on the heap until joined, so spawning needs a `heap`.
+    /// thread running on its CPU. The result is kept on the heap until joined, so spawning
+    /// needs a `heap`.
     pub fn spawn<F, T>(self, f: F) -> Result<JoinHandle<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let packet: Arc<spin::Mutex<Option<T>>> = Arc::new(spin::Mutex::new(None));
+        let online = unikernel_arch::smp::online();
+        let cpu = self.cpu.unwrap_or_else(unikernel_arch::smp::this_cpu);
+        if cpu >= online || !state::runs_on(cpu) {
+            return Err(SpawnError::NoSuchCpu { cpu, online });
+        }
+        let packet = Arc::new(Packet::new());
         let result = packet.clone();
         let stack = Stack::new(self.stack_size, "the stack of a spawned thread")
             .map_err(SpawnError::Stack)?;
-        let (index, generation) = state::with(|state| {
-            let index = state
-                .threads
-                .iter()
-                .position(|t| t.run == state::Run::Free)
-                .ok_or(SpawnError::TooManyThreads)?;
-            let context = Context::new(stack, move |resumed| {
-                state::started(resumed);
-                interrupts::enable();
-                let value = f();
-                *result.lock() = Some(value);
-                drop(result);
-                state::exit_current()
-            });
+        let context = Context::new(stack, move |resumed| {
+            state::started(resumed);
+            interrupts::enable();
+            result.put(f());
+            drop(result);
+            state::exit_current()
+        });
+        let mut context = Some(context);
+        let mut outcome = Err(SpawnError::TooManyThreads);
+        state::wake_where(cpu, |state| {
+            let Some(index) = state.threads.iter().position(|t| t.run == state::Run::Free) else {
+                return false;
+            };
             let since = state.next_seq();
             let generation = state.threads[index].generation;
             let thread = &mut state.threads[index];
             *thread = state::Thread::free(generation);
             thread.run = state::Run::Ready;
-            thread.context = Some(context);
+            thread.context = context.take();
             thread.name = self.name;
             thread.priority = self.priority;
             thread.since = since;
-            state.program_alarm();
-            Ok((index, generation))
-        })?;
-        state::reschedule();
-        Ok(JoinHandle {
-            index,
-            generation,
-            packet,
-        })
+            outcome = Ok(());
+            true
+        });
+        outcome.map(|()| JoinHandle { packet })
     }
 }
 
 /// Waits for a spawned thread to end and takes its result.
 #[derive(Debug)]
 pub struct JoinHandle<T> {
-    index: usize,
-    generation: u32,
-    packet: Arc<spin::Mutex<Option<T>>>,
+    packet: Arc<Packet<T>>,
 }
 
 impl<T> JoinHandle<T> {
     /// Blocks until the thread ends; returns what it returned.
     pub fn join(self) -> T {
-        loop {
-            if let Some(value) = self.packet.lock().take() {
-                return value;
-            }
-            let (index, generation) = (self.index, self.generation);
-            state::block_with(
-                |state, me| {
-                    let thread = &mut state.threads[index];
-                    let alive = thread.generation == generation
-                        && !matches!(thread.run, state::Run::Finished | state::Run::Free);
-                    if alive {
-                        thread.joiner = Some(me);
-                    }
-                    alive
-                },
-                None,
-            );
-        }
+        self.packet.take()
     }
 
     /// Whether the thread has ended.
     pub fn is_finished(&self) -> bool {
-        self.packet.lock().is_some()
+        self.packet.is_ready()
     }
 }
 
@@ -648,8 +730,7 @@ pub fn yield_now() {
         !interrupts::in_handler(),
         "yield_now in an interrupt handler"
     );
-    // A job on another CPU has no thread to yield: it just lets the CPU breathe.
-    if !cpus::on_boot_cpu() {
+    if !state::is_running() {
         core::hint::spin_loop();
         return;
     }
@@ -682,6 +763,11 @@ pub fn cpu_time() -> Duration {
         return Instant::now() - Instant::BOOT;
     }
     state::cpu_time()
+}
+
+/// The CPU the caller runs on (0: the boot CPU): where a task's job or a thread runs.
+pub fn this_cpu() -> usize {
+    unikernel_arch::smp::this_cpu()
 }
 
 /// The name of the running thread (a task's name for a task's thread).

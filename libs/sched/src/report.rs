@@ -8,6 +8,8 @@ use unikernel_clock::histogram::{Short, Summary};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskStats {
     pub name: &'static str,
+    /// The CPU the task runs on.
+    pub cpu: usize,
     pub period: Duration,
     pub deadline: Duration,
     pub wcet: Duration,

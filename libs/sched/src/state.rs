@@ -1,7 +1,11 @@
 //! The scheduler's state, the switch, blocking and waking.
 //!
-//! Everything here runs with interrupts disabled, on the one CPU: the state's lock is then
-//! never contended (an interrupt cannot arrive while it is held), and a switch is atomic.
+//! Each CPU has a state of its own: its threads (its `main` or job loop, its idle context,
+//! its real-time tasks' threads and the threads spawned onto it), its tasks, its alarm.
+//! Threads never move between CPUs. Everything here runs with interrupts disabled; a CPU
+//! takes another CPU's lock only for a moment, to make one of that CPU's threads ready or
+//! to add one (then an IPI tells that CPU to look), never while holding its own, so the
+//! lock of a CPU's hot path is contended only by such wake-ups.
 //!
 //! A switch goes: pick the next context, take its suspended [`Context`] out of the table,
 //! release the lock, [`Context::resume`] it. The suspended side comes back from `resume`
@@ -11,12 +15,36 @@
 use crate::rank::{self, Candidate, Rank};
 use crate::task::Task;
 use crate::{OnMiss, Policy};
+use unikernel_arch::acpi::MAX_CPUS;
 use unikernel_arch::context::{Context, Resumed};
 use unikernel_arch::interrupts;
+use unikernel_arch::smp::this_cpu;
 use unikernel_clock::{Duration, Instant};
 
-/// The most threads at once: `main`, the idle context and one per real-time task count.
+/// The most threads at once on one CPU: `main` (or the CPU's job loop), the idle context
+/// and one per real-time task count.
 pub const MAX_THREADS: usize = 64;
+
+/// A thread anywhere: its CPU and its slot in that CPU's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ThreadId {
+    pub cpu: usize,
+    pub index: usize,
+}
+
+impl ThreadId {
+    /// As one number (for an atomic).
+    pub fn encode(self) -> usize {
+        self.cpu * MAX_THREADS + self.index
+    }
+
+    pub fn decode(value: usize) -> ThreadId {
+        ThreadId {
+            cpu: value / MAX_THREADS,
+            index: value % MAX_THREADS,
+        }
+    }
+}
 /// How long a thread runs before an equally ranked ready one gets the CPU (preemptive
 /// policies only; no timer interrupt for it unless such a thread is waiting).
 pub const SLICE: Duration = Duration::from_millis(10);
@@ -48,10 +76,10 @@ pub(crate) struct Thread {
     pub since: u64,
     /// Counts reuses of the slot, so that a join handle does not wait for a newcomer.
     pub generation: u32,
-    /// A thread blocked in `join` on this one.
-    pub joiner: Option<usize>,
     /// Blocked waiting for a device (`block_io`), until `wake_io`.
     pub io_wait: bool,
+    /// The job loop of a CPU other than 0, blocked until a job is queued.
+    pub job_wait: bool,
     pub idle: bool,
     /// CPU time used before the current run (interrupt handlers included).
     pub cpu_ns: u64,
@@ -72,8 +100,8 @@ impl Thread {
             timed_out: false,
             since: 0,
             generation,
-            joiner: None,
             io_wait: false,
+            job_wait: false,
             idle: false,
             cpu_ns: 0,
             running_since: Instant::BOOT,
@@ -92,6 +120,11 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct State {
+    /// The CPU whose state this is.
+    pub cpu: usize,
+    /// Set once the CPU schedules (`Sched::start` on CPU 0, the AP's own start on others):
+    /// until then interrupts do not switch.
+    pub started: bool,
     pub policy: Policy,
     pub on_miss: OnMiss,
     pub threads: [Thread; MAX_THREADS],
@@ -103,6 +136,8 @@ pub(crate) struct State {
     pub tasks: &'static mut [Task],
     /// When the running thread's time slice ends, if another one of its rank waits.
     pub slice_end: Option<Instant>,
+    /// The thread whose slice that is (a task's job may be running meanwhile).
+    pub slice_owner: usize,
     /// Switch at the next chance even to an equal rank: the slice is over.
     pub force: bool,
     /// The alarm as last programmed.
@@ -110,31 +145,113 @@ pub(crate) struct State {
     pub counters: Counters,
 }
 
-static STATE: spin::Once<spin::Mutex<State>> = spin::Once::new();
+/// Each CPU's state, on memory of its own, indexed by [`this_cpu`].
+static STATES: [spin::Once<&'static spin::Mutex<State>>; MAX_CPUS] =
+    [const { spin::Once::new() }; MAX_CPUS];
 
-pub(crate) fn install(state: State) {
-    STATE.call_once(|| spin::Mutex::new(state));
+/// Installs the state of CPU `state.cpu`.
+pub(crate) fn install(state: State) -> Result<(), unikernel_arch::memory::MemoryError> {
+    let cpu = state.cpu;
+    let mut state = Some(state);
+    let slot = unikernel_arch::memory::leak_slice(1, |_| {
+        spin::Mutex::new(state.take().expect("one state per slot"))
+    })?;
+    let slot: &'static spin::Mutex<State> = &slot[0];
+    STATES[cpu].call_once(|| slot);
+    Ok(())
 }
 
+/// Whether the CPU this runs on has a scheduler.
 pub(crate) fn is_running() -> bool {
-    STATE.get().is_some()
+    STATES[this_cpu()].get().is_some()
 }
 
-/// The state. Interrupts must be disabled.
+/// Whether CPU `cpu` has a scheduler.
+pub(crate) fn runs_on(cpu: usize) -> bool {
+    cpu < MAX_CPUS && STATES[cpu].get().is_some()
+}
+
+/// The state of the CPU this runs on. Interrupts must be disabled.
 pub(crate) fn lock() -> spin::MutexGuard<'static, State> {
+    lock_cpu(this_cpu())
+}
+
+/// The state of CPU `cpu`. Interrupts must be disabled, and the caller holds no other
+/// CPU's state.
+pub(crate) fn lock_cpu(cpu: usize) -> spin::MutexGuard<'static, State> {
     debug_assert!(
         !interrupts::are_enabled(),
         "the scheduler's lock needs interrupts off"
     );
-    STATE
+    STATES[cpu]
         .get()
         .expect("the scheduler is not running: declare `sched` in `#[unikernel(...)]`")
         .lock()
 }
 
-/// Runs `f` on the state with interrupts disabled.
+/// Runs `f` on the state of the CPU this runs on, with interrupts disabled.
 pub(crate) fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
     interrupts::without(|| f(&mut lock()))
+}
+
+/// Runs `f` on the state of CPU `cpu`, with interrupts disabled.
+pub(crate) fn with_cpu<R>(cpu: usize, f: impl FnOnce(&mut State) -> R) -> R {
+    interrupts::without(|| f(&mut lock_cpu(cpu)))
+}
+
+/// The running thread.
+pub(crate) fn current() -> ThreadId {
+    with(|state| ThreadId {
+        cpu: state.cpu,
+        index: state.current,
+    })
+}
+
+/// Makes `thread` ready if it is blocked, wherever it is, and lets its CPU run it if it
+/// should: at once on this CPU (after the handler, from an interrupt handler), through a
+/// wake-up IPI on another. Returns whether it was blocked.
+pub(crate) fn wake_thread(thread: ThreadId) -> bool {
+    wake_where(thread.cpu, |state| {
+        if state.threads[thread.index].run != Run::Blocked {
+            return false;
+        }
+        state.wake(thread.index);
+        true
+    })
+}
+
+/// Runs `wake` on CPU `cpu`'s state; if it woke something, has that CPU look (the alarm
+/// for a new time slice, a switch).
+pub(crate) fn wake_where(cpu: usize, wake: impl FnOnce(&mut State) -> bool) -> bool {
+    let here = this_cpu();
+    let woke = with_cpu(cpu, |state| {
+        let woke = wake(state);
+        // Only a CPU programs its own timer: another does in its IPI handler.
+        if woke && cpu == here {
+            state.program_alarm();
+        }
+        woke
+    });
+    if woke {
+        if cpu == here {
+            reschedule();
+        } else {
+            crate::cpus::wake(cpu);
+        }
+    }
+    woke
+}
+
+/// What the wake-up IPI does on the CPU it reaches: programs the alarm for what the
+/// sender changed (a new thread, a time slice); the after-interrupt hook then switches.
+pub(crate) fn on_wake_ipi() {
+    if !is_running() {
+        return;
+    }
+    let mut state = lock();
+    if state.started {
+        state.program_alarm();
+    }
 }
 
 impl State {
@@ -185,6 +302,7 @@ impl State {
             thread.run = Run::Ready;
             thread.wake_at = None;
             thread.io_wait = false;
+            thread.job_wait = false;
             thread.since = since;
         }
     }
@@ -207,19 +325,24 @@ impl State {
     }
 
     /// Starts a time slice when another thread of the running one's rank is ready, ends it
-    /// when none is (preemptive policies, threads only).
+    /// when none is (preemptive policies, threads only). A task's job that preempts a
+    /// thread leaves the thread's slice running: were it restarted after each job, a 1 kHz
+    /// task would keep a 10 ms slice from ever ending.
     fn update_slice(&mut self) {
         let current = self.current;
         let rank = self.rank(current);
+        if rank.is_task() {
+            return;
+        }
         let contested = self.policy != Policy::Coop
             && !self.threads[current].idle
-            && !rank.is_task()
             && (0..MAX_THREADS)
                 .any(|i| i != current && self.threads[i].run == Run::Ready && self.rank(i) == rank);
         if !contested {
             self.slice_end = None;
-        } else if self.slice_end.is_none() {
+        } else if self.slice_end.is_none() || self.slice_owner != current {
             self.slice_end = Some(Instant::now() + SLICE);
+            self.slice_owner = current;
         }
     }
 }
@@ -301,11 +424,14 @@ pub(crate) fn started(resumed: Resumed) {
 /// one cannot go on, or its slice is over). Not from an interrupt handler: the
 /// after-interrupt hook does it there, once the controller is acknowledged.
 pub(crate) fn reschedule() {
-    if interrupts::in_handler() || !crate::cpus::on_boot_cpu() {
+    if interrupts::in_handler() || !is_running() {
         return;
     }
     interrupts::without(|| {
         let mut state = lock();
+        if !state.started {
+            return;
+        }
         let current = state.current;
         let best = state.pick();
         if best == current {
@@ -326,8 +452,14 @@ pub(crate) fn reschedule() {
 
 /// The after-interrupt hook: a timer or device interrupt may have woken something.
 pub(crate) fn after_interrupt() {
+    if !is_running() {
+        return;
+    }
     interrupts::without(|| {
         let mut state = lock();
+        if !state.started {
+            return;
+        }
         let current = state.current;
         let best = state.pick();
         if best == current {
@@ -351,11 +483,6 @@ pub(crate) fn block_with(
     wait: impl FnOnce(&mut State, usize) -> bool,
     until: Option<Instant>,
 ) -> bool {
-    assert!(
-        crate::cpus::on_boot_cpu(),
-        "a job on CPU {} tried to sleep or block: jobs on CPUs other than 0 run to completion",
-        unikernel_arch::smp::this_cpu()
-    );
     assert!(
         !interrupts::in_handler(),
         "a thread cannot block inside an interrupt handler (sleep, join, lock, recv)"
@@ -384,9 +511,6 @@ pub(crate) fn exit_current() -> ! {
     let mut state = lock();
     let me = state.current;
     state.threads[me].run = Run::Finished;
-    if let Some(joiner) = state.threads[me].joiner.take() {
-        state.wake(joiner);
-    }
     let next = state.pick();
     let context = hand_over(&mut state, next);
     drop(state);
@@ -410,9 +534,11 @@ pub(crate) fn on_alarm() {
     if state.slice_end.is_some_and(|end| end <= now) {
         state.slice_end = None;
         state.force = true;
-        let current = state.current;
+        // To the back of its rank: the thread whose slice ended, not a task's job that
+        // may be running.
+        let owner = state.slice_owner;
         let since = state.next_seq();
-        state.threads[current].since = since;
+        state.threads[owner].since = since;
     }
     state.program_alarm();
 }
@@ -474,5 +600,35 @@ pub(crate) fn wake_io() {
     });
     if woke {
         reschedule();
+    }
+}
+
+/// Starts scheduling on the CPU this runs on: arms its timer for its tasks' first release
+/// and lets the threads more urgent than the running one (its tasks' threads) reach their
+/// first wait.
+pub(crate) fn start_this_cpu() {
+    interrupts::without(|| {
+        let mut state = lock();
+        state.started = true;
+        state.program_alarm();
+        let best = state.pick();
+        if best != state.current && !state.threads[best].idle {
+            switch_to(state, best);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_id_is_one_number_and_back() {
+        for (cpu, index) in [(0, 0), (0, MAX_THREADS - 1), (1, 0), (63, 17)] {
+            let id = ThreadId { cpu, index };
+            assert_eq!(ThreadId::decode(id.encode()), id);
+        }
+        // Distinct threads, distinct numbers: CPU 1's first is after CPU 0's last.
+        assert_eq!(ThreadId { cpu: 1, index: 0 }.encode(), MAX_THREADS);
     }
 }

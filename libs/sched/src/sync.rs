@@ -2,78 +2,113 @@
 //! bounded channel. Both are `const`-constructible, so they can be statics, and neither
 //! allocates.
 
-use crate::state::{self, MAX_THREADS, Run, State};
+use crate::state::{self, MAX_THREADS, ThreadId};
 use core::fmt;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use unikernel_arch::acpi::MAX_CPUS;
 use unikernel_arch::interrupts;
 use unikernel_clock::{Duration, Instant};
 
-/// The threads blocked on something, as a bit set (`MAX_THREADS` is 64).
-pub(crate) struct WaitQueue(AtomicU64);
+/// The threads blocked on something, on any CPU: one bit set per CPU (`MAX_THREADS` is 64).
+///
+/// A waiter adds itself, then looks once more at what it waits for (under its CPU's lock,
+/// which a waker must take to wake it); a waker changes what is waited for, then looks at
+/// the set. With a full fence between each side's two steps, at least one of them sees
+/// the other's change: no wake-up is lost.
+pub(crate) struct WaitQueue([AtomicU64; MAX_CPUS]);
 
 const _: () = assert!(MAX_THREADS <= 64);
 
 impl WaitQueue {
     pub const fn new() -> Self {
-        Self(AtomicU64::new(0))
+        Self([const { AtomicU64::new(0) }; MAX_CPUS])
     }
 
-    pub fn add(&self, thread: usize) {
-        self.0.fetch_or(1 << thread, Ordering::Relaxed);
+    pub fn add(&self, thread: ThreadId) {
+        self.0[thread.cpu].fetch_or(1 << thread.index, Ordering::SeqCst);
     }
 
-    pub fn remove(&self, thread: usize) {
-        self.0.fetch_and(!(1 << thread), Ordering::Relaxed);
+    pub fn remove(&self, thread: ThreadId) {
+        self.0[thread.cpu].fetch_and(!(1 << thread.index), Ordering::SeqCst);
     }
 
-    /// Wakes the most urgent waiter that still waits. Returns whether there was one.
-    pub fn wake_one(&self, state: &mut State) -> bool {
+    /// Wakes the most urgent waiter that still waits (on equal ranks, the one that waited
+    /// longest on the lowest CPU). Returns whether there was one.
+    pub fn wake_one(&self) -> bool {
+        fence(Ordering::SeqCst);
+        let online = unikernel_arch::smp::online().min(MAX_CPUS);
         loop {
-            let bits = self.0.load(Ordering::Relaxed);
-            if bits == 0 {
-                return false;
+            let mut best: Option<(crate::rank::Rank, u64, ThreadId)> = None;
+            for cpu in 0..online {
+                let bits = self.0[cpu].load(Ordering::SeqCst);
+                if bits == 0 || !state::runs_on(cpu) {
+                    continue;
+                }
+                let mine = state::with_cpu(cpu, |state| {
+                    (0..MAX_THREADS)
+                        .filter(|&i| bits & (1 << i) != 0)
+                        .map(|i| (state.rank(i), state.threads[i].since, i))
+                        .min()
+                });
+                if let Some((rank, since, index)) = mine
+                    && best.is_none_or(|(best_rank, _, _)| rank < best_rank)
+                {
+                    best = Some((rank, since, ThreadId { cpu, index }));
+                }
             }
-            let best = (0..MAX_THREADS)
-                .filter(|&i| bits & (1 << i) != 0)
-                .min_by_key(|&i| (state.rank(i), state.threads[i].since))
-                .expect("bits is not empty");
-            self.remove(best);
-            // A waiter that timed out is ready already: the wake-up goes to the next one.
-            if state.threads[best].run == Run::Blocked {
-                state.wake(best);
+            let Some((_, _, thread)) = best else {
+                return false;
+            };
+            // Claimed by this waker (another may have taken it meanwhile).
+            let bit = 1 << thread.index;
+            if self.0[thread.cpu].fetch_and(!bit, Ordering::SeqCst) & bit == 0 {
+                continue;
+            }
+            // A waiter that timed out, or that saw the change itself, is not blocked: the
+            // wake-up goes to the next one.
+            if state::wake_thread(thread) {
                 return true;
             }
         }
     }
 }
 
-/// Wakes the most urgent waiter of `queue` and lets it run at once if it outranks the
-/// running thread (from a thread; from an interrupt handler, after the handler).
+/// Wakes the most urgent waiter of `queue`, if the scheduler runs.
 fn wake_one(queue: &WaitQueue) {
-    if !state::is_running() {
-        return;
-    }
-    let woke = state::with(|state| queue.wake_one(state));
-    if woke {
-        reschedule_boot_cpu();
+    if state::is_running() {
+        queue.wake_one();
     }
 }
 
-/// Lets CPU 0 run a thread just woken: at once from CPU 0, through the wake-up IPI (and
-/// the after-interrupt hook) from another CPU.
-fn reschedule_boot_cpu() {
-    if crate::cpus::on_boot_cpu() {
-        state::reschedule();
-    } else {
-        crate::cpus::wake(0);
-    }
-}
-
-/// Whether the caller is a thread that can block (not a job on another CPU, and the
-/// scheduler runs).
+/// Whether the caller is a thread that can block (the scheduler runs on its CPU).
 fn can_block() -> bool {
-    state::is_running() && crate::cpus::on_boot_cpu()
+    state::is_running()
+}
+
+/// Blocks the running thread on `queue` while `blocked()` holds (looked at after the
+/// thread joined the queue). Returns whether `until` passed.
+pub(crate) fn block_on(
+    queue: &WaitQueue,
+    blocked: impl FnOnce() -> bool,
+    until: Option<Instant>,
+) -> bool {
+    let me = state::current();
+    let timed_out = state::block_with(
+        |_, _| {
+            queue.add(me);
+            if !blocked() {
+                queue.remove(me);
+                return false;
+            }
+            true
+        },
+        until,
+    );
+    if timed_out {
+        queue.remove(me);
+    }
+    timed_out
 }
 
 const NO_OWNER: usize = usize::MAX;
@@ -82,6 +117,8 @@ const NO_OWNER: usize = usize::MAX;
 /// inheritance: while a more urgent thread (or real-time job) waits, the holder runs at
 /// the waiter's rank, so that threads of middle priority cannot hold the waiter up.
 ///
+/// Threads on different CPUs may share it: a waiter blocks on its own CPU, the unlock
+/// wakes it there (an IPI), and the holder runs at the rank it inherited on its CPU.
 /// Not for interrupt handlers (they cannot block). Before the scheduler runs, or without
 /// one, a contended lock spins.
 pub struct Mutex<T> {
@@ -109,35 +146,38 @@ impl<T> Mutex<T> {
                 core::hint::spin_loop();
                 continue;
             }
-            state::block_with(
-                |state, me| {
-                    if !self.data.is_locked() {
-                        return false;
-                    }
-                    self.waiters.add(me);
-                    // Priority inheritance.
-                    let owner = self.owner.load(Ordering::Relaxed);
-                    if owner < MAX_THREADS && owner != me {
-                        let mine = state.rank(me);
-                        if mine < state.rank(owner) {
-                            state.threads[owner].inherited = Some(mine);
-                        }
-                    }
-                    true
-                },
-                None,
-            );
+            self.lend_rank();
+            block_on(&self.waiters, || self.data.is_locked(), None);
         }
+    }
+
+    /// Priority inheritance: the holder, on whichever CPU, runs at least at the caller's
+    /// rank until it unlocks. Its CPU is told (an IPI) so that it switches to it now.
+    fn lend_rank(&self) {
+        let owner = self.owner.load(Ordering::SeqCst);
+        let me = state::current();
+        if owner == NO_OWNER || owner == me.encode() {
+            return;
+        }
+        let holder = ThreadId::decode(owner);
+        let mine = state::with(|state| state.rank(me.index));
+        // Under the holder's CPU's lock, while it still holds the mutex: its unlock clears
+        // the loan under that lock after giving the mutex up, so a loan cannot outlive it.
+        state::wake_where(holder.cpu, |state| {
+            if self.owner.load(Ordering::SeqCst) != owner || mine >= state.rank(holder.index) {
+                return false;
+            }
+            state.threads[holder.index].inherited = Some(mine);
+            true
+        });
     }
 
     /// Locks if nobody holds the lock.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         let guard = self.data.try_lock()?;
-        // A job on another CPU is no thread: it owns the lock anonymously (no priority
-        // inheritance through it).
         if can_block() {
             self.owner
-                .store(state::with(|state| state.current), Ordering::Relaxed);
+                .store(state::current().encode(), Ordering::SeqCst);
         }
         Some(MutexGuard {
             mutex: self,
@@ -196,19 +236,21 @@ impl<T: fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 
 impl<T> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        let owner = self.mutex.owner.swap(NO_OWNER, Ordering::Relaxed);
+        let owner = self.mutex.owner.swap(NO_OWNER, Ordering::SeqCst);
         self.guard = None;
         if !state::is_running() {
             return;
         }
-        let woke = state::with(|state| {
-            if owner < MAX_THREADS {
-                state.threads[owner].inherited = None;
-            }
-            self.mutex.waiters.wake_one(state)
-        });
-        if woke {
-            reschedule_boot_cpu();
+        // The holder is the running thread: a loan is cleared on its own CPU.
+        let lent = owner != NO_OWNER && {
+            let holder = ThreadId::decode(owner);
+            state::with_cpu(holder.cpu, |state| {
+                state.threads[holder.index].inherited.take().is_some()
+            })
+        };
+        self.mutex.waiters.wake_one();
+        if lent {
+            state::reschedule();
         }
     }
 }
@@ -334,20 +376,7 @@ impl<T, const N: usize> Channel<T, N> {
             core::hint::spin_loop();
             return;
         }
-        let timed_out = state::block_with(
-            |_, me| {
-                if !blocked(&self.ring.lock()) {
-                    return false;
-                }
-                queue.add(me);
-                true
-            },
-            until,
-        );
-        if timed_out {
-            let me = state::with(|state| state.current);
-            queue.remove(me);
-        }
+        block_on(queue, || blocked(&self.ring.lock()), until);
     }
 
     /// Values waiting to be received.
@@ -381,6 +410,23 @@ mod tests {
         channel.try_send(3).unwrap();
         let got: [Option<u32>; 4] = core::array::from_fn(|_| channel.try_recv());
         assert_eq!(got, [Some(1), Some(2), Some(3), None]);
+    }
+
+    #[test]
+    fn a_wait_set_keeps_each_cpus_threads_apart() {
+        let queue = WaitQueue::new();
+        let on_0 = ThreadId { cpu: 0, index: 5 };
+        let on_1 = ThreadId { cpu: 1, index: 5 };
+        queue.add(on_0);
+        queue.add(on_1);
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
+        assert_eq!(queue.0[1].load(Ordering::Relaxed), 1 << 5);
+        queue.remove(on_1);
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
+        assert_eq!(queue.0[1].load(Ordering::Relaxed), 0);
+        // Without a scheduler nobody can be woken; the waiter stays in the set.
+        assert!(!queue.wake_one());
+        assert_eq!(queue.0[0].load(Ordering::Relaxed), 1 << 5);
     }
 
     #[test]
