@@ -53,6 +53,7 @@ pub(crate) fn boot_on_monitor(elf: &Path, opts: &BootOptions, serial: &mut Strin
     let config = unikernel_vmm::VmConfig {
         memory_mib: opts.memory_mib,
         cmdline: boot.cmdline(),
+        cpus: opts.cpus,
         ..Default::default()
     };
     announce(elf, port);

@@ -65,6 +65,12 @@ pub fn serve(
 ) -> Result<DebugRun> {
     let start = Instant::now();
     let image = Image::open(kernel)?;
+    // The stub serves one vCPU's registers and breakpoints.
+    image.require_one_cpu(
+        config.cpus,
+        "the monitor's gdb stub",
+        "debug it under QEMU (--vmm qemu) or with --cpus 1",
+    )?;
     let kvm = open_kvm()?;
     control::install_kick_handler();
     let vm = Vm::new(&kvm, &image, config)?;
