@@ -230,6 +230,9 @@ struct VcpuChannels {
     ended: mpsc::Sender<usize>,
 }
 
+/// How a vCPU thread runs its CPU: [`Vm::run`] or [`ApplicationProcessor::run`].
+type RunVcpu<T> = fn(&mut T, &Control, &mut dyn FnMut(&[u8]) -> bool) -> VmExit;
+
 /// A vCPU running on a thread of its own: the thread, its [`Control`] and its id to kick.
 struct VcpuThread<T> {
     handle: std::thread::JoinHandle<Result<(T, VmExit)>>,
@@ -240,12 +243,7 @@ struct VcpuThread<T> {
 impl<T: Send + 'static> VcpuThread<T> {
     /// Starts `cpu` (CPU `index`: the [`Vm`] for 0, an [`ApplicationProcessor`] above) on
     /// a confined thread that runs it with `run`.
-    fn spawn(
-        index: usize,
-        mut cpu: T,
-        run: fn(&mut T, &Control, &mut dyn FnMut(&[u8]) -> bool) -> VmExit,
-        channels: &VcpuChannels,
-    ) -> Result<Self> {
+    fn spawn(index: usize, mut cpu: T, run: RunVcpu<T>, channels: &VcpuChannels) -> Result<Self> {
         let control = Arc::new(Control::new());
         let (thread_tx, thread_rx) = mpsc::channel();
         let handle = {
