@@ -140,6 +140,7 @@ fn a_monitor_fault_on_cpu_1_names_cpu_1() {
     let Exit::Fault { kind, report } = &outcome.exit else {
         panic!("expected a fault: {}", outcome.report());
     };
+    eprintln!("{kind:?}: {report}");
     assert!(
         matches!(kind, FaultKind::TripleFault | FaultKind::InternalError),
         "{kind:?}: {report}"
