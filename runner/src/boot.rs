@@ -161,7 +161,7 @@ impl Boot {
     }
 
     /// Gives the VM `cpus` vCPUs, whatever the image's manifest declares (default: as
-    /// many as it declares).
+    /// many as it declares): QEMU's `-smp`, the monitor's vCPU threads (`--cpus`).
     pub fn cpus(mut self, cpus: u16) -> Self {
         self.cpus = Some(cpus.max(1));
         self

@@ -2,7 +2,7 @@
 //! vCPUs (its parallel sum, pinned jobs and the `Mutex` across CPUs check themselves),
 //! faults on CPU 1 (the guest's own report, and the monitor's), an AP that hangs, an AP
 //! that ends the VM, a guest that abuses its local APIC, and the refusals of what runs one
-//! vCPU only (snapshots, density).
+//! vCPU only (snapshots, density, the gdb stub).
 //!
 //! The small guests here are a few instructions each: CPU 0 (32-bit protected mode,
 //! paging off, as the PVH entry leaves it) copies real-mode code for the AP to 0x9000 and
@@ -278,6 +278,26 @@ fn density_refuses_an_image_on_several_cpus() {
         "{message}"
     );
     assert!(!message.contains('\n'), "one sentence: {message}");
+}
+
+/// The monitor's gdb stub serves one vCPU: `--gdb` refuses an image on several CPUs,
+/// and says how to debug it.
+#[test]
+fn the_gdb_stub_refuses_an_image_on_several_cpus() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["boot", "--vmm", "monitor", "--gdb", "0"])
+        .arg(runner::example_elf("smp"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the runner starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "runs on 4 CPUs (`sched(cpus = 4)`), and the monitor's gdb stub takes images of one CPU only; debug it under QEMU (--vmm qemu) or with --cpus 1"
+        ),
+        "{stderr}"
+    );
 }
 
 /// A snapshot saves one vCPU: a VM with several is refused before anything is written.

@@ -10,8 +10,9 @@
 //!   1) at 0x6000, and the command line at 0x20000;
 //! - CPU 0 in 32-bit protected mode per the PVH ABI: CS/DS flat, paging off, interrupts
 //!   off, EBX = the start info, EIP = the PVH note's entry; for an image on several CPUs
-//!   (its manifest's `cpus=N`, or [`VmConfig::cpus`]) the others in KVM's wait-for-SIPI
-//!   state, each run by a thread of its own once the guest starts it with INIT-SIPI-SIPI,
+//!   (its manifest's `cpus=N`, or [`VmConfig::cpus`]) the others waiting in KVM's local
+//!   APIC for INIT and SIPI, each run by a thread of its own (from the start: its KVM_RUN
+//!   sleeps in the kernel until the guest's INIT-SIPI-SIPI),
 //!   and ACPI tables ([`acpi`]: RSDP, XSDT, MADT) that list them;
 //! - a short CPUID table (KVM's own values for a few leaves, trimmed) with the monitor's
 //!   leaves at 0x4000_0000 (signature `UnikernelVMM`, features, TSC kHz);

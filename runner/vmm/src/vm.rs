@@ -189,7 +189,7 @@ impl std::fmt::Debug for FunctionSlot {
 
 impl Vm {
     /// Creates the VM: memory, the image and its start info, CPU 0 at the PVH entry and,
-    /// for an image on several CPUs, the others in wait-for-SIPI, with ACPI tables that
+    /// for an image on several CPUs, the others waiting for INIT-SIPI, with ACPI tables that
     /// list them all.
     pub fn new(kvm: &Kvm, image: &Image, config: &VmConfig) -> Result<Vm> {
         let created = Instant::now();
@@ -276,9 +276,9 @@ impl Vm {
             .map_err(error::kvm("KVM_SET_SREGS"))?;
         vcpu.set_regs(&cpu::pvh_regs(image.entry, start_info))
             .map_err(error::kvm("KVM_SET_REGS"))?;
-        // With KVM's local APIC a vCPU other than the boot one starts in wait-for-SIPI:
-        // nothing runs there until the guest's INIT-SIPI-SIPI; its registers are the
-        // SIPI's to set.
+        // With KVM's local APIC a vCPU other than the boot one starts waiting for INIT
+        // (KVM_MP_STATE_UNINITIALIZED): nothing runs there until the guest's
+        // INIT-SIPI-SIPI, which sets its registers.
         let application_processors = (1..cpus)
             .map(|index| {
                 let vcpu = vm
@@ -768,8 +768,8 @@ fn fault(
     }
 }
 
-/// An application processor (CPU 1 and up of a VM with several): its vCPU, created in
-/// KVM's wait-for-SIPI state, and what its exits need, to run on a thread of its own
+/// An application processor (CPU 1 and up of a VM with several): its vCPU, created
+/// waiting for INIT and SIPI, and what its exits need, to run on a thread of its own
 /// beside CPU 0's [`Vm::run`]. The guest starts it with INIT-SIPI-SIPI through KVM's local
 /// APICs; until then its KVM_RUN sleeps in the kernel.
 #[derive(Debug)]
