@@ -56,6 +56,7 @@ pub(crate) fn boot_on_monitor(elf: &Path, opts: &BootOptions, serial: &mut Strin
         cpus: opts.cpus,
         ..Default::default()
     };
+    unikernel_vmm::gdb::check(elf, &config)?;
     announce(elf, port);
     let mut bytes = Vec::new();
     let run = unikernel_vmm::gdb::serve(

@@ -280,8 +280,8 @@ fn density_refuses_an_image_on_several_cpus() {
     assert!(!message.contains('\n'), "one sentence: {message}");
 }
 
-/// The monitor's gdb stub serves one vCPU: `--gdb` refuses an image on several CPUs,
-/// and says how to debug it.
+/// The monitor's gdb stub serves one vCPU: `--gdb` refuses an image on several CPUs
+/// before it tells anyone to attach, and says how to debug it.
 #[test]
 fn the_gdb_stub_refuses_an_image_on_several_cpus() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
@@ -298,6 +298,7 @@ fn the_gdb_stub_refuses_an_image_on_several_cpus() {
         ),
         "{stderr}"
     );
+    assert!(!stderr.contains("waits for gdb"), "{stderr}");
 }
 
 /// A snapshot saves one vCPU: a VM with several is refused before anything is written.
