@@ -161,7 +161,7 @@ impl Boot {
     }
 
     /// Gives the VM `cpus` vCPUs, whatever the image's manifest declares (default: as
-    /// many as it declares).
+    /// many as it declares): QEMU's `-smp`, the monitor's vCPU threads (`--cpus`).
     pub fn cpus(mut self, cpus: u16) -> Self {
         self.cpus = Some(cpus.max(1));
         self
@@ -451,8 +451,12 @@ impl Boot {
 
     /// The monitor's description of this boot, for messages (as a command line would be).
     pub(crate) fn monitor_display(&self) -> String {
+        let cpus = self
+            .cpus
+            .map(|n| format!(" --cpus {n}"))
+            .unwrap_or_default();
         let mut out = format!(
-            "cargo uk boot --vmm monitor --memory {} {}",
+            "cargo uk boot --vmm monitor --memory {}{cpus} {}",
             self.memory_mib,
             self.kernel.display()
         );
@@ -477,6 +481,7 @@ impl Boot {
             disks: self.disks.clone(),
             disk_direct: self.disk_direct,
             initrd: self.initrd.clone(),
+            cpus: self.cpus,
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);

@@ -102,6 +102,10 @@ pub(crate) struct BootOptions {
     #[arg(long = "memory", value_name = "MiB", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(2..))]
     pub memory_mib: u32,
+    /// vCPUs, on either VMM (QEMU's -smp) [default: the app's `sched(cpus = N)`, else 1];
+    /// fewer than the app declares runs it on fewer
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub cpus: Option<u16>,
     /// Stop a guest that has not exited by then
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     pub timeout: Duration,
@@ -952,6 +956,9 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .protocol(opts.protocol)
         .echo(true)
         .verbose(opts.verbose);
+    if let Some(cpus) = opts.cpus {
+        boot = boot.cpus(cpus);
+    }
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);
     }
@@ -1199,7 +1206,7 @@ mod tests {
     #[test]
     fn run_an_example_with_options_and_kernel_args() {
         let Ok(Commands::Run(run)) = parse(
-            "run hello --accel tcg --machine=q35 --memory 64 --timeout 5 --timeline --boot multiboot --qemu-arg -smp --qemu-arg 2 -q -- a -b",
+            "run hello --accel tcg --machine=q35 --memory 64 --cpus 2 --timeout 5 --timeline --boot multiboot --qemu-arg -smp --qemu-arg 2 -q -- a -b",
         ) else {
             panic!("run parses")
         };
@@ -1209,6 +1216,7 @@ mod tests {
             accel: AccelRequest::Tcg,
             machine: Machine::Q35,
             memory_mib: 64,
+            cpus: Some(2),
             timeout: Duration::from_secs(5),
             timeline: true,
             protocol: Protocol::Multiboot,

@@ -312,7 +312,9 @@ pub(crate) fn worker(options: &WorkerOptions) -> Result<()> {
         return Err(Error::new("density-worker: the coordinator is gone"));
     }
     say(format!("baseline {}", self_pss_kib().unwrap_or(0)));
-    let image = Arc::new(Image::open(&options.image)?);
+    let image = Image::open(&options.image)?;
+    image.require_one_cpu(None, DENSITY, DENSITY_INSTEAD)?;
+    let image = Arc::new(image);
     let kvm = Arc::new(monitor::open_kvm()?);
     monitor::control::install_kick_handler();
     let config = Arc::new(VmConfig {
@@ -642,10 +644,14 @@ struct Worker {
     stopped: bool,
 }
 
+/// Density holds idle VMs of one vCPU each: a VM's vCPU thread is all its CPU cost.
+const DENSITY: &str = "`cargo uk density`";
+const DENSITY_INSTEAD: &str = "measure an image of one CPU";
+
 /// Runs the density measurement and prints its report.
 pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     let kernel = resolve_image(&options.image, options.quiet)?;
-    Image::open(&kernel)?;
+    Image::open(&kernel)?.require_one_cpu(None, DENSITY, DENSITY_INSTEAD)?;
     monitor::open_kvm()?;
     let exe = match &options.worker_exe {
         Some(exe) => exe.clone(),

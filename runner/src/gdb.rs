@@ -53,8 +53,10 @@ pub(crate) fn boot_on_monitor(elf: &Path, opts: &BootOptions, serial: &mut Strin
     let config = unikernel_vmm::VmConfig {
         memory_mib: opts.memory_mib,
         cmdline: boot.cmdline(),
+        cpus: opts.cpus,
         ..Default::default()
     };
+    unikernel_vmm::gdb::check(elf, &config)?;
     announce(elf, port);
     let mut bytes = Vec::new();
     let run = unikernel_vmm::gdb::serve(

@@ -36,7 +36,8 @@ const LEAF1_ECX: u32 = (1 << 0)
     | (1 << 25)
     | (1 << 30);
 const HYPERVISOR: u32 = 1 << 31;
-// Leaf 1 EDX: everything but the APIC (bit 9: there is none), ACPI thermal (22), HTT (28).
+// Leaf 1 EDX: everything but the APIC (bit 9: KVM sets it itself while a local APIC is
+// enabled, i.e. in a VM with its interrupt controllers), ACPI thermal (22), HTT (28).
 const LEAF1_EDX_DROP: u32 = (1 << 9) | (1 << 22) | (1 << 28);
 // Leaf 7 EBX: FSGSBASE, BMI1, SMEP, BMI2, ERMS, INVPCID... keep the plain ones.
 const LEAF7_EBX: u32 =
@@ -119,7 +120,8 @@ pub fn select(supported: &[kvm_cpuid_entry2]) -> Vec<kvm_cpuid_entry2> {
             1 => {
                 entry.ecx = (entry.ecx & LEAF1_ECX) | HYPERVISOR;
                 entry.edx &= !LEAF1_EDX_DROP;
-                // One logical processor, APIC ID 0; keep the CLFLUSH line size.
+                // APIC ID 0 (`set_apic_id` gives the APs theirs); keep the CLFLUSH line
+                // size.
                 entry.ebx &= 0x0000_ff00;
             }
             7 => {
@@ -148,6 +150,16 @@ pub fn select(supported: &[kvm_cpuid_entry2]) -> Vec<kvm_cpuid_entry2> {
         out.push(entry);
     }
     out
+}
+
+/// Sets the initial APIC ID that leaf 1 reports (EBX bits 31:24) to `apic_id`: each vCPU
+/// of a VM with several reads its own, as KVM gives vCPU `n` local APIC ID `n`.
+pub fn set_apic_id(cpuid: &mut CpuId, apic_id: u8) {
+    for entry in cpuid.as_mut_slice() {
+        if entry.function == 1 {
+            entry.ebx = (entry.ebx & 0x00ff_ffff) | (u32::from(apic_id) << 24);
+        }
+    }
 }
 
 /// The monitor's leaves: signature, features, TSC frequency.

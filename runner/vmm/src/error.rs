@@ -16,12 +16,22 @@ pub enum Error {
         .0.display()
     )]
     NoPvhNote(PathBuf),
-    /// The monitor creates one vCPU per VM (and its snapshots save one).
+    /// Density and the gdb stub run VMs of one vCPU (snapshots refuse in
+    /// [`Error::Snapshot`]).
     #[error(
-        "{} runs on {cpus} CPUs (`sched(cpus = {cpus})`): the monitor gives a VM one vCPU; boot it with --vmm qemu",
+        "{} runs on {cpus} CPUs (`sched(cpus = {cpus})`), and {what} takes images of one CPU only; {instead}",
         .path.display()
     )]
-    SeveralCpus { path: PathBuf, cpus: u16 },
+    SeveralCpus {
+        path: PathBuf,
+        cpus: u16,
+        /// What refuses it.
+        what: &'static str,
+        /// What to do instead.
+        instead: &'static str,
+    },
+    #[error("{cpus} vCPUs asked for: the monitor gives a VM 1 to {max}")]
+    CpuCount { cpus: u16, max: u16 },
     #[error("the monitor needs KVM, and /dev/kvm does not exist here (boot with --vmm qemu)")]
     NoKvm,
     #[error("the monitor needs KVM: permission denied on /dev/kvm (add yourself to the kvm group)")]

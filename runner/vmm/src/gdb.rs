@@ -53,6 +53,21 @@ pub struct DebugRun {
     pub gdb_left_first: bool,
 }
 
+/// Whether the stub can debug `kernel` with `config`: it serves one vCPU's registers and
+/// breakpoints, so an image on several CPUs is refused (call it before telling anyone to
+/// attach; [`serve`] checks it too).
+pub fn check(kernel: &Path, config: &VmConfig) -> Result<()> {
+    require_one_cpu(&Image::open(kernel)?, config)
+}
+
+fn require_one_cpu(image: &Image, config: &VmConfig) -> Result<()> {
+    image.require_one_cpu(
+        config.cpus,
+        "the monitor's gdb stub",
+        "debug it under QEMU (--vmm qemu) or with --cpus 1",
+    )
+}
+
 /// Boots `kernel` stopped at its first instruction, serves one gdb connection on
 /// `listener`, and runs the guest as gdb says; the guest is stopped after `timeout`
 /// counted from the boot. Output goes to `output` as it comes.
@@ -65,6 +80,7 @@ pub fn serve(
 ) -> Result<DebugRun> {
     let start = Instant::now();
     let image = Image::open(kernel)?;
+    require_one_cpu(&image, config)?;
     let kvm = open_kvm()?;
     control::install_kick_handler();
     let vm = Vm::new(&kvm, &image, config)?;

@@ -46,6 +46,8 @@ pub struct Image {
     /// Whether the image starts the `irq` subsystem (its manifest says so): it then gets
     /// KVM's in-kernel interrupt controllers (local APIC, IOAPIC, PIC).
     pub interrupts: bool,
+    /// How many CPUs the image runs on (its manifest's `cpus=N`, 1 without one).
+    pub cpus: u16,
 }
 
 impl Image {
@@ -59,19 +61,35 @@ impl Image {
         let entry = info
             .pvh_entry
             .ok_or_else(|| Error::NoPvhNote(path.to_path_buf()))?;
-        if info.cpus() > 1 {
-            return Err(Error::SeveralCpus {
-                path: path.to_path_buf(),
-                cpus: info.cpus(),
-            });
-        }
         Ok(Image {
             interrupts: info.declares("irq"),
+            cpus: info.cpus(),
             path: path.to_path_buf(),
             bytes: bytes.into(),
             entry,
             segments: info.segments,
         })
+    }
+
+    /// Refuses, in one sentence, a VM of this image on several CPUs (`cpus`, else the
+    /// image's count) where the monitor runs one vCPU: `what` (density, the gdb stub)
+    /// names the user, `instead` what to do.
+    pub fn require_one_cpu(
+        &self,
+        cpus: Option<u16>,
+        what: &'static str,
+        instead: &'static str,
+    ) -> Result<()> {
+        let cpus = cpus.unwrap_or(self.cpus);
+        if cpus > 1 {
+            return Err(Error::SeveralCpus {
+                path: self.path.clone(),
+                cpus,
+                what,
+                instead,
+            });
+        }
+        Ok(())
     }
 
     /// The first byte past the highest segment.
@@ -211,15 +229,17 @@ pub const MODLIST: u64 = 0x8000;
 /// Writes the command line, the memory map and the `hvm_start_info` (version 1) that
 /// points at both; returns the start info's address (the vCPU's EBX).
 pub fn write_start_info(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
-    write_start_info_with(mem, cmdline, None)
+    write_start_info_with(mem, cmdline, None, None)
 }
 
 /// As [`write_start_info`], with `module` (the initrd) listed in the start info's module
-/// list (`modlist_paddr`, `nr_modules` = 1); its pages stay RAM in the memory map.
+/// list (`modlist_paddr`, `nr_modules` = 1); its pages stay RAM in the memory map; and
+/// `rsdp` (the ACPI tables' root, see [`crate::acpi`]) as `rsdp_paddr`.
 pub fn write_start_info_with(
     mem: &GuestMemoryMmap,
     cmdline: &str,
     module: Option<Module>,
+    rsdp: Option<u64>,
 ) -> Result<u64> {
     if cmdline.len() > CMDLINE_MAX {
         return Err(Error::CommandLineTooLong {
@@ -230,6 +250,7 @@ pub fn write_start_info_with(
     let mut start_info = hvm_start_info {
         magic: PVH_MAGIC,
         version: 1,
+        rsdp_paddr: rsdp.unwrap_or(0),
         ..Default::default()
     };
     if !cmdline.is_empty() {
@@ -304,7 +325,7 @@ mod tests {
                 .unwrap(),
             0xab
         );
-        let at = write_start_info_with(&mem, "", Some(module)).unwrap();
+        let at = write_start_info_with(&mem, "", Some(module), Some(0xe_0000)).unwrap();
         let u32_at = |addr: u64| mem.read_obj::<u32>(GuestAddress(addr)).unwrap();
         let u64_at = |addr: u64| mem.read_obj::<u64>(GuestAddress(addr)).unwrap();
         // nr_modules at 12, modlist_paddr at 16 (xen/arch-x86/hvm/start_info.h).
@@ -312,6 +333,8 @@ mod tests {
         assert_eq!(u64_at(at + 16), MODLIST);
         assert_eq!((u64_at(MODLIST), u64_at(MODLIST + 8)), (module.addr, 5000));
         assert_eq!(u32_at(at + 48), 3, "three map entries");
+        // rsdp_paddr at 32.
+        assert_eq!(u64_at(at + 32), 0xe_0000);
         // The last entry: RAM from 1 MiB to the top, the module's pages included.
         let last = MEMMAP + 2 * 24;
         assert_eq!(

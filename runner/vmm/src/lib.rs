@@ -8,8 +8,12 @@
 //! - memory from guest-physical 0, the size asked for, with an E820 map (RAM below
 //!   0x9fc00, the legacy hole reserved, RAM from 1 MiB) in a PVH `hvm_start_info` (version
 //!   1) at 0x6000, and the command line at 0x20000;
-//! - one vCPU in 32-bit protected mode per the PVH ABI: CS/DS flat, paging off, interrupts
-//!   off, EBX = the start info, EIP = the PVH note's entry;
+//! - CPU 0 in 32-bit protected mode per the PVH ABI: CS/DS flat, paging off, interrupts
+//!   off, EBX = the start info, EIP = the PVH note's entry; for an image on several CPUs
+//!   (its manifest's `cpus=N`, or [`VmConfig::cpus`]) the others waiting in KVM's local
+//!   APIC for INIT and SIPI, each run by a thread of its own (from the start: its KVM_RUN
+//!   sleeps in the kernel until the guest's INIT-SIPI-SIPI),
+//!   and ACPI tables ([`acpi`]: RSDP, XSDT, MADT) that list them;
 //! - a short CPUID table (KVM's own values for a few leaves, trimmed) with the monitor's
 //!   leaves at 0x4000_0000 (signature `UnikernelVMM`, features, TSC kHz);
 //! - devices on I/O ports (`devices.rs`): the exit port 0xf4 (a write of `S` ends the
@@ -19,7 +23,8 @@
 //!   The numbers and layouts are in the `unikernel-abi` crate, shared with the guest
 //!   (`core/arch/src/hypervisor.rs` is the guest side);
 //! - KVM's in-kernel interrupt controllers (local APIC, I/O APIC, PIC) for images whose
-//!   manifest note lists `irq`; images without it get none;
+//!   manifest note lists `irq` or that run on several CPUs; images without either get
+//!   none;
 //! - when [`VmConfig`] asks for them, virtio devices on virtio-mmio ([`virtio`]): a
 //!   virtio-net on a tap device or on passt, one virtio-blk per disk file, announced on
 //!   the command line as QEMU microvm does (`virtio_mmio.device=512@0xfeb00000:5`), with
@@ -43,6 +48,7 @@
 //! loop), [`image`] (loading) and [`elf`] (the one ELF reader of the host tools, which the
 //! runner uses too).
 
+pub mod acpi;
 mod channel;
 pub mod control;
 mod cpu;
@@ -70,7 +76,10 @@ pub use kvm_ioctls::Kvm;
 pub use report::FaultKind;
 pub use snapshot::{Pool, Prepared, Snapshot};
 pub use unikernel_abi::hypervisor as abi;
-pub use vm::{Exchange, FunctionServer, NetBackend, Stats, Vm, VmConfig, VmExit, open_kvm};
+pub use vm::{
+    ApplicationProcessor, Exchange, FunctionServer, MAX_CPUS, NetBackend, Stats, Vm, VmConfig,
+    VmExit, open_kvm,
+};
 /// Guest memory, as [`FunctionServer`]s see it (read and write it with `vm_memory::Bytes`).
 pub use vm_memory;
 
@@ -98,8 +107,13 @@ pub struct Run {
 }
 
 /// Boots `kernel` once with `config`, sending its output to `output` (which returns
-/// `false` to stop the guest), and stops it after `timeout`. `Err` means the VM could not be created (no KVM, not a PVH image, too little
-/// memory); everything that happens once it runs is in the [`Run`].
+/// `false` to stop the guest), and stops it after `timeout`. `Err` means the VM could not
+/// be created (no KVM, not a PVH image, too little memory); everything that happens once
+/// it runs is in the [`Run`].
+///
+/// Each vCPU runs on a thread of its own. The first to end (an exit status, a reset, a
+/// fault, its output closed) ends the VM: the others are stopped and joined before this
+/// returns, as all are at the timeout.
 pub fn boot(
     kernel: &Path,
     config: &VmConfig,
@@ -110,54 +124,65 @@ pub fn boot(
     let image = Image::open(kernel)?;
     let kvm = open_kvm()?;
     control::install_kick_handler();
-    let vm = Vm::new(&kvm, &image, config)?;
+    let mut vm = Vm::new(&kvm, &image, config)?;
     drop(kvm);
     // The image is in guest memory now; its bytes (the whole ELF, debug info and all) and
     // what reading it freed are given back to the host.
     drop(image);
     return_free_heap();
-    // The devices' thread, if any: stopped when dropped, after the vCPU's.
+    // The devices' thread, if any: stopped when dropped, after the vCPUs'.
     let devices = vm.start_devices()?;
-    let control = Arc::new(Control::new());
-    // The vCPU runs on a thread of its own, confined (see `sandbox`) once the VM is set up;
-    // its output comes here through a bounded channel, so a guest that prints faster than
-    // `output` takes it waits.
+    let application_processors = vm.take_application_processors();
     let (output_tx, output_rx) = mpsc::sync_channel::<Vec<u8>>(16);
-    let (thread_tx, thread_rx) = mpsc::channel();
-    let vcpu = {
-        let control = Arc::clone(&control);
-        std::thread::Builder::new()
-            .name("vcpu".into())
-            .spawn(move || -> Result<(Vm, VmExit)> {
-                let _ = thread_tx.send(control::current_thread());
-                let mut vm = vm;
-                let confined = sandbox::confine_vcpu_thread();
-                let exit = match confined {
-                    Ok(()) => Ok(vm.run(&control, &mut |bytes| {
-                        output_tx.send(bytes.to_vec()).is_ok()
-                    })),
-                    Err(err) => Err(err),
-                };
-                control.finish();
-                exit.map(|exit| (vm, exit))
-            })
-            .map_err(Error::VcpuThread)?
+    let (ended_tx, ended_rx) = mpsc::channel::<usize>();
+    let channels = VcpuChannels {
+        output: output_tx,
+        ended: ended_tx,
     };
-    let watchdog = {
-        let control = Arc::clone(&control);
-        let thread = thread_rx.recv().map_err(|_| Error::VcpuPanicked)?;
-        let deadline = start + timeout;
-        std::thread::Builder::new()
-            .name("monitor-watchdog".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                // Unconfined it still stops the guest: the filter is defence in depth.
-                let _ = sandbox::confine_watchdog_thread();
-                if !control.wait_finished(deadline) {
-                    control.stop_and_kick(thread);
-                }
-            })
-            .map_err(Error::Watchdog)?
+    // The APs first: each sleeps in KVM_RUN until the guest starts it.
+    let mut aps = Vec::new();
+    for ap in application_processors {
+        let index = ap.index;
+        match VcpuThread::spawn(index, ap, ApplicationProcessor::run, &channels) {
+            Ok(thread) => aps.push(thread),
+            Err(err) => {
+                stop_all(&aps);
+                return Err(err);
+            }
+        }
+    }
+    let boot_cpu = match VcpuThread::spawn(0, vm, Vm::run, &channels) {
+        Ok(thread) => thread,
+        Err(err) => {
+            stop_all(&aps);
+            return Err(err);
+        }
+    };
+    drop(channels);
+    let stops: Vec<_> = std::iter::once(boot_cpu.stop_handle())
+        .chain(aps.iter().map(VcpuThread::stop_handle))
+        .collect();
+    // Stops every vCPU at the deadline or once one has ended; says which ended first.
+    let watchdog = std::thread::Builder::new()
+        .name("monitor-watchdog".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            // Unconfined it still stops the guest: the filter is defence in depth.
+            let _ = sandbox::confine_watchdog_thread();
+            let left = (start + timeout).saturating_duration_since(Instant::now());
+            let first = ended_rx.recv_timeout(left).ok();
+            for (control, thread) in &stops {
+                control.stop_and_kick(*thread);
+            }
+            first
+        });
+    let watchdog = match watchdog {
+        Ok(watchdog) => watchdog,
+        Err(err) => {
+            stop_all(&aps);
+            stop_all(std::slice::from_ref(&boot_cpu));
+            return Err(Error::Watchdog(err));
+        }
     };
     for chunk in output_rx.iter() {
         if !output(&chunk) {
@@ -166,16 +191,24 @@ pub fn boot(
         }
     }
     drop(output_rx);
-    let joined = vcpu.join();
-    control.finish();
-    let _ = watchdog.join();
-    let (vm, exit) = joined.map_err(|_| Error::VcpuPanicked)??;
+    let joined = boot_cpu.join();
+    let joined_aps: Vec<_> = aps.into_iter().map(VcpuThread::join).collect();
+    let first = watchdog.join().map_err(|_| Error::VcpuPanicked)?;
+    let (mut vm, boot_exit) = joined?;
+    let mut exits = vec![boot_exit];
+    for joined in joined_aps {
+        let (ap, exit) = joined?;
+        vm.add_stats(&ap.stats);
+        exits.push(exit);
+    }
+    // The VM's exit is that of the first vCPU to end; at the deadline all were stopped.
+    let timed_out = first.is_none();
+    let exit = exits.swap_remove(first.unwrap_or(0));
     // Nothing can wake it: reported now rather than at the timeout.
     let halted = match exit {
         VmExit::Halted { interrupts, rip } => Some((interrupts, rip)),
         _ => None,
     };
-    let timed_out = exit == VmExit::Stopped && control.stop_requested();
     drop(devices);
     let device_failures = vm.device_failures();
     let mut stats = vm.stats.clone();
@@ -189,6 +222,72 @@ pub fn boot(
         halted,
         device_failures,
     })
+}
+
+/// What every vCPU thread of a [`boot`] sends: its output, and its index when its loop
+/// returns.
+struct VcpuChannels {
+    output: mpsc::SyncSender<Vec<u8>>,
+    ended: mpsc::Sender<usize>,
+}
+
+/// How a vCPU thread runs its CPU: [`Vm::run`] or [`ApplicationProcessor::run`].
+type RunVcpu<T> = fn(&mut T, &Control, &mut dyn FnMut(&[u8]) -> bool) -> VmExit;
+
+/// A vCPU running on a thread of its own: the thread, its [`Control`] and its id to kick.
+struct VcpuThread<T> {
+    handle: std::thread::JoinHandle<Result<(T, VmExit)>>,
+    control: Arc<Control>,
+    thread: libc::pthread_t,
+}
+
+impl<T: Send + 'static> VcpuThread<T> {
+    /// Starts `cpu` (CPU `index`: the [`Vm`] for 0, an [`ApplicationProcessor`] above) on
+    /// a confined thread that runs it with `run`.
+    fn spawn(index: usize, mut cpu: T, run: RunVcpu<T>, channels: &VcpuChannels) -> Result<Self> {
+        let control = Arc::new(Control::new());
+        let (thread_tx, thread_rx) = mpsc::channel();
+        let handle = {
+            let control = Arc::clone(&control);
+            let output = channels.output.clone();
+            let ended = channels.ended.clone();
+            std::thread::Builder::new()
+                .name(format!("vcpu{index}"))
+                .spawn(move || -> Result<(T, VmExit)> {
+                    let _ = thread_tx.send(control::current_thread());
+                    let exit = sandbox::confine_vcpu_thread().map(|()| {
+                        run(&mut cpu, &control, &mut |bytes| {
+                            output.send(bytes.to_vec()).is_ok()
+                        })
+                    });
+                    control.finish();
+                    let _ = ended.send(index);
+                    exit.map(|exit| (cpu, exit))
+                })
+                .map_err(Error::VcpuThread)?
+        };
+        let thread = thread_rx.recv().map_err(|_| Error::VcpuPanicked)?;
+        Ok(VcpuThread {
+            handle,
+            control,
+            thread,
+        })
+    }
+
+    fn stop_handle(&self) -> (Arc<Control>, libc::pthread_t) {
+        (Arc::clone(&self.control), self.thread)
+    }
+
+    fn join(self) -> Result<(T, VmExit)> {
+        self.handle.join().map_err(|_| Error::VcpuPanicked)?
+    }
+}
+
+/// Stops the vCPU threads (on a failed start), and waits for each.
+fn stop_all<T: Send + 'static>(threads: &[VcpuThread<T>]) {
+    for thread in threads {
+        thread.control.stop_and_kick(thread.thread);
+    }
 }
 
 /// Gives the pages of freed heap memory back to the kernel. glibc keeps them otherwise: a

@@ -49,13 +49,23 @@ pub fn mode(sregs: &kvm_sregs) -> &'static str {
     }
 }
 
-/// One paragraph: `what` (a sentence without its full stop), then the registers.
-pub fn paragraph(what: &str, regs: Option<&kvm_regs>, sregs: Option<&kvm_sregs>) -> String {
-    let mut out = format!("the monitor stopped the guest: {what}.");
+/// One paragraph: `what` (a sentence without its full stop), then the registers; `cpu`
+/// names the vCPU it happened on in a VM with several.
+pub fn paragraph(
+    what: &str,
+    cpu: Option<usize>,
+    regs: Option<&kvm_regs>,
+    sregs: Option<&kvm_sregs>,
+) -> String {
+    let (on, vcpu) = match cpu {
+        Some(cpu) => (format!("on CPU {cpu}: "), format!("CPU {cpu}")),
+        None => (String::new(), "The vCPU".to_string()),
+    };
+    let mut out = format!("the monitor stopped the guest: {on}{what}.");
     match (regs, sregs) {
         (Some(r), Some(s)) => {
             out.push_str(&format!(
-                " The vCPU was at rip {:#x} in {} (cpl {}), rsp {:#x}, rflags {:#x}; rax {:#x}, rbx {:#x}, rcx {:#x}, rdx {:#x}, rsi {:#x}, rdi {:#x}, rbp {:#x}, r8 {:#x}, r9 {:#x}, r10 {:#x}, r11 {:#x}, r12 {:#x}, r13 {:#x}, r14 {:#x}, r15 {:#x}; cr0 {:#x}, cr2 {:#x}, cr3 {:#x}, cr4 {:#x}, efer {:#x}; cs {:#x}, ss {:#x}, ds {:#x}; gdt {:#x}+{:#x}, idt {:#x}+{:#x}.",
+                " {vcpu} was at rip {:#x} in {} (cpl {}), rsp {:#x}, rflags {:#x}; rax {:#x}, rbx {:#x}, rcx {:#x}, rdx {:#x}, rsi {:#x}, rdi {:#x}, rbp {:#x}, r8 {:#x}, r9 {:#x}, r10 {:#x}, r11 {:#x}, r12 {:#x}, r13 {:#x}, r14 {:#x}, r15 {:#x}; cr0 {:#x}, cr2 {:#x}, cr3 {:#x}, cr4 {:#x}, efer {:#x}; cs {:#x}, ss {:#x}, ds {:#x}; gdt {:#x}+{:#x}, idt {:#x}+{:#x}.",
                 r.rip,
                 mode(s),
                 s.cs.selector & 3,

@@ -170,6 +170,12 @@ impl Vm {
                 "a VM with virtio devices cannot be snapshotted".into(),
             ));
         }
+        if self.cpus > 1 {
+            return Err(Error::Snapshot(format!(
+                "a VM with {} vCPUs cannot be snapshotted: a snapshot saves one vCPU",
+                self.cpus
+            )));
+        }
         // Finish the instruction of the last exit (its port write), as Firecracker does,
         // so the saved registers point past it: an immediate-exit KVM_RUN completes it
         // and returns at once.
@@ -662,8 +668,10 @@ impl Vm {
             clock_page: state.clock_page,
             console: Vec::new(),
             debug_stop: false,
-            devices: Vec::new(),
+            devices: Arc::from([]),
             function,
+            cpus: 1,
+            application_processors: Vec::new(),
             stats: Stats {
                 setup: created.elapsed(),
                 ..Stats::default()

@@ -1,14 +1,16 @@
-//! One VM: guest memory, the loaded image, one vCPU in the PVH entry state, and the loop
-//! that runs it and answers its exits.
+//! One VM: guest memory, the loaded image, its vCPUs (CPU 0 in the PVH entry state, the
+//! others waiting for the guest's start-up IPIs), and the loop that runs each and answers
+//! its exits.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kvm_bindings::{Msrs, kvm_msr_entry, kvm_sregs, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
+use super::acpi;
 use super::control::Control;
 use super::cpu;
 use super::devices::{Action, Ports};
@@ -43,7 +45,13 @@ pub struct VmConfig {
     /// A file placed at the top of guest memory and listed as the PVH start info's one
     /// module (`modlist_paddr`).
     pub initrd: Option<PathBuf>,
+    /// vCPUs, when not the image's own count (its manifest's `cpus=N`): fewer (or more)
+    /// than the app declares, as QEMU's `-smp`.
+    pub cpus: Option<u16>,
 }
+
+/// The most vCPUs the monitor gives a VM: the most our kernels start.
+pub const MAX_CPUS: u16 = 64;
 
 /// Where the network device's frames go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,9 +169,13 @@ pub struct Vm {
     /// returned `Stopped` for it.
     pub(crate) debug_stop: bool,
     /// The virtio devices, on MMIO windows.
-    pub(crate) devices: Vec<virtio::Slot>,
+    pub(crate) devices: Arc<[virtio::Slot]>,
     /// The request channel's server, when the VM offers the channel.
     pub(crate) function: Option<FunctionSlot>,
+    /// How many vCPUs the VM has (CPU 0 and the APs).
+    pub(crate) cpus: u16,
+    /// CPUs 1 and up, until [`Vm::take_application_processors`] hands them out.
+    pub(crate) application_processors: Vec<ApplicationProcessor>,
     pub stats: Stats,
 }
 
@@ -176,7 +188,9 @@ impl std::fmt::Debug for FunctionSlot {
 }
 
 impl Vm {
-    /// Creates the VM: memory, the image and its start info, the vCPU at the PVH entry.
+    /// Creates the VM: memory, the image and its start info, CPU 0 at the PVH entry and,
+    /// for an image on several CPUs, the others waiting for INIT-SIPI, with ACPI tables that
+    /// list them all.
     pub fn new(kvm: &Kvm, image: &Image, config: &VmConfig) -> Result<Vm> {
         let created = Instant::now();
         let created_wall = SystemTime::now();
@@ -184,6 +198,16 @@ impl Vm {
         if !(image::HIGH_MEMORY + (1 << 20)..=(1 << 40)).contains(&size) {
             return Err(Error::MemorySize(config.memory_mib));
         }
+        let cpus = config.cpus.unwrap_or(image.cpus);
+        if !(1..=MAX_CPUS).contains(&cpus) {
+            return Err(Error::CpuCount {
+                cpus,
+                max: MAX_CPUS,
+            });
+        }
+        // The APs wait for the guest's INIT and SIPIs in KVM's local APIC: several CPUs
+        // need the interrupt controllers even where the manifest does not list `irq`.
+        let interrupts = image.interrupts || cpus > 1;
         let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), size as usize)]).map_err(
             |err| Error::MapMemory {
                 mib: config.memory_mib,
@@ -191,9 +215,9 @@ impl Vm {
             },
         )?;
         let vm = kvm.create_vm().map_err(error::kvm("KVM_CREATE_VM"))?;
-        if image.interrupts {
+        if interrupts {
             // KVM's own local APIC, IOAPIC and PIC: timers and interrupts without a
-            // round trip to this process. Created before the vCPU, as KVM requires.
+            // round trip to this process. Created before the vCPUs, as KVM requires.
             vm.create_irq_chip()
                 .map_err(error::kvm("KVM_CREATE_IRQCHIP"))?;
         }
@@ -217,18 +241,25 @@ impl Vm {
             .map_err(error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
 
         image.load(&mem, true)?;
-        let (devices, announce) = virtio::attach(&vm, &mem, config, image.interrupts)?;
+        let (devices, announce) = virtio::attach(&vm, &mem, config, interrupts)?;
         let module = match &config.initrd {
             Some(path) => Some(image::load_module(&mem, path, image.end())?),
             None => None,
         };
+        // The tables describe the local APICs, which only a VM with KVM's has.
+        let rsdp = if interrupts {
+            Some(acpi::write(&mem, cpus as u8)?)
+        } else {
+            None
+        };
         let start_info = if announce.is_empty() {
-            image::write_start_info_with(&mem, &config.cmdline, module)?
+            image::write_start_info_with(&mem, &config.cmdline, module, rsdp)?
         } else {
             // After the app's arguments, as QEMU microvm appends them.
             let cmdline = format!("{} {}", config.cmdline, announce.join(" "));
-            image::write_start_info_with(&mem, cmdline.trim_start(), module)?
+            image::write_start_info_with(&mem, cmdline.trim_start(), module, rsdp)?
         };
+        let devices: Arc<[virtio::Slot]> = devices.into();
 
         let vcpu = vm.create_vcpu(0).map_err(error::kvm("KVM_CREATE_VCPU"))?;
         let facts = match FACTS.get() {
@@ -245,6 +276,32 @@ impl Vm {
             .map_err(error::kvm("KVM_SET_SREGS"))?;
         vcpu.set_regs(&cpu::pvh_regs(image.entry, start_info))
             .map_err(error::kvm("KVM_SET_REGS"))?;
+        // With KVM's local APIC a vCPU other than the boot one starts waiting for INIT
+        // (KVM_MP_STATE_UNINITIALIZED): nothing runs there until the guest's
+        // INIT-SIPI-SIPI, which sets its registers.
+        let application_processors = (1..cpus)
+            .map(|index| {
+                let vcpu = vm
+                    .create_vcpu(u64::from(index))
+                    .map_err(error::kvm("KVM_CREATE_VCPU"))?;
+                let mut cpuid = cpu::cpuid(facts.tsc_khz)?;
+                cpu::set_apic_id(&mut cpuid, index as u8);
+                vcpu.set_cpuid2(&cpuid)
+                    .map_err(error::kvm("KVM_SET_CPUID2"))?;
+                Ok(ApplicationProcessor {
+                    vcpu,
+                    index: usize::from(index),
+                    mem: mem.clone(),
+                    devices: Arc::clone(&devices),
+                    interrupts,
+                    ports: Ports::default(),
+                    tsc_khz: facts.tsc_khz,
+                    created: (created, created_wall),
+                    console: Vec::new(),
+                    stats: Stats::default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Vm {
             vcpu,
             _vm: vm,
@@ -253,12 +310,14 @@ impl Vm {
             created,
             created_wall,
             tsc_khz: facts.tsc_khz,
-            interrupts: image.interrupts,
+            interrupts,
             clock_page: None,
             console: Vec::new(),
             debug_stop: false,
             devices,
             function: None,
+            cpus,
+            application_processors,
             stats: Stats {
                 setup: created.elapsed(),
                 ..Stats::default()
@@ -292,16 +351,6 @@ impl Vm {
     }
 
     fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
-        enum Next {
-            Run,
-            Stop,
-            Console(u64),
-            Clock(u64),
-            Function(u64),
-            Halt,
-            Internal,
-            Fault(FaultKind, String),
-        }
         loop {
             if control.stop_or_interrupt_requested() {
                 return VmExit::Stopped;
@@ -309,105 +358,46 @@ impl Vm {
             let next = match self.vcpu.run() {
                 Ok(exit) => {
                     self.stats.exits += 1;
-                    match exit {
-                        VcpuExit::IoOut(port, data) => match self.ports.write(port, data) {
-                            Action::None => Next::Run,
-                            Action::Output(byte) => {
-                                self.stats.serial_bytes += 1;
-                                if output(&[byte]) { Next::Run } else { Next::Stop }
-                            }
-                            Action::ConsoleWrite(address) => Next::Console(address),
-                            Action::RegisterClock(address) => Next::Clock(address),
-                            Action::Function(address) if self.function.is_some() => Next::Function(address),
-                            Action::Function(_) => {
-                                self.ports.unclaimed += 1;
-                                self.ports.first_unclaimed.get_or_insert(abi::FUNCTION_PORT);
-                                Next::Run
-                            }
-                            Action::Exit(status) => return VmExit::Status(status),
-                            Action::Reset => return VmExit::Reset,
-                        },
-                        VcpuExit::IoIn(port, data) => {
-                            self.ports.read(port, data);
-                            Next::Run
-                        }
-                        VcpuExit::Hlt => Next::Halt,
-                        VcpuExit::Shutdown => Next::Fault(
-                            FaultKind::TripleFault,
-                            "the guest shut down: a triple fault (an exception while the CPU could not deliver a double fault, e.g. no usable IDT or stack)".into(),
-                        ),
-                        VcpuExit::InternalError => Next::Internal,
-                        VcpuExit::FailEntry(reason, _) => Next::Fault(
-                            FaultKind::EntryFailed,
-                            format!("KVM could not enter the guest (hardware entry failure reason {reason:#x})"),
-                        ),
-                        VcpuExit::SystemEvent(kind, _)
-                            if kind == kvm_bindings::KVM_SYSTEM_EVENT_RESET
-                                || kind == kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN =>
-                        {
-                            return VmExit::Reset;
-                        }
-                        VcpuExit::MmioRead(address, data) if device_at(&self.devices, address).is_some() => {
-                            if let Some((slot, offset)) = device_at(&self.devices, address) {
-                                lock(&slot.transport).read(offset, data);
-                            }
-                            Next::Run
-                        }
-                        VcpuExit::MmioWrite(address, data) if device_at(&self.devices, address).is_some() => {
-                            if let Some((slot, offset)) = device_at(&self.devices, address)
-                                && let WriteOutcome::Notify(queue) = lock(&slot.transport).write(offset, data)
-                                && let Some(notifier) = slot.notifiers.get(queue)
-                            {
-                                // KVM's ioeventfd takes a queue's notification before it exits;
-                                // this is the way should one reach here all the same.
-                                let _ = notifier.write(1);
-                            }
-                            Next::Run
-                        }
-                        // The I/O APIC window past KVM's one I/O APIC: an absent chip, as
-                        // on a PC (reads all ones, writes go nowhere), so a guest probing
-                        // for a second I/O APIC finds none.
-                        VcpuExit::MmioRead(address, data) if self.interrupts && is_absent_ioapic(address) => {
-                            data.fill(0xff);
-                            Next::Run
-                        }
-                        VcpuExit::MmioWrite(address, _) if self.interrupts && is_absent_ioapic(address) => Next::Run,
-                        VcpuExit::MmioRead(address, data) => Next::Fault(
-                            FaultKind::Unhandled,
-                            format!("a {}-byte MMIO read at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
-                        ),
-                        VcpuExit::MmioWrite(address, data) => Next::Fault(
-                            FaultKind::Unhandled,
-                            format!("a {}-byte MMIO write at {address:#x}, where the monitor has no device{}", data.len(), mmio_hint(address)),
-                        ),
-                        VcpuExit::Intr => Next::Run,
-                        VcpuExit::Debug(_) => {
-                            self.debug_stop = true;
-                            return VmExit::Stopped;
-                        }
-                        other => Next::Fault(
-                            FaultKind::Unhandled,
-                            format!("a VM exit the monitor does not handle ({})", exit_name(&other)),
-                        ),
-                    }
+                    let mut exits = Exits {
+                        ports: &mut self.ports,
+                        devices: &self.devices,
+                        interrupts: self.interrupts,
+                        function: self.function.is_some(),
+                        stats: &mut self.stats,
+                        output,
+                    };
+                    exits.classify(exit)
                 }
                 Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => Next::Run,
                 Err(err) => Next::Fault(FaultKind::Unhandled, format!("KVM_RUN failed: {err}")),
             };
             match next {
                 Next::Run => {}
-                Next::Stop => return VmExit::Stopped,
-                Next::Console(address) => match self.console_request(address) {
-                    Ok(()) => {
-                        if !output(&self.console) {
-                            return VmExit::Stopped;
+                Next::End(exit) => return exit,
+                Next::Debug => {
+                    self.debug_stop = true;
+                    return VmExit::Stopped;
+                }
+                Next::Console(address) => {
+                    match console_request(&self.mem, address, &mut self.console, &mut self.stats) {
+                        Ok(()) => {
+                            if !output(&self.console) {
+                                return VmExit::Stopped;
+                            }
                         }
+                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
                     }
-                    Err(what) => return self.fault(FaultKind::BadRequest, &what),
-                },
+                }
                 Next::Clock(address) => {
-                    if let Err(what) = self.register_clock(address) {
-                        return self.fault(FaultKind::BadRequest, &what);
+                    match fill_clock_page(
+                        &self.vcpu,
+                        &self.mem,
+                        self.tsc_khz,
+                        (self.created, self.created_wall),
+                        address,
+                    ) {
+                        Ok(()) => self.clock_page = Some(address),
+                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
                     }
                 }
                 Next::Function(address) => {
@@ -426,7 +416,7 @@ impl Vm {
                     };
                 }
                 Next::Internal => {
-                    let what = self.internal_error();
+                    let what = internal_error(&mut self.vcpu);
                     return self.fault(FaultKind::InternalError, &what);
                 }
                 Next::Fault(kind, what) => return self.fault(kind, &what),
@@ -434,117 +424,29 @@ impl Vm {
         }
     }
 
-    /// Copies the bytes of the console request at `address` into `self.console`.
-    fn console_request(&mut self, address: u64) -> Result<(), String> {
-        let mut request = [0u8; abi::CONSOLE_WRITE_SIZE];
-        self.mem
-            .read_slice(&mut request, GuestAddress(address))
-            .map_err(|_| format!("its console request at {address:#x} lies outside its memory"))?;
-        let ConsoleWrite { buffer, length } = ConsoleWrite::from_bytes(request);
-        if length > CONSOLE_MAX {
-            return Err(format!(
-                "it asked to print {length} bytes at once (at most {CONSOLE_MAX})"
-            ));
-        }
-        self.console.resize(length as usize, 0);
-        self.mem
-            .read_slice(&mut self.console, GuestAddress(buffer))
-            .map_err(|_| {
-                format!(
-                    "its console write of {length} bytes at {buffer:#x} lies outside its memory"
-                )
-            })?;
-        self.stats.console_writes += 1;
-        self.stats.console_bytes += length;
-        Ok(())
-    }
-
-    /// Fills the clock page at `address`: the guest's TSC now, paired with the host's clocks.
-    fn register_clock(&mut self, address: u64) -> Result<(), String> {
-        if !address.is_multiple_of(8) {
-            return Err(format!(
-                "its clock page at {address:#x} is not 8-byte aligned"
-            ));
-        }
-        if self.tsc_khz == 0 {
-            return Err(
-                "it registered a clock page, but KVM does not report the TSC frequency".into(),
-            );
-        }
-        let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
-            index: MSR_IA32_TSC,
-            ..Default::default()
-        }])
-        .map_err(|err| format!("building an MSR list: {err:?}"))?;
-        let read = self
-            .vcpu
-            .get_msrs(&mut msrs)
-            .map_err(|err| format!("reading its TSC failed: {err}"))?;
-        let now = Instant::now();
-        if read != 1 {
-            return Err("reading its TSC failed".into());
-        }
-        let tsc = msrs.as_slice()[0].data;
-        let system_ns = now.duration_since(self.created).as_nanos() as u64;
-        let wall_ns_at_zero = self
-            .created_wall
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let tsc_hz = u64::from(self.tsc_khz) * 1000;
-        let (mul, shift) = abi::scale(tsc_hz);
-        let page = ClockPage {
-            version: 0,
-            flags: abi::CLOCK_TSC_STABLE,
-            tsc_timestamp: tsc,
-            system_ns,
-            wall_ns_at_zero,
-            tsc_hz,
-            tsc_to_ns_mul: mul,
-            tsc_shift: shift,
-            reserved: [0; 3],
-        };
-        self.mem
-            .write_slice(&page.to_bytes(), GuestAddress(address))
-            .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))?;
-        self.clock_page = Some(address);
-        Ok(())
-    }
-
-    fn internal_error(&mut self) -> String {
-        let run = self.vcpu.get_kvm_run();
-        // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the member of
-        // the union KVM filled; it is plain integers.
-        let internal = unsafe { run.__bindgen_anon_1.internal };
-        let words = (internal.ndata as usize).min(internal.data.len());
-        let data: Vec<String> = internal.data[..words]
-            .iter()
-            .map(|w| format!("{w:#x}"))
-            .collect();
-        format!(
-            "KVM internal error {}: {}{}",
-            internal.suberror,
-            report::internal_error_name(internal.suberror),
-            if data.is_empty() {
-                String::new()
-            } else {
-                format!(" (data {})", data.join(" "))
-            }
-        )
-    }
-
     fn fault(&self, kind: FaultKind, what: &str) -> VmExit {
-        let regs = self.vcpu.get_regs().ok();
-        let sregs = self.vcpu.get_sregs().ok();
-        let what = format!(
-            "{what}, after {} VM exits and {:.1} ms",
-            self.stats.exits,
-            self.created.elapsed().as_secs_f64() * 1e3
-        );
-        VmExit::Fault {
-            kind,
-            report: report::paragraph(&what, regs.as_ref(), sregs.as_ref()),
-        }
+        let cpu = (self.cpus > 1).then_some(0);
+        fault(&self.vcpu, cpu, kind, what, self.stats.exits, self.created)
+    }
+
+    /// How many vCPUs the VM has.
+    pub fn cpus(&self) -> u16 {
+        self.cpus
+    }
+
+    /// CPUs 1 and up, each to run on a thread of its own beside [`Vm::run`] (empty for a
+    /// VM with one vCPU, and after the first call).
+    pub fn take_application_processors(&mut self) -> Vec<ApplicationProcessor> {
+        std::mem::take(&mut self.application_processors)
+    }
+
+    /// Adds an AP's counters, once it ran, to the VM's.
+    pub fn add_stats(&mut self, ap: &Stats) {
+        self.stats.exits += ap.exits;
+        self.stats.console_writes += ap.console_writes;
+        self.stats.console_bytes += ap.console_bytes;
+        self.stats.serial_bytes += ap.serial_bytes;
+        self.stats.unclaimed_ports += ap.unclaimed_ports;
     }
 
     /// The vCPU, for the gdb stub (registers, guest debugging).
@@ -617,6 +519,351 @@ impl Vm {
     /// The guest's memory, for tests and diagnostics.
     pub fn memory(&self) -> &GuestMemoryMmap {
         &self.mem
+    }
+}
+
+/// What a vCPU loop does after an exit.
+enum Next {
+    Run,
+    /// The run ends with this.
+    End(VmExit),
+    /// KVM_EXIT_DEBUG (gdb's breakpoint or single step).
+    Debug,
+    Console(u64),
+    Clock(u64),
+    Function(u64),
+    Halt,
+    Internal,
+    Fault(FaultKind, String),
+}
+
+/// What every vCPU's exits need: the port devices, the virtio windows, the counters and
+/// the output. Its [`Exits::classify`] is the one place an exit is decoded, for CPU 0's
+/// loop and the APs' alike.
+struct Exits<'a> {
+    ports: &'a mut Ports,
+    devices: &'a [virtio::Slot],
+    interrupts: bool,
+    /// Whether the request channel is served (on CPU 0 of a function VM only).
+    function: bool,
+    stats: &'a mut Stats,
+    output: &'a mut dyn FnMut(&[u8]) -> bool,
+}
+
+impl Exits<'_> {
+    fn classify(&mut self, exit: VcpuExit<'_>) -> Next {
+        match exit {
+            VcpuExit::IoOut(port, data) => match self.ports.write(port, data) {
+                Action::None => Next::Run,
+                Action::Output(byte) => {
+                    self.stats.serial_bytes += 1;
+                    if (self.output)(&[byte]) {
+                        Next::Run
+                    } else {
+                        Next::End(VmExit::Stopped)
+                    }
+                }
+                Action::ConsoleWrite(address) => Next::Console(address),
+                Action::RegisterClock(address) => Next::Clock(address),
+                Action::Function(address) if self.function => Next::Function(address),
+                Action::Function(_) => {
+                    self.ports.unclaimed += 1;
+                    self.ports.first_unclaimed.get_or_insert(abi::FUNCTION_PORT);
+                    Next::Run
+                }
+                Action::Exit(status) => Next::End(VmExit::Status(status)),
+                Action::Reset => Next::End(VmExit::Reset),
+            },
+            VcpuExit::IoIn(port, data) => {
+                self.ports.read(port, data);
+                Next::Run
+            }
+            VcpuExit::Hlt => Next::Halt,
+            VcpuExit::Shutdown => Next::Fault(
+                FaultKind::TripleFault,
+                "the guest shut down: a triple fault (an exception while the CPU could not deliver a double fault, e.g. no usable IDT or stack)".into(),
+            ),
+            VcpuExit::InternalError => Next::Internal,
+            VcpuExit::FailEntry(reason, _) => Next::Fault(
+                FaultKind::EntryFailed,
+                format!("KVM could not enter the guest (hardware entry failure reason {reason:#x})"),
+            ),
+            VcpuExit::SystemEvent(kind, _)
+                if kind == kvm_bindings::KVM_SYSTEM_EVENT_RESET
+                    || kind == kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN =>
+            {
+                Next::End(VmExit::Reset)
+            }
+            VcpuExit::MmioRead(address, data) if device_at(self.devices, address).is_some() => {
+                if let Some((slot, offset)) = device_at(self.devices, address) {
+                    lock(&slot.transport).read(offset, data);
+                }
+                Next::Run
+            }
+            VcpuExit::MmioWrite(address, data) if device_at(self.devices, address).is_some() => {
+                if let Some((slot, offset)) = device_at(self.devices, address)
+                    && let WriteOutcome::Notify(queue) = lock(&slot.transport).write(offset, data)
+                    && let Some(notifier) = slot.notifiers.get(queue)
+                {
+                    // KVM's ioeventfd takes a queue's notification before it exits;
+                    // this is the way should one reach here all the same.
+                    let _ = notifier.write(1);
+                }
+                Next::Run
+            }
+            // The I/O APIC window past KVM's one I/O APIC: an absent chip, as on a PC
+            // (reads all ones, writes go nowhere), so a guest probing for a second I/O
+            // APIC finds none.
+            VcpuExit::MmioRead(address, data) if self.interrupts && is_absent_ioapic(address) => {
+                data.fill(0xff);
+                Next::Run
+            }
+            VcpuExit::MmioWrite(address, _) if self.interrupts && is_absent_ioapic(address) => {
+                Next::Run
+            }
+            VcpuExit::MmioRead(address, data) => Next::Fault(
+                FaultKind::Unhandled,
+                format!(
+                    "a {}-byte MMIO read at {address:#x}, where the monitor has no device{}",
+                    data.len(),
+                    mmio_hint(address)
+                ),
+            ),
+            VcpuExit::MmioWrite(address, data) => Next::Fault(
+                FaultKind::Unhandled,
+                format!(
+                    "a {}-byte MMIO write at {address:#x}, where the monitor has no device{}",
+                    data.len(),
+                    mmio_hint(address)
+                ),
+            ),
+            VcpuExit::Intr => Next::Run,
+            VcpuExit::Debug(_) => Next::Debug,
+            other => Next::Fault(
+                FaultKind::Unhandled,
+                format!("a VM exit the monitor does not handle ({})", exit_name(&other)),
+            ),
+        }
+    }
+}
+
+/// Copies the bytes of the console request at `address` into `console`.
+fn console_request(
+    mem: &GuestMemoryMmap,
+    address: u64,
+    console: &mut Vec<u8>,
+    stats: &mut Stats,
+) -> Result<(), String> {
+    let mut request = [0u8; abi::CONSOLE_WRITE_SIZE];
+    mem.read_slice(&mut request, GuestAddress(address))
+        .map_err(|_| format!("its console request at {address:#x} lies outside its memory"))?;
+    let ConsoleWrite { buffer, length } = ConsoleWrite::from_bytes(request);
+    if length > CONSOLE_MAX {
+        return Err(format!(
+            "it asked to print {length} bytes at once (at most {CONSOLE_MAX})"
+        ));
+    }
+    console.resize(length as usize, 0);
+    mem.read_slice(console, GuestAddress(buffer)).map_err(|_| {
+        format!("its console write of {length} bytes at {buffer:#x} lies outside its memory")
+    })?;
+    stats.console_writes += 1;
+    stats.console_bytes += length;
+    Ok(())
+}
+
+/// Fills the clock page at `address`: `vcpu`'s TSC now, paired with the host's clocks
+/// (`created`: the VM's zero, monotonic and wall).
+fn fill_clock_page(
+    vcpu: &VcpuFd,
+    mem: &GuestMemoryMmap,
+    tsc_khz: u32,
+    created: (Instant, SystemTime),
+    address: u64,
+) -> Result<(), String> {
+    if !address.is_multiple_of(8) {
+        return Err(format!(
+            "its clock page at {address:#x} is not 8-byte aligned"
+        ));
+    }
+    if tsc_khz == 0 {
+        return Err("it registered a clock page, but KVM does not report the TSC frequency".into());
+    }
+    let mut msrs = Msrs::from_entries(&[kvm_msr_entry {
+        index: MSR_IA32_TSC,
+        ..Default::default()
+    }])
+    .map_err(|err| format!("building an MSR list: {err:?}"))?;
+    let read = vcpu
+        .get_msrs(&mut msrs)
+        .map_err(|err| format!("reading its TSC failed: {err}"))?;
+    let now = Instant::now();
+    if read != 1 {
+        return Err("reading its TSC failed".into());
+    }
+    let tsc = msrs.as_slice()[0].data;
+    let system_ns = now.duration_since(created.0).as_nanos() as u64;
+    let wall_ns_at_zero = created
+        .1
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let tsc_hz = u64::from(tsc_khz) * 1000;
+    let (mul, shift) = abi::scale(tsc_hz);
+    let page = ClockPage {
+        version: 0,
+        flags: abi::CLOCK_TSC_STABLE,
+        tsc_timestamp: tsc,
+        system_ns,
+        wall_ns_at_zero,
+        tsc_hz,
+        tsc_to_ns_mul: mul,
+        tsc_shift: shift,
+        reserved: [0; 3],
+    };
+    mem.write_slice(&page.to_bytes(), GuestAddress(address))
+        .map_err(|_| format!("its clock page at {address:#x} lies outside its memory"))
+}
+
+fn internal_error(vcpu: &mut VcpuFd) -> String {
+    let run = vcpu.get_kvm_run();
+    // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the member of
+    // the union KVM filled; it is plain integers.
+    let internal = unsafe { run.__bindgen_anon_1.internal };
+    let words = (internal.ndata as usize).min(internal.data.len());
+    let data: Vec<String> = internal.data[..words]
+        .iter()
+        .map(|w| format!("{w:#x}"))
+        .collect();
+    format!(
+        "KVM internal error {}: {}{}",
+        internal.suberror,
+        report::internal_error_name(internal.suberror),
+        if data.is_empty() {
+            String::new()
+        } else {
+            format!(" (data {})", data.join(" "))
+        }
+    )
+}
+
+/// The fault report of `vcpu`, which is CPU `cpu` of a VM with several (`None` with one).
+fn fault(
+    vcpu: &VcpuFd,
+    cpu: Option<usize>,
+    kind: FaultKind,
+    what: &str,
+    exits: u64,
+    created: Instant,
+) -> VmExit {
+    let regs = vcpu.get_regs().ok();
+    let sregs = vcpu.get_sregs().ok();
+    let what = format!(
+        "{what}, after {exits} VM exits and {:.1} ms",
+        created.elapsed().as_secs_f64() * 1e3
+    );
+    VmExit::Fault {
+        kind,
+        report: report::paragraph(&what, cpu, regs.as_ref(), sregs.as_ref()),
+    }
+}
+
+/// An application processor (CPU 1 and up of a VM with several): its vCPU, created
+/// waiting for INIT and SIPI, and what its exits need, to run on a thread of its own
+/// beside CPU 0's [`Vm::run`]. The guest starts it with INIT-SIPI-SIPI through KVM's local
+/// APICs; until then its KVM_RUN sleeps in the kernel.
+#[derive(Debug)]
+pub struct ApplicationProcessor {
+    // Declared first: dropped before the memory it runs in.
+    vcpu: VcpuFd,
+    /// Its CPU index, which is also its local APIC ID.
+    pub index: usize,
+    mem: GuestMemoryMmap,
+    devices: Arc<[virtio::Slot]>,
+    interrupts: bool,
+    /// Its own copy of the port devices: the exit port and the paravirtual console need
+    /// no state, and COM1's registers are the boot CPU's business.
+    ports: Ports,
+    tsc_khz: u32,
+    created: (Instant, SystemTime),
+    console: Vec<u8>,
+    pub stats: Stats,
+}
+
+impl ApplicationProcessor {
+    /// Runs the vCPU until the guest exits, faults or `control` stops it (from before
+    /// its start-up too); as [`Vm::run`].
+    pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
+        let start = Instant::now();
+        let exit = self.run_loop(control, output);
+        self.stats.guest = start.elapsed();
+        self.stats.unclaimed_ports = self.ports.unclaimed;
+        exit
+    }
+
+    fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
+        loop {
+            if control.stop_or_interrupt_requested() {
+                return VmExit::Stopped;
+            }
+            let next = match self.vcpu.run() {
+                Ok(exit) => {
+                    self.stats.exits += 1;
+                    let mut exits = Exits {
+                        ports: &mut self.ports,
+                        devices: &self.devices,
+                        interrupts: self.interrupts,
+                        function: false,
+                        stats: &mut self.stats,
+                        output,
+                    };
+                    exits.classify(exit)
+                }
+                Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => Next::Run,
+                Err(err) => Next::Fault(FaultKind::Unhandled, format!("KVM_RUN failed: {err}")),
+            };
+            let what = match next {
+                Next::Run | Next::Debug => continue,
+                Next::End(exit) => return exit,
+                Next::Console(address) => {
+                    match console_request(&self.mem, address, &mut self.console, &mut self.stats) {
+                        Ok(()) if output(&self.console) => continue,
+                        Ok(()) => return VmExit::Stopped,
+                        Err(what) => (FaultKind::BadRequest, what),
+                    }
+                }
+                Next::Clock(address) => {
+                    match fill_clock_page(
+                        &self.vcpu,
+                        &self.mem,
+                        self.tsc_khz,
+                        self.created,
+                        address,
+                    ) {
+                        Ok(()) => continue,
+                        Err(what) => (FaultKind::BadRequest, what),
+                    }
+                }
+                // Not offered to an AP (`function: false` above).
+                Next::Function(_) => continue,
+                // KVM's local APIC takes an AP's HLT in the kernel; should one come here,
+                // it is a monitor bug to report, not a guest to wait for.
+                Next::Halt => (
+                    FaultKind::Unhandled,
+                    "a HLT exit, which KVM's local APIC should have handled".into(),
+                ),
+                Next::Internal => (FaultKind::InternalError, internal_error(&mut self.vcpu)),
+                Next::Fault(kind, what) => (kind, what),
+            };
+            return fault(
+                &self.vcpu,
+                Some(self.index),
+                what.0,
+                &what.1,
+                self.stats.exits,
+                self.created.0,
+            );
+        }
     }
 }
 
