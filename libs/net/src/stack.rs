@@ -17,6 +17,7 @@ use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpCidr, Ipv4Cidr};
 
+use crate::gate::Tuple;
 use crate::nic::Nic;
 use crate::platform::Platform;
 
@@ -64,6 +65,9 @@ pub(crate) struct Stack {
     pool: Vec<(SocketHandle, usize, usize)>,
     /// The listener each socket made for a listener belongs to, until it is freed.
     owners: BTreeMap<SocketHandle, usize>,
+    /// Sockets of connections opened from a SYN cookie, whose segments the gate
+    /// translates until the socket is recycled.
+    cookie_sockets: BTreeMap<SocketHandle, Tuple>,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -109,8 +113,14 @@ pub struct ListenerStats {
     /// for a new request.
     pub waiting_evicted: u64,
     /// Connection requests (SYNs) dropped unanswered because nothing could make room for
-    /// them: the client sends its SYN again, and gets in once there is room.
+    /// them: the client sends its SYN again, and gets in once there is room. With SYN
+    /// cookies (always, in the kernel) only handshakes completed by cookie while too
+    /// many others waited for a socket.
     pub syn_dropped: u64,
+    /// SYNs answered with a cookie (the listener had no room, or had none lately).
+    pub syn_cookies: u64,
+    /// Connections opened from a cookie (the client completed the handshake).
+    pub cookie_connections: u64,
 }
 
 /// Where a connection request waiting for `accept` is, for the backlog's choice of whom to
@@ -217,6 +227,7 @@ impl Stack {
             released: Vec::new(),
             pool: Vec::new(),
             owners: BTreeMap::new(),
+            cookie_sockets: BTreeMap::new(),
         }
     }
 
@@ -265,25 +276,32 @@ impl Stack {
         let mut changed = false;
         let mut received = false;
         self.iface.poll_maintenance(now);
+        // A handshake completed by SYN cookie goes in twice: its replayed SYN, then (once
+        // smoltcp's SYN-ACK went out, and was swallowed by the gate) the client's segment.
         loop {
-            match self
-                .iface
-                .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
-            {
-                PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => received = true,
-                PollIngressSingleResult::SocketStateChanged => changed = true,
+            loop {
+                match self
+                    .iface
+                    .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    PollIngressSingleResult::PacketProcessed => received = true,
+                    PollIngressSingleResult::SocketStateChanged => changed = true,
+                }
+                // A connection request takes a listening socket: put another in its place
+                // before the next frame (which may be the next request).
+                self.sweep_listeners();
             }
-            // A connection request takes a listening socket: put another in its place
-            // before the next frame (which may be the next request).
-            self.sweep_listeners();
-        }
-        while self
-            .iface
-            .poll_egress(now, &mut self.nic, &mut self.sockets)
-            == PollResult::SocketStateChanged
-        {
-            changed = true;
+            while self
+                .iface
+                .poll_egress(now, &mut self.nic, &mut self.sockets)
+                == PollResult::SocketStateChanged
+            {
+                changed = true;
+            }
+            if !self.nic.gate.has_injected() {
+                break;
+            }
         }
         if self.dhcp.is_some() {
             self.poll_dhcp();
@@ -399,6 +417,9 @@ impl Stack {
     }
 
     fn recycle(&mut self, handle: SocketHandle) {
+        if let Some(tuple) = self.cookie_sockets.remove(&handle) {
+            self.nic.gate.forget(&tuple);
+        }
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
         socket.abort();
         let sizes = (socket.recv_capacity(), socket.send_capacity());
@@ -471,8 +492,8 @@ impl Stack {
     fn refill(&mut self, id: usize) {
         self.fill(id);
         if let Some(listener) = self.listeners[id].as_ref() {
-            let (port, full) = (listener.port, listener.listening.is_empty());
-            self.nic.gate.set_closed(port, full);
+            let (port, room) = (listener.port, listener.listening.len());
+            self.nic.gate.set_room(port, room, listener.buffers.0);
         }
     }
 
@@ -617,7 +638,14 @@ impl Stack {
             let mut i = 0;
             while i < listener.listening.len() {
                 let handle = listener.listening[i];
-                if self.sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen {
+                let socket = self.sockets.get::<tcp::Socket>(handle);
+                if socket.state() != tcp::State::Listen {
+                    if let (Some(local), Some(remote)) =
+                        (socket.local_endpoint(), socket.remote_endpoint())
+                        && self.nic.gate.is_handed_over(&Tuple::of(local, remote))
+                    {
+                        self.cookie_sockets.insert(handle, Tuple::of(local, remote));
+                    }
                     listener.listening.swap_remove(i);
                     listener.pending.push_back((handle, now));
                     moved = true;
@@ -667,6 +695,8 @@ impl Stack {
                 sockets: listener.allocated,
                 pending: listener.pending.len(),
                 syn_dropped: self.nic.gate.dropped(listener.port),
+                syn_cookies: self.nic.gate.cookies(listener.port).0,
+                cookie_connections: self.nic.gate.cookies(listener.port).1,
                 ..listener.stats
             })
     }
