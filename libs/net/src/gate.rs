@@ -57,6 +57,10 @@ const MAX_WAITING: usize = 64;
 /// How long such a handshake waits for room before its segment is dropped (the client
 /// sends it again).
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(2);
+/// The client's segments kept per handshake until smoltcp has the connection: the ACK
+/// and what the client sends right after it (its request); later ones are dropped and
+/// sent again by the client.
+const SEGMENTS_PER_HANDOVER: usize = 4;
 
 /// A TCP connection as the gate sees it: the peer's address and port, and the local ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,9 +199,9 @@ struct Handover {
     tuple: Tuple,
     cookie: u32,
     mss: u16,
-    /// The client's segment that completed it (an Ethernet frame), handed on once smoltcp
-    /// has the connection.
-    segment: Vec<u8>,
+    /// The client's segment that completed it, and those that came after it (Ethernet
+    /// frames), handed on in order once smoltcp has the connection.
+    segments: Vec<Vec<u8>>,
     since: Instant,
     /// Whether the replayed SYN has gone to smoltcp (else it waits for a listening socket).
     replayed: bool,
@@ -323,7 +327,7 @@ impl SynGate {
         port.room -= 1;
         port.cookie_connections += 1;
         handover.replayed = true;
-        Some(replayed_syn(&handover.segment, handover.mss))
+        Some(replayed_syn(&handover.segments[0], handover.mss))
     }
 
     /// Looks at a frame from the device before smoltcp does: answers SYNs with cookies
@@ -380,9 +384,9 @@ impl SynGate {
             return Verdict::Pass;
         }
         if let Some(handover) = self.handovers.iter_mut().find(|h| h.tuple == tuple) {
-            // The client sent its segment again while its connection is being opened.
-            if !handover.replayed && segment.checksum_ok(frame) {
-                handover.segment = frame.to_vec();
+            // The client's next segment (its request) while its connection is being opened.
+            if handover.segments.len() < SEGMENTS_PER_HANDOVER && segment.checksum_ok(frame) {
+                handover.segments.push(frame.to_vec());
             }
             return Verdict::Drop;
         }
@@ -408,7 +412,7 @@ impl SynGate {
             tuple,
             cookie,
             mss,
-            segment: frame.to_vec(),
+            segments: vec![frame.to_vec()],
             since: now,
             replayed: false,
         });
@@ -502,11 +506,15 @@ impl SynGate {
         }
         let offset = Offset::between(handover.cookie, tcp.seq_number().0 as u32);
         self.translated.insert(handover.tuple, offset);
-        let mut segment_in = handover.segment;
-        if let Some(client) = Segment::find(&segment_in) {
+        for mut segment_in in handover.segments {
+            let Some(client) = Segment::find(&segment_in) else {
+                continue;
+            };
             let mut tcp = client.tcp_mut(&mut segment_in);
-            let number = offset.to_stack(tcp.ack_number().0 as u32);
-            tcp.set_ack_number(TcpSeqNumber(number as i32));
+            if tcp.ack() {
+                let number = offset.to_stack(tcp.ack_number().0 as u32);
+                tcp.set_ack_number(TcpSeqNumber(number as i32));
+            }
             client.fill_checksum(&mut segment_in);
             self.injected.push_back(segment_in);
         }
@@ -874,12 +882,14 @@ mod tests {
         assert_eq!(gate.cookies(80), (1, 0));
         assert!(!gate.has_injected());
 
-        // The client's ACK, with its request: the cookie is valid, but there is no room
-        // yet, so it waits.
+        // The client's ACK, then its request: the cookie is valid, but there is no room
+        // yet, so they wait.
         let request = b"GET / HTTP/1.1\r\n\r\n";
-        let mut ack = from_client(TcpControl::Psh, 1001, Some(cookie.wrapping_add(1)), request);
+        let mut ack = from_client(TcpControl::None, 1001, Some(cookie.wrapping_add(1)), &[]);
         assert_eq!(gate.inbound(&mut ack, now), Verdict::Drop);
         assert!(gate.is_handed_over(&tuple()));
+        let mut data = from_client(TcpControl::Psh, 1001, Some(cookie.wrapping_add(1)), request);
+        assert_eq!(gate.inbound(&mut data, now), Verdict::Drop);
         assert!(!gate.has_injected());
         assert_eq!(gate.next_injected(now), None);
 
@@ -898,18 +908,21 @@ mod tests {
         assert_eq!(gate.next_injected(now), None, "one SYN per handshake");
 
         // smoltcp's SYN-ACK (its own number, here across the wrap from the cookie's) is
-        // swallowed; the client's segment follows, acknowledging smoltcp's number.
+        // swallowed; the client's segments follow, acknowledging smoltcp's number.
         let stack_isn = cookie.wrapping_add(0x8000_0000);
         let mut stack_syn_ack = from_server(TcpControl::Syn, stack_isn, Some(1001));
         assert!(!gate.outbound(&mut stack_syn_ack));
-        let handed_on = gate.next_injected(now).expect("the client's segment");
-        let (_, segment) = parsed(&handed_on);
-        assert_eq!(segment.seq_number, TcpSeqNumber(1001));
-        assert_eq!(
-            segment.ack_number,
-            Some(TcpSeqNumber(stack_isn.wrapping_add(1) as i32))
-        );
-        assert_eq!(segment.payload, request);
+        for payload in [&[][..], request] {
+            let handed_on = gate.next_injected(now).expect("the client's segments");
+            let (_, segment) = parsed(&handed_on);
+            assert_eq!(segment.seq_number, TcpSeqNumber(1001));
+            assert_eq!(
+                segment.ack_number,
+                Some(TcpSeqNumber(stack_isn.wrapping_add(1) as i32))
+            );
+            assert_eq!(segment.payload, payload);
+        }
+        assert_eq!(gate.next_injected(now), None);
 
         // From now on, smoltcp's sequence numbers go out in the cookie's numbering...
         let mut answer = from_server(TcpControl::Psh, stack_isn.wrapping_add(1), Some(1019));
