@@ -180,6 +180,8 @@ struct Port {
     cookie_mode_until: Option<Instant>,
     /// When the last cookie went out: ACKs are checked for one until it expires.
     last_cookie: Option<Instant>,
+    /// Which bytes are a whole request (see [`SynGate::set_complete_request`]).
+    complete: Option<fn(&[u8]) -> bool>,
 }
 
 impl Port {
@@ -205,6 +207,19 @@ struct Handover {
     since: Instant,
     /// Whether the replayed SYN has gone to smoltcp (else it waits for a listening socket).
     replayed: bool,
+}
+
+impl Handover {
+    /// Whether the client's bytes so far satisfy `complete`.
+    fn is_whole(&self, complete: fn(&[u8]) -> bool) -> bool {
+        let mut payload = Vec::new();
+        for frame in &self.segments {
+            if let Some(segment) = Segment::find(frame) {
+                payload.extend_from_slice(segment.tcp(frame).payload());
+            }
+        }
+        complete(&payload)
+    }
 }
 
 /// The gate of the device's frames (see the module's documentation).
@@ -248,6 +263,7 @@ impl SynGate {
                 cookie_connections: 0,
                 cookie_mode_until: None,
                 last_cookie: None,
+                complete: None,
             }),
         }
     }
@@ -289,6 +305,26 @@ impl SynGate {
         self.translated.remove(tuple);
     }
 
+    /// Tells the gate which bytes are a whole request on `port` (the listener's
+    /// predicate): a handshake completed by cookie that brought one goes first, and may
+    /// take the place of a connection without one.
+    pub(crate) fn set_complete_request(&mut self, port: u16, complete: fn(&[u8]) -> bool) {
+        if let Some(entry) = self.ports.iter_mut().find(|entry| entry.port == port) {
+            entry.complete = Some(complete);
+        }
+    }
+
+    /// Whether a handshake completed by cookie waits for room on `port` with a whole
+    /// request.
+    pub(crate) fn has_waiting_request(&self, port: u16) -> bool {
+        let Some(complete) = self.port(port).and_then(|entry| entry.complete) else {
+            return false;
+        };
+        self.handovers.iter().any(|handover| {
+            !handover.replayed && handover.tuple.local.1 == port && handover.is_whole(complete)
+        })
+    }
+
     /// The frame to send for a [`Verdict::Reply`].
     pub(crate) fn reply(&self) -> &[u8] {
         &self.reply
@@ -314,12 +350,27 @@ impl SynGate {
         self.handovers
             .retain(|handover| now - handover.since < WAIT_FOR_ROOM);
         let ports = &mut self.ports;
-        let handover = self.handovers.iter_mut().find(|handover| {
-            !handover.replayed
-                && ports
+        let ready = |handover: &Handover| {
+            ports
+                .iter()
+                .find(|port| port.port == handover.tuple.local.1 && port.room > 0)
+                .filter(|_| !handover.replayed)
+        };
+        // A whole request first: the room may have been made for it.
+        let index = self
+            .handovers
+            .iter()
+            .position(|handover| {
+                ready(handover)
+                    .and_then(|port| port.complete)
+                    .is_some_and(|complete| handover.is_whole(complete))
+            })
+            .or_else(|| {
+                self.handovers
                     .iter()
-                    .any(|port| port.port == handover.tuple.local.1 && port.room > 0)
-        })?;
+                    .position(|handover| ready(handover).is_some())
+            })?;
+        let handover = &mut self.handovers[index];
         let port = ports
             .iter_mut()
             .find(|port| port.port == handover.tuple.local.1)
@@ -890,6 +941,10 @@ mod tests {
         assert!(gate.is_handed_over(&tuple()));
         let mut data = from_client(TcpControl::Psh, 1001, Some(cookie.wrapping_add(1)), request);
         assert_eq!(gate.inbound(&mut data, now), Verdict::Drop);
+        assert!(!gate.has_waiting_request(80), "no predicate yet");
+        gate.set_complete_request(80, |bytes| bytes.ends_with(b"\r\n\r\n"));
+        assert!(gate.has_waiting_request(80));
+        assert!(!gate.has_waiting_request(8080));
         assert!(!gate.has_injected());
         assert_eq!(gate.next_injected(now), None);
 
@@ -906,6 +961,7 @@ mod tests {
         assert_eq!((syn.window_scale, syn.sack_permitted), (None, false));
         assert_eq!(gate.cookies(80), (1, 1));
         assert_eq!(gate.next_injected(now), None, "one SYN per handshake");
+        assert!(!gate.has_waiting_request(80), "no longer waiting");
 
         // smoltcp's SYN-ACK (its own number, here across the wrap from the cookie's) is
         // swallowed; the client's segments follow, acknowledging smoltcp's number.
@@ -952,6 +1008,43 @@ mod tests {
             number(parsed(&later).1.seq_number),
             stack_isn.wrapping_add(301)
         );
+    }
+
+    #[test]
+    fn a_whole_request_by_cookie_gets_the_first_place() {
+        let mut gate = SynGate::with_key(key());
+        gate.set_room(80, 0, 8192);
+        gate.set_complete_request(80, |bytes| bytes.ends_with(b"\r\n\r\n"));
+        let now = at(30);
+        let slow = (CLIENT.0, 40001);
+        // A slow client completes its handshake first, with half a request; then one with
+        // a whole request.
+        for (client, payload) in [
+            (slow, &b"GET / HTTP/1.1\r\n"[..]),
+            (CLIENT, b"GET / HTTP/1.1\r\n\r\n"),
+        ] {
+            let mut syn = segment(client, SERVER, TcpControl::Syn, 1000, None, &[]);
+            assert_eq!(gate.inbound(&mut syn, now), Verdict::Reply);
+            let cookie = number(parsed(gate.reply()).1.seq_number);
+            let mut data = segment(
+                client,
+                SERVER,
+                TcpControl::Psh,
+                1001,
+                Some(cookie.wrapping_add(1)),
+                payload,
+            );
+            assert_eq!(gate.inbound(&mut data, now), Verdict::Drop);
+        }
+        assert!(gate.has_waiting_request(80));
+        gate.set_room(80, 1, 8192);
+        let source_port = parsed(&gate.next_injected(now).unwrap()).1.src_port;
+        assert_eq!(source_port, CLIENT.1, "the whole request goes first");
+        assert!(!gate.has_waiting_request(80));
+        assert_eq!(gate.next_injected(now), None, "no more room");
+        gate.set_room(80, 1, 8192);
+        let source_port = parsed(&gate.next_injected(now).unwrap()).1.src_port;
+        assert_eq!(source_port, slow.1);
     }
 
     #[test]

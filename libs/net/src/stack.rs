@@ -138,16 +138,25 @@ enum Waiting {
 
 /// Which waiting request, given in arrival order with their ages, makes room for a new
 /// one: the oldest half-open one of at least [`EVICTABLE_AFTER`], else the oldest
-/// incomplete one of at least [`WAITING_EVICTABLE_AFTER`], else none (the new request is
-/// dropped).
-fn eviction_candidate(waiting: &[(Waiting, smoltcp::time::Duration)]) -> Option<usize> {
+/// incomplete one of at least [`WAITING_EVICTABLE_AFTER`], else none (the new request
+/// waits). When the newcomer is a handshake completed by SYN cookie that brought a whole
+/// request, the oldest incomplete one goes however young: a whole request is what the
+/// app serves, and it never gives its place up in turn, so this cannot churn.
+fn eviction_candidate(
+    waiting: &[(Waiting, smoltcp::time::Duration)],
+    for_whole_request: bool,
+) -> Option<usize> {
     let oldest = |kind, after| {
         waiting
             .iter()
             .position(|&(state, age)| state == kind && age >= smoltcp_duration(after))
     };
+    let incomplete_after = match for_whole_request {
+        true => Duration::ZERO,
+        false => WAITING_EVICTABLE_AFTER,
+    };
     oldest(Waiting::HalfOpen, EVICTABLE_AFTER)
-        .or_else(|| oldest(Waiting::Incomplete, WAITING_EVICTABLE_AFTER))
+        .or_else(|| oldest(Waiting::Incomplete, incomplete_after))
 }
 
 static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
@@ -482,13 +491,14 @@ impl Stack {
     pub(crate) fn set_complete_request(&mut self, id: usize, complete: fn(&[u8]) -> bool) {
         if let Some(listener) = self.listeners[id].as_mut() {
             listener.complete = Some(complete);
+            self.nic.gate.set_complete_request(listener.port, complete);
         }
     }
 
     /// Tops up a listener's listening sockets, within its backlog and its socket budget.
     /// When both leave none listening, the oldest half-open request makes room, as a SYN
     /// backlog does: a flood of forged requests cannot shut the port. If nothing can make
-    /// room, new requests are dropped at the device until something can.
+    /// room, the gate answers new requests with SYN cookies until something can.
     fn refill(&mut self, id: usize) {
         self.fill(id);
         if let Some(listener) = self.listeners[id].as_ref() {
@@ -553,6 +563,7 @@ impl Stack {
             return false;
         };
         let complete = listener.complete.unwrap_or(|bytes| !bytes.is_empty());
+        let for_whole_request = self.nic.gate.has_waiting_request(listener.port);
         let sockets = &mut self.sockets;
         let waiting: Vec<_> = listener
             .pending
@@ -568,7 +579,7 @@ impl Stack {
                 (state, now - since)
             })
             .collect();
-        let Some(index) = eviction_candidate(&waiting) else {
+        let Some(index) = eviction_candidate(&waiting, for_whole_request) else {
             return false;
         };
         let (handle, _) = listener.pending.remove(index).expect("found above");
@@ -826,9 +837,19 @@ mod tests {
     #[test]
     fn a_whole_request_is_never_evicted() {
         // However long it has waited, and with nothing else to evict.
-        assert_eq!(eviction_candidate(&[(Waiting::Kept, ms(60_000))]), None);
         assert_eq!(
-            eviction_candidate(&[(Waiting::Kept, ms(60_000)), (Waiting::Incomplete, ms(300)),]),
+            eviction_candidate(&[(Waiting::Kept, ms(60_000))], false),
+            None
+        );
+        assert_eq!(
+            eviction_candidate(&[(Waiting::Kept, ms(60_000))], true),
+            None
+        );
+        assert_eq!(
+            eviction_candidate(
+                &[(Waiting::Kept, ms(60_000)), (Waiting::Incomplete, ms(300)),],
+                false
+            ),
             Some(1)
         );
     }
@@ -840,7 +861,8 @@ mod tests {
             (Waiting::HalfOpen, ms(400)),
             (Waiting::HalfOpen, ms(150)),
         ];
-        assert_eq!(eviction_candidate(&waiting), Some(1));
+        assert_eq!(eviction_candidate(&waiting, false), Some(1));
+        assert_eq!(eviction_candidate(&waiting, true), Some(1));
     }
 
     #[test]
@@ -850,10 +872,25 @@ mod tests {
             (Waiting::Incomplete, ms(249)),
             (Waiting::HalfOpen, ms(10)),
         ];
-        assert_eq!(eviction_candidate(&waiting), None);
-        assert_eq!(eviction_candidate(&[]), None);
+        assert_eq!(eviction_candidate(&waiting, false), None);
+        assert_eq!(eviction_candidate(&[], false), None);
         // Once old enough, the incomplete one goes, the half-open ones being too young.
         let waiting = [(Waiting::HalfOpen, ms(99)), (Waiting::Incomplete, ms(250))];
-        assert_eq!(eviction_candidate(&waiting), Some(1));
+        assert_eq!(eviction_candidate(&waiting, false), Some(1));
+    }
+
+    #[test]
+    fn a_whole_request_by_cookie_takes_a_young_incomplete_place() {
+        let waiting = [
+            (Waiting::HalfOpen, ms(99)),
+            (Waiting::Kept, ms(5)),
+            (Waiting::Incomplete, ms(10)),
+            (Waiting::Incomplete, ms(1)),
+        ];
+        assert_eq!(eviction_candidate(&waiting, false), None);
+        assert_eq!(eviction_candidate(&waiting, true), Some(2));
+        // Never a whole request's, nor a young half-open one's.
+        let waiting = [(Waiting::HalfOpen, ms(99)), (Waiting::Kept, ms(5))];
+        assert_eq!(eviction_candidate(&waiting, true), None);
     }
 }
