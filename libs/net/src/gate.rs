@@ -48,12 +48,14 @@ const MSS_TABLE: [u16; 4] = [536, 1300, 1440, 1460];
 /// The MSS the gate announces in its SYN-ACK: smoltcp's own for a 1,500-byte MTU.
 const OWN_MSS: u16 = 1460;
 /// Connections opened from a cookie whose sequence numbers are translated, at most: each
-/// holds a listener's socket, so this is far above what the sockets' budget allows (an
-/// entry takes about 40 bytes).
-const MAX_TRANSLATED: usize = 4096;
-/// Handshakes completed by cookie and waiting for a listening socket, at most (each holds
-/// the client's segment, at most a frame).
+/// holds a listener's socket, so this is above what the sockets' budget allows (an entry
+/// takes about 40 bytes: 40 KiB at most).
+const MAX_TRANSLATED: usize = 1024;
+/// Handshakes completed by cookie and waiting for a listening socket, at most.
 const MAX_WAITING: usize = 64;
+/// The bytes of client segments those handshakes may hold at once (a segment is at most
+/// a frame): beyond, a segment is dropped and the client sends it again.
+const MAX_WAITING_BYTES: usize = 64 * 1024;
 /// How long such a handshake waits for room before its segment is dropped (the client
 /// sends it again).
 const WAIT_FOR_ROOM: Duration = Duration::from_secs(2);
@@ -434,9 +436,18 @@ impl SynGate {
         if !ack || syn || tcp.rst() || !self.ports[port].expects_cookies(now) {
             return Verdict::Pass;
         }
+        let waiting_bytes: usize = self
+            .handovers
+            .iter()
+            .flat_map(|handover| &handover.segments)
+            .map(Vec::len)
+            .sum();
         if let Some(handover) = self.handovers.iter_mut().find(|h| h.tuple == tuple) {
             // The client's next segment (its request) while its connection is being opened.
-            if handover.segments.len() < SEGMENTS_PER_HANDOVER && segment.checksum_ok(frame) {
+            if handover.segments.len() < SEGMENTS_PER_HANDOVER
+                && waiting_bytes + frame.len() <= MAX_WAITING_BYTES
+                && segment.checksum_ok(frame)
+            {
                 handover.segments.push(frame.to_vec());
             }
             return Verdict::Drop;
@@ -455,7 +466,10 @@ impl SynGate {
         if !segment.checksum_ok(frame) {
             return Verdict::Drop;
         }
-        if self.handovers.len() >= MAX_WAITING || self.translated.len() >= MAX_TRANSLATED {
+        if self.handovers.len() >= MAX_WAITING
+            || waiting_bytes + frame.len() > MAX_WAITING_BYTES
+            || self.translated.len() >= MAX_TRANSLATED
+        {
             self.ports[port].dropped += 1;
             return Verdict::Drop;
         }
@@ -1045,6 +1059,45 @@ mod tests {
         gate.set_room(80, 1, 8192);
         let source_port = parsed(&gate.next_injected(now).unwrap()).1.src_port;
         assert_eq!(source_port, slow.1);
+    }
+
+    #[test]
+    fn handshakes_waiting_for_room_hold_bounded_memory() {
+        let mut gate = SynGate::with_key(key());
+        gate.set_room(80, 0, 8192);
+        let now = at(30);
+        let body = [b'x'; 1400];
+        for port in 1000..1100 {
+            let client = (CLIENT.0, port);
+            let mut syn = segment(client, SERVER, TcpControl::Syn, 1000, None, &[]);
+            assert_eq!(gate.inbound(&mut syn, now), Verdict::Reply);
+            let cookie = number(parsed(gate.reply()).1.seq_number);
+            for _ in 0..SEGMENTS_PER_HANDOVER + 2 {
+                let ack = Some(cookie.wrapping_add(1));
+                let mut data = segment(client, SERVER, TcpControl::Psh, 1001, ack, &body);
+                assert_eq!(gate.inbound(&mut data, now), Verdict::Drop);
+            }
+        }
+        let held: usize = gate
+            .handovers
+            .iter()
+            .flat_map(|handover| &handover.segments)
+            .map(Vec::len)
+            .sum();
+        assert!(held <= MAX_WAITING_BYTES, "{held} bytes held");
+        assert!(gate.handovers.len() <= MAX_WAITING);
+        assert!(
+            gate.handovers
+                .iter()
+                .all(|h| h.segments.len() <= SEGMENTS_PER_HANDOVER)
+        );
+        assert!(
+            gate.dropped(80) > 0,
+            "the handshakes beyond were dropped and counted"
+        );
+        // They are let go after a while (their clients send again).
+        assert_eq!(gate.next_injected(now + WAIT_FOR_ROOM), None);
+        assert!(gate.handovers.is_empty());
     }
 
     #[test]
