@@ -21,9 +21,6 @@ use crate::gate::Tuple;
 use crate::nic::Nic;
 use crate::platform::Platform;
 
-/// Rounds of receiving and sending one poll makes at most while the SYN gate has frames
-/// for the stack (a handshake completed by cookie takes three).
-const POLL_ROUNDS: usize = 8;
 /// How long a stream the app dropped may take to finish closing before it is aborted.
 const LINGER: Duration = Duration::from_secs(30);
 /// Closed sockets kept for reuse (their buffers are the expensive part).
@@ -289,9 +286,8 @@ impl Stack {
         let mut received = false;
         self.iface.poll_maintenance(now);
         // A handshake completed by SYN cookie goes in twice: its replayed SYN, then (once
-        // smoltcp's SYN-ACK went out, and was swallowed by the gate) the client's segments;
-        // and room made for one at the end of a round lets it in at once, not a poll later.
-        for round in 1.. {
+        // smoltcp's SYN-ACK went out, and was swallowed by the gate) the client's segment.
+        loop {
             loop {
                 match self
                     .iface
@@ -312,17 +308,15 @@ impl Stack {
             {
                 changed = true;
             }
-            self.reap(now);
-            self.expire_half_open(now);
-            // Each round lets in what waited (a replayed SYN takes a listening socket, the
-            // segments after it are taken), so a few rounds empty the gate's queue.
-            if round >= POLL_ROUNDS || !self.nic.gate.has_injected() {
+            if !self.nic.gate.has_injected() {
                 break;
             }
         }
         if self.dhcp.is_some() {
             self.poll_dhcp();
         }
+        self.reap(now);
+        self.expire_half_open(now);
         // Frames this thread took off the device may be what another thread waits for
         // (the device will not interrupt for them again).
         if changed || received {
