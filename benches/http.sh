@@ -29,7 +29,8 @@
 # The soak ($SOAK seconds a phase, 0 = none; benches/soak.sh): a moderate, paced load on
 # keep-alive connections plus a connection-per-request load, first alone, then beside 200
 # slowloris connections and a flood of spoofed SYNs (benches/attack, inside the namespace).
-# It prints the legitimate p50/p99 of both phases and their ratio, the errors, whether the
+# It prints the legitimate p50/p99 of both phases and their ratio, a sequential
+# connection-per-request client's connect-to-answer p50/p99, the errors, whether the
 # guest is alive, and the heap's high-water mark every 30 s, which must stay flat.
 #
 # Needs root (namespaces, tap devices), qemu-system-x86, wrk, curl, python3, and apt-get

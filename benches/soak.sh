@@ -7,6 +7,10 @@
 #   - wrk at a moderate, paced load on keep-alive connections (16 connections, 5 ms between
 #     requests on each), plus a second wrk that opens a new connection for every request
 #     (4 connections, `Connection: close`), for socket churn; both with --latency;
+#   - a sequential client that opens a connection per request (20 ms between them) and
+#     times each from its connect to the end of its answer: wrk times a request from its
+#     write, so a SYN the guest leaves unanswered (and the client's retransmission 1 s
+#     later) shows only here;
 #   - quiet: nothing else;
 #   - attack: also $SLOWLORIS slowloris connections (a request line, then one header byte a
 #     second per connection, never a whole header; reconnecting when the server closes) and
@@ -14,13 +18,15 @@
 #     benches/attack, started 5 s before the load and ended 2 s after it, inside the
 #     namespace only (the attack binary refuses to run anywhere else).
 # Every 30 s the unikernel's /stats is read. At the end it prints the legitimate p50/p99
-# of each phase and the ratio (the target: p99 under attack within 2x of quiet), the
+# of each phase and the ratio (the target: p99 under attack within 2x of quiet, for the
+# connect-to-answer time as well, and the connection-per-request throughput within 2x), the
 # errors, whether the guest is alive (QEMU runs, its console shows no panic, it answers),
 # and the heap's high-water mark over time: flat means the last sample of a phase is
 # within $FLAT_PERCENT % of the sample taken $SETTLE s into it (under attack /stats may go
 # unanswered; the reading after the attack ends the series). It fails (status 1) if the
 # guest died, a high-water mark did not stay flat, or a legitimate load's p99 grew past
-# 2x or it served nothing under attack.
+# 2x (its throughput fell below half, for connections per request) or it served nothing
+# under attack.
 set -euo pipefail
 
 : "${NS:?run through benches/http.sh (SOAK=600 sudo benches/http.sh)}"
@@ -39,6 +45,53 @@ EOF
 cat >"$WORK/close.lua" <<'EOF'
 wrk.headers["Connection"] = "close"
 function delay() return 20 end
+EOF
+# The sequential client: prints "requests failures p50_ms p99_ms max_ms" at the end.
+cat >"$WORK/connect.py" <<'EOF'
+import socket, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+REQUEST = b"GET / HTTP/1.1\r\nHost: " + host.encode() + b"\r\nConnection: close\r\n\r\n"
+
+def answered(stream):
+    # The head, then a body of its Content-Length.
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = stream.recv(4096)
+        if not chunk:
+            return False
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = stream.recv(4096)
+        if not chunk:
+            return False
+        body += chunk
+    return head.startswith(b"HTTP/1.1 200")
+
+times, failures = [], 0
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    start = time.monotonic()
+    try:
+        with socket.create_connection((host, port), timeout=10) as stream:
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            stream.sendall(REQUEST)
+            ok = answered(stream)
+    except OSError:
+        ok = False
+    if ok:
+        times.append((time.monotonic() - start) * 1000)
+    else:
+        failures += 1
+    time.sleep(0.02)
+times.sort()
+pick = lambda q: times[min(len(times) - 1, int(len(times) * q))] if times else float("nan")
+print(f"{len(times)} {failures} {pick(0.5):.2f} {pick(0.99):.2f} {times[-1] if times else float('nan'):.2f}")
 EOF
 
 attackers=()
@@ -68,6 +121,9 @@ phase() {
     ip netns exec "$NS" wrk -t1 -c4 -d"${SOAK}"s --latency -s "$WORK/close.lua" "$UNIKERNEL_URL" \
         >"$WORK/soak-$name-close.txt" 2>&1 &
     local close=$!
+    ip netns exec "$NS" python3 "$WORK/connect.py" "${TARGET%:*}" "${TARGET#*:}" "$SOAK" \
+        >"$WORK/soak-$name-connect.txt" 2>&1 &
+    local connect=$!
     : >"$WORK/soak-$name-stats.txt"
     local start
     start=$(date +%s)
@@ -86,7 +142,7 @@ phase() {
             tee -a "$WORK/soak-$name-stats.txt" |
             awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/evicted,waiting_evicted,syn_dropped,expired,evicted=%s\n", phase, $1, $2, $3, $4, $5 }'
     done
-    wait "$paced" "$close" || true
+    wait "$paced" "$close" "$connect" || true
     for pid in "${attackers[@]}"; do wait "$pid" || true; done
     attackers=()
     if [ "$name" = attack ]; then
@@ -154,6 +210,35 @@ for load, label in (("paced", "keep-alive"), ("close", "connection per request")
           f"({'within' if ratio <= 2 else 'NOT within'} 2x); p50 {attack[2] / quiet[2]:.2f}x")
     if ratio > 2:
         failed.append(f"the {label} load's p99 grew {ratio:.2f}x under attack")
+    if load == "close":
+        within = attack[1] * 2 >= quiet[1]
+        print(f"requests/s under attack / quiet ({label}): {attack[1]:.0f} / {quiet[1]:.0f} = "
+              f"{attack[1] / quiet[1]:.2f}x ({'within' if within else 'NOT within'} 2x)")
+        if not within:
+            failed.append(f"the {label} load's throughput fell {quiet[1] / attack[1]:.2f}x under attack")
+
+print("== sequential client, a connection per request, from its connect to the end of its answer")
+print(f"{'phase':7} {'requests':>9} {'failed':>7} {'p50_ms':>8} {'p99_ms':>8} {'max_ms':>8}")
+connect = {}
+for phase in ("quiet", "attack"):
+    fields = open(f"{work}/soak-{phase}-connect.txt").read().split()
+    try:
+        requests, failures = int(fields[0]), int(fields[1])
+        p50, p99, worst = map(float, fields[2:5])
+    except (IndexError, ValueError):
+        print(f"{phase:7} the client did not report: {' '.join(fields)[:120]}")
+        failed.append(f"the sequential client did not report in the {phase} phase")
+        continue
+    connect[phase] = (requests, p99)
+    print(f"{phase:7} {requests:9} {failures:7} {p50:8.2f} {p99:8.2f} {worst:8.2f}")
+if len(connect) == 2 and connect["quiet"][0] and connect["attack"][0]:
+    ratio = connect["attack"][1] / connect["quiet"][1]
+    print(f"connect-to-answer p99 under attack / quiet: {connect['attack'][1]:.2f} / {connect['quiet'][1]:.2f} ms "
+          f"= {ratio:.2f}x ({'within' if ratio <= 2 else 'NOT within'} 2x)")
+    if ratio > 2:
+        failed.append(f"the connect-to-answer p99 grew {ratio:.2f}x under attack")
+elif len(connect) == 2:
+    failed.append("the sequential client was answered in no phase")
 
 print("== heap high-water mark over time (bytes)")
 for phase in ("quiet", "attack"):
@@ -178,10 +263,13 @@ for phase in ("quiet", "attack"):
 if stats:
     print("after both phases: " + ", ".join(f"{k} {stats[k]}" for k in
           ("heap_size", "heap_used", "heap_high_water", "sockets", "accepted", "expired", "evicted",
-            "half_open_expired", "half_open_evicted", "waiting_evicted", "syn_dropped") if k in stats))
+            "half_open_expired", "half_open_evicted", "waiting_evicted", "syn_dropped", "syn_cookies",
+            "cookie_connections") if k in stats))
 print(f"guest alive: {alive}")
 if alive != "yes":
     failed.append(f"the guest is not alive: {alive}")
-print("soak: " + ("FAIL (" + "; ".join(failed) + ")" if failed else "PASS (alive, heap flat, legitimate p99 within 2x)"))
+print("soak: " + ("FAIL (" + "; ".join(failed) + ")" if failed else
+      "PASS (alive, heap flat, legitimate p99 and connect-to-answer p99 within 2x, "
+      "connection-per-request throughput within 2x)"))
 sys.exit(1 if failed else 0)
 EOF

@@ -196,7 +196,9 @@ mod target {
     ) -> Result<Net, InitError> {
         let (transport, location) = device::find(cmdline).ok_or(InitError::NoDevice)?;
         let raw = nic::Raw::new(transport).map_err(InitError::Device)?;
-        let mut nic = nic::Nic::new(raw).map_err(InitError::Device)?;
+        // SYN cookies must be unguessable too: a forged one would open connections.
+        let cookie_key = gate::CookieKey::new(rand.u64(), rand.u64());
+        let mut nic = nic::Nic::new(raw, cookie_key).map_err(InitError::Device)?;
         let mac = nic.mac();
         let now = stack::instant(platform.now());
         let mut iface_config = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));

@@ -18,7 +18,7 @@ use virtio_drivers::transport::SomeTransport;
 
 use unikernel_virtio::KernelHal;
 
-use crate::gate::SynGate;
+use crate::gate::{CookieKey, SynGate, Verdict};
 
 /// Descriptors per virtqueue.
 pub(crate) const QUEUE_SIZE: usize = 256;
@@ -46,8 +46,8 @@ pub struct NicStats {
 
 pub(crate) struct Nic {
     inner: RefCell<Inner>,
-    /// Drops connection requests no listener has room for before smoltcp answers them
-    /// with a reset.
+    /// Answers connection requests no listener has room for with SYN cookies, before
+    /// smoltcp answers them with a reset, and opens those the client completes.
     pub(crate) gate: SynGate,
 }
 
@@ -68,7 +68,7 @@ fn buffer() -> Buffer {
 }
 
 impl Nic {
-    pub(crate) fn new(mut raw: Raw) -> Result<Self, virtio_drivers::Error> {
+    pub(crate) fn new(mut raw: Raw, cookie_key: CookieKey) -> Result<Self, virtio_drivers::Error> {
         raw.disable_interrupts();
         let header = raw.fill_buffer_header(&mut [0; 16])?;
         let mut inner = Inner {
@@ -84,7 +84,7 @@ impl Nic {
         }
         Ok(Self {
             inner: RefCell::new(inner),
-            gate: SynGate::default(),
+            gate: SynGate::with_key(cookie_key),
         })
     }
 
@@ -96,9 +96,9 @@ impl Nic {
         self.inner.borrow().stats
     }
 
-    /// Whether a received frame is waiting.
+    /// Whether a received frame is waiting (or one the gate has for the stack).
     pub(crate) fn has_rx(&self) -> bool {
-        self.inner.borrow().raw.poll_receive().is_some()
+        self.gate.has_injected() || self.inner.borrow().raw.poll_receive().is_some()
     }
 
     /// Asks the device to interrupt when it uses a buffer (before halting).
@@ -142,6 +142,18 @@ impl Inner {
         }
     }
 
+    /// Sends `frame` (a reply the gate made) if a transmit buffer is free.
+    fn send_frame(&mut self, frame: &[u8]) {
+        self.reclaim_tx();
+        let Some(mut buffer) = self.tx_free.pop() else {
+            self.stats.tx_dropped += 1;
+            return;
+        };
+        let len = frame.len().min(BUFFER_LEN - self.header);
+        buffer[self.header..self.header + len].copy_from_slice(&frame[..len]);
+        self.send(buffer, self.header + len);
+    }
+
     fn send(&mut self, mut buffer: Buffer, len: usize) {
         match self.raw.fill_buffer_header(&mut buffer[..]) {
             Ok(_) => {}
@@ -170,9 +182,24 @@ impl Device for Nic {
     type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+    fn receive(&mut self, timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let inner = self.inner.get_mut();
         loop {
+            if let Some(frame) = self.gate.next_injected(timestamp) {
+                let end = frame.len();
+                return Some((
+                    RxToken {
+                        nic: &self.inner,
+                        frame: Some(Frame::Injected(frame)),
+                        start: 0,
+                        end,
+                    },
+                    TxToken {
+                        nic: &self.inner,
+                        gate: &mut self.gate,
+                    },
+                ));
+            }
             let token = inner.raw.poll_receive()?;
             let mut buffer = inner.rx[usize::from(token)].take()?;
             // SAFETY: `buffer` is the one passed to `receive_begin` for `token`.
@@ -180,18 +207,29 @@ impl Device for Nic {
                 Ok((header, len)) => {
                     inner.stats.rx_frames += 1;
                     let end = (header + len).min(BUFFER_LEN);
-                    if !self.gate.admits(&buffer[header..end]) {
-                        let _ = inner.post_rx(buffer);
-                        continue;
+                    match self.gate.inbound(&mut buffer[header..end], timestamp) {
+                        Verdict::Pass => {}
+                        Verdict::Drop => {
+                            let _ = inner.post_rx(buffer);
+                            continue;
+                        }
+                        Verdict::Reply => {
+                            inner.send_frame(self.gate.reply());
+                            let _ = inner.post_rx(buffer);
+                            continue;
+                        }
                     }
                     return Some((
                         RxToken {
                             nic: &self.inner,
-                            buffer: Some(buffer),
+                            frame: Some(Frame::Device(buffer)),
                             start: header,
                             end,
                         },
-                        TxToken { nic: &self.inner },
+                        TxToken {
+                            nic: &self.inner,
+                            gate: &mut self.gate,
+                        },
                     ));
                 }
                 Err(_) => {
@@ -208,7 +246,10 @@ impl Device for Nic {
         if inner.tx_free.is_empty() || !inner.raw.can_send() {
             return None;
         }
-        Some(TxToken { nic: &self.inner })
+        Some(TxToken {
+            nic: &self.inner,
+            gate: &mut self.gate,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -222,9 +263,15 @@ impl Device for Nic {
 
 pub(crate) struct RxToken<'a> {
     nic: &'a RefCell<Inner>,
-    buffer: Option<Buffer>,
+    frame: Option<Frame>,
     start: usize,
     end: usize,
+}
+
+/// A received frame: in a buffer of the device's, or made by the gate.
+enum Frame {
+    Device(Buffer),
+    Injected(Vec<u8>),
 }
 
 impl phy::RxToken for RxToken<'_> {
@@ -232,14 +279,16 @@ impl phy::RxToken for RxToken<'_> {
     where
         F: FnOnce(&[u8]) -> R,
     {
-        let buffer = self.buffer.as_ref().expect("consumed once");
-        f(&buffer[self.start..self.end])
+        match self.frame.as_ref().expect("consumed once") {
+            Frame::Device(buffer) => f(&buffer[self.start..self.end]),
+            Frame::Injected(frame) => f(&frame[self.start..self.end]),
+        }
     }
 }
 
 impl Drop for RxToken<'_> {
     fn drop(&mut self) {
-        if let Some(buffer) = self.buffer.take() {
+        if let Some(Frame::Device(buffer)) = self.frame.take() {
             let _ = self.nic.borrow_mut().post_rx(buffer);
         }
     }
@@ -247,6 +296,7 @@ impl Drop for RxToken<'_> {
 
 pub(crate) struct TxToken<'a> {
     nic: &'a RefCell<Inner>,
+    gate: &'a mut SynGate,
 }
 
 impl phy::TxToken for TxToken<'_> {
@@ -267,7 +317,13 @@ impl phy::TxToken for TxToken<'_> {
         };
         let len = len.min(BUFFER_LEN - header);
         let result = f(&mut buffer[header..header + len]);
-        self.nic.borrow_mut().send(buffer, header + len);
+        let mut inner = self.nic.borrow_mut();
+        // The gate swallows smoltcp's SYN-ACK to a client that has the cookie's.
+        if self.gate.outbound(&mut buffer[header..header + len]) {
+            inner.send(buffer, header + len);
+        } else {
+            inner.tx_free.push(buffer);
+        }
         result
     }
 }

@@ -17,6 +17,7 @@ use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpCidr, Ipv4Cidr};
 
+use crate::gate::Tuple;
 use crate::nic::Nic;
 use crate::platform::Platform;
 
@@ -64,6 +65,9 @@ pub(crate) struct Stack {
     pool: Vec<(SocketHandle, usize, usize)>,
     /// The listener each socket made for a listener belongs to, until it is freed.
     owners: BTreeMap<SocketHandle, usize>,
+    /// Sockets of connections opened from a SYN cookie, whose segments the gate
+    /// translates until the socket is recycled.
+    cookie_sockets: BTreeMap<SocketHandle, Tuple>,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -109,8 +113,14 @@ pub struct ListenerStats {
     /// for a new request.
     pub waiting_evicted: u64,
     /// Connection requests (SYNs) dropped unanswered because nothing could make room for
-    /// them: the client sends its SYN again, and gets in once there is room.
+    /// them: the client sends its SYN again, and gets in once there is room. With SYN
+    /// cookies (always, in the kernel) only handshakes completed by cookie while too
+    /// many others waited for a socket.
     pub syn_dropped: u64,
+    /// SYNs answered with a cookie (the listener had no room, or had none lately).
+    pub syn_cookies: u64,
+    /// Connections opened from a cookie (the client completed the handshake).
+    pub cookie_connections: u64,
 }
 
 /// Where a connection request waiting for `accept` is, for the backlog's choice of whom to
@@ -128,16 +138,25 @@ enum Waiting {
 
 /// Which waiting request, given in arrival order with their ages, makes room for a new
 /// one: the oldest half-open one of at least [`EVICTABLE_AFTER`], else the oldest
-/// incomplete one of at least [`WAITING_EVICTABLE_AFTER`], else none (the new request is
-/// dropped).
-fn eviction_candidate(waiting: &[(Waiting, smoltcp::time::Duration)]) -> Option<usize> {
+/// incomplete one of at least [`WAITING_EVICTABLE_AFTER`], else none (the new request
+/// waits). When the newcomer is a handshake completed by SYN cookie that brought a whole
+/// request, the oldest incomplete one goes however young: a whole request is what the
+/// app serves, and it never gives its place up in turn, so this cannot churn.
+fn eviction_candidate(
+    waiting: &[(Waiting, smoltcp::time::Duration)],
+    for_whole_request: bool,
+) -> Option<usize> {
     let oldest = |kind, after| {
         waiting
             .iter()
             .position(|&(state, age)| state == kind && age >= smoltcp_duration(after))
     };
+    let incomplete_after = match for_whole_request {
+        true => Duration::ZERO,
+        false => WAITING_EVICTABLE_AFTER,
+    };
     oldest(Waiting::HalfOpen, EVICTABLE_AFTER)
-        .or_else(|| oldest(Waiting::Incomplete, WAITING_EVICTABLE_AFTER))
+        .or_else(|| oldest(Waiting::Incomplete, incomplete_after))
 }
 
 static STACK: spin::Mutex<Option<Stack>> = spin::Mutex::new(None);
@@ -217,6 +236,7 @@ impl Stack {
             released: Vec::new(),
             pool: Vec::new(),
             owners: BTreeMap::new(),
+            cookie_sockets: BTreeMap::new(),
         }
     }
 
@@ -265,25 +285,32 @@ impl Stack {
         let mut changed = false;
         let mut received = false;
         self.iface.poll_maintenance(now);
+        // A handshake completed by SYN cookie goes in twice: its replayed SYN, then (once
+        // smoltcp's SYN-ACK went out, and was swallowed by the gate) the client's segment.
         loop {
-            match self
-                .iface
-                .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
-            {
-                PollIngressSingleResult::None => break,
-                PollIngressSingleResult::PacketProcessed => received = true,
-                PollIngressSingleResult::SocketStateChanged => changed = true,
+            loop {
+                match self
+                    .iface
+                    .poll_ingress_single(now, &mut self.nic, &mut self.sockets)
+                {
+                    PollIngressSingleResult::None => break,
+                    PollIngressSingleResult::PacketProcessed => received = true,
+                    PollIngressSingleResult::SocketStateChanged => changed = true,
+                }
+                // A connection request takes a listening socket: put another in its place
+                // before the next frame (which may be the next request).
+                self.sweep_listeners();
             }
-            // A connection request takes a listening socket: put another in its place
-            // before the next frame (which may be the next request).
-            self.sweep_listeners();
-        }
-        while self
-            .iface
-            .poll_egress(now, &mut self.nic, &mut self.sockets)
-            == PollResult::SocketStateChanged
-        {
-            changed = true;
+            while self
+                .iface
+                .poll_egress(now, &mut self.nic, &mut self.sockets)
+                == PollResult::SocketStateChanged
+            {
+                changed = true;
+            }
+            if !self.nic.gate.has_injected() {
+                break;
+            }
         }
         if self.dhcp.is_some() {
             self.poll_dhcp();
@@ -399,6 +426,9 @@ impl Stack {
     }
 
     fn recycle(&mut self, handle: SocketHandle) {
+        if let Some(tuple) = self.cookie_sockets.remove(&handle) {
+            self.nic.gate.forget(&tuple);
+        }
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
         socket.abort();
         let sizes = (socket.recv_capacity(), socket.send_capacity());
@@ -461,18 +491,19 @@ impl Stack {
     pub(crate) fn set_complete_request(&mut self, id: usize, complete: fn(&[u8]) -> bool) {
         if let Some(listener) = self.listeners[id].as_mut() {
             listener.complete = Some(complete);
+            self.nic.gate.set_complete_request(listener.port, complete);
         }
     }
 
     /// Tops up a listener's listening sockets, within its backlog and its socket budget.
     /// When both leave none listening, the oldest half-open request makes room, as a SYN
     /// backlog does: a flood of forged requests cannot shut the port. If nothing can make
-    /// room, new requests are dropped at the device until something can.
+    /// room, the gate answers new requests with SYN cookies until something can.
     fn refill(&mut self, id: usize) {
         self.fill(id);
         if let Some(listener) = self.listeners[id].as_ref() {
-            let (port, full) = (listener.port, listener.listening.is_empty());
-            self.nic.gate.set_closed(port, full);
+            let (port, room) = (listener.port, listener.listening.len());
+            self.nic.gate.set_room(port, room, listener.buffers.0);
         }
     }
 
@@ -532,6 +563,7 @@ impl Stack {
             return false;
         };
         let complete = listener.complete.unwrap_or(|bytes| !bytes.is_empty());
+        let for_whole_request = self.nic.gate.has_waiting_request(listener.port);
         let sockets = &mut self.sockets;
         let mut scratch = Vec::new();
         let waiting: Vec<_> = listener
@@ -548,7 +580,7 @@ impl Stack {
                 (state, now - since)
             })
             .collect();
-        let Some(index) = eviction_candidate(&waiting) else {
+        let Some(index) = eviction_candidate(&waiting, for_whole_request) else {
             return false;
         };
         let (handle, _) = listener.pending.remove(index).expect("found above");
@@ -618,7 +650,14 @@ impl Stack {
             let mut i = 0;
             while i < listener.listening.len() {
                 let handle = listener.listening[i];
-                if self.sockets.get::<tcp::Socket>(handle).state() != tcp::State::Listen {
+                let socket = self.sockets.get::<tcp::Socket>(handle);
+                if socket.state() != tcp::State::Listen {
+                    if let (Some(local), Some(remote)) =
+                        (socket.local_endpoint(), socket.remote_endpoint())
+                        && self.nic.gate.is_handed_over(&Tuple::of(local, remote))
+                    {
+                        self.cookie_sockets.insert(handle, Tuple::of(local, remote));
+                    }
                     listener.listening.swap_remove(i);
                     listener.pending.push_back((handle, now));
                     moved = true;
@@ -669,6 +708,8 @@ impl Stack {
                 sockets: listener.allocated,
                 pending: listener.pending.len(),
                 syn_dropped: self.nic.gate.dropped(listener.port),
+                syn_cookies: self.nic.gate.cookies(listener.port).0,
+                cookie_connections: self.nic.gate.cookies(listener.port).1,
                 ..listener.stats
             })
     }
@@ -938,9 +979,19 @@ mod tests {
     #[test]
     fn a_whole_request_is_never_evicted() {
         // However long it has waited, and with nothing else to evict.
-        assert_eq!(eviction_candidate(&[(Waiting::Kept, ms(60_000))]), None);
         assert_eq!(
-            eviction_candidate(&[(Waiting::Kept, ms(60_000)), (Waiting::Incomplete, ms(300)),]),
+            eviction_candidate(&[(Waiting::Kept, ms(60_000))], false),
+            None
+        );
+        assert_eq!(
+            eviction_candidate(&[(Waiting::Kept, ms(60_000))], true),
+            None
+        );
+        assert_eq!(
+            eviction_candidate(
+                &[(Waiting::Kept, ms(60_000)), (Waiting::Incomplete, ms(300)),],
+                false
+            ),
             Some(1)
         );
     }
@@ -952,7 +1003,8 @@ mod tests {
             (Waiting::HalfOpen, ms(400)),
             (Waiting::HalfOpen, ms(150)),
         ];
-        assert_eq!(eviction_candidate(&waiting), Some(1));
+        assert_eq!(eviction_candidate(&waiting, false), Some(1));
+        assert_eq!(eviction_candidate(&waiting, true), Some(1));
     }
 
     #[test]
@@ -962,10 +1014,25 @@ mod tests {
             (Waiting::Incomplete, ms(249)),
             (Waiting::HalfOpen, ms(10)),
         ];
-        assert_eq!(eviction_candidate(&waiting), None);
-        assert_eq!(eviction_candidate(&[]), None);
+        assert_eq!(eviction_candidate(&waiting, false), None);
+        assert_eq!(eviction_candidate(&[], false), None);
         // Once old enough, the incomplete one goes, the half-open ones being too young.
         let waiting = [(Waiting::HalfOpen, ms(99)), (Waiting::Incomplete, ms(250))];
-        assert_eq!(eviction_candidate(&waiting), Some(1));
+        assert_eq!(eviction_candidate(&waiting, false), Some(1));
+    }
+
+    #[test]
+    fn a_whole_request_by_cookie_takes_a_young_incomplete_place() {
+        let waiting = [
+            (Waiting::HalfOpen, ms(99)),
+            (Waiting::Kept, ms(5)),
+            (Waiting::Incomplete, ms(10)),
+            (Waiting::Incomplete, ms(1)),
+        ];
+        assert_eq!(eviction_candidate(&waiting, false), None);
+        assert_eq!(eviction_candidate(&waiting, true), Some(2));
+        // Never a whole request's, nor a young half-open one's.
+        let waiting = [(Waiting::HalfOpen, ms(99)), (Waiting::Kept, ms(5))];
+        assert_eq!(eviction_candidate(&waiting, true), None);
     }
 }

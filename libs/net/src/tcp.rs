@@ -26,8 +26,9 @@ pub struct ListenOptions {
     /// Connections that may wait for `accept`. When it is full, a new request takes the
     /// place of the oldest one still in its handshake, else of the oldest established one
     /// without a whole request (see [`TcpListener::set_complete_request`]); if there is
-    /// none, the request (its SYN) is dropped unanswered, and the client's next attempt
-    /// finds room once there is some.
+    /// none, the request (its SYN) is answered with a SYN cookie, keeping no state, and
+    /// the connection takes a place only once the client completes the handshake (for a
+    /// while after, every SYN is answered so, so that forged ones take no place).
     pub backlog: usize,
     /// Each connection's receive buffer, in bytes.
     pub rx_buffer: usize,
