@@ -6,6 +6,8 @@
 //! under `UK_REQUIRE_KVM=1` (see `common`).
 
 mod common;
+#[path = "common/pvh.rs"]
+mod pvh;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -192,7 +194,7 @@ fn a_spinning_guest_is_stopped_by_the_timeout() {
         return;
     }
     // jmp $
-    let kernel = tiny_pvh_elf("spin", &[0xeb, 0xfe]);
+    let kernel = pvh::elf("spin", &[0xeb, 0xfe], None);
     let start = Instant::now();
     let outcome = monitor(&kernel)
         .timeout(Duration::from_millis(300))
@@ -208,7 +210,7 @@ fn a_triple_fault_is_reported_with_the_registers() {
         return;
     }
     // mov eax, 0x1234; ud2 -- with no IDT the #UD becomes a triple fault.
-    let kernel = tiny_pvh_elf("triple", &[0xb8, 0x34, 0x12, 0x00, 0x00, 0x0f, 0x0b]);
+    let kernel = pvh::elf("triple", &[0xb8, 0x34, 0x12, 0x00, 0x00, 0x0f, 0x0b], None);
     let outcome = monitor(&kernel).run().expect("the boot starts");
     let Exit::Fault { kind, report } = &outcome.exit else {
         panic!("expected a fault: {}", outcome.report());
@@ -235,7 +237,7 @@ fn an_instruction_kvm_cannot_run_is_reported() {
     if !common::kvm_usable() {
         return;
     }
-    let kernel = tiny_pvh_elf("int3", &[0xcc, 0xeb, 0xfe]);
+    let kernel = pvh::elf("int3", &[0xcc, 0xeb, 0xfe], None);
     let outcome = monitor(&kernel).run().expect("the boot starts");
     let Exit::Fault { kind, report } = &outcome.exit else {
         panic!("expected a fault: {}", outcome.report());
@@ -258,11 +260,12 @@ fn mmio_without_a_device_is_reported() {
         return;
     }
     // mov dword ptr [0xfee000b0], 0 -- the local APIC's EOI register, which is not there.
-    let kernel = tiny_pvh_elf(
+    let kernel = pvh::elf(
         "mmio",
         &[
             0xc7, 0x05, 0xb0, 0x00, 0xe0, 0xfe, 0x00, 0x00, 0x00, 0x00, 0xeb, 0xfe,
         ],
+        None,
     );
     let outcome = monitor(&kernel).run().expect("the boot starts");
     let Exit::Fault { kind, report } = &outcome.exit else {
@@ -280,11 +283,12 @@ fn a_console_write_outside_memory_is_reported() {
         return;
     }
     // mov eax, 0x7fff0000; mov dx, 0x0fe0; out dx, eax
-    let kernel = tiny_pvh_elf(
+    let kernel = pvh::elf(
         "console",
         &[
             0xb8, 0x00, 0x00, 0xff, 0x7f, 0x66, 0xba, 0xe0, 0x0f, 0xef, 0xeb, 0xfe,
         ],
+        None,
     );
     let outcome = monitor(&kernel).run().expect("the boot starts");
     let Exit::Fault { kind, report } = &outcome.exit else {
@@ -303,7 +307,7 @@ fn the_exit_port_gives_the_status_as_written() {
         return;
     }
     // mov eax, 42; out 0xf4, eax
-    let kernel = tiny_pvh_elf("exit42", &[0xb8, 42, 0, 0, 0, 0xe7, 0xf4]);
+    let kernel = pvh::elf("exit42", &[0xb8, 42, 0, 0, 0, 0xe7, 0xf4], None);
     monitor(&kernel)
         .run()
         .expect("the boot starts")
@@ -392,62 +396,4 @@ fn unix_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_nanos() as u64
-}
-
-/// A minimal PVH image: `code` at 1 MiB + 0x100, entered in 32-bit protected mode; a
-/// temporary file, removed when dropped.
-fn tiny_pvh_elf(name: &str, code: &[u8]) -> tempfile::TempPath {
-    const BASE: u64 = 0x10_0000;
-    const CODE: usize = 0x100;
-    let mut elf = vec![0u8; CODE];
-    elf.extend_from_slice(code);
-    let put = |elf: &mut Vec<u8>, at: usize, bytes: &[u8]| {
-        elf[at..at + bytes.len()].copy_from_slice(bytes)
-    };
-    // ELF header.
-    put(&mut elf, 0, b"\x7fELF\x02\x01\x01");
-    put(&mut elf, 16, &2u16.to_le_bytes()); // ET_EXEC
-    put(&mut elf, 18, &62u16.to_le_bytes()); // x86_64
-    put(&mut elf, 20, &1u32.to_le_bytes());
-    put(&mut elf, 24, &(BASE + CODE as u64).to_le_bytes()); // e_entry
-    put(&mut elf, 32, &64u64.to_le_bytes()); // e_phoff
-    put(&mut elf, 52, &64u16.to_le_bytes()); // e_ehsize
-    put(&mut elf, 54, &56u16.to_le_bytes()); // e_phentsize
-    put(&mut elf, 56, &2u16.to_le_bytes()); // e_phnum
-    let size = elf.len() as u64;
-    // PT_LOAD: the whole file at 1 MiB, R-X.
-    let load = 64;
-    put(&mut elf, load, &1u32.to_le_bytes());
-    put(&mut elf, load + 4, &5u32.to_le_bytes());
-    put(&mut elf, load + 16, &BASE.to_le_bytes());
-    put(&mut elf, load + 24, &BASE.to_le_bytes());
-    put(&mut elf, load + 32, &size.to_le_bytes());
-    put(&mut elf, load + 40, &size.to_le_bytes());
-    put(&mut elf, load + 48, &0x1000u64.to_le_bytes());
-    // PT_NOTE: the Xen PVH entry note at 0xb0.
-    let note_at = 0xb0;
-    let note = 64 + 56;
-    put(&mut elf, note, &4u32.to_le_bytes());
-    put(&mut elf, note + 8, &(note_at as u64).to_le_bytes());
-    put(&mut elf, note + 16, &(BASE + note_at as u64).to_le_bytes());
-    put(&mut elf, note + 24, &(BASE + note_at as u64).to_le_bytes());
-    put(&mut elf, note + 32, &20u64.to_le_bytes());
-    put(&mut elf, note + 40, &20u64.to_le_bytes());
-    put(&mut elf, note + 48, &4u64.to_le_bytes());
-    put(&mut elf, note_at, &4u32.to_le_bytes()); // namesz
-    put(&mut elf, note_at + 4, &4u32.to_le_bytes()); // descsz
-    put(&mut elf, note_at + 8, &18u32.to_le_bytes()); // XEN_ELFNOTE_PHYS32_ENTRY
-    put(&mut elf, note_at + 12, b"Xen\0");
-    put(
-        &mut elf,
-        note_at + 16,
-        &((BASE as u32) + CODE as u32).to_le_bytes(),
-    );
-    let mut file = tempfile::Builder::new()
-        .prefix(&format!("runner-monitor-test-{name}-"))
-        .suffix(".elf")
-        .tempfile()
-        .expect("a temporary file");
-    std::io::Write::write_all(&mut file, &elf).expect("write the test image");
-    file.into_temp_path()
 }

@@ -12,6 +12,10 @@
 //! under `UK_REQUIRE_KVM=1` (see `common`).
 
 mod common;
+#[path = "common/pvh.rs"]
+mod pvh;
+#[path = "common/smp_example.rs"]
+mod smp_example;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ use std::time::{Duration, Instant};
 use runner::boot::Exit;
 use runner::monitor::{FaultKind, Vmm};
 use runner::{Boot, BootOutcome};
+use smp_example::assert_ran_on;
 
 /// examples/smp runs about a minute on 4 vCPUs under this project's emulating KVM.
 const SMP_TIMEOUT: Duration = Duration::from_secs(600);
@@ -28,24 +33,6 @@ fn smp_on_monitor(cpus: u16) -> Boot {
         .vmm(Vmm::Monitor)
         .cpus(cpus)
         .timeout(SMP_TIMEOUT)
-}
-
-/// Asserts a clean exit and the lines of examples/smp run on `cpus` CPUs.
-fn assert_ran_on(outcome: &BootOutcome, cpus: usize) {
-    let serial = &outcome.serial;
-    let report = outcome.report();
-    assert_eq!(outcome.status, Some(0), "{report}");
-    for line in [
-        format!("cpus: {cpus} of 4 declared, main on CPU 0"),
-        format!("sum: 8000002000000 from {cpus} CPUs, each part on its own CPU"),
-        format!("pinned: {} jobs, each on its CPU", cpus * 8),
-        format!(
-            "mutex: {} increments from {cpus} CPUs, none lost",
-            cpus as u64 * 20_000
-        ),
-    ] {
-        assert!(serial.contains(&line), "no `{line}` in\n{report}");
-    }
 }
 
 #[test]
@@ -74,13 +61,6 @@ fn smp_runs_on_two_vcpus_and_says_fewer_than_declared() {
     }
     let outcome = smp_on_monitor(2).run().expect("the boot starts");
     assert_ran_on(&outcome, 2);
-    assert!(
-        outcome
-            .serial
-            .contains("smp: the app declares 4 CPUs and the VM has 2: running on 2"),
-        "{}",
-        outcome.serial
-    );
 }
 
 #[test]
@@ -90,13 +70,6 @@ fn smp_runs_on_one_vcpu() {
     }
     let outcome = smp_on_monitor(1).run().expect("the boot starts");
     assert_ran_on(&outcome, 1);
-    assert!(
-        outcome
-            .serial
-            .contains("smp: the app declares 4 CPUs and the VM has 1: running on 1"),
-        "{}",
-        outcome.serial
-    );
 }
 
 /// A job on CPU 1 overflows its stack: the guest's own report names the CPU, and the VM
@@ -398,63 +371,5 @@ fn start_ap(ap: &[u8], then: &[u8]) -> Vec<u8> {
 /// A PVH image whose manifest says `irq cpus=2`, whose CPU 0 runs [`start_ap`]`(ap,
 /// then)`; a temporary file, removed when dropped.
 fn two_cpu_elf(name: &str, ap: &[u8], then: &[u8]) -> tempfile::TempPath {
-    const BASE: u64 = 0x10_0000;
-    const NOTES: usize = 0xb0;
-    const CODE: usize = 0x100;
-    let mut elf = vec![0u8; CODE];
-    elf.extend(start_ap(ap, then));
-    let put = |elf: &mut Vec<u8>, at: usize, bytes: &[u8]| {
-        elf[at..at + bytes.len()].copy_from_slice(bytes)
-    };
-    // ELF header.
-    put(&mut elf, 0, b"\x7fELF\x02\x01\x01");
-    put(&mut elf, 16, &2u16.to_le_bytes()); // ET_EXEC
-    put(&mut elf, 18, &62u16.to_le_bytes()); // x86_64
-    put(&mut elf, 20, &1u32.to_le_bytes());
-    put(&mut elf, 24, &(BASE + CODE as u64).to_le_bytes()); // e_entry
-    put(&mut elf, 32, &64u64.to_le_bytes()); // e_phoff
-    put(&mut elf, 52, &64u16.to_le_bytes()); // e_ehsize
-    put(&mut elf, 54, &56u16.to_le_bytes()); // e_phentsize
-    put(&mut elf, 56, &2u16.to_le_bytes()); // e_phnum
-    // The notes: Xen's PVH entry, then the manifest.
-    let mut notes = Vec::new();
-    notes.extend(4u32.to_le_bytes()); // namesz
-    notes.extend(4u32.to_le_bytes()); // descsz
-    notes.extend(18u32.to_le_bytes()); // XEN_ELFNOTE_PHYS32_ENTRY
-    notes.extend(b"Xen\0");
-    notes.extend(((BASE as u32) + CODE as u32).to_le_bytes());
-    let manifest = b"irq cpus=2\0\0";
-    notes.extend(10u32.to_le_bytes()); // "Unikernel" and its NUL
-    notes.extend((manifest.len() as u32).to_le_bytes());
-    notes.extend(1u32.to_le_bytes()); // the manifest's type
-    notes.extend(b"Unikernel\0\0\0");
-    notes.extend(manifest);
-    assert!(NOTES + notes.len() <= CODE);
-    put(&mut elf, NOTES, &notes);
-    let size = elf.len() as u64;
-    // PT_LOAD: the whole file at 1 MiB, R-X.
-    let load = 64;
-    put(&mut elf, load, &1u32.to_le_bytes());
-    put(&mut elf, load + 4, &5u32.to_le_bytes());
-    put(&mut elf, load + 16, &BASE.to_le_bytes());
-    put(&mut elf, load + 24, &BASE.to_le_bytes());
-    put(&mut elf, load + 32, &size.to_le_bytes());
-    put(&mut elf, load + 40, &size.to_le_bytes());
-    put(&mut elf, load + 48, &0x1000u64.to_le_bytes());
-    // PT_NOTE over both notes.
-    let note = 64 + 56;
-    put(&mut elf, note, &4u32.to_le_bytes());
-    put(&mut elf, note + 8, &(NOTES as u64).to_le_bytes());
-    put(&mut elf, note + 16, &(BASE + NOTES as u64).to_le_bytes());
-    put(&mut elf, note + 24, &(BASE + NOTES as u64).to_le_bytes());
-    put(&mut elf, note + 32, &(notes.len() as u64).to_le_bytes());
-    put(&mut elf, note + 40, &(notes.len() as u64).to_le_bytes());
-    put(&mut elf, note + 48, &4u64.to_le_bytes());
-    let mut file = tempfile::Builder::new()
-        .prefix(&format!("runner-monitor-smp-test-{name}-"))
-        .suffix(".elf")
-        .tempfile()
-        .expect("a temporary file");
-    std::io::Write::write_all(&mut file, &elf).expect("write the test image");
-    file.into_temp_path()
+    pvh::elf(name, &start_ap(ap, then), Some("irq cpus=2"))
 }

@@ -11,10 +11,13 @@
 //! The same image on the project's KVM monitor (one vCPU thread each): `monitor_smp.rs`.
 
 mod common;
+#[path = "common/smp_example.rs"]
+mod smp_example;
 
 use std::time::Duration;
 
 use runner::{AccelRequest, Boot, BootOutcome, Machine};
+use smp_example::assert_ran_on;
 
 fn boot(cpus: u16, machine: Machine) -> BootOutcome {
     Boot::new(runner::example_elf("smp"))
@@ -26,33 +29,6 @@ fn boot(cpus: u16, machine: Machine) -> BootOutcome {
         .expect("the boot starts")
 }
 
-/// Asserts a clean exit and the lines of a run on `cpus` CPUs.
-fn assert_ran_on(outcome: &BootOutcome, cpus: usize) {
-    let serial = &outcome.serial;
-    assert_eq!(outcome.status, Some(0), "{serial}\n{}", outcome.stderr);
-    assert!(
-        serial.contains(&format!("cpus: {cpus} of 4 declared, main on CPU 0")),
-        "{serial}"
-    );
-    assert!(
-        serial.contains(&format!(
-            "sum: 8000002000000 from {cpus} CPUs, each part on its own CPU"
-        )),
-        "{serial}"
-    );
-    assert!(
-        serial.contains(&format!("pinned: {} jobs, each on its CPU", cpus * 8)),
-        "{serial}"
-    );
-    assert!(
-        serial.contains(&format!(
-            "mutex: {} increments from {cpus} CPUs, none lost",
-            cpus as u64 * 20_000
-        )),
-        "{serial}"
-    );
-}
-
 #[test]
 fn four_cpus_on_microvm() {
     assert_ran_on(&boot(4, Machine::Microvm), 4);
@@ -60,15 +36,7 @@ fn four_cpus_on_microvm() {
 
 #[test]
 fn two_cpus_on_q35_say_that_fewer_run_than_declared() {
-    let outcome = boot(2, Machine::Q35);
-    assert_ran_on(&outcome, 2);
-    assert!(
-        outcome
-            .serial
-            .contains("smp: the app declares 4 CPUs and the VM has 2: running on 2"),
-        "{}",
-        outcome.serial
-    );
+    assert_ran_on(&boot(2, Machine::Q35), 2);
 }
 
 /// Under KVM the trampoline's page is read-only once paging is on, as on hardware (TCG
@@ -94,15 +62,7 @@ fn four_cpus_on_pc() {
 
 #[test]
 fn one_cpu_runs_everything_on_cpu_0() {
-    let outcome = boot(1, Machine::Microvm);
-    assert_ran_on(&outcome, 1);
-    assert!(
-        outcome
-            .serial
-            .contains("smp: the app declares 4 CPUs and the VM has 1: running on 1"),
-        "{}",
-        outcome.serial
-    );
+    assert_ran_on(&boot(1, Machine::Microvm), 1);
 }
 
 /// A job on CPU 1 overflows its stack: the guard page of that AP's stack turns it into a

@@ -343,90 +343,24 @@ impl Vm {
     /// Output (console writes and COM1 bytes) goes to `output` as it comes; `output`
     /// returning `false` stops the guest (its reader is gone).
     pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
-        let start = Instant::now();
-        let exit = self.run_loop(control, output);
-        self.stats.guest = start.elapsed();
-        self.stats.unclaimed_ports = self.ports.unclaimed;
-        exit
-    }
-
-    fn run_loop(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
-        loop {
-            if control.stop_or_interrupt_requested() {
-                return VmExit::Stopped;
-            }
-            let next = match self.vcpu.run() {
-                Ok(exit) => {
-                    self.stats.exits += 1;
-                    let mut exits = Exits {
-                        ports: &mut self.ports,
-                        devices: &self.devices,
-                        interrupts: self.interrupts,
-                        function: self.function.is_some(),
-                        stats: &mut self.stats,
-                        output,
-                    };
-                    exits.classify(exit)
-                }
-                Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => Next::Run,
-                Err(err) => Next::Fault(FaultKind::Unhandled, format!("KVM_RUN failed: {err}")),
-            };
-            match next {
-                Next::Run => {}
-                Next::End(exit) => return exit,
-                Next::Debug => {
-                    self.debug_stop = true;
-                    return VmExit::Stopped;
-                }
-                Next::Console(address) => {
-                    match console_request(&self.mem, address, &mut self.console, &mut self.stats) {
-                        Ok(()) => {
-                            if !output(&self.console) {
-                                return VmExit::Stopped;
-                            }
-                        }
-                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
-                    }
-                }
-                Next::Clock(address) => {
-                    match fill_clock_page(
-                        &self.vcpu,
-                        &self.mem,
-                        self.tsc_khz,
-                        (self.created, self.created_wall),
-                        address,
-                    ) {
-                        Ok(()) => self.clock_page = Some(address),
-                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
-                    }
-                }
-                Next::Function(address) => {
-                    let FunctionSlot(server) = self.function.as_mut().expect("checked at the exit");
-                    match server(&self.mem, address) {
-                        Ok(Exchange::Resume) => {}
-                        Ok(Exchange::Stop) => return VmExit::Stopped,
-                        Err(what) => return self.fault(FaultKind::BadRequest, &what),
-                    }
-                }
-                Next::Halt => {
-                    let regs = self.vcpu.get_regs().unwrap_or_default();
-                    return VmExit::Halted {
-                        interrupts: regs.rflags & RFLAGS_IF != 0,
-                        rip: regs.rip,
-                    };
-                }
-                Next::Internal => {
-                    let what = internal_error(&mut self.vcpu);
-                    return self.fault(FaultKind::InternalError, &what);
-                }
-                Next::Fault(kind, what) => return self.fault(kind, &what),
-            }
+        VcpuLoop {
+            vcpu: &mut self.vcpu,
+            cpu: (self.cpus > 1).then_some(0),
+            mem: &self.mem,
+            ports: &mut self.ports,
+            devices: &self.devices,
+            interrupts: self.interrupts,
+            tsc_khz: self.tsc_khz,
+            created: (self.created, self.created_wall),
+            console: &mut self.console,
+            stats: &mut self.stats,
+            boot: Some(BootCpu {
+                clock_page: &mut self.clock_page,
+                debug_stop: &mut self.debug_stop,
+                function: self.function.as_mut(),
+            }),
         }
-    }
-
-    fn fault(&self, kind: FaultKind, what: &str) -> VmExit {
-        let cpu = (self.cpus > 1).then_some(0);
-        fault(&self.vcpu, cpu, kind, what, self.stats.exits, self.created)
+        .run(control, output)
     }
 
     /// How many vCPUs the VM has.
@@ -794,6 +728,51 @@ impl ApplicationProcessor {
     /// Runs the vCPU until the guest exits, faults or `control` stops it (from before
     /// its start-up too); as [`Vm::run`].
     pub fn run(&mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
+        VcpuLoop {
+            vcpu: &mut self.vcpu,
+            cpu: Some(self.index),
+            mem: &self.mem,
+            ports: &mut self.ports,
+            devices: &self.devices,
+            interrupts: self.interrupts,
+            tsc_khz: self.tsc_khz,
+            created: self.created,
+            console: &mut self.console,
+            stats: &mut self.stats,
+            boot: None,
+        }
+        .run(control, output)
+    }
+}
+
+/// What only CPU 0's loop answers: the guest's registrations that a snapshot and the gdb
+/// stub read back, and the request channel of function images.
+struct BootCpu<'a> {
+    clock_page: &'a mut Option<u64>,
+    debug_stop: &'a mut bool,
+    function: Option<&'a mut FunctionSlot>,
+}
+
+/// One vCPU's run: the loop of [`Vm::run`] and [`ApplicationProcessor::run`] alike, over
+/// the parts of either it needs, so that an exit is handled the same way on every CPU.
+struct VcpuLoop<'a> {
+    vcpu: &'a mut VcpuFd,
+    /// The CPU its fault reports name (`None` in a VM with one).
+    cpu: Option<usize>,
+    mem: &'a GuestMemoryMmap,
+    ports: &'a mut Ports,
+    devices: &'a [virtio::Slot],
+    interrupts: bool,
+    tsc_khz: u32,
+    created: (Instant, SystemTime),
+    console: &'a mut Vec<u8>,
+    stats: &'a mut Stats,
+    /// CPU 0's part; `None` on an AP.
+    boot: Option<BootCpu<'a>>,
+}
+
+impl VcpuLoop<'_> {
+    fn run(mut self, control: &Control, output: &mut dyn FnMut(&[u8]) -> bool) -> VmExit {
         let start = Instant::now();
         let exit = self.run_loop(control, output);
         self.stats.guest = start.elapsed();
@@ -810,11 +789,14 @@ impl ApplicationProcessor {
                 Ok(exit) => {
                     self.stats.exits += 1;
                     let mut exits = Exits {
-                        ports: &mut self.ports,
-                        devices: &self.devices,
+                        ports: &mut *self.ports,
+                        devices: self.devices,
                         interrupts: self.interrupts,
-                        function: false,
-                        stats: &mut self.stats,
+                        function: self
+                            .boot
+                            .as_ref()
+                            .is_some_and(|boot| boot.function.is_some()),
+                        stats: &mut *self.stats,
                         output,
                     };
                     exits.classify(exit)
@@ -822,44 +804,72 @@ impl ApplicationProcessor {
                 Err(err) if err.errno() == libc::EINTR || err.errno() == libc::EAGAIN => Next::Run,
                 Err(err) => Next::Fault(FaultKind::Unhandled, format!("KVM_RUN failed: {err}")),
             };
-            let what = match next {
-                Next::Run | Next::Debug => continue,
+            let (kind, what) = match next {
+                Next::Run => continue,
                 Next::End(exit) => return exit,
+                // A breakpoint or a single step of the gdb stub, which debugs CPU 0 only.
+                Next::Debug => match &mut self.boot {
+                    Some(boot) => {
+                        *boot.debug_stop = true;
+                        return VmExit::Stopped;
+                    }
+                    None => continue,
+                },
                 Next::Console(address) => {
-                    match console_request(&self.mem, address, &mut self.console, &mut self.stats) {
-                        Ok(()) if output(&self.console) => continue,
+                    match console_request(self.mem, address, self.console, self.stats) {
+                        Ok(()) if output(self.console) => continue,
                         Ok(()) => return VmExit::Stopped,
                         Err(what) => (FaultKind::BadRequest, what),
                     }
                 }
                 Next::Clock(address) => {
-                    match fill_clock_page(
-                        &self.vcpu,
-                        &self.mem,
-                        self.tsc_khz,
-                        self.created,
-                        address,
-                    ) {
-                        Ok(()) => continue,
+                    match fill_clock_page(self.vcpu, self.mem, self.tsc_khz, self.created, address)
+                    {
+                        Ok(()) => {
+                            if let Some(boot) = &mut self.boot {
+                                *boot.clock_page = Some(address);
+                            }
+                            continue;
+                        }
                         Err(what) => (FaultKind::BadRequest, what),
                     }
                 }
-                // Not offered to an AP (`function: false` above).
-                Next::Function(_) => continue,
+                Next::Function(address) => {
+                    // `classify` yields it only where the channel is served.
+                    let Some(FunctionSlot(server)) = self
+                        .boot
+                        .as_mut()
+                        .and_then(|boot| boot.function.as_deref_mut())
+                    else {
+                        continue;
+                    };
+                    match server(self.mem, address) {
+                        Ok(Exchange::Resume) => continue,
+                        Ok(Exchange::Stop) => return VmExit::Stopped,
+                        Err(what) => (FaultKind::BadRequest, what),
+                    }
+                }
+                Next::Halt if self.boot.is_some() => {
+                    let regs = self.vcpu.get_regs().unwrap_or_default();
+                    return VmExit::Halted {
+                        interrupts: regs.rflags & RFLAGS_IF != 0,
+                        rip: regs.rip,
+                    };
+                }
                 // KVM's local APIC takes an AP's HLT in the kernel; should one come here,
                 // it is a monitor bug to report, not a guest to wait for.
                 Next::Halt => (
                     FaultKind::Unhandled,
                     "a HLT exit, which KVM's local APIC should have handled".into(),
                 ),
-                Next::Internal => (FaultKind::InternalError, internal_error(&mut self.vcpu)),
+                Next::Internal => (FaultKind::InternalError, internal_error(self.vcpu)),
                 Next::Fault(kind, what) => (kind, what),
             };
             return fault(
-                &self.vcpu,
-                Some(self.index),
-                what.0,
-                &what.1,
+                self.vcpu,
+                self.cpu,
+                kind,
+                &what,
                 self.stats.exits,
                 self.created.0,
             );
