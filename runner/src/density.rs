@@ -95,6 +95,10 @@ pub struct DensityOptions {
     /// The runner binary that runs the workers [default: this executable]
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
+    /// A progress line every N VMs, with the boot rate over those N and the host's free
+    /// memory (where the rate changes, and with what)
+    #[arg(long = "progress", value_name = "N", default_value_t = 1000, value_parser = positive)]
+    pub progress_every: usize,
     /// No progress messages
     #[arg(short, long)]
     pub quiet: bool,
@@ -161,10 +165,11 @@ fn self_pss_kib() -> Option<u64> {
 }
 
 fn mem_available_kib() -> Option<u64> {
-    proc_kib(
-        &std::fs::read_to_string("/proc/meminfo").ok()?,
-        "MemAvailable",
-    )
+    proc_meminfo_kib("MemAvailable")
+}
+
+fn proc_meminfo_kib(key: &str) -> Option<u64> {
+    proc_kib(&std::fs::read_to_string("/proc/meminfo").ok()?, key)
 }
 
 /// Raises the soft limit on open files to the hard one; returns the soft limit now.
@@ -547,6 +552,15 @@ fn run_vm(
     }
 }
 
+/// CPU time (user + system) of the workers still running.
+fn workers_cpu(workers: &[Worker]) -> Duration {
+    workers
+        .iter()
+        .filter(|w| !w.stopped)
+        .filter_map(|w| process_cpu(w.child.id()))
+        .sum()
+}
+
 /// CPU time (user + system) of process `pid`, from /proc/<pid>/stat.
 fn process_cpu(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -668,7 +682,9 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     }
     let baseline_available = mem_available_kib().unwrap_or(0);
     let start = Instant::now();
-    let (tx, rx) = mpsc::channel::<(usize, Option<String>)>();
+    // Each line with the time it arrived: the coordinator reads them only after it has
+    // started every worker, and VMs boot meanwhile.
+    let (tx, rx) = mpsc::channel::<(usize, Option<String>, Instant)>();
     let mut workers = Vec::new();
     for (index, &count) in shares.iter().enumerate() {
         let args = WorkerOptions {
@@ -693,11 +709,11 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send((index, Some(line))).is_err() {
+                if tx.send((index, Some(line), Instant::now())).is_err() {
                     return;
                 }
             }
-            let _ = tx.send((index, None));
+            let _ = tx.send((index, None, Instant::now()));
         });
         let stdin = child.stdin.take();
         workers.push(Worker {
@@ -716,9 +732,11 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     let mut limits: Vec<String> = Vec::new();
     let mut last_boot = start;
     let deadline = start + options.time_limit + Duration::from_secs(60);
-    let mut next_progress = 100;
+    let mut next_progress = options.progress_every;
+    let mut last_progress = (0usize, start, Duration::ZERO);
     while workers.iter().any(|w| !w.ready) {
-        let Ok((index, line)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        let Ok((index, line, arrived)) =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         else {
             limits.push("workers that did not report in time".into());
             break;
@@ -734,14 +752,26 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
             "baseline" => workers[index].baseline_pss = rest.parse().unwrap_or(0),
             "idle" => {
                 booted += 1;
-                last_boot = Instant::now();
+                last_boot = arrived;
                 boot_times.push(rest.parse::<f64>().unwrap_or(0.0) / 1e3);
                 if !options.quiet && booted >= next_progress {
+                    // CPU time per VM is what a busy host changes least: it tells a dearer
+                    // boot from a boot that waited for a core.
+                    let now = arrived;
+                    let cpu = workers_cpu(&workers);
+                    let count = booted - last_progress.0;
+                    let interval = now.duration_since(last_progress.1).as_secs_f64();
+                    let cpu_per_vm =
+                        cpu.saturating_sub(last_progress.2).as_secs_f64() / count as f64;
+                    let free = proc_meminfo_kib("MemFree").unwrap_or(0) / 1024;
                     eprintln!(
-                        "cargo uk: density: {booted} VMs idle after {:.1} s",
-                        start.elapsed().as_secs_f64()
+                        "cargo uk: density: {booted} VMs idle after {:.1} s ({:.0} boots/s and {:.2} ms of worker CPU per VM over the last {count}; host MemFree {free} MiB)",
+                        arrived.duration_since(start).as_secs_f64(),
+                        count as f64 / interval.max(1e-9),
+                        cpu_per_vm * 1e3,
                     );
-                    next_progress += 100;
+                    last_progress = (booted, now, cpu);
+                    next_progress += options.progress_every;
                 }
             }
             "failed" if failures.len() < 5 => failures.push(rest.to_string()),
