@@ -25,6 +25,11 @@
 //! the default `kernel.pid_max` of 32,768 stops a run near 16,000 VMs; the run says so at
 //! its start (30,000 VMs held here with `sysctl -w kernel.pid_max=131072`).
 //!
+//! Boot rate: flat as the count grows, except in bands where the host's first write to
+//! each new page is dearer (on a host that is itself a VM whose balloon hands freed memory
+//! back to its hypervisor): `--progress` shows the rate and the CPU time per VM for every N
+//! VMs, and README.md's section on the monitor has the measurements.
+//!
 //! Isolation: the VMs of one worker share its address space. Each VM thread runs under the
 //! monitor's seccomp filter and, as root, the worker gives up root once /dev/kvm is open;
 //! but a guest that took over its vCPU thread through a monitor bug could read and write
