@@ -25,6 +25,11 @@
 //! the default `kernel.pid_max` of 32,768 stops a run near 16,000 VMs; the run says so at
 //! its start (30,000 VMs held here with `sysctl -w kernel.pid_max=131072`).
 //!
+//! Boot rate: flat as the count grows, except in bands where the host's first write to
+//! each new page is dearer (on a host that is itself a VM whose balloon hands freed memory
+//! back to its hypervisor): `--progress` shows the rate and the CPU time per VM for every N
+//! VMs, and README.md's section on the monitor has the measurements.
+//!
 //! Isolation: the VMs of one worker share its address space. Each VM thread runs under the
 //! monitor's seccomp filter and, as root, the worker gives up root once /dev/kvm is open;
 //! but a guest that took over its vCPU thread through a monitor bug could read and write
@@ -95,6 +100,10 @@ pub struct DensityOptions {
     /// The runner binary that runs the workers [default: this executable]
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
+    /// A progress line every N VMs, with the boot rate over those N and the host's free
+    /// memory (where the rate changes, and with what)
+    #[arg(long = "progress", value_name = "N", default_value_t = 1000, value_parser = positive)]
+    pub progress_every: usize,
     /// No progress messages
     #[arg(short, long)]
     pub quiet: bool,
@@ -161,10 +170,11 @@ fn self_pss_kib() -> Option<u64> {
 }
 
 fn mem_available_kib() -> Option<u64> {
-    proc_kib(
-        &std::fs::read_to_string("/proc/meminfo").ok()?,
-        "MemAvailable",
-    )
+    proc_meminfo_kib("MemAvailable")
+}
+
+fn proc_meminfo_kib(key: &str) -> Option<u64> {
+    proc_kib(&std::fs::read_to_string("/proc/meminfo").ok()?, key)
 }
 
 /// Raises the soft limit on open files to the hard one; returns the soft limit now.
@@ -519,7 +529,7 @@ fn run_vm(
 ) {
     let created = Instant::now();
     let index = report.index;
-    let mut vm = match Vm::new(kvm, image, config) {
+    let mut vm = match create_vm(kvm, image, config) {
         Ok(vm) => vm,
         Err(err) => {
             slot.release();
@@ -547,6 +557,44 @@ fn run_vm(
         }
         other => report.send(Report::Failed(index, describe(&other, &output))),
     }
+}
+
+/// How long a VM's creation waits, in all, for the host to free memory when KVM says it has
+/// none: near the end of a large run the host's free memory is at its low watermark, and
+/// KVM's larger allocations (a vCPU's state) fail while reclaim catches up (two of 30,000
+/// VMs failed so with 300 MiB free and 5 GiB of page cache). `--reserve` still stops the run.
+const OUT_OF_MEMORY_WAIT: [Duration; 4] = [
+    Duration::from_millis(20),
+    Duration::from_millis(80),
+    Duration::from_millis(320),
+    Duration::from_millis(1280),
+];
+
+/// Creates a VM, trying again after a wait while KVM fails for want of memory.
+fn create_vm(kvm: &monitor::Kvm, image: &Image, config: &VmConfig) -> monitor::Result<Vm> {
+    let mut waits = OUT_OF_MEMORY_WAIT.iter();
+    loop {
+        match Vm::new(kvm, image, config) {
+            Err(err) if is_out_of_memory(&err) => match waits.next() {
+                Some(&wait) => std::thread::sleep(wait),
+                None => return Err(err),
+            },
+            other => return other,
+        }
+    }
+}
+
+fn is_out_of_memory(err: &monitor::Error) -> bool {
+    matches!(err, monitor::Error::Kvm { source, .. } if source.errno() == libc::ENOMEM)
+}
+
+/// CPU time (user + system) of the workers still running.
+fn workers_cpu(workers: &[Worker]) -> Duration {
+    workers
+        .iter()
+        .filter(|w| !w.stopped)
+        .filter_map(|w| process_cpu(w.child.id()))
+        .sum()
 }
 
 /// CPU time (user + system) of process `pid`, from /proc/<pid>/stat.
@@ -674,7 +722,9 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     }
     let baseline_available = mem_available_kib().unwrap_or(0);
     let start = Instant::now();
-    let (tx, rx) = mpsc::channel::<(usize, Option<String>)>();
+    // Each line with the time it arrived: the coordinator reads them only after it has
+    // started every worker, and VMs boot meanwhile.
+    let (tx, rx) = mpsc::channel::<(usize, Option<String>, Instant)>();
     let mut workers = Vec::new();
     for (index, &count) in shares.iter().enumerate() {
         let args = WorkerOptions {
@@ -699,11 +749,11 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send((index, Some(line))).is_err() {
+                if tx.send((index, Some(line), Instant::now())).is_err() {
                     return;
                 }
             }
-            let _ = tx.send((index, None));
+            let _ = tx.send((index, None, Instant::now()));
         });
         let stdin = child.stdin.take();
         workers.push(Worker {
@@ -722,9 +772,11 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
     let mut limits: Vec<String> = Vec::new();
     let mut last_boot = start;
     let deadline = start + options.time_limit + Duration::from_secs(60);
-    let mut next_progress = 100;
+    let mut next_progress = options.progress_every;
+    let mut last_progress = (0usize, start, Duration::ZERO);
     while workers.iter().any(|w| !w.ready) {
-        let Ok((index, line)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        let Ok((index, line, arrived)) =
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         else {
             limits.push("workers that did not report in time".into());
             break;
@@ -740,14 +792,26 @@ pub fn run(options: &DensityOptions) -> Result<DensityReport> {
             "baseline" => workers[index].baseline_pss = rest.parse().unwrap_or(0),
             "idle" => {
                 booted += 1;
-                last_boot = Instant::now();
+                last_boot = arrived;
                 boot_times.push(rest.parse::<f64>().unwrap_or(0.0) / 1e3);
                 if !options.quiet && booted >= next_progress {
+                    // CPU time per VM is what a busy host changes least: it tells a dearer
+                    // boot from a boot that waited for a core.
+                    let now = arrived;
+                    let cpu = workers_cpu(&workers);
+                    let count = booted - last_progress.0;
+                    let interval = now.duration_since(last_progress.1).as_secs_f64();
+                    let cpu_per_vm =
+                        cpu.saturating_sub(last_progress.2).as_secs_f64() / count as f64;
+                    let free = proc_meminfo_kib("MemFree").unwrap_or(0) / 1024;
                     eprintln!(
-                        "cargo uk: density: {booted} VMs idle after {:.1} s",
-                        start.elapsed().as_secs_f64()
+                        "cargo uk: density: {booted} VMs idle after {:.1} s ({:.0} boots/s and {:.2} ms of worker CPU per VM over the last {count}; host MemFree {free} MiB)",
+                        arrived.duration_since(start).as_secs_f64(),
+                        count as f64 / interval.max(1e-9),
+                        cpu_per_vm * 1e3,
                     );
-                    next_progress += 100;
+                    last_progress = (booted, now, cpu);
+                    next_progress += options.progress_every;
                 }
             }
             "failed" if failures.len() < 5 => failures.push(rest.to_string()),
@@ -982,6 +1046,17 @@ mod tests {
         assert!(warning.contains("stop near 15884 VMs"), "{warning}");
         assert!(warning.contains("kernel.pid_max=65536"), "{warning}");
         assert_eq!(pid_warning(30_000, None), None);
+    }
+
+    #[test]
+    fn only_kvm_running_out_of_memory_is_tried_again() {
+        let kvm_error = |errno| monitor::Error::Kvm {
+            ioctl: "KVM_CREATE_VCPU",
+            source: kvm_ioctls::Error::new(errno),
+        };
+        assert!(is_out_of_memory(&kvm_error(libc::ENOMEM)));
+        assert!(!is_out_of_memory(&kvm_error(libc::EINVAL)));
+        assert!(!is_out_of_memory(&monitor::Error::MemorySize(1)));
     }
 
     #[test]
