@@ -15,6 +15,7 @@
 use crate::rank::{self, Candidate, Rank};
 use crate::task::Task;
 use crate::{OnMiss, Policy};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use unikernel_arch::acpi::MAX_CPUS;
 use unikernel_arch::context::{Context, Resumed};
 use unikernel_arch::interrupts;
@@ -568,13 +569,34 @@ pub(crate) fn sleep_until(deadline: Instant) {
     }
 }
 
+/// The CPUs that may have threads blocked in [`block_io`] (bit `k` for CPU `k`): a device
+/// wake-up sends an IPI only to those, so with no waiter elsewhere it costs what it does on
+/// one CPU. CPU `k`'s bit is set and cleared under CPU `k`'s lock; it may stay set after
+/// its waiters woke by their deadlines, which costs one IPI that wakes nothing and clears it.
+static IO_WAITING_CPUS: AtomicU64 = AtomicU64::new(0);
+
+/// Per CPU: a wake-up from another CPU came, which a thread of this CPU about to block in
+/// [`block_io`] may not have seen (its last look at the device was before it). Checked
+/// after the CPU's bit in [`IO_WAITING_CPUS`] is set, and set by the waker before it reads
+/// the bits: either the waiter sees this flag, or the waker sees its bit (sequentially
+/// consistent on both sides).
+static IO_WAKE_PENDING: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
 /// Blocks the running thread until a device wakes it ([`wake_io`]) or `deadline` (time since
 /// boot) passes: the `block` of the arch layer's wait hook, which drivers call where they
 /// would halt. Called with interrupts disabled (the caller's last look at its device and
-/// the block are then atomic), returns with them disabled.
+/// the block are then atomic against this CPU's interrupts), returns with them disabled.
+/// On any CPU: a wake-up from another CPU since the caller's last look makes it return at
+/// once, and the deadline is this CPU's own timer.
 pub(crate) fn block_io(deadline: Option<Duration>) {
     block_with(
         |state, me| {
+            if unikernel_arch::smp::online() > 1 {
+                IO_WAITING_CPUS.fetch_or(1 << state.cpu, Ordering::SeqCst);
+                if IO_WAKE_PENDING[state.cpu].swap(false, Ordering::SeqCst) {
+                    return false;
+                }
+            }
             state.threads[me].io_wait = true;
             true
         },
@@ -582,25 +604,50 @@ pub(crate) fn block_io(deadline: Option<Duration>) {
     );
 }
 
-/// Makes every thread blocked in [`block_io`] ready. From an interrupt handler the
-/// after-interrupt hook switches if one of them should run now; elsewhere this does.
+/// Makes every thread blocked in [`block_io`] ready, on every CPU: those of this CPU at
+/// once, those of another through a wake-up IPI, sent only to CPUs that have such a
+/// thread. From an interrupt handler the after-interrupt hook switches if one of this
+/// CPU's should run now; elsewhere this does.
 pub(crate) fn wake_io() {
+    let here = this_cpu();
     let woke = with(|state| {
-        let mut woke = false;
-        for i in 0..MAX_THREADS {
-            if state.threads[i].io_wait && state.threads[i].run == Run::Blocked {
-                state.wake(i);
-                woke = true;
-            }
-        }
+        let woke = wake_io_waiters(state);
         if woke {
             state.program_alarm();
         }
         woke
     });
+    let online = unikernel_arch::smp::online();
+    if online > 1 {
+        for cpu in (0..online).filter(|&cpu| cpu != here) {
+            IO_WAKE_PENDING[cpu].store(true, Ordering::SeqCst);
+        }
+        let waiting = IO_WAITING_CPUS.load(Ordering::SeqCst) & !(1 << here);
+        for cpu in (0..online).filter(|&cpu| waiting & (1 << cpu) != 0) {
+            wake_where(cpu, wake_io_waiters);
+        }
+    }
     if woke {
         reschedule();
     }
+}
+
+/// Readies this state's threads blocked in [`block_io`]; none is left, so its CPU's bit in
+/// [`IO_WAITING_CPUS`] goes (under its lock, as it was set). Returns whether it woke one.
+fn wake_io_waiters(state: &mut State) -> bool {
+    let mut woke = false;
+    for i in 0..MAX_THREADS {
+        if state.threads[i].io_wait && state.threads[i].run == Run::Blocked {
+            state.wake(i);
+            woke = true;
+        }
+    }
+    let bit = 1 << state.cpu;
+    // A load first: on one CPU the bit is never set, and the interrupt path stays as it was.
+    if IO_WAITING_CPUS.load(Ordering::Relaxed) & bit != 0 {
+        IO_WAITING_CPUS.fetch_and(!bit, Ordering::SeqCst);
+    }
+    woke
 }
 
 /// Starts scheduling on the CPU this runs on: arms its timer for its tasks' first release
