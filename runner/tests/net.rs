@@ -351,3 +351,130 @@ fn http_is_interrupt_driven_on_q35() {
 fn http_is_interrupt_driven_on_pc() {
     http_is_interrupt_driven_on(Machine::Pc);
 }
+
+/// How long one answer of net-cpus may take (the guest runs 2 vCPUs under TCG on a host
+/// shared with other builds); a waiter that is never woken fails here instead of hanging.
+const NET_CPUS_ANSWER: Duration = Duration::from_secs(10);
+
+/// Sockets used from threads on a CPU other than the network's: examples/net-cpus on 2
+/// vCPUs (q35, multi-threaded TCG) runs a TCP server and a UDP echo on CPU 1, blocked
+/// in `accept`, `read` and `recv_from` while the device interrupts CPU 0. Every answer
+/// comes back, written on CPU 1, each within a bound, sequentially from one client (the
+/// user-mode forward can lose bytes to several at once). On q35: microvm starts APs from
+/// the ACPI tables, and QEMU lists microvm's virtio-mmio devices only with ACPI off.
+#[test]
+fn sockets_answer_from_threads_on_cpu_1() {
+    let elf = example("net-cpus");
+    let tcp_port = free_port(Protocol4::Tcp);
+    let udp_port = free_port(Protocol4::Udp);
+    let forwards = vec![
+        Forward {
+            protocol: Protocol4::Tcp,
+            host_port: tcp_port,
+            guest_port: 7,
+        },
+        Forward {
+            protocol: Protocol4::Udp,
+            host_port: udp_port,
+            guest_port: 7,
+        },
+    ];
+    let boot = Boot::new(&elf).memory(64).cpus(2);
+    let guest = Guest::spawn(
+        &boot,
+        &elf,
+        AccelRequest::Tcg,
+        Machine::Q35,
+        &Network::User(forwards),
+    )
+    .unwrap_or_else(|err| panic!("starting net-cpus: {err}"));
+    let mut guest = Running(Some(guest));
+    for ready in [
+        "net-cpus: tcp on cpu 1 listening",
+        "net-cpus: udp on cpu 1 listening",
+    ] {
+        guest
+            .wait_for(ready, READY)
+            .unwrap_or_else(|err| panic!("{err}"));
+    }
+    let started = Instant::now();
+
+    // Two connections in turn: the server thread blocks in `accept` before each, and in
+    // `read` before each line.
+    let mut lines = 0;
+    for connection in 0..2 {
+        let mut c = connect(tcp_port);
+        c.get_ref().set_read_timeout(Some(NET_CPUS_ANSWER)).unwrap();
+        for i in 0..10 {
+            let line = format!("line {i} of connection {connection}");
+            let asked = Instant::now();
+            c.get_mut()
+                .write_all(format!("{line}\n").as_bytes())
+                .unwrap();
+            let mut reply = String::new();
+            c.read_line(&mut reply).unwrap_or_else(|err| {
+                panic!(
+                    "no answer to {line:?} within {NET_CPUS_ANSWER:?}: {err}\n{}",
+                    guest.output()
+                )
+            });
+            assert_eq!(reply, format!("{line} cpu=1\n"));
+            assert!(asked.elapsed() < NET_CPUS_ANSWER);
+            lines += 1;
+        }
+    }
+    assert_eq!(lines, 20);
+
+    // The echo thread blocks in `recv_from` before each datagram.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    for i in 0..10 {
+        let message = format!("datagram {i}");
+        // UDP may lose a datagram: a few tries, each bounded.
+        let echoed = (0..5).find_map(|_| {
+            socket
+                .send_to(message.as_bytes(), ("127.0.0.1", udp_port))
+                .unwrap();
+            socket.recv_from(&mut buf).ok()
+        });
+        let (n, _) = echoed.unwrap_or_else(|| {
+            panic!(
+                "no echo of {message:?} in 5 tries of 2 s\n{}",
+                guest.output()
+            )
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            format!("{message} cpu=1")
+        );
+    }
+
+    let mut c = connect(tcp_port);
+    c.get_ref().set_read_timeout(Some(NET_CPUS_ANSWER)).unwrap();
+    c.get_mut().write_all(b"quit\n").unwrap();
+    let mut reply = String::new();
+    c.read_line(&mut reply).expect("an answer to quit");
+    assert_eq!(reply, "bye cpu=1\n");
+    let elapsed = started.elapsed();
+    eprintln!("net-cpus: 20 lines, 10 datagrams and quit answered from CPU 1 in {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "20 lines, 10 datagrams and quit took {elapsed:?}"
+    );
+    assert_eq!(
+        guest.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        guest.output()
+    );
+    assert!(
+        guest
+            .output()
+            .contains("net-cpus: the tcp server quit on cpu 1"),
+        "{}",
+        guest.output()
+    );
+}
