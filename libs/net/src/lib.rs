@@ -26,6 +26,12 @@
 //!   `unikernel_arch::wait`, which the scheduler fills in, so this crate never links it)
 //!   and the other threads run; without one the CPU halts. While the stack is busy it polls and the device is asked
 //!   not to interrupt, which saves an interrupt per frame under load.
+//! - **Several CPUs.** The device interrupts CPU 0, and the stack is one, behind a spin
+//!   lock held with interrupts off; threads on every CPU may use sockets. A waiter on
+//!   another CPU is woken by the scheduler's wake-up IPI when the interrupt on CPU 0, or a
+//!   poll on any CPU, makes progress, and its timeout runs on its own CPU's timer. The
+//!   interrupt handler never takes the stack's lock, so a CPU holding it never blocks
+//!   CPU 0's interrupt.
 //! - **Blocking calls, or not.** `read`, `write`, `accept`, `recv_from` block (with
 //!   optional timeouts) like std's; `set_nonblocking(true)` makes them return
 //!   [`Error::WouldBlock`] instead, and [`Net::wait`] blocks until the network makes

@@ -194,7 +194,8 @@ pub(crate) fn install(stack: Stack) {
 }
 
 /// The device's interrupt handler: wakes whoever waits (the thread that halted, or every
-/// thread a scheduler blocked in `wait`).
+/// thread a scheduler blocked in `wait`, on whichever CPU). It never takes [`STACK`], so
+/// another CPU holding the stack never holds it up.
 pub(crate) fn on_interrupt() {
     #[cfg(target_os = "none")]
     crate::device::ack_isr();
@@ -784,7 +785,9 @@ fn smoltcp_duration(duration: Duration) -> smoltcp::time::Duration {
 ///
 /// Under a scheduler (`unikernel_arch::wait`), only the calling thread blocks and the
 /// others run; the device's interrupt, or a poll by another thread that took frames off the
-/// device, wakes it. Without one, the CPU halts until an interrupt.
+/// device, wakes it, on any CPU (the scheduler's IPI carries the wake-up to a CPU other than
+/// the interrupt's, and its block returns at once for a wake-up that came after this look
+/// at the device). Without one, the CPU halts until an interrupt.
 pub(crate) fn wait(deadline: Option<Duration>, seen: u64) {
     if !interrupt_driven() {
         // Without the device's interrupt, waiting is polling (letting other threads run).
