@@ -454,15 +454,33 @@ fn sockets_answer_from_threads_on_cpu_1() {
 
     let mut c = connect(tcp_port);
     c.get_ref().set_read_timeout(Some(NET_CPUS_ANSWER)).unwrap();
-    c.get_mut().write_all(b"quit\n").unwrap();
+    // A read with a timeout and nothing to read: the timeout ends it, on CPU 1's timer.
+    let asked = Instant::now();
+    c.get_mut().write_all(b"wait 300\n").unwrap();
     let mut reply = String::new();
+    c.read_line(&mut reply)
+        .unwrap_or_else(|err| panic!("no answer to a 300 ms wait: {err}\n{}", guest.output()));
+    let host_waited = asked.elapsed();
+    let guest_waited: u64 = reply
+        .strip_prefix("timed out after ")
+        .and_then(|rest| rest.strip_suffix(" ms cpu=1\n"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{reply:?}"));
+    assert!(
+        (300..3_000).contains(&guest_waited) && host_waited >= Duration::from_millis(300),
+        "a 300 ms read timeout on CPU 1 took {guest_waited} ms in the guest, {host_waited:?} on the host"
+    );
+    reply.clear();
+    c.get_mut().write_all(b"quit\n").unwrap();
     c.read_line(&mut reply).expect("an answer to quit");
     assert_eq!(reply, "bye cpu=1\n");
     let elapsed = started.elapsed();
-    eprintln!("net-cpus: 20 lines, 10 datagrams and quit answered from CPU 1 in {elapsed:?}");
+    eprintln!(
+        "net-cpus: 20 lines, 10 datagrams, a 300 ms read timeout ({guest_waited} ms) and quit answered from CPU 1 in {elapsed:?}"
+    );
     assert!(
         elapsed < Duration::from_secs(120),
-        "20 lines, 10 datagrams and quit took {elapsed:?}"
+        "20 lines, 10 datagrams, a timed-out read and quit took {elapsed:?}"
     );
     assert_eq!(
         guest.wait(Duration::from_secs(30)),

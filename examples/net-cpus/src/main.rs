@@ -4,7 +4,9 @@
 //! through the scheduler's wake-up IPI. Every answer names the CPU that wrote it.
 //!
 //! Port 7, TCP: each line is answered with `<line> cpu=<k>`; the line `quit` is answered
-//! with `bye cpu=<k>` and ends the VM with status 0. Port 7, UDP: each datagram comes
+//! with `bye cpu=<k>` and ends the VM with status 0; the line `wait <ms>` makes the
+//! server read with a timeout of `<ms>` while the peer sends nothing, and answer
+//! `timed out after <elapsed> ms cpu=<k>` (the timeout runs on CPU 1's timer). Port 7, UDP: each datagram comes
 //! back with ` cpu=<k>` appended (runner/tests/net.rs; `cargo uk run net-cpus --forward
 //! 7007:7 --forward udp:7008:7`, then `nc 127.0.0.1 7007`).
 #![no_std]
@@ -13,7 +15,7 @@
 extern crate alloc;
 
 use alloc::format;
-use unikernel::net::{TcpListener, UdpSocket};
+use unikernel::net::{Error, TcpListener, TcpStream, UdpSocket};
 use unikernel::prelude::*;
 use unikernel::sched::{Builder, this_cpu};
 
@@ -40,9 +42,27 @@ fn udp_echo(net: Net) {
     }
 }
 
+/// Reads with a timeout of `timeout` while the peer sends nothing, and says how it ended.
+fn timed_read(stream: &mut TcpStream, clock: Clock, timeout: Duration) -> alloc::string::String {
+    let mut scratch = [0u8; 64];
+    let _ = stream.set_read_timeout(Some(timeout));
+    let started = clock.now();
+    let outcome = stream.read(&mut scratch);
+    let waited = clock.now() - started;
+    let _ = stream.set_read_timeout(None);
+    match outcome {
+        Err(Error::TimedOut) => format!(
+            "timed out after {} ms cpu={}\n",
+            waited.as_millis(),
+            this_cpu()
+        ),
+        other => format!("read {other:?} instead of timing out cpu={}\n", this_cpu()),
+    }
+}
+
 /// Answers lines on TCP port 7 with the CPU that answered, until the line `quit`.
 /// Returns the CPU it ran on.
-fn tcp_server(net: Net) -> usize {
+fn tcp_server(net: Net, clock: Clock) -> usize {
     let listener = TcpListener::bind(&net, 7).expect("TCP port 7 is free");
     println!("net-cpus: tcp on cpu {} listening", this_cpu());
     loop {
@@ -72,7 +92,10 @@ fn tcp_server(net: Net) -> usize {
                     let _ = stream.write_all(format!("bye cpu={}\n", this_cpu()).as_bytes());
                     return this_cpu();
                 }
-                let reply = format!("{text} cpu={}\n", this_cpu());
+                let reply = match text.strip_prefix("wait ").map(str::parse::<u64>) {
+                    Some(Ok(ms)) => timed_read(&mut stream, clock, Duration::from_millis(ms)),
+                    _ => format!("{text} cpu={}\n", this_cpu()),
+                };
                 if stream.write_all(reply.as_bytes()).is_err() {
                     break;
                 }
@@ -88,7 +111,7 @@ fn tcp_server(net: Net) -> usize {
     sched = fixed(cpus = 2),
     net(ipv4 = "10.0.2.15/24", gateway = "10.0.2.2")
 )]
-fn main(net: Net, sched: Sched) -> ExitCode {
+fn main(net: Net, clock: Clock, sched: Sched) -> ExitCode {
     if sched.cpus() <= SOCKET_CPU {
         println!("FAIL: net-cpus needs {} CPUs", SOCKET_CPU + 1);
         return ExitCode::FAILURE;
@@ -99,7 +122,7 @@ fn main(net: Net, sched: Sched) -> ExitCode {
         .expect("CPU 1 runs");
     let server = Builder::new()
         .cpu(SOCKET_CPU)
-        .spawn(move || tcp_server(net))
+        .spawn(move || tcp_server(net, clock))
         .expect("CPU 1 runs");
     let served_on = server.join();
     println!("net-cpus: the tcp server quit on cpu {served_on}");
