@@ -4,11 +4,12 @@
 //! through the scheduler's wake-up IPI. Every answer names the CPU that wrote it.
 //!
 //! Port 7, TCP: each line is answered with `<line> cpu=<k>`; the line `quit` is answered
-//! with `bye cpu=<k>` and ends the VM with status 0; the line `wait <ms>` makes the
-//! server read with a timeout of `<ms>` while the peer sends nothing, and answer
-//! `timed out after <elapsed> ms cpu=<k>` (the timeout runs on CPU 1's timer). Port 7, UDP: each datagram comes
-//! back with ` cpu=<k>` appended (runner/tests/net.rs; `cargo uk run net-cpus --forward
-//! 7007:7 --forward udp:7008:7`, then `nc 127.0.0.1 7007`).
+//! with `bye cpu=<k>` and ends the VM with status 0; the line `wait <ms>` makes the server
+//! read with a timeout of `<ms>` while the peer sends nothing, and answer `timed out after
+//! <elapsed> ms cpu=<k>` (the timeout runs on CPU 1's timer). Port 7, UDP: each datagram
+//! comes back with ` cpu=<k>` appended. runner/tests/net.rs drives it; by hand: `cargo uk
+//! run net-cpus --machine q35 --forward 7007:7 --forward udp:7008:7`, then `nc 127.0.0.1
+//! 7007` (q35: on microvm a network turns ACPI off, and the second CPU is found in ACPI).
 #![no_std]
 #![no_main]
 
