@@ -299,15 +299,20 @@ impl Boot {
         qemu::confinement(crate::setup::qemu_path().is_some_and(|path| qemu::has_seccomp(&path)))
     }
 
+    /// The vCPUs the VM gets: [`cpus`](Self::cpus) if given, else as many as the image
+    /// declares.
+    pub fn vcpus(&self) -> u16 {
+        self.cpus
+            .unwrap_or_else(|| vmm::elf::validate(&self.kernel).map_or(1, |image| image.cpus()))
+    }
+
     /// The QEMU configuration this boot uses with `accel`.
     pub fn qemu_config(&self, accel: Accel) -> QemuConfig {
         QemuConfig {
             machine: self.machine,
             accel,
             memory_mib: self.memory_mib,
-            cpus: self.cpus.unwrap_or_else(|| {
-                vmm::elf::validate(&self.kernel).map_or(1, |image| image.cpus())
-            }),
+            cpus: self.vcpus(),
             kernel: self.kernel.clone(),
             cmdline: self.cmdline(),
             extra: self

@@ -989,7 +989,8 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         net::monitor_network(boot, opts.vmm, network.as_ref(), opts.quiet)?;
     let mut boot = boot;
     if let (Some(NetChoice::Forward(forwards)), Vmm::Qemu) = (&network, opts.vmm) {
-        for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone())) {
+        let cpus = boot.vcpus();
+        for arg in net::qemu_args(opts.machine, &net::Network::User(forwards.clone()), cpus) {
             boot = boot.qemu_arg(arg);
         }
         if !opts.quiet {

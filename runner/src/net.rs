@@ -120,8 +120,8 @@ pub enum Network {
     Tap { netns: String, ifname: String },
 }
 
-/// The QEMU arguments that attach `network` to a guest of `machine`.
-pub fn qemu_args(machine: Machine, network: &Network) -> Vec<OsString> {
+/// The QEMU arguments that attach `network` to a guest of `machine` with `cpus` vCPUs.
+pub fn qemu_args(machine: Machine, network: &Network, cpus: u16) -> Vec<OsString> {
     let backend = match network {
         Network::None => return Vec::new(),
         Network::User(forwards) => {
@@ -147,8 +147,10 @@ pub fn qemu_args(machine: Machine, network: &Network) -> Vec<OsString> {
         Machine::Pc | Machine::Q35 => "virtio-net-pci,netdev=net0",
     };
     let mut args: Vec<OsString> = Vec::new();
-    if machine == Machine::Microvm {
+    if machine == Machine::Microvm && cpus == 1 {
         // QEMU puts `virtio_mmio.device=` on the kernel command line only without ACPI.
+        // Several CPUs are found through ACPI's MADT, so they keep it, and the guest finds
+        // the device by probing microvm's virtio-mmio windows instead.
         args.extend(["-machine".into(), "acpi=off".into()]);
     }
     args.extend([
@@ -523,7 +525,9 @@ impl Guest {
         if let Some(copy) = &masked {
             config.kernel = copy.path.clone();
         }
-        config.extra.extend(qemu_args(machine, network));
+        config
+            .extra
+            .extend(qemu_args(machine, network, config.cpus));
         let mut program: Vec<OsString> = match network {
             Network::Tap { netns, .. } => ["ip", "netns", "exec", netns.as_str()]
                 .into_iter()
@@ -818,10 +822,21 @@ mod tests {
     }
 
     #[test]
+    fn several_cpus_on_microvm_keep_acpi_for_their_madt() {
+        let args = qemu_args(Machine::Microvm, &Network::User(vec![DEFAULT_FORWARD]), 2);
+        assert!(!args.iter().any(|arg| arg == "acpi=off"), "{args:?}");
+        assert!(
+            args.iter()
+                .any(|arg| arg == "virtio-net-device,netdev=net0")
+        );
+    }
+
+    #[test]
     fn user_mode_on_microvm_turns_acpi_off_and_forwards_from_loopback() {
         let args = qemu_args(
             Machine::Microvm,
             &Network::User(vec![DEFAULT_FORWARD, "udp:7007:7".parse().unwrap()]),
+            1,
         );
         let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into()).collect();
         assert_eq!(
@@ -843,7 +858,7 @@ mod tests {
             netns: "uk-1".into(),
             ifname: "tap0".into(),
         };
-        let args: Vec<String> = qemu_args(Machine::Q35, &network)
+        let args: Vec<String> = qemu_args(Machine::Q35, &network, 1)
             .iter()
             .map(|a| a.to_string_lossy().into())
             .collect();
@@ -856,7 +871,7 @@ mod tests {
                 "virtio-net-pci,netdev=net0"
             ]
         );
-        assert!(qemu_args(Machine::Pc, &Network::None).is_empty());
+        assert!(qemu_args(Machine::Pc, &Network::None, 1).is_empty());
     }
 
     #[test]

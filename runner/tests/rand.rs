@@ -55,7 +55,7 @@ fn boot_and_connect(tag: &str, cpu: Option<&str>) -> (BootOutcome, Option<Syn>) 
         // A CPU model is chosen below, so the accelerator is too.
         .accel(AccelRequest::Tcg)
         .args(["--connect".to_string(), port.to_string()]);
-    for arg in qemu_args(Machine::Microvm, &Network::User(Vec::new())) {
+    for arg in qemu_args(Machine::Microvm, &Network::User(Vec::new()), 1) {
         boot = boot.qemu_arg(arg);
     }
     boot = boot.qemu_arg("-object").qemu_arg(format!(
