@@ -152,6 +152,8 @@ pub struct NetStats {
     pub interrupts: u64,
     /// Sockets in the stack, open or pooled for reuse.
     pub sockets: usize,
+    /// Times the stack was polled (each poll walks every socket).
+    pub polls: u64,
 }
 
 /// How long `init` waits for a DHCP lease.
@@ -270,6 +272,7 @@ impl Net {
             nic: stack.nic.stats(),
             interrupts: stack::interrupts(),
             sockets: stack.sockets.iter().count(),
+            polls: stack.polls,
         })
     }
 

@@ -68,6 +68,8 @@ pub(crate) struct Stack {
     /// Sockets of connections opened from a SYN cookie, whose segments the gate
     /// translates until the socket is recycled.
     cookie_sockets: BTreeMap<SocketHandle, Tuple>,
+    /// Polls since boot: each walks every socket, so this is the stack's work (`/stats`).
+    pub(crate) polls: u64,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -237,6 +239,7 @@ impl Stack {
             pool: Vec::new(),
             owners: BTreeMap::new(),
             cookie_sockets: BTreeMap::new(),
+            polls: 0,
         }
     }
 
@@ -282,6 +285,7 @@ impl Stack {
     /// Returns whether any socket may have changed.
     pub(crate) fn poll(&mut self) -> bool {
         let now = self.now();
+        self.polls += 1;
         let mut changed = false;
         let mut received = false;
         self.iface.poll_maintenance(now);
