@@ -325,6 +325,8 @@ fn port_in_dynamic_range(offset: u64) -> u16 {
 
 /// Runs `attempt` on the stack until it returns `Some`: first as things are, then after a
 /// poll, then after each wait for the device. `WouldBlock` at once in non-blocking mode,
+/// after a poll only if one could help (see [`stack::Stack::poll_may_help`]): an event
+/// loop that asks many idle connections in turn does not walk every socket for each.
 /// `TimedOut` when `timeout` passes.
 pub(crate) fn block<T>(
     nonblocking: bool,
@@ -336,6 +338,9 @@ pub(crate) fn block<T>(
         let (result, now, seen) = stack::with(|stack| {
             if let Some(result) = attempt(stack) {
                 return (Some(result), None, 0);
+            }
+            if nonblocking && !stack.poll_may_help() {
+                return (None, None, 0);
             }
             stack.poll();
             (
