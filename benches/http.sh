@@ -6,6 +6,7 @@
 #   sudo ROUNDS=5 DURATION=20 benches/http.sh
 #   sudo SOAK=600 benches/http.sh        # then a 10-minute soak, quiet, and 10 more under attack
 #   sudo ROUNDS=0 SOAK=180 benches/http.sh   # the soak alone (no Linux VM), 3 + 3 minutes
+#   sudo IMAGE=/tmp/http-old ROUNDS=0 SOAK=120 benches/http.sh   # a given http image, not built
 #
 # What runs:
 # - the unikernel: examples/http (release), booted through PVH (its multiboot magic masked
@@ -55,8 +56,13 @@ command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -
 mkdir -p "$WORK"
 
 echo "== building"
-(cd "$ROOT/examples" && cargo build -q --release -p http)
-UNIKERNEL="$ROOT/examples/target/x86_64-unknown-none/release/http"
+if [ -n "${IMAGE:-}" ]; then
+    # A given build of examples/http (e.g. one of another commit, to compare).
+    UNIKERNEL=$IMAGE
+else
+    (cd "$ROOT/examples" && cargo build -q --release -p http)
+    UNIKERNEL="$ROOT/examples/target/x86_64-unknown-none/release/http"
+fi
 if [ "$ROUNDS" -gt 0 ]; then
     RUSTFLAGS="-C target-feature=+crt-static" cargo build -q --release \
         --manifest-path "$ROOT/Cargo.toml" -p http-linux --target x86_64-unknown-linux-gnu

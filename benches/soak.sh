@@ -115,6 +115,8 @@ phase() {
         attackers+=($!)
         sleep 5
     fi
+    # The stack's work over the phase: /stats before the load and after it.
+    in_ns curl -s -m 5 --retry 2 "${UNIKERNEL_URL}stats" >"$WORK/soak-$name-work-start.txt" || true
     ip netns exec "$NS" wrk -t1 -c16 -d"${SOAK}"s --latency -s "$WORK/paced.lua" "$UNIKERNEL_URL" \
         >"$WORK/soak-$name-paced.txt" 2>&1 &
     local paced=$!
@@ -143,6 +145,7 @@ phase() {
             awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/evicted,waiting_evicted,syn_dropped,expired,evicted=%s\n", phase, $1, $2, $3, $4, $5 }'
     done
     wait "$paced" "$close" "$connect" || true
+    in_ns curl -s -m 5 --retry 2 "${UNIKERNEL_URL}stats" >"$WORK/soak-$name-work-end.txt" || true
     for pid in "${attackers[@]}"; do wait "$pid" || true; done
     attackers=()
     if [ "$name" = attack ]; then
@@ -239,6 +242,29 @@ if len(connect) == 2 and connect["quiet"][0] and connect["attack"][0]:
         failed.append(f"the connect-to-answer p99 grew {ratio:.2f}x under attack")
 elif len(connect) == 2:
     failed.append("the sequential client was answered in no phase")
+
+print("== the guest's work over each phase (from /stats before and after the load)")
+print(f"{'phase':7} {'polls/s':>8} {'rx/s':>7} {'tx/s':>7} {'polls/rx':>8} {'sockets':>8} {'conns':>6} {'waits/s':>8}")
+for phase in ("quiet", "attack"):
+    ends = []
+    for end in ("start", "end"):
+        try:
+            text = open(f"{work}/soak-{phase}-work-{end}.txt").read()
+        except OSError:
+            text = ""
+        ends.append(dict((k, int(v)) for k, v in (line.split(" ", 1) for line in text.splitlines() if " " in line)
+                         if v.strip().isdigit()))
+    first, last = ends
+    keys = ("uptime_ms", "polls", "rx_frames", "tx_frames", "waits")
+    if not all(k in first and k in last for k in keys):
+        print(f"{phase:7} no figure (/stats unanswered, or an image without a poll count)")
+        continue
+    seconds = (last["uptime_ms"] - first["uptime_ms"]) / 1000
+    rate = lambda k: (last[k] - first[k]) / seconds
+    rx = last["rx_frames"] - first["rx_frames"]
+    print(f"{phase:7} {rate('polls'):8.0f} {rate('rx_frames'):7.0f} {rate('tx_frames'):7.0f} "
+          f"{(last['polls'] - first['polls']) / max(rx, 1):8.2f} {last.get('sockets', 0):8} "
+          f"{last.get('connections', 0):6} {rate('waits'):8.1f}")
 
 print("== heap high-water mark over time (bytes)")
 for phase in ("quiet", "attack"):

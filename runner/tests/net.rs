@@ -342,6 +342,41 @@ fn http_is_interrupt_driven_on(machine: Machine) {
     drop(guest);
 }
 
+/// The server's event loop asks each connection in turn and waits when none can go on:
+/// the stack is polled a few times per turn however many connections are open, not once
+/// for each (a poll walks every socket, so a poll per connection made the loop's work grow
+/// with the square of the connections that slowloris clients can hold open).
+#[test]
+fn an_event_loop_over_idle_connections_polls_the_stack_a_few_times_per_turn() {
+    const IDLE: usize = 32;
+    let (guest, port) = start("http", Protocol4::Tcp, 80, "http: listening");
+    let mut c = connect(port);
+    assert_eq!(request(&mut c, "GET / HTTP/1.1\r\n\r\n").status, 200);
+    // Open, accepted (the server answers on each), then silent.
+    let mut idle: Vec<_> = (0..IDLE).map(|_| connect(port)).collect();
+    for connection in &mut idle {
+        assert_eq!(request(connection, "GET / HTTP/1.1\r\n\r\n").status, 200);
+    }
+    let before = counters(&mut c);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = counters(&mut c);
+    let grew = |name: &str| after[name] - before[name];
+    assert!(after["connections"] > IDLE as u64, "{after:?}");
+    // The turns that waited (about one a second: the loop's timeout), and up to two for
+    // each /stats request.
+    let turns = grew("waits") + 4;
+    assert!(
+        grew("polls") < turns * IDLE as u64 / 2,
+        "{} polls in {} turns of the event loop over {} connections: a poll per connection \
+         ({before:?} then {after:?})",
+        grew("polls"),
+        turns,
+        after["connections"],
+    );
+    drop(idle);
+    drop(guest);
+}
+
 #[test]
 fn http_is_interrupt_driven_on_q35() {
     http_is_interrupt_driven_on(Machine::Q35);

@@ -460,7 +460,7 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
             "uptime_ms {}\nheap_size {}\nheap_used {}\nheap_high_water {}\nrx_frames {}\ntx_frames {}\n\
              tx_dropped {}\ninterrupts {}\nsockets {}\nwaits {}\naccepted {}\nhalf_open_expired {}\n\
              half_open_evicted {}\nwaiting_evicted {}\nsyn_dropped {}\nlistener_sockets {}\nconnections {}\nexpired {}\n\
-             evicted {}\nsyn_cookies {}\ncookie_connections {}\n",
+             evicted {}\nsyn_cookies {}\ncookie_connections {}\npolls {}\n",
             uptime.as_millis(),
             heap.size,
             heap.used,
@@ -482,6 +482,7 @@ fn stats(served: &Served, path: &str) -> Option<Vec<u8>> {
             served.evicted,
             listener.syn_cookies,
             listener.cookie_connections,
+            net.polls,
         )
         .into_bytes(),
     )

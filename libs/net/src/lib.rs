@@ -158,6 +158,8 @@ pub struct NetStats {
     pub interrupts: u64,
     /// Sockets in the stack, open or pooled for reuse.
     pub sockets: usize,
+    /// Times the stack was polled (each poll walks every socket).
+    pub polls: u64,
 }
 
 /// How long `init` waits for a DHCP lease.
@@ -276,6 +278,7 @@ impl Net {
             nic: stack.nic.stats(),
             interrupts: stack::interrupts(),
             sockets: stack.sockets.iter().count(),
+            polls: stack.polls,
         })
     }
 
@@ -328,6 +331,8 @@ fn port_in_dynamic_range(offset: u64) -> u16 {
 
 /// Runs `attempt` on the stack until it returns `Some`: first as things are, then after a
 /// poll, then after each wait for the device. `WouldBlock` at once in non-blocking mode,
+/// after a poll only if one could help (see [`stack::Stack::poll_may_help`]): an event
+/// loop that asks many idle connections in turn does not walk every socket for each.
 /// `TimedOut` when `timeout` passes.
 pub(crate) fn block<T>(
     nonblocking: bool,
@@ -339,6 +344,9 @@ pub(crate) fn block<T>(
         let (result, now, seen) = stack::with(|stack| {
             if let Some(result) = attempt(stack) {
                 return (Some(result), None, 0);
+            }
+            if nonblocking && !stack.poll_may_help() {
+                return (None, None, 0);
             }
             stack.poll();
             (

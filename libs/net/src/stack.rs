@@ -50,6 +50,12 @@ pub(crate) const WAITING_EVICTABLE_AFTER: Duration = Duration::from_millis(250);
 pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often an idle accepted connection probes its peer.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(45);
+/// A non-blocking call that finds nothing to do polls the stack only if the device has a
+/// frame, or if the last poll is this old (for the stack's timers: retransmissions,
+/// delayed ACKs). A poll walks every socket, and an event loop asks each of its
+/// connections in turn: a poll per ask made the loop's work grow with the square of the
+/// connections (slowloris clients holding many of them).
+const TIMER_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 pub(crate) struct Stack {
     pub(crate) iface: Interface,
@@ -68,6 +74,9 @@ pub(crate) struct Stack {
     /// Sockets of connections opened from a SYN cookie, whose segments the gate
     /// translates until the socket is recycled.
     cookie_sockets: BTreeMap<SocketHandle, Tuple>,
+    /// Polls since boot: each walks every socket, so this is the stack's work (`/stats`).
+    pub(crate) polls: u64,
+    last_poll: Instant,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -238,6 +247,8 @@ impl Stack {
             pool: Vec::new(),
             owners: BTreeMap::new(),
             cookie_sockets: BTreeMap::new(),
+            polls: 0,
+            last_poll: Instant::ZERO,
         }
     }
 
@@ -283,6 +294,8 @@ impl Stack {
     /// Returns whether any socket may have changed.
     pub(crate) fn poll(&mut self) -> bool {
         let now = self.now();
+        self.polls += 1;
+        self.last_poll = now;
         let mut changed = false;
         let mut received = false;
         self.iface.poll_maintenance(now);
@@ -327,6 +340,12 @@ impl Stack {
             }
         }
         changed
+    }
+
+    /// Whether a poll now could let a socket go on: the device has a frame (or the gate
+    /// one to replay), or the timers may have run since the last poll.
+    pub(crate) fn poll_may_help(&self) -> bool {
+        self.nic.has_rx() || self.now() - self.last_poll >= smoltcp_duration(TIMER_POLL_INTERVAL)
     }
 
     fn poll_dhcp(&mut self) {
