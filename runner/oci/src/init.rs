@@ -101,7 +101,8 @@ fn boot(state_dir: &Path) -> crate::Result<i32> {
                     netns: String::new(),
                     ifname: tap.clone(),
                 };
-                for arg in runner::net::qemu_args(runner::Machine::Microvm, &network) {
+                let cpus = boot.vcpus();
+                for arg in runner::net::qemu_args(runner::Machine::Microvm, &network, cpus) {
                     boot = boot.qemu_arg(arg);
                 }
             }
