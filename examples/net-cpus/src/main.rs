@@ -18,7 +18,7 @@ extern crate alloc;
 use alloc::format;
 use unikernel::net::{Error, TcpListener, TcpStream, UdpSocket};
 use unikernel::prelude::*;
-use unikernel::sched::{Builder, this_cpu};
+use unikernel::sched::{Builder, sleep, this_cpu};
 
 /// The CPU the sockets are used from (the network runs on CPU 0).
 const SOCKET_CPU: usize = 1;
@@ -91,6 +91,12 @@ fn tcp_server(net: Net, clock: Clock) -> usize {
                 let text = core::str::from_utf8(&line).unwrap_or("?").trim_end();
                 if text == "quit" {
                     let _ = stream.write_all(format!("bye cpu={}\n", this_cpu()).as_bytes());
+                    // The VM ends when this returns: wait (at most 2 s) until the peer has
+                    // the answer, or it may die with the VMM on its way out.
+                    let deadline = clock.now() + Duration::from_secs(2);
+                    while stream.send_queue() > 0 && clock.now() < deadline {
+                        sleep(Duration::from_millis(1));
+                    }
                     return this_cpu();
                 }
                 let reply = match text.strip_prefix("wait ").map(str::parse::<u64>) {
