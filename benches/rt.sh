@@ -28,6 +28,12 @@
 # 8. The same for the 1 kHz task `tick1` on CPU 1 (its own scheduler and LAPIC timer)
 #    while a thread spins on CPU 0, beside a new run of the host thread. In both, the
 #    other CPU also runs its own 1 kHz task, above the spinning thread.
+# 9. (7) and (8) again as root with `cargo uk boot --realtime 1` (QEMU's vCPU threads under
+#    SCHED_FIFO 1, its main loop, which runs the guest's timers, at 2) and the host thread
+#    under SCHED_FIFO 1 too (`chrt -f 1`): the same priority settings on both sides, as a
+#    real-time VM is run. At SCHED_OTHER the spinning vCPU's host thread can hold the CPU
+#    the timer's wake-up lands on for a scheduler slice (about 1 ms), which the guest's
+#    p99 then shows; under SCHED_FIFO the wake-up preempts it.
 #
 # The host's load average is printed before and after: on a shared 2-CPU host other work
 # deschedules QEMU's threads for milliseconds now and then, which shows in the maxima.
@@ -35,6 +41,8 @@ set -eu
 seconds=${1:-10}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 (cd "$repo/examples" && cargo build -q --release -p rt-periodic -p rt-threads -p rt-fixed -p smp -p smp-jitter)
+(cd "$repo" && cargo build -q --release -p runner)
+runner="$repo/target/release/runner"
 elf="$repo/examples/target/x86_64-unknown-none/release"
 qemu="qemu-system-x86_64 -M microvm,pit=on,pic=on,rtc=on -accel tcg -cpu max -m 32 -nodefaults -no-user-config -nographic -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04"
 timeout=$((seconds * 3 + 60))
@@ -74,11 +82,17 @@ host_out=$(mktemp)
 field() { echo "$1" | sed -n "s/.* $2 \([0-9]*\) ns.*/\1/p"; }
 # The 1 kHz task of CPU <1 - busy> while a thread spins on CPU <busy>, and at the same
 # time the host thread's own 1 kHz timer; then the guest/host ratios.
-per_cpu_jitter() { # busy CPU, title
+per_cpu_jitter() { # busy CPU, title, [realtime priority]
     echo "== $2, beside a host thread's 1 kHz timer, $seconds s"
     echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-    "$host_timer" "$seconds" > "$host_out" &
-    guest=$(timeout "$timeout" $(echo "$qemu" | sed 's/-accel tcg/-accel tcg,thread=multi -smp 2/') -kernel "$elf/smp-jitter" -append "-- --seconds $seconds --busy $1" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
+    if [ -n "${3:-}" ]; then
+        chrt -f "$3" "$host_timer" "$seconds" > "$host_out" &
+        realtime="--realtime $3"
+    else
+        "$host_timer" "$seconds" > "$host_out" &
+        realtime=
+    fi
+    guest=$("$runner" boot --quiet --accel tcg --cpus 2 --timeout "$timeout" $realtime "$elf/smp-jitter" --seconds "$seconds" --busy "$1" 2>&1 | tr -d '\r' | grep -E '^jitter') || true
     wait
     host=$(cat "$host_out")
     echo "   guest $guest"
@@ -90,4 +104,10 @@ per_cpu_jitter() { # busy CPU, title
 }
 per_cpu_jitter 1 "1 kHz task on CPU 0 with CPU 1 busy"
 per_cpu_jitter 0 "1 kHz task on CPU 1 with CPU 0 busy"
+if [ "$(id -u)" = 0 ]; then
+    per_cpu_jitter 1 "1 kHz task on CPU 0 with CPU 1 busy, SCHED_FIFO on both sides" 1
+    per_cpu_jitter 0 "1 kHz task on CPU 1 with CPU 0 busy, SCHED_FIFO on both sides" 1
+else
+    echo "== SCHED_FIFO on both sides: skipped (--realtime needs root)"
+fi
 rm -f "$host_timer" "$host_out"

@@ -118,6 +118,8 @@ pub struct Boot {
     initrd: Option<PathBuf>,
     /// vCPUs, when not the image's own `cpus=N` (a VM with fewer CPUs than declared).
     cpus: Option<u16>,
+    /// The vCPU threads' SCHED_FIFO priority (`--realtime`).
+    realtime: Option<u8>,
 }
 
 /// Whether the image at `path` starts the `rand` subsystem (its manifest note says so).
@@ -157,6 +159,7 @@ impl Boot {
             disk_direct: false,
             initrd: None,
             cpus: None,
+            realtime: None,
         }
     }
 
@@ -165,6 +168,19 @@ impl Boot {
     pub fn cpus(mut self, cpus: u16) -> Self {
         self.cpus = Some(cpus.max(1));
         self
+    }
+
+    /// Runs the VM's vCPU threads under SCHED_FIFO at `priority` and, under QEMU, its other
+    /// threads (the main loop, which runs the guest's timers) one above (see
+    /// [`vmm::realtime`]). Needs root or CAP_SYS_NICE.
+    pub fn realtime(mut self, priority: u8) -> Self {
+        self.realtime = Some(priority);
+        self
+    }
+
+    /// The vCPU threads' SCHED_FIFO priority, if [`Boot::realtime`] set one.
+    pub(crate) fn realtime_priority(&self) -> Option<u8> {
+        self.realtime
     }
 
     /// Gives the guest a virtio-net device on `backend` under the monitor (a tap device,
@@ -322,6 +338,13 @@ impl Boot {
                 .chain(self.disks.iter().enumerate().flat_map(|(index, path)| {
                     qemu::disk_args(self.machine, path, index, self.disk_direct)
                 }))
+                // Names the vCPU threads ("CPU 0/TCG") for --realtime to find them.
+                .chain(
+                    self.realtime
+                        .map(|_| ["-name".into(), "guest=unikernel,debug-threads=on".into()])
+                        .into_iter()
+                        .flatten(),
+                )
                 .chain(self.qemu_args.iter().cloned())
                 .collect(),
         }
@@ -372,6 +395,13 @@ impl Boot {
             .spawn()
             .map_err(|err| Error::new(format!("cannot start {}: {err}", qemu_path.display())))?;
         let _registered = crate::cleanup::child(child.id());
+        if let Some(priority) = self.realtime
+            && let Err(err) = qemu::make_realtime(child.id(), config.cpus, priority)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err);
+        }
 
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
@@ -487,6 +517,7 @@ impl Boot {
             disk_direct: self.disk_direct,
             initrd: self.initrd.clone(),
             cpus: self.cpus,
+            realtime: self.realtime,
         };
         let start = Instant::now();
         let mut sink = SerialSink::new(self.timeline, self.echo);

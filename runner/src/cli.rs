@@ -106,6 +106,11 @@ pub(crate) struct BootOptions {
     /// fewer than the app declares runs it on fewer
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub cpus: Option<u16>,
+    /// (root) Run the vCPU threads under SCHED_FIFO at PRIO (1-98) and QEMU's other threads,
+    /// its main loop that runs the guest's timers, one above: a guest's timer is then not
+    /// queued behind other host work (benches/rt.sh measures it)
+    #[arg(long, value_name = "PRIO", value_parser = clap::value_parser!(u8).range(1..=98))]
+    pub realtime: Option<u8>,
     /// Stop a guest that has not exited by then
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
     pub timeout: Duration,
@@ -958,6 +963,9 @@ fn boot(elf: PathBuf, opts: &BootOptions) -> Result<i32> {
         .verbose(opts.verbose);
     if let Some(cpus) = opts.cpus {
         boot = boot.cpus(cpus);
+    }
+    if let Some(priority) = opts.realtime {
+        boot = boot.realtime(priority);
     }
     for arg in &opts.qemu_args {
         boot = boot.qemu_arg(arg);

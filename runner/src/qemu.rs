@@ -1,13 +1,65 @@
 //! QEMU's command line and the choice of accelerator.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use unikernel_vmm as vmm;
 
 use crate::error::{Error, Result};
 
 /// The QEMU binary's name.
 pub const QEMU: &str = "qemu-system-x86_64";
+
+/// `--realtime PRIO` for QEMU, just started as process `pid` with `vcpus` vCPUs and
+/// `-name debug-threads=on`: its main thread (the main loop, which runs the guest's timers
+/// and devices) goes to SCHED_FIFO at PRIO + 1, and with it the threads it starts from now
+/// on; then each vCPU thread ("CPU n/TCG", "CPU n/KVM") down to PRIO as soon as it exists.
+/// Returns once all are set, or at once if QEMU has ended; a refusal is an error.
+pub(crate) fn make_realtime(pid: u32, vcpus: u16, priority: u8) -> Result<()> {
+    let refused =
+        |priority, err: std::io::Error| Error::new(vmm::realtime::refusal(priority, &err));
+    vmm::realtime::set_fifo(pid, priority + 1).map_err(|err| refused(priority, err))?;
+    // QEMU makes its vCPU threads while it sets up the machine: milliseconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut set = BTreeSet::new();
+    while set.len() < usize::from(vcpus) {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Ok(()); // QEMU has ended
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|tid| tid.parse().ok()) else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if set.contains(&tid) || !is_vcpu_thread(comm.trim_end()) {
+                continue;
+            }
+            match vmm::realtime::set_fifo(tid, priority) {
+                Ok(()) => {
+                    set.insert(tid);
+                }
+                Err(err) if err.raw_os_error() == Some(libc::ESRCH) => {} // gone meanwhile
+                Err(err) => return Err(refused(priority, err)),
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(format!(
+                "--realtime: QEMU started {} of its {vcpus} vCPU threads within 10 s",
+                set.len()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// A QEMU vCPU thread's name under `-name debug-threads=on`.
+fn is_vcpu_thread(comm: &str) -> bool {
+    comm.starts_with("CPU ") && (comm.ends_with("/TCG") || comm.ends_with("/KVM"))
+}
 
 /// The accelerator the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

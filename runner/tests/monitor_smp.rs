@@ -16,6 +16,8 @@ mod common;
 mod pvh;
 #[path = "common/smp_example.rs"]
 mod smp_example;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -316,6 +318,48 @@ fn more_than_64_vcpus_are_refused() {
     assert!(
         message.contains("65 vCPUs asked for: the monitor gives a VM 1 to 64"),
         "{message}"
+    );
+}
+
+/// `--realtime 5`: both vCPU threads run under SCHED_FIFO 5 while the guest spins on both
+/// CPUs (the timeout stops it); the runner's own threads keep the default policy.
+#[test]
+fn realtime_runs_the_vcpu_threads_under_sched_fifo() {
+    use threads::{SCHED_FIFO, thread_policies, watch};
+    if !common::kvm_usable() || !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let kernel = two_cpu_elf("realtime", SPIN, SPIN);
+    let boot = Boot::new(&kernel)
+        .vmm(Vmm::Monitor)
+        .realtime(5)
+        .timeout(Duration::from_secs(3));
+    let running = std::thread::spawn(move || boot.run().expect("the boot starts"));
+    let ours = || thread_policies(std::process::id());
+    let vcpus_set = |threads: &[(String, u32, u32)]| {
+        threads
+            .iter()
+            .filter(|thread| thread.0.starts_with("vcpu") && thread.1 == SCHED_FIFO)
+            .count()
+            == 2
+    };
+    let threads = watch(ours, vcpus_set);
+    let outcome = running.join().expect("the boot thread");
+    assert!(outcome.timed_out, "{}", outcome.report());
+    for vcpu in ["vcpu0", "vcpu1"] {
+        assert!(
+            threads.contains(&(vcpu.to_owned(), SCHED_FIFO, 5)),
+            "{vcpu} at SCHED_FIFO 5: {threads:?}"
+        );
+    }
+    // KVM's own worker (`kvm-nx-lpage-recovery`), started by the first KVM_RUN, inherits
+    // the policy of the vCPU thread that started it.
+    assert!(
+        threads
+            .iter()
+            .filter(|thread| !thread.0.starts_with("vcpu") && !thread.0.starts_with("kvm-"))
+            .all(|thread| thread.1 != SCHED_FIFO),
+        "{threads:?}"
     );
 }
 

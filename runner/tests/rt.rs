@@ -11,6 +11,8 @@
 //! would disturb each other's timing.
 
 mod common;
+#[path = "common/threads.rs"]
+mod threads;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,6 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use runner::{AccelRequest, Boot, BootOutcome};
+use threads::{SCHED_FIFO, thread_policies, watch};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -348,4 +351,64 @@ fn threads_and_timer_boot_under_kvm() {
         outcome.assert_serial_contains("TSC-deadline mode");
     }
     outcome.assert_serial_contains("from kvmclock");
+}
+
+/// The QEMU this process started (one at a time here), once it runs.
+fn our_qemu() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (name, rest) = stat.split_once(") ")?;
+            let parent: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (name.ends_with("(qemu-system-x86") && parent == std::process::id()).then_some(pid)
+        })
+}
+
+#[test]
+fn realtime_runs_qemus_vcpus_under_sched_fifo_and_its_main_loop_one_above() {
+    let _one_at_a_time = one_at_a_time();
+    let boot = Boot::new(build("smp-jitter"))
+        .accel(AccelRequest::Tcg)
+        .cpus(2)
+        .realtime(3)
+        .timeout(Duration::from_secs(60))
+        .args(["--seconds", "3"]);
+    if !rustix::process::geteuid().is_root() {
+        let err = boot.run().expect_err("SCHED_FIFO needs root here");
+        assert!(err.to_string().contains("--realtime 3 needs root"), "{err}");
+        return;
+    }
+    let running = std::thread::spawn(move || boot.run().expect("the boot starts"));
+    let vcpus_set = |threads: &[(String, u32, u32)]| {
+        threads
+            .iter()
+            .filter(|(name, policy, _)| name.starts_with("CPU ") && *policy == SCHED_FIFO)
+            .count()
+            == 2
+    };
+    let threads = watch(
+        || our_qemu().map_or_else(Vec::new, thread_policies),
+        vcpus_set,
+    );
+    let outcome = running.join().expect("the boot thread");
+    assert_eq!(outcome.status, Some(0), "{}", outcome.serial);
+    assert!(
+        outcome.serial.contains("jitter: tick on CPU 0"),
+        "{}",
+        outcome.serial
+    );
+    for cpu in ["CPU 0/TCG", "CPU 1/TCG"] {
+        assert!(
+            threads.contains(&(cpu.to_owned(), SCHED_FIFO, 3)),
+            "{cpu} at SCHED_FIFO 3: {threads:?}"
+        );
+    }
+    // The main loop (the thread named like the process) runs the guest's timers.
+    assert!(
+        threads.contains(&("qemu-system-x86".to_owned(), SCHED_FIFO, 4)),
+        "the main loop at SCHED_FIFO 4: {threads:?}"
+    );
 }

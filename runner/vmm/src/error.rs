@@ -76,6 +76,10 @@ pub enum Error {
     VcpuThread(std::io::Error),
     #[error("the vCPU thread of the monitor panicked (a bug in the monitor)")]
     VcpuPanicked,
+    /// `--realtime`: a vCPU thread could not be put under SCHED_FIFO (the sentence says
+    /// what it needs).
+    #[error("{0}")]
+    Realtime(String),
     /// The seccomp filter or the privilege drop of a vCPU thread could not be set up.
     #[error("confining the vCPU thread: {0}")]
     Sandbox(String),

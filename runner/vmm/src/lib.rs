@@ -57,6 +57,7 @@ pub mod elf;
 mod error;
 pub mod gdb;
 pub mod image;
+pub mod realtime;
 mod report;
 pub mod sandbox;
 pub mod snapshot;
@@ -143,7 +144,13 @@ pub fn boot(
     let mut aps = Vec::new();
     for ap in application_processors {
         let index = ap.index;
-        match VcpuThread::spawn(index, ap, ApplicationProcessor::run, &channels) {
+        match VcpuThread::spawn(
+            index,
+            ap,
+            ApplicationProcessor::run,
+            &channels,
+            config.realtime,
+        ) {
             Ok(thread) => aps.push(thread),
             Err(err) => {
                 stop_all(&aps);
@@ -151,7 +158,7 @@ pub fn boot(
             }
         }
     }
-    let boot_cpu = match VcpuThread::spawn(0, vm, Vm::run, &channels) {
+    let boot_cpu = match VcpuThread::spawn(0, vm, Vm::run, &channels, config.realtime) {
         Ok(thread) => thread,
         Err(err) => {
             stop_all(&aps);
@@ -243,8 +250,14 @@ struct VcpuThread<T> {
 
 impl<T: Send + 'static> VcpuThread<T> {
     /// Starts `cpu` (CPU `index`: the [`Vm`] for 0, an [`ApplicationProcessor`] above) on
-    /// a confined thread that runs it with `run`.
-    fn spawn(index: usize, mut cpu: T, run: RunVcpu<T>, channels: &VcpuChannels) -> Result<Self> {
+    /// a confined thread that runs it with `run`, under SCHED_FIFO at `realtime` if set.
+    fn spawn(
+        index: usize,
+        mut cpu: T,
+        run: RunVcpu<T>,
+        channels: &VcpuChannels,
+        realtime: Option<u8>,
+    ) -> Result<Self> {
         let control = Arc::new(Control::new());
         let (thread_tx, thread_rx) = mpsc::channel();
         let handle = {
@@ -255,11 +268,18 @@ impl<T: Send + 'static> VcpuThread<T> {
                 .name(format!("vcpu{index}"))
                 .spawn(move || -> Result<(T, VmExit)> {
                     let _ = thread_tx.send(control::current_thread());
-                    let exit = sandbox::confine_vcpu_thread().map(|()| {
-                        run(&mut cpu, &control, &mut |bytes| {
-                            output.send(bytes.to_vec()).is_ok()
-                        })
+                    // As root still: the filter and the privilege drop come after.
+                    let realtime = realtime.map_or(Ok(()), |priority| {
+                        realtime::set_fifo(0, priority)
+                            .map_err(|err| Error::Realtime(realtime::refusal(priority, &err)))
                     });
+                    let exit = realtime
+                        .and_then(|()| sandbox::confine_vcpu_thread())
+                        .map(|()| {
+                            run(&mut cpu, &control, &mut |bytes| {
+                                output.send(bytes.to_vec()).is_ok()
+                            })
+                        });
                     control.finish();
                     let _ = ended.send(index);
                     exit.map(|exit| (cpu, exit))

@@ -48,6 +48,8 @@ pub struct VmConfig {
     /// vCPUs, when not the image's own count (its manifest's `cpus=N`): fewer (or more)
     /// than the app declares, as QEMU's `-smp`.
     pub cpus: Option<u16>,
+    /// Runs the vCPU threads under SCHED_FIFO at this priority (see [`crate::realtime`]).
+    pub realtime: Option<u8>,
 }
 
 /// The most vCPUs the monitor gives a VM: the most our kernels start.
