@@ -26,8 +26,18 @@ pub(crate) fn make_realtime(pid: u32, vcpus: u16, priority: u8) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut set = BTreeSet::new();
     while set.len() < usize::from(vcpus) {
+        // Ended (a zombie until the caller reaps it): the caller reports how.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if matches!(
+            state
+                .rsplit_once(") ")
+                .map(|(_, rest)| rest.as_bytes().first()),
+            None | Some(Some(b'Z' | b'X'))
+        ) {
+            return Ok(());
+        }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return Ok(()); // QEMU has ended
+            return Ok(());
         };
         for task in tasks.flatten() {
             let Some(tid) = task.file_name().to_str().and_then(|tid| tid.parse().ok()) else {
