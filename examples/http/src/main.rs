@@ -139,14 +139,14 @@ fn main(net: Net, fs: Fs) -> ExitCode {
                 let Some(slowest) = slowest_evictable(&connections, now) else {
                     break;
                 };
-                let accepted = listener.accept_if(handler::head_is_complete);
+                let accepted = listener.accept_complete();
                 if accepted.is_ok() {
                     connections.swap_remove(slowest).stream.abort();
                     evicted += 1;
                 }
                 accepted
             } else if connections.len() >= open_to_any {
-                listener.accept_if(handler::head_is_complete)
+                listener.accept_complete()
             } else {
                 listener.accept()
             };

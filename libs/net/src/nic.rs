@@ -61,6 +61,9 @@ struct Inner {
     /// The length of the virtio-net header in front of each frame (10 or 12 bytes).
     header: usize,
     stats: NicStats,
+    /// In the current egress pass: whether a socket may have more to send, or a frame was
+    /// refused (see [`crate::stack::EgressPass`]).
+    pass_may_have_more: bool,
 }
 
 fn buffer() -> Buffer {
@@ -78,6 +81,7 @@ impl Nic {
             tx_free: (0..TX_BUFFERS).map(|_| buffer()).collect(),
             header,
             stats: NicStats::default(),
+            pass_may_have_more: false,
         };
         for _ in 0..RX_BUFFERS {
             inner.post_rx(buffer())?;
@@ -244,6 +248,7 @@ impl Device for Nic {
         let inner = self.inner.get_mut();
         inner.reclaim_tx();
         if inner.tx_free.is_empty() || !inner.raw.can_send() {
+            inner.pass_may_have_more = true;
             return None;
         }
         Some(TxToken {
@@ -258,6 +263,16 @@ impl Device for Nic {
         caps.max_transmission_unit = 1514;
         caps.max_burst_size = None;
         caps
+    }
+}
+
+impl crate::stack::EgressPass for Nic {
+    fn start_pass(&mut self) {
+        self.inner.get_mut().pass_may_have_more = false;
+    }
+
+    fn may_have_more(&self) -> bool {
+        self.inner.borrow().pass_may_have_more
     }
 }
 
@@ -318,6 +333,7 @@ impl phy::TxToken for TxToken<'_> {
         let len = len.min(BUFFER_LEN - header);
         let result = f(&mut buffer[header..header + len]);
         let mut inner = self.nic.borrow_mut();
+        inner.pass_may_have_more |= crate::stack::may_be_followed(&buffer[header..header + len]);
         // The gate swallows smoltcp's SYN-ACK to a client that has the cookie's.
         if self.gate.outbound(&mut buffer[header..header + len]) {
             inner.send(buffer, header + len);

@@ -93,12 +93,54 @@ pub(crate) struct Listener {
     /// Closed sockets of this listener, ready to listen again.
     pool: Vec<SocketHandle>,
     listening: Vec<SocketHandle>,
-    /// Connection requests in arrival order, with when they left the listening state.
-    pending: VecDeque<(SocketHandle, Instant)>,
+    /// Connection requests in arrival order.
+    pending: VecDeque<Pending>,
     /// Whether a waiting connection's bytes so far are a whole request (the app's
     /// predicate); without one, any byte is.
     complete: Option<fn(&[u8]) -> bool>,
     pub(crate) stats: ListenerStats,
+}
+
+/// A connection request waiting for `accept`.
+struct Pending {
+    handle: SocketHandle,
+    /// When it left the listening state.
+    since: Instant,
+    /// How many received bytes the listener's predicate last found not to be a whole
+    /// request: until more arrive, the answer stands (the app has read none of them), so
+    /// the backlog's choice of whom to evict does not peek at and parse every waiting
+    /// connection's bytes again (under slowloris, a backlog full of them, at every frame).
+    incomplete_at: Option<usize>,
+}
+
+impl Pending {
+    fn new(handle: SocketHandle, since: Instant) -> Self {
+        Self {
+            handle,
+            since,
+            incomplete_at: None,
+        }
+    }
+}
+
+/// Where a waiting request is, for the backlog's choice of whom to evict: asks `complete`
+/// only about bytes it has not yet found incomplete (see [`Pending::incomplete_at`]).
+fn classify(
+    socket: &mut tcp::Socket<'_>,
+    incomplete_at: &mut Option<usize>,
+    complete: impl FnOnce(&[u8]) -> bool,
+    scratch: &mut Vec<u8>,
+) -> Waiting {
+    match socket.state() {
+        tcp::State::SynReceived => Waiting::HalfOpen,
+        state if !is_established_or_later(state) => Waiting::Kept,
+        _ if *incomplete_at == Some(socket.recv_queue()) => Waiting::Incomplete,
+        _ if complete(peek_received(socket, scratch)) => Waiting::Kept,
+        _ => {
+            *incomplete_at = Some(socket.recv_queue());
+            Waiting::Incomplete
+        }
+    }
 }
 
 /// What a listener did with connection requests, and its sockets now.
@@ -130,6 +172,66 @@ pub struct ListenerStats {
     pub syn_cookies: u64,
     /// Connections opened from a cookie (the client completed the handshake).
     pub cookie_connections: u64,
+}
+
+/// What a device tells of the frames sent in one egress pass (one visit of every socket,
+/// each sending at most one frame).
+pub(crate) trait EgressPass {
+    /// A pass begins.
+    fn start_pass(&mut self);
+    /// Whether a socket that sent a frame in this pass may have more to send now, or the
+    /// device refused a frame (sockets after it were not visited).
+    fn may_have_more(&self) -> bool;
+}
+
+/// Sends what the sockets have queued: passes over every socket until a pass leaves none
+/// with more to send. Each pass visits every socket, so the one that would only find that
+/// nothing is left is skipped: most polls send a frame or two (an answer, an ACK) and then
+/// took two walks over every socket, under slowloris ~180 of them, at every frame. Returns
+/// whether a socket sent anything.
+fn egress<D: smoltcp::phy::Device + EgressPass>(
+    iface: &mut Interface,
+    device: &mut D,
+    sockets: &mut SocketSet<'_>,
+    now: Instant,
+) -> bool {
+    let mut sent = false;
+    loop {
+        device.start_pass();
+        if iface.poll_egress(now, device, sockets) == PollResult::None {
+            return sent;
+        }
+        sent = true;
+        if !device.may_have_more() {
+            return sent;
+        }
+    }
+}
+
+/// Whether the socket that sent `frame` (an Ethernet frame) may have more to send at once:
+/// a TCP segment with data and without PSH or FIN (smoltcp marks the segment that empties
+/// its send buffer with one; one without stopped at the segment size, the window or the
+/// end of the send ring). A segment without data (an ACK, a SYN, a FIN, a reset) is all
+/// its socket had to send, or the window allows nothing more. Any other frame (ARP, UDP,
+/// DHCP, ICMP): maybe.
+pub(crate) fn may_be_followed(frame: &[u8]) -> bool {
+    use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+    let Ok(ethernet) = EthernetFrame::new_checked(frame) else {
+        return true;
+    };
+    if ethernet.ethertype() != EthernetProtocol::Ipv4 {
+        return true;
+    }
+    let Ok(ip) = Ipv4Packet::new_checked(ethernet.payload()) else {
+        return true;
+    };
+    if ip.next_header() != IpProtocol::Tcp {
+        return true;
+    }
+    let Ok(tcp) = TcpPacket::new_checked(ip.payload()) else {
+        return true;
+    };
+    !tcp.payload().is_empty() && !tcp.psh() && !tcp.fin()
 }
 
 /// Where a connection request waiting for `accept` is, for the backlog's choice of whom to
@@ -315,13 +417,7 @@ impl Stack {
                 // before the next frame (which may be the next request).
                 self.sweep_listeners();
             }
-            while self
-                .iface
-                .poll_egress(now, &mut self.nic, &mut self.sockets)
-                == PollResult::SocketStateChanged
-            {
-                changed = true;
-            }
+            changed |= egress(&mut self.iface, &mut self.nic, &mut self.sockets, now);
             if !self.nic.gate.has_injected() {
                 break;
             }
@@ -588,22 +684,17 @@ impl Stack {
         let mut scratch = Vec::new();
         let waiting: Vec<_> = listener
             .pending
-            .iter()
-            .map(|&(handle, since)| {
-                let socket = sockets.get_mut::<tcp::Socket>(handle);
-                let state = match socket.state() {
-                    tcp::State::SynReceived => Waiting::HalfOpen,
-                    state if !is_established_or_later(state) => Waiting::Kept,
-                    _ if complete(peek_received(socket, &mut scratch)) => Waiting::Kept,
-                    _ => Waiting::Incomplete,
-                };
-                (state, now - since)
+            .iter_mut()
+            .map(|entry| {
+                let socket = sockets.get_mut::<tcp::Socket>(entry.handle);
+                let state = classify(socket, &mut entry.incomplete_at, complete, &mut scratch);
+                (state, now - entry.since)
             })
             .collect();
         let Some(index) = eviction_candidate(&waiting, for_whole_request) else {
             return false;
         };
-        let (handle, _) = listener.pending.remove(index).expect("found above");
+        let handle = listener.pending.remove(index).expect("found above").handle;
         match waiting[index].0 {
             Waiting::HalfOpen => listener.stats.evicted += 1,
             _ => listener.stats.waiting_evicted += 1,
@@ -629,7 +720,7 @@ impl Stack {
             };
             let mut dropped = Vec::new();
             let sockets = &mut self.sockets;
-            listener.pending.retain(|&(handle, since)| {
+            listener.pending.retain(|&Pending { handle, since, .. }| {
                 let socket = sockets.get_mut::<tcp::Socket>(handle);
                 let drop = match socket.state() {
                     tcp::State::Closed => true,
@@ -679,7 +770,7 @@ impl Stack {
                         self.cookie_sockets.insert(handle, Tuple::of(local, remote));
                     }
                     listener.listening.swap_remove(i);
-                    listener.pending.push_back((handle, now));
+                    listener.pending.push_back(Pending::new(handle, now));
                     moved = true;
                 } else {
                     i += 1;
@@ -709,15 +800,40 @@ impl Stack {
         let mut scratch = Vec::new();
         // Requests still in the handshake (or back to listening after a reset) wait; those
         // that failed are dropped by `expire_half_open`.
-        let index = listener.pending.iter().position(|&(handle, _)| {
-            let socket = sockets.get_mut::<tcp::Socket>(handle);
+        let index = listener.pending.iter().position(|entry| {
+            let socket = sockets.get_mut::<tcp::Socket>(entry.handle);
             is_established_or_later(socket.state()) && wanted(peek_received(socket, &mut scratch))
         })?;
-        let (handle, _) = listener.pending.remove(index).expect("found above");
+        Some(self.take_pending(id, index))
+    }
+
+    /// The first connection of listener `id` that finished its handshake and has sent a
+    /// whole request by the listener's predicate ([`Stack::set_complete_request`]; without
+    /// one, any byte). Like `accept_if` with that predicate, but bytes found incomplete
+    /// are not looked at again until more arrive: an app at its cap asks at every turn of
+    /// its loop, with a backlog full of slowloris connections.
+    pub(crate) fn accept_complete(&mut self, id: usize) -> Option<SocketHandle> {
+        let listener = self.listeners[id].as_mut()?;
+        let complete = listener.complete.unwrap_or(|bytes| !bytes.is_empty());
+        let sockets = &mut self.sockets;
+        let mut scratch = Vec::new();
+        let index = listener.pending.iter_mut().position(|entry| {
+            let socket = sockets.get_mut::<tcp::Socket>(entry.handle);
+            is_established_or_later(socket.state())
+                && classify(socket, &mut entry.incomplete_at, complete, &mut scratch)
+                    == Waiting::Kept
+        })?;
+        Some(self.take_pending(id, index))
+    }
+
+    /// Hands listener `id`'s waiting connection at `index` to the app.
+    fn take_pending(&mut self, id: usize, index: usize) -> SocketHandle {
+        let listener = self.listeners[id].as_mut().expect("the caller found it");
+        let handle = listener.pending.remove(index).expect("found above").handle;
         listener.stats.accepted += 1;
         set_stream_timeouts(self.tcp(handle));
         self.refill(id);
-        Some(handle)
+        handle
     }
 
     /// Listener `id`'s counters and sockets.
@@ -748,7 +864,7 @@ impl Stack {
         for handle in listener.listening {
             self.recycle(handle);
         }
-        for (handle, _) in listener.pending {
+        for Pending { handle, .. } in listener.pending {
             let socket = self.tcp(handle);
             socket.abort();
             self.released.push((handle, Instant::ZERO));
@@ -871,11 +987,81 @@ mod tests {
         smoltcp::time::Duration::from_millis(ms)
     }
 
+    /// smoltcp's loopback device, which counts the frames sent and tells egress passes
+    /// apart as the NIC does.
+    struct Tracked {
+        loopback: smoltcp::phy::Loopback,
+        sent: usize,
+        may_have_more: bool,
+    }
+
+    struct TrackedTx<'a> {
+        inner: <smoltcp::phy::Loopback as smoltcp::phy::Device>::TxToken<'a>,
+        sent: &'a mut usize,
+        may_have_more: &'a mut bool,
+    }
+
+    impl smoltcp::phy::TxToken for TrackedTx<'_> {
+        fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+            let (sent, more) = (self.sent, self.may_have_more);
+            self.inner.consume(len, |frame| {
+                let result = f(frame);
+                *sent += 1;
+                *more |= may_be_followed(frame);
+                result
+            })
+        }
+    }
+
+    impl smoltcp::phy::Device for Tracked {
+        type RxToken<'a> = <smoltcp::phy::Loopback as smoltcp::phy::Device>::RxToken<'a>;
+        type TxToken<'a> = TrackedTx<'a>;
+
+        fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+            let (rx, tx) = self.loopback.receive(now)?;
+            let tx = TrackedTx {
+                inner: tx,
+                sent: &mut self.sent,
+                may_have_more: &mut self.may_have_more,
+            };
+            Some((rx, tx))
+        }
+
+        fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+            Some(TrackedTx {
+                inner: self.loopback.transmit(now)?,
+                sent: &mut self.sent,
+                may_have_more: &mut self.may_have_more,
+            })
+        }
+
+        fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+            let mut capabilities = self.loopback.capabilities();
+            capabilities.max_transmission_unit = FRAME;
+            capabilities
+        }
+    }
+
+    /// Frames of at most 16 bytes of TCP data (behind 14 + 20 + 20 bytes of headers), so
+    /// that an answer takes several segments.
+    const FRAME: usize = 70;
+    const MSS: usize = 16;
+
+    impl EgressPass for Tracked {
+        fn start_pass(&mut self) {
+            self.may_have_more = false;
+        }
+
+        fn may_have_more(&self) -> bool {
+            self.may_have_more
+        }
+    }
+
     /// A server socket with a `RING`-byte receive ring and a client connected to it, over
     /// smoltcp's loopback device.
     struct Pair {
         iface: Interface,
-        device: smoltcp::phy::Loopback,
+        device: Tracked,
         sockets: SocketSet<'static>,
         server: SocketHandle,
         client: SocketHandle,
@@ -887,7 +1073,11 @@ mod tests {
     impl Pair {
         fn connected() -> Self {
             use smoltcp::wire::{EthernetAddress, IpAddress};
-            let mut device = smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet);
+            let mut device = Tracked {
+                loopback: smoltcp::phy::Loopback::new(smoltcp::phy::Medium::Ethernet),
+                sent: 0,
+                may_have_more: false,
+            };
             let config = smoltcp::iface::Config::new(EthernetAddress([2, 0, 0, 0, 0, 1]).into());
             let mut iface = Interface::new(config, &mut device, Instant::ZERO);
             iface.update_ip_addrs(|addrs| {
@@ -956,6 +1146,153 @@ mod tests {
 
     const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: wrapped\r\n\r\n";
 
+    impl Pair {
+        /// The server queues `bytes`; then one egress (as a poll does) and the frames it
+        /// sent and the passes it took, and the bytes the client then has.
+        fn answer(&mut self, bytes: &[u8]) -> (usize, usize, Vec<u8>) {
+            assert_eq!(self.server().send_slice(bytes), Ok(bytes.len()));
+            let sent_before = self.device.sent;
+            let passes = core::cell::Cell::new(0);
+            // Count the passes: each starts with `start_pass`.
+            struct Counting<'a>(&'a mut Tracked, &'a core::cell::Cell<usize>);
+            impl smoltcp::phy::Device for Counting<'_> {
+                type RxToken<'b>
+                    = <smoltcp::phy::Loopback as smoltcp::phy::Device>::RxToken<'b>
+                where
+                    Self: 'b;
+                type TxToken<'b>
+                    = TrackedTx<'b>
+                where
+                    Self: 'b;
+                fn receive(
+                    &mut self,
+                    now: Instant,
+                ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+                    self.0.receive(now)
+                }
+                fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+                    self.0.transmit(now)
+                }
+                fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+                    self.0.capabilities()
+                }
+            }
+            impl EgressPass for Counting<'_> {
+                fn start_pass(&mut self) {
+                    self.1.set(self.1.get() + 1);
+                    self.0.start_pass();
+                }
+                fn may_have_more(&self) -> bool {
+                    self.0.may_have_more()
+                }
+            }
+            let sent = egress(
+                &mut self.iface,
+                &mut Counting(&mut self.device, &passes),
+                &mut self.sockets,
+                self.now,
+            );
+            assert!(sent);
+            let frames = self.device.sent - sent_before;
+            // Only ingress from here: the client takes what the server sent.
+            while self
+                .iface
+                .poll_ingress_single(self.now, &mut self.device, &mut self.sockets)
+                != PollIngressSingleResult::None
+            {}
+            let client = self.sockets.get_mut::<tcp::Socket>(self.client);
+            let mut received = vec![0; RING];
+            let len = client.recv_slice(&mut received).unwrap();
+            received.truncate(len);
+            (frames, passes.get(), received)
+        }
+    }
+
+    #[test]
+    fn an_answer_in_one_segment_takes_one_pass() {
+        let mut pair = Pair::connected();
+        let (frames, passes, received) = pair.answer(b"HTTP/1.1 200\r\n");
+        assert_eq!((frames, passes), (1, 1), "no second walk over every socket");
+        assert_eq!(received, b"HTTP/1.1 200\r\n");
+    }
+
+    #[test]
+    fn an_answer_of_several_segments_goes_out_whole_in_one_egress() {
+        let mut pair = Pair::connected();
+        // (Nagle's algorithm would hold the last, short segment until an ACK.)
+        pair.server().set_nagle_enabled(false);
+        let answer: Vec<u8> = (0..MSS as u8 * 2 + 5).collect();
+        let (frames, passes, received) = pair.answer(&answer);
+        // A pass per segment: the last one, with PSH, ends them.
+        assert_eq!((frames, passes), (3, 3));
+        assert_eq!(received, answer);
+    }
+
+    #[test]
+    fn control_segments_and_the_last_data_are_not_followed() {
+        use smoltcp::wire::{
+            EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet,
+            Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+        };
+        let frame = |control, payload: &[u8]| {
+            let tcp = TcpRepr {
+                src_port: 80,
+                dst_port: 49152,
+                control,
+                seq_number: TcpSeqNumber(1),
+                ack_number: Some(TcpSeqNumber(1)),
+                window_len: 1024,
+                window_scale: None,
+                max_seg_size: None,
+                sack_permitted: false,
+                sack_ranges: [None; 3],
+                timestamp: None,
+                payload,
+            };
+            let (from, to) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+            let ip = Ipv4Repr {
+                src_addr: from,
+                dst_addr: to,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            };
+            let ethernet = EthernetRepr {
+                src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
+                dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
+                ethertype: EthernetProtocol::Ipv4,
+            };
+            let mut bytes = vec![0; ethernet.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
+            let mut eth = EthernetFrame::new_unchecked(&mut bytes[..]);
+            ethernet.emit(&mut eth);
+            let mut packet = Ipv4Packet::new_unchecked(eth.payload_mut());
+            let checksums = smoltcp::phy::ChecksumCapabilities::default();
+            ip.emit(&mut packet, &checksums);
+            tcp.emit(
+                &mut TcpPacket::new_unchecked(packet.payload_mut()),
+                &from.into(),
+                &to.into(),
+                &checksums,
+            );
+            bytes
+        };
+        assert!(!may_be_followed(&frame(TcpControl::None, b"")), "an ACK");
+        assert!(!may_be_followed(&frame(TcpControl::Syn, b"")), "a SYN-ACK");
+        assert!(!may_be_followed(&frame(TcpControl::Rst, b"")), "a reset");
+        assert!(!may_be_followed(&frame(TcpControl::Fin, b"")), "a FIN");
+        assert!(!may_be_followed(&frame(TcpControl::Psh, b"the end")));
+        assert!(!may_be_followed(&frame(
+            TcpControl::Fin,
+            b"the end, closing"
+        )));
+        assert!(may_be_followed(&frame(TcpControl::None, b"more to come")));
+        // Not TCP: maybe.
+        let mut arp = frame(TcpControl::None, b"");
+        EthernetFrame::new_unchecked(&mut arp[..]).set_ethertype(EthernetProtocol::Arp);
+        assert!(may_be_followed(&arp));
+        assert!(may_be_followed(&[0; 10]), "a runt");
+    }
+
     #[test]
     fn a_head_that_wraps_the_receive_ring_is_seen_whole() {
         let mut pair = Pair::connected();
@@ -996,6 +1333,36 @@ mod tests {
         // Nothing received: nothing seen.
         let mut empty = Pair::connected();
         assert_eq!(peek_received(empty.server(), &mut scratch), b"");
+    }
+
+    #[test]
+    fn bytes_found_incomplete_are_not_parsed_again() {
+        let mut pair = Pair::connected();
+        let asked = core::cell::Cell::new(0);
+        let complete = |bytes: &[u8]| {
+            asked.set(asked.get() + 1);
+            bytes.ends_with(b"\r\n\r\n")
+        };
+        let (mut incomplete_at, mut scratch) = (None, Vec::new());
+        pair.send(&HEAD[..20]);
+        for _ in 0..3 {
+            let state = classify(pair.server(), &mut incomplete_at, complete, &mut scratch);
+            assert_eq!(state, Waiting::Incomplete);
+        }
+        assert_eq!(asked.get(), 1, "the same bytes are asked about once");
+        // More bytes: asked again, and the whole head is seen.
+        pair.send(&HEAD[20..]);
+        let state = classify(pair.server(), &mut incomplete_at, complete, &mut scratch);
+        assert_eq!(state, Waiting::Kept);
+        assert_eq!(asked.get(), 2);
+        // A half-open request is never asked about.
+        let mut fresh = None;
+        let mut listening = Pair::connected();
+        listening.server().abort();
+        listening.server().listen(80).unwrap();
+        let state = classify(listening.server(), &mut fresh, complete, &mut scratch);
+        assert_eq!(state, Waiting::Kept);
+        assert_eq!((asked.get(), fresh), (2, None));
     }
 
     #[test]

@@ -133,6 +133,20 @@ impl TcpListener {
         Ok((stream, peer))
     }
 
+    /// Like [`TcpListener::accept_if`] with the predicate given to
+    /// [`TcpListener::set_complete_request`] (without one, any byte received): the first
+    /// waiting connection that has sent a whole request. Cheaper when asked often: bytes
+    /// found incomplete are not looked at again until more arrive.
+    pub fn accept_complete(&self) -> Result<(TcpStream, SocketAddr), Error> {
+        let id = self.id;
+        let handle = block(self.nonblocking, None, |stack| {
+            stack.accept_complete(id).map(Ok)
+        })?;
+        let stream = TcpStream::from_handle(handle);
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
     /// Accepted connections, forever (or until an error in non-blocking mode).
     pub fn incoming(&self) -> impl Iterator<Item = Result<TcpStream, Error>> + '_ {
         core::iter::from_fn(move || Some(self.accept().map(|(stream, _)| stream)))
