@@ -339,7 +339,9 @@ fn realtime_runs_the_vcpu_threads_under_sched_fifo() {
     let vcpus_set = |threads: &[(String, u32, u32)]| {
         threads
             .iter()
-            .filter(|thread| thread.0.starts_with("vcpu") && thread.1 == SCHED_FIFO)
+            .filter(|thread| {
+                thread.0.starts_with("vcpu") && (thread.1, thread.2) == (SCHED_FIFO, 5)
+            })
             .count()
             == 2
     };
