@@ -694,7 +694,7 @@ fn replayed_syn(frame: &[u8], mss: u16) -> Vec<u8> {
 }
 
 /// An Ethernet frame holding `tcp` over IPv4, checksums filled in.
-fn build_frame(
+pub(crate) fn build_frame(
     from_mac: EthernetAddress,
     to_mac: EthernetAddress,
     from: Ipv4Addr,

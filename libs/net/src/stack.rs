@@ -1231,8 +1231,7 @@ mod tests {
     #[test]
     fn control_segments_and_the_last_data_are_not_followed() {
         use smoltcp::wire::{
-            EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpProtocol, Ipv4Packet,
-            Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+            EthernetAddress, EthernetFrame, EthernetProtocol, TcpControl, TcpRepr, TcpSeqNumber,
         };
         let frame = |control, payload: &[u8]| {
             let tcp = TcpRepr {
@@ -1249,32 +1248,13 @@ mod tests {
                 timestamp: None,
                 payload,
             };
-            let (from, to) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
-            let ip = Ipv4Repr {
-                src_addr: from,
-                dst_addr: to,
-                next_header: IpProtocol::Tcp,
-                payload_len: tcp.buffer_len(),
-                hop_limit: 64,
-            };
-            let ethernet = EthernetRepr {
-                src_addr: EthernetAddress([2, 0, 0, 0, 0, 1]),
-                dst_addr: EthernetAddress([2, 0, 0, 0, 0, 2]),
-                ethertype: EthernetProtocol::Ipv4,
-            };
-            let mut bytes = vec![0; ethernet.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
-            let mut eth = EthernetFrame::new_unchecked(&mut bytes[..]);
-            ethernet.emit(&mut eth);
-            let mut packet = Ipv4Packet::new_unchecked(eth.payload_mut());
-            let checksums = smoltcp::phy::ChecksumCapabilities::default();
-            ip.emit(&mut packet, &checksums);
-            tcp.emit(
-                &mut TcpPacket::new_unchecked(packet.payload_mut()),
-                &from.into(),
-                &to.into(),
-                &checksums,
-            );
-            bytes
+            crate::gate::build_frame(
+                EthernetAddress([2, 0, 0, 0, 0, 1]),
+                EthernetAddress([2, 0, 0, 0, 0, 2]),
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(10, 0, 0, 2),
+                &tcp,
+            )
         };
         assert!(!may_be_followed(&frame(TcpControl::None, b"")), "an ACK");
         assert!(!may_be_followed(&frame(TcpControl::Syn, b"")), "a SYN-ACK");
