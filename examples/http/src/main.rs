@@ -29,6 +29,7 @@ extern crate alloc;
 mod handler;
 mod static_files;
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -54,9 +55,12 @@ const OUTPUT_LIMIT: usize = 4 * 1024;
 /// The longest response (the page, `/stats` or an error, with its head).
 const MAX_RESPONSE: usize = 1024;
 /// Sockets the listener keeps beyond the connections served, for requests waiting to be
-/// accepted (or still in their handshake): at the cap, a newcomer waits in one of them
-/// instead of being refused, and a flood of forged SYNs is outlasted in them.
-const WAITING_ROOM: usize = 96;
+/// accepted (or still in their handshake): at the cap, or past the places open to any
+/// connection, a newcomer waits in one of them until its head is whole. Few: slowloris
+/// clients fill every one of them all the time, and every socket costs each frame's trip
+/// through the stack; a flood of forged SYNs is answered with SYN cookies when they are
+/// full, and a whole request that comes by cookie takes the place of a slow one.
+const WAITING_ROOM: usize = 32;
 /// At the cap, a connection whose request head has been arriving this long, or that has
 /// sent nothing for this long, gives its place to a waiting connection that holds a whole
 /// request head (what a slowloris client never sends).
@@ -64,8 +68,10 @@ const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// The share of the connection places, in percent, that only a connection whose request
 /// head has arrived whole when it is accepted may take: slow or silent clients (slowloris)
 /// fill at most the rest, so whole requests find a place at once instead of waiting for
-/// a slow one to become evictable.
-const WHOLE_HEADS_ONLY_SHARE: usize = 40;
+/// a slow one to become evictable. Most of them: a client sends its head with or right
+/// after its handshake, so waiting for it costs such a client nothing, while every
+/// slowloris connection served costs each turn of the loop.
+const WHOLE_HEADS_ONLY_SHARE: usize = 80;
 /// The share of the heap (what is left once the network is up) the connections may take
 /// at their worst, in percent: the rest is the allocator's room against fragmentation.
 const HEAP_SHARE: usize = 70;
@@ -93,6 +99,7 @@ fn main(net: Net, fs: Fs) -> ExitCode {
         tx_buffer: 16 * 1024,
         max_connections: 0,
     };
+    let mut scratch = Box::new([0u8; READ_CHUNK]);
     // Budget every connection at its worst against the heap the app declared.
     let heap = unikernel::heap_stats().expect("the app declares a heap");
     let free = heap.size - heap.used;
@@ -113,9 +120,11 @@ fn main(net: Net, fs: Fs) -> ExitCode {
     // A waiting connection with a whole request head keeps its place in the backlog until
     // it is served; slow heads and silent connections make room for newcomers.
     listener.set_complete_request(handler::head_is_complete);
+    let open_to_any = max_connections - max_connections * WHOLE_HEADS_ONLY_SHARE / 100;
     println!(
         "http: listening on {}, at most {max_connections} connections of {} KiB each \
-         and {WAITING_ROOM} waiting ({} KiB of a {} KiB heap)",
+         ({open_to_any} open to any, the rest to whole request heads) and {WAITING_ROOM} \
+         waiting ({} KiB of a {} KiB heap)",
         listener.local_addr().unwrap(),
         per_connection / 1024,
         (max_connections * per_connection + waiting_room) / 1024,
@@ -124,7 +133,6 @@ fn main(net: Net, fs: Fs) -> ExitCode {
 
     // Every connection the listener can hand over has its entry already.
     let mut connections: Vec<Connection> = Vec::with_capacity(max_connections);
-    let open_to_any = max_connections - max_connections * WHOLE_HEADS_ONLY_SHARE / 100;
     let mut expired = 0u64;
     let mut evicted = 0u64;
     loop {
@@ -169,19 +177,21 @@ fn main(net: Net, fs: Fs) -> ExitCode {
             expired,
             evicted,
         };
-        connections.retain_mut(|connection| match connection.serve(&served, &fs, now) {
-            Turn::Done => {
-                progress = true;
-                false
-            }
-            _ if connection.expired(now) => {
-                expired += 1;
-                false
-            }
-            Turn::Idle => true,
-            Turn::Progress => {
-                progress = true;
-                true
+        connections.retain_mut(|connection| {
+            match connection.serve(&served, &fs, now, &mut scratch) {
+                Turn::Done => {
+                    progress = true;
+                    false
+                }
+                _ if connection.expired(now) => {
+                    expired += 1;
+                    false
+                }
+                Turn::Idle => true,
+                Turn::Progress => {
+                    progress = true;
+                    true
+                }
             }
         });
         if !progress {
@@ -298,7 +308,17 @@ impl Connection {
     /// One turn: send what is pending, read what arrived, answer each whole request and
     /// send the answers. Bounded work, so that every connection gets its turn. At the end
     /// of the peer's stream, what was read is answered before the connection closes.
-    fn serve(&mut self, served: &Served, fs: &Fs, now: Duration) -> Turn {
+    ///
+    /// Reads go through `scratch`, shared by every connection: reading straight into
+    /// `input` would first zero a chunk of it at every turn of every connection, most of
+    /// which find nothing to read (under slowloris, dozens per turn of the loop).
+    fn serve(
+        &mut self,
+        served: &Served,
+        fs: &Fs,
+        now: Duration,
+        scratch: &mut [u8; READ_CHUNK],
+    ) -> Turn {
         let mut progress = false;
         // Send what is pending first: a peer that does not read is not read either.
         match self.flush() {
@@ -316,16 +336,14 @@ impl Connection {
         while self.input.len() < INPUT_LIMIT {
             let filled = self.input.len();
             let wanted = READ_CHUNK.min(INPUT_LIMIT - filled);
-            self.reserve_input(wanted);
-            self.input.resize(filled + wanted, 0);
-            let read = self.stream.read(&mut self.input[filled..]);
-            self.input.truncate(filled + *read.as_ref().unwrap_or(&0));
-            match read {
+            match self.stream.read(&mut scratch[..wanted]) {
                 Ok(0) => {
                     peer_closed = true;
                     break;
                 }
-                Ok(_) => {
+                Ok(read) => {
+                    self.reserve_input(read);
+                    self.input.extend_from_slice(&scratch[..read]);
                     progress = true;
                     if filled == 0 {
                         self.request_started = Some(now);
