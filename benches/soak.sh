@@ -94,6 +94,16 @@ pick = lambda q: times[min(len(times) - 1, int(len(times) * q))] if times else f
 print(f"{len(times)} {failures} {pick(0.5):.2f} {pick(0.99):.2f} {times[-1] if times else float('nan'):.2f}")
 EOF
 
+# QEMU's CPU time so far (user + system, in clock ticks) and the wall clock (in ticks too):
+# under TCG the guest's CPU runs while it has work and halts otherwise, so the share of a
+# CPU QEMU took over a phase is how busy the guest was.
+qemu_cpu() {
+    local ticks
+    ticks=$(getconf CLK_TCK)
+    awk -v ticks="$ticks" -v now="$(date +%s.%N)" \
+        '{ sub(/^.*\) /, ""); printf "%d %.0f\n", $12 + $13, now * ticks }' "/proc/$UNIKERNEL_PID/stat"
+}
+
 attackers=()
 stop_attackers() {
     for pid in "${attackers[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -117,6 +127,7 @@ phase() {
     fi
     # The stack's work over the phase: /stats before the load and after it.
     in_ns curl -s -m 5 --retry 2 "${UNIKERNEL_URL}stats" >"$WORK/soak-$name-work-start.txt" || true
+    qemu_cpu >"$WORK/soak-$name-cpu-start.txt"
     ip netns exec "$NS" wrk -t1 -c16 -d"${SOAK}"s --latency -s "$WORK/paced.lua" "$UNIKERNEL_URL" \
         >"$WORK/soak-$name-paced.txt" 2>&1 &
     local paced=$!
@@ -145,6 +156,7 @@ phase() {
             awk -v phase="$name" '{ printf "%-6s t=%4ss heap_used=%s heap_high_water=%s sockets=%s half_open_expired/evicted,waiting_evicted,syn_dropped,expired,evicted=%s\n", phase, $1, $2, $3, $4, $5 }'
     done
     wait "$paced" "$close" "$connect" || true
+    qemu_cpu >"$WORK/soak-$name-cpu-end.txt"
     in_ns curl -s -m 5 --retry 2 "${UNIKERNEL_URL}stats" >"$WORK/soak-$name-work-end.txt" || true
     for pid in "${attackers[@]}"; do wait "$pid" || true; done
     attackers=()
@@ -243,8 +255,17 @@ if len(connect) == 2 and connect["quiet"][0] and connect["attack"][0]:
 elif len(connect) == 2:
     failed.append("the sequential client was answered in no phase")
 
+def qemu_share(phase):
+    # QEMU's CPU time over the load / the wall time (see qemu_cpu in the script).
+    try:
+        (cpu0, wall0), (cpu1, wall1) = (map(int, open(f"{work}/soak-{phase}-cpu-{end}.txt").read().split())
+                                        for end in ("start", "end"))
+    except (OSError, ValueError):
+        return "?"
+    return f"{(cpu1 - cpu0) * 100 / max(wall1 - wall0, 1):.0f}%"
+
 print("== the guest's work over each phase (from /stats before and after the load)")
-print(f"{'phase':7} {'polls/s':>8} {'rx/s':>7} {'tx/s':>7} {'polls/rx':>8} {'sockets':>8} {'conns':>6} {'waits/s':>8}")
+print(f"{'phase':7} {'polls/s':>8} {'rx/s':>7} {'tx/s':>7} {'polls/rx':>8} {'sockets':>8} {'conns':>6} {'waits/s':>8} {'guest_cpu':>9}")
 for phase in ("quiet", "attack"):
     ends = []
     for end in ("start", "end"):
@@ -264,7 +285,7 @@ for phase in ("quiet", "attack"):
     rx = last["rx_frames"] - first["rx_frames"]
     print(f"{phase:7} {rate('polls'):8.0f} {rate('rx_frames'):7.0f} {rate('tx_frames'):7.0f} "
           f"{(last['polls'] - first['polls']) / max(rx, 1):8.2f} {last.get('sockets', 0):8} "
-          f"{last.get('connections', 0):6} {rate('waits'):8.1f}")
+          f"{last.get('connections', 0):6} {rate('waits'):8.1f} {qemu_share(phase):>9}")
 
 print("== heap high-water mark over time (bytes)")
 for phase in ("quiet", "attack"):
