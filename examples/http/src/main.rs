@@ -71,7 +71,7 @@ const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// a slow one to become evictable. Most of them: a client sends its head with or right
 /// after its handshake, so waiting for it costs such a client nothing, while every
 /// slowloris connection served costs each turn of the loop.
-const WHOLE_HEADS_ONLY_SHARE: usize = 80;
+const WHOLE_HEADS_ONLY_SHARE: usize = 90;
 /// The share of the heap (what is left once the network is up) the connections may take
 /// at their worst, in percent: the rest is the allocator's room against fragmentation.
 const HEAP_SHARE: usize = 70;

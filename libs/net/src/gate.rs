@@ -236,6 +236,8 @@ pub(crate) struct SynGate {
     /// segments), in order.
     injected: VecDeque<Vec<u8>>,
     reply: Vec<u8>,
+    /// Handshakes completed by cookie, and segments added to those still waiting, so far.
+    handover_arrivals: u64,
 }
 
 impl SynGate {
@@ -325,6 +327,19 @@ impl SynGate {
         self.handovers.iter().any(|handover| {
             !handover.replayed && handover.tuple.local.1 == port && handover.is_whole(complete)
         })
+    }
+
+    /// How many handshakes completed by cookie, and segments for those still waiting, have
+    /// arrived: a waiting one may take a place it could not take before only after one.
+    pub(crate) fn handover_arrivals(&self) -> u64 {
+        self.handover_arrivals
+    }
+
+    /// Whether a handshake completed by cookie waits for a listening socket on `port`.
+    pub(crate) fn has_waiting_handover(&self, port: u16) -> bool {
+        self.handovers
+            .iter()
+            .any(|handover| !handover.replayed && handover.tuple.local.1 == port)
     }
 
     /// The frame to send for a [`Verdict::Reply`].
@@ -449,6 +464,7 @@ impl SynGate {
                 && segment.checksum_ok(frame)
             {
                 handover.segments.push(frame.to_vec());
+                self.handover_arrivals += 1;
             }
             return Verdict::Drop;
         }
@@ -481,6 +497,7 @@ impl SynGate {
             since: now,
             replayed: false,
         });
+        self.handover_arrivals += 1;
         // The replayed SYN comes next from `next_injected`, if the listener has room.
         Verdict::Drop
     }

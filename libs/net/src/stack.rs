@@ -56,6 +56,11 @@ pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(45);
 /// connections in turn: a poll per ask made the loop's work grow with the square of the
 /// connections (slowloris clients holding many of them).
 const TIMER_POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// How often a poll also returns closed sockets to their pools and expires half-open
+/// requests: each walks the backlog and the closing sockets, and doing it at every poll
+/// (every frame) cost more under slowloris than the frame itself. Their deadlines are
+/// seconds; a socket that finished closing waits this long at most to be reused.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(10);
 
 pub(crate) struct Stack {
     pub(crate) iface: Interface,
@@ -77,6 +82,10 @@ pub(crate) struct Stack {
     /// Polls since boot: each walks every socket, so this is the stack's work (`/stats`).
     pub(crate) polls: u64,
     last_poll: Instant,
+    /// When a poll next runs [`Stack::reap`] and [`Stack::expire_half_open`].
+    next_housekeeping: Instant,
+    /// The gate's handover arrivals when room for them was last sought.
+    handover_arrivals_seen: u64,
 }
 
 /// A listening port: sockets waiting for a connection, and connections waiting for
@@ -351,6 +360,8 @@ impl Stack {
             cookie_sockets: BTreeMap::new(),
             polls: 0,
             last_poll: Instant::ZERO,
+            next_housekeeping: Instant::ZERO,
+            handover_arrivals_seen: 0,
         }
     }
 
@@ -418,6 +429,7 @@ impl Stack {
                 self.sweep_listeners();
             }
             changed |= egress(&mut self.iface, &mut self.nic, &mut self.sockets, now);
+            self.make_room_for_handovers();
             if !self.nic.gate.has_injected() {
                 break;
             }
@@ -425,8 +437,11 @@ impl Stack {
         if self.dhcp.is_some() {
             self.poll_dhcp();
         }
-        self.reap(now);
-        self.expire_half_open(now);
+        if now >= self.next_housekeeping {
+            self.next_housekeeping = now + smoltcp_duration(HOUSEKEEPING_INTERVAL);
+            self.reap(now);
+            self.expire_half_open(now);
+        }
         // Frames this thread took off the device may be what another thread waits for
         // (the device will not interrupt for them again).
         if changed || received {
@@ -711,7 +726,7 @@ impl Stack {
     /// Drops the requests that failed before `accept` (reset, or timed out in the
     /// handshake) and aborts those half-open longer than [`HANDSHAKE_TIMEOUT`]. A listener
     /// left with no listening socket tries again to make room (a half-open request may
-    /// have become old enough to evict).
+    /// have become old enough to evict), so that SYNs find one again instead of a cookie.
     fn expire_half_open(&mut self, now: Instant) {
         let timeout = smoltcp_duration(HANDSHAKE_TIMEOUT);
         for id in 0..self.listeners.len() {
@@ -747,6 +762,28 @@ impl Stack {
                 self.recycle(handle);
             }
             self.refill(id);
+        }
+    }
+
+    /// Gives a handshake completed by cookie a listening socket when it arrives (or brings
+    /// its request), rather than at the next housekeeping: SYNs need none (the gate
+    /// answers them with cookies), but such a handshake goes in only through one, and its
+    /// client waits. Room that comes with time (a waiting request old enough to evict, a
+    /// socket closed) is found by the housekeeping; looking at every poll cost as much as
+    /// the housekeeping did under slowloris.
+    fn make_room_for_handovers(&mut self) {
+        let arrivals = self.nic.gate.handover_arrivals();
+        if arrivals == self.handover_arrivals_seen {
+            return;
+        }
+        self.handover_arrivals_seen = arrivals;
+        for id in 0..self.listeners.len() {
+            if let Some(listener) = self.listeners[id].as_ref()
+                && listener.listening.is_empty()
+                && self.nic.gate.has_waiting_handover(listener.port)
+            {
+                self.refill(id);
+            }
         }
     }
 
