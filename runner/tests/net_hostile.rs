@@ -627,7 +627,7 @@ fn whole_requests_are_answered_beside_a_syn_flood_and_slow_heads() {
 }
 
 /// A flood of 2,000 spoofed SYNs a second for 5 s (the backlog full of forged requests
-/// within 20 ms) beside two clients that each open a connection per request, one after
+/// within 40 ms) beside two clients that each open a connection per request, one after
 /// the other: each request is answered within 250 ms of its connect, as SYNs the listener
 /// has no room for are answered with SYN cookies and only completed handshakes take a
 /// place (before: such a SYN was dropped, and its client waited 1 s to send it again),
@@ -647,7 +647,7 @@ fn connections_get_through_a_syn_flood_at_once() {
             let _stop = StopOnDrop(&stop);
             let start = Instant::now();
             let flood = scope.spawn(|| flood_syns(2_000, &stop));
-            // The backlog full of forged requests (32 places: 16 ms of the flood).
+            // The backlog full of forged requests (64 places: 32 ms of the flood).
             std::thread::sleep(Duration::from_millis(500));
             let clients: Vec<_> = (0..CLIENTS)
                 .map(|_| {

@@ -56,11 +56,13 @@ const OUTPUT_LIMIT: usize = 4 * 1024;
 const MAX_RESPONSE: usize = 1024;
 /// Sockets the listener keeps beyond the connections served, for requests waiting to be
 /// accepted (or still in their handshake): at the cap, or past the places open to any
-/// connection, a newcomer waits in one of them until its head is whole. Few: slowloris
-/// clients fill every one of them all the time, and every socket costs each frame's trip
-/// through the stack; a flood of forged SYNs is answered with SYN cookies when they are
-/// full, and a whole request that comes by cookie takes the place of a slow one.
-const WAITING_ROOM: usize = 32;
+/// connection, a newcomer waits in one of them until its head is whole. Enough for a burst
+/// of clients that connect before they send (50 at once in runner/tests/net.rs), and no
+/// more: slowloris clients fill every one of them all the time, and every socket costs
+/// each frame's trip through the stack; a flood of forged SYNs is answered with SYN
+/// cookies when they are full, and a whole request that comes by cookie takes the place
+/// of a slow one.
+const WAITING_ROOM: usize = 64;
 /// At the cap, a connection whose request head has been arriving this long, or that has
 /// sent nothing for this long, gives its place to a waiting connection that holds a whole
 /// request head (what a slowloris client never sends).

@@ -639,6 +639,7 @@ impl Stack {
     }
 
     fn fill(&mut self, id: usize) {
+        let mut reaped = false;
         loop {
             let Some(listener) = self.listeners[id].as_mut() else {
                 return;
@@ -656,6 +657,14 @@ impl Stack {
                 if ready > 0 || !self.evict_one(id) {
                     return;
                 }
+                continue;
+            }
+            if listener.pool.is_empty() && !reaped && !self.released.is_empty() {
+                // Sockets that finished closing since the last housekeeping are reused
+                // before a new one is made: the heap holds as many as at every poll.
+                reaped = true;
+                let now = self.now();
+                self.reap(now);
                 continue;
             }
             let (port, (rx, tx)) = (listener.port, listener.buffers);
