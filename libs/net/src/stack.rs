@@ -649,6 +649,15 @@ impl Stack {
                 return;
             }
             let backlog_full = ready + listener.pending.len() >= listener.backlog;
+            if !backlog_full && listener.pool.is_empty() && !reaped && !self.released.is_empty() {
+                // Sockets that finished closing since the last housekeeping are reused
+                // before a new one is made or a waiting request evicted for want of one:
+                // as if the housekeeping ran at every poll.
+                reaped = true;
+                let now = self.now();
+                self.reap(now);
+                continue;
+            }
             let budget_spent =
                 listener.pool.is_empty() && listener.allocated >= listener.max_sockets;
             if backlog_full || budget_spent {
@@ -657,14 +666,6 @@ impl Stack {
                 if ready > 0 || !self.evict_one(id) {
                     return;
                 }
-                continue;
-            }
-            if listener.pool.is_empty() && !reaped && !self.released.is_empty() {
-                // Sockets that finished closing since the last housekeeping are reused
-                // before a new one is made: the heap holds as many as at every poll.
-                reaped = true;
-                let now = self.now();
-                self.reap(now);
                 continue;
             }
             let (port, (rx, tx)) = (listener.port, listener.buffers);
