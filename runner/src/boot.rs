@@ -395,13 +395,7 @@ impl Boot {
             .spawn()
             .map_err(|err| Error::new(format!("cannot start {}: {err}", qemu_path.display())))?;
         let _registered = crate::cleanup::child(child.id());
-        if let Some(priority) = self.realtime
-            && let Err(err) = qemu::make_realtime(child.id(), config.cpus, priority)
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(err);
-        }
+        qemu::make_realtime(&mut child, config.cpus, self.realtime)?;
 
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");

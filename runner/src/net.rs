@@ -558,13 +558,7 @@ impl Guest {
             .spawn()
             .map_err(|err| Error::new(format!("cannot start QEMU: {err}")))?;
         let registered = crate::cleanup::child(child.id());
-        if let Some(priority) = boot.realtime_priority()
-            && let Err(err) = qemu::make_realtime(child.id(), config.cpus, priority)
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(err);
-        }
+        qemu::make_realtime(&mut child, config.cpus, boot.realtime_priority())?;
         let output: Shared = Arc::new((
             Mutex::new(Output {
                 tail: Tail::new(OUTPUT_TAIL),

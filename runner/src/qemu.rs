@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use unikernel_vmm as vmm;
@@ -13,12 +14,24 @@ use crate::error::{Error, Result};
 /// The QEMU binary's name.
 pub const QEMU: &str = "qemu-system-x86_64";
 
-/// `--realtime PRIO` for QEMU, just started as process `pid` with `vcpus` vCPUs and
-/// `-name debug-threads=on`: its main thread (the main loop, which runs the guest's timers
+/// `--realtime PRIO` (if `priority` is set) for QEMU, just started as `child` with `vcpus`
+/// vCPUs and `-name debug-threads=on` (see [`set_realtime`]). A refusal kills and reaps
+/// QEMU before it is returned: nothing the runner started outlives the error.
+pub(crate) fn make_realtime(child: &mut Child, vcpus: u16, priority: Option<u8>) -> Result<()> {
+    let Some(priority) = priority else {
+        return Ok(());
+    };
+    set_realtime(child.id(), vcpus, priority).inspect_err(|_| {
+        let _ = child.kill();
+        let _ = child.wait();
+    })
+}
+
+/// `--realtime PRIO` for QEMU process `pid` with `vcpus` vCPUs: its main thread (the main loop, which runs the guest's timers
 /// and devices) goes to SCHED_FIFO at PRIO + 1, and with it the threads it starts from now
 /// on; then each vCPU thread ("CPU n/TCG", "CPU n/KVM") down to PRIO as soon as it exists.
 /// Returns once all are set, or at once if QEMU has ended; a refusal is an error.
-pub(crate) fn make_realtime(pid: u32, vcpus: u16, priority: u8) -> Result<()> {
+fn set_realtime(pid: u32, vcpus: u16, priority: u8) -> Result<()> {
     let refused =
         |priority, err: std::io::Error| Error::new(vmm::realtime::refusal(priority, &err));
     vmm::realtime::set_fifo(pid, priority + 1).map_err(|err| refused(priority, err))?;

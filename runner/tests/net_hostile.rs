@@ -1031,9 +1031,9 @@ fn heads_that_arrive_in_pieces_are_answered() {
 }
 
 /// Opens silent connections until examples/http serves as many as it gives any
-/// connection (the places it printed as open to any, WHOLE_HEADS_ONLY_SHARE), so that from then on it takes
-/// only connections whose bytes so far hold a whole head (`accept_if`); at least `room`
-/// places remain. Returns them (to keep open) and the stats then.
+/// connection (the places it printed as open to any, WHOLE_HEADS_ONLY_SHARE), so that
+/// from then on it takes only connections whose bytes so far hold a whole head
+/// (`accept_if`); at least `room` places remain. Returns them (to keep open) and the stats then.
 fn past_places_open_to_any(server: &Server, room: usize) -> (Vec<TcpStream>, Stats) {
     let cap = server.cap();
     let open_to_any = server.open_to_any();
